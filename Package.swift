@@ -1,0 +1,69 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// SwiftPM cannot read libdpdk.pc (a comment line and `-include rte_config.h`
+// break it), so DPDK's include paths and libraries are spelled out here. The
+// paths are Debian's (libdpdk-dev); Scripts/install-deps installs them.
+let dpdkIncludes = ["/usr/include/dpdk", "/usr/include/x86_64-linux-gnu/dpdk"]
+let dpdkCFlags = dpdkIncludes.map { "-I\($0)" }
+/// Swift modules that import CDPDK need the same paths for the clang importer.
+let dpdkSwiftFlags = dpdkIncludes.flatMap { ["-Xcc", "-I\($0)"] }
+let dpdkLibraries = ["rte_eal", "rte_ethdev", "rte_mbuf", "rte_mempool", "rte_ring", "rte_net", "rte_kvargs"]
+
+let package = Package(
+    name: "fastcapa",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "fastcapa", targets: ["fastcapa"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // C shims: the only C in the project.
+        .target(
+            name: "CDPDK",
+            cSettings: [.unsafeFlags(dpdkCFlags + ["-march=corei7"])],
+            swiftSettings: [.unsafeFlags(dpdkSwiftFlags)],
+            linkerSettings: dpdkLibraries.map { .linkedLibrary($0) }
+        ),
+        .target(name: "CRdKafka", linkerSettings: [.linkedLibrary("rdkafka")]),
+        .target(name: "CURCU", linkerSettings: [.linkedLibrary("urcu-qsbr")]),
+
+        // Pure Swift: the pcap file format (test fixtures, demo, consumers).
+        .target(name: "PcapFormat"),
+
+        // Kafka: properties, producers, delivery reports, the embedded broker.
+        .target(name: "FastcapaKafka", dependencies: ["CRdKafka"]),
+
+        // The data path: EAL, ports, rings, receive and transmit workers.
+        .target(
+            name: "FastcapaCapture",
+            dependencies: ["CDPDK", "CURCU", "CRdKafka", "FastcapaKafka"],
+            swiftSettings: [.unsafeFlags(dpdkSwiftFlags)]
+        ),
+
+        // The command line and the main loop.
+        .target(
+            name: "FastcapaCLI",
+            dependencies: [
+                "FastcapaCapture", "FastcapaKafka", "PcapFormat", "CDPDK",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [.unsafeFlags(dpdkSwiftFlags)]
+        ),
+        .executableTarget(
+            name: "fastcapa",
+            dependencies: ["FastcapaCLI"],
+            swiftSettings: [.unsafeFlags(dpdkSwiftFlags)]
+        ),
+
+        .testTarget(
+            name: "FastcapaTests",
+            dependencies: ["FastcapaCLI", "FastcapaKafka", "FastcapaCapture", "PcapFormat"],
+            swiftSettings: [.unsafeFlags(dpdkSwiftFlags)]
+        ),
+    ]
+)

@@ -1,0 +1,169 @@
+// CDPDK: the only place fastcapa touches DPDK's C API directly.
+//
+// Swift imports DPDK's static inline functions, but not `struct rte_mbuf`
+// (it holds anonymous unions and bitfields), nor DPDK's macros. Everything
+// the Swift layer needs from them is here, prefixed `cfc_`, as small static
+// inline functions so that the hot loops pay no call.
+#ifndef CDPDK_H
+#define CDPDK_H
+
+#include <rte_config.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_mempool.h>
+#include <rte_pause.h>
+#include <rte_ring.h>
+
+// MARK: - errors
+
+/// `rte_errno` is a per-lcore macro.
+static inline int cfc_errno(void) { return rte_errno; }
+
+// MARK: - mbuf accessors
+
+typedef struct rte_mbuf cfc_mbuf;
+
+static inline const uint8_t *cfc_mbuf_data(const struct rte_mbuf *m) {
+    return rte_pktmbuf_mtod(m, const uint8_t *);
+}
+static inline uint16_t cfc_mbuf_data_len(const struct rte_mbuf *m) { return m->data_len; }
+static inline uint32_t cfc_mbuf_pkt_len(const struct rte_mbuf *m) { return m->pkt_len; }
+static inline uint16_t cfc_mbuf_segments(const struct rte_mbuf *m) { return m->nb_segs; }
+static inline const struct rte_mbuf *cfc_mbuf_next(const struct rte_mbuf *m) { return m->next; }
+static inline uint64_t cfc_mbuf_flags(const struct rte_mbuf *m) { return m->ol_flags; }
+
+/// The device's RSS hash, or 0 with `*valid = false` when the device gave none.
+static inline uint32_t cfc_mbuf_rss_hash(const struct rte_mbuf *m, bool *valid) {
+    *valid = (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH) != 0;
+    return m->hash.rss;
+}
+
+/// Reads a 64-bit dynamic field (the device timestamp, fastcapa's capture time).
+static inline uint64_t cfc_mbuf_u64_field(const struct rte_mbuf *m, int offset) {
+    return *RTE_MBUF_DYNFIELD(m, offset, const uint64_t *);
+}
+static inline void cfc_mbuf_set_u64_field(struct rte_mbuf *m, int offset, uint64_t value) {
+    *RTE_MBUF_DYNFIELD(m, offset, uint64_t *) = value;
+}
+
+static inline void cfc_mbuf_free(struct rte_mbuf *m) { rte_pktmbuf_free(m); }
+static inline void cfc_mbuf_free_bulk(struct rte_mbuf **ms, unsigned int count) {
+    rte_pktmbuf_free_bulk(ms, count);
+}
+
+/// Registers fastcapa's per-packet capture time (epoch microseconds), written by
+/// the receive worker and read by the transmit worker. Returns the field offset, or
+/// -1 with rte_errno set.
+int cfc_register_capture_time_field(void);
+
+/// The offset of the device receive-timestamp field and its flag bit, if a driver
+/// registered them (net_pcap does when it starts). Returns false when it is absent.
+bool cfc_lookup_rx_timestamp(int *offset, uint64_t *flag);
+
+// MARK: - ports (macros DPDK builds from RTE_BIT64, which Swift cannot import)
+
+static inline uint64_t cfc_rss_hash_functions_wanted(void) {
+    return RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP | RTE_ETH_RSS_SCTP;
+}
+static inline uint64_t cfc_rx_offload_scatter(void) { return RTE_ETH_RX_OFFLOAD_SCATTER; }
+static inline uint64_t cfc_rx_offload_timestamp(void) { return RTE_ETH_RX_OFFLOAD_TIMESTAMP; }
+static inline uint64_t cfc_rx_offload_rss_hash(void) { return RTE_ETH_RX_OFFLOAD_RSS_HASH; }
+static inline uint16_t cfc_mbuf_default_buffer_size(void) { return RTE_MBUF_DEFAULT_BUF_SIZE; }
+
+// MARK: - lcores
+
+/// The next enabled worker lcore after `lcore` (RTE_LCORE_FOREACH_WORKER), or RTE_MAX_LCORE.
+static inline unsigned int cfc_next_worker_lcore(unsigned int lcore) {
+    return rte_get_next_lcore(lcore, 1, 0);
+}
+static inline unsigned int cfc_max_lcore(void) { return RTE_MAX_LCORE; }
+
+// MARK: - cycles
+
+static inline uint64_t cfc_tsc(void) { return rte_rdtsc(); }
+static inline void cfc_pause(void) { rte_pause(); }
+
+// MARK: - per-lcore counters
+
+/// Counters have one writer (the lcore that owns them) and any number of
+/// readers (the statistics sampler). A relaxed atomic store keeps every write
+/// visible to readers without a locked instruction on the hot path.
+static inline void cfc_counter_add(uint64_t *counter, uint64_t value) {
+    __atomic_store_n(counter, *counter + value, __ATOMIC_RELAXED);
+}
+static inline uint64_t cfc_counter_load(const uint64_t *counter) {
+    return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+/// A flag another thread sets (stop requests): acquire/release so that what was
+/// written before the flag is seen after it.
+static inline void cfc_flag_store(uint32_t *flag, uint32_t value) {
+    __atomic_store_n(flag, value, __ATOMIC_RELEASE);
+}
+static inline uint32_t cfc_flag_load(const uint32_t *flag) {
+    return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
+}
+
+#define CFC_CACHE_LINE 64
+
+// Counter blocks are sized to whole cache lines and allocated 64-byte aligned
+// (CounterBlock in Swift). They carry no alignment attribute: Swift does not
+// import over-aligned structs.
+
+/// Receive worker counters, one cache line per worker.
+typedef struct cfc_rx_counters {
+    uint64_t received;          // packets returned by rte_eth_rx_burst
+    uint64_t received_bytes;    // their pkt_len
+    uint64_t enqueued;          // packets the transmit ring accepted
+    uint64_t ring_full_drops;   // packets the ring refused (policy drop)
+    uint64_t bursts;            // non-empty bursts
+    uint64_t full_bursts;       // bursts that came back full (queue under pressure)
+    uint64_t ring_full_waits;   // retries under the `wait` ring-full policy
+    uint64_t empty_polls;       // polls that returned nothing
+} cfc_rx_counters;
+
+/// Transmit worker counters, two cache lines per worker.
+typedef struct cfc_tx_counters {
+    uint64_t dequeued;          // packets taken off the ring
+    uint64_t produced;          // accepted by librdkafka (now in flight)
+    uint64_t produced_bytes;
+    uint64_t delivered;         // delivery report: success
+    uint64_t delivered_bytes;
+    uint64_t delivery_failed;   // delivery report: error (timeout, broker error, purged)
+    uint64_t queue_full_drops;  // librdkafka's queue stayed full past the retry budget
+    uint64_t too_large_drops;   // larger than message.max.bytes
+    uint64_t produce_error_drops; // any other produce() refusal
+    uint64_t truncated;         // delivered shorter than captured (snap length)
+    uint64_t queue_full_retries;
+    uint64_t polls;
+    uint64_t drain_timeout_drops; // still in the ring when the drain timeout ran out
+    uint64_t _reserved[3];
+} cfc_tx_counters;
+
+_Static_assert(sizeof(cfc_rx_counters) == CFC_CACHE_LINE, "rx counters fill one cache line");
+_Static_assert(sizeof(cfc_tx_counters) == 2 * CFC_CACHE_LINE, "tx counters fill two cache lines");
+
+// MARK: - signals
+
+/// Installs SIGINT/SIGTERM handlers: the first asks for a graceful stop
+/// (cfc_stop_requested() becomes true), the second exits at once with status
+/// `forced_exit_status` after one line on stderr.
+void cfc_install_stop_signals(int forced_exit_status);
+bool cfc_stop_requested(void);
+/// The signal that asked for the stop, or 0.
+int cfc_stop_signal(void);
+/// Asks for a graceful stop from inside the process (idle exit, fatal error).
+void cfc_request_stop(void);
+
+#endif

@@ -1,0 +1,58 @@
+#include "cdpdk.h"
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+int cfc_register_capture_time_field(void) {
+    static const struct rte_mbuf_dynfield desc = {
+        .name = "fastcapa_capture_time_us",
+        .size = sizeof(uint64_t),
+        .align = __alignof__(uint64_t),
+    };
+    return rte_mbuf_dynfield_register(&desc);
+}
+
+bool cfc_lookup_rx_timestamp(int *offset, uint64_t *flag) {
+    int field = rte_mbuf_dynfield_lookup(RTE_MBUF_DYNFIELD_TIMESTAMP_NAME, NULL);
+    int bit = rte_mbuf_dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, NULL);
+    if (field < 0 || bit < 0) {
+        return false;
+    }
+    *offset = field;
+    *flag = 1ULL << bit;
+    return true;
+}
+
+static volatile sig_atomic_t stop_count;
+static volatile sig_atomic_t stop_signal;
+static int forced_status = 1;
+
+static void on_stop_signal(int signo) {
+    stop_signal = signo;
+    stop_count += 1;
+    if (stop_count >= 2) {
+        static const char msg[] = "fastcapa: second stop signal, exiting now without draining\n";
+        ssize_t ignored = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        (void)ignored;
+        _exit(forced_status);
+    }
+}
+
+void cfc_install_stop_signals(int forced_exit_status) {
+    forced_status = forced_exit_status;
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+}
+
+bool cfc_stop_requested(void) { return stop_count > 0; }
+int cfc_stop_signal(void) { return stop_signal; }
+void cfc_request_stop(void) {
+    if (stop_count == 0) {
+        stop_count = 1;
+    }
+}

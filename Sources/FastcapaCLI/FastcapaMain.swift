@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// `fastcapa [EAL options] -- [options]` captures (DPDK's convention, and
+/// Fastcapa's); `fastcapa broker ...` and `fastcapa consume ...` are tools.
+public enum FastcapaMain {
+    public static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let first = arguments.first, ["broker", "consume"].contains(first) {
+            Tools.main(arguments)
+        }
+        exit(capture(arguments))
+    }
+
+    static func capture(_ arguments: [String]) -> Int32 {
+        let (eal, application) = splitArguments(arguments)
+        if application.contains("-h") || application.contains("--help") {
+            print(CaptureCommand.helpMessage())
+            return ExitStatus.success
+        }
+        let options: CaptureOptions
+        do {
+            options = try CaptureOptions.parse(application)
+        } catch {
+            var message = CaptureOptions.message(for: error)
+            if eal.isEmpty, let first = application.first, first.hasPrefix("--vdev") || first == "-l" || first.hasPrefix("--lcores") || first == "--no-huge" {
+                message += "\nEAL options go before '--': fastcapa \(first) ... -- [options]"
+            }
+            FileHandle.standardError.write(Data("fastcapa: \(message)\nRun 'fastcapa -- --help' for every option.\n".utf8))
+            return CaptureOptions.exitCode(for: error).rawValue
+        }
+        let level = Logger.Level(rawValue: options.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "fastcapa")
+        return CaptureRun(options: options, ealArguments: eal, logger: logger).run()
+    }
+
+    /// EAL arguments come before `--`, the application's after it. Without
+    /// `--`, everything is the application's.
+    static func splitArguments(_ arguments: [String]) -> (eal: [String], application: [String]) {
+        guard let separator = arguments.firstIndex(of: "--") else { return ([], arguments) }
+        return (Array(arguments[..<separator]), Array(arguments[(separator + 1)...]))
+    }
+}
+
+/// Help text for the capture command.
+struct CaptureCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fastcapa",
+        abstract: "Capture packets with DPDK and publish each one as a Kafka message.",
+        usage: "fastcapa [EAL options] -- [options]\n  fastcapa broker [options]\n  fastcapa consume [options]",
+        discussion: """
+        Each message's key is the packet's capture time: 8 bytes, epoch microseconds, big-endian.
+        With no broker configured (-c or -X bootstrap.servers), an embedded broker is started.
+        Exit status: 0 clean stop, 1 could not start, 2 accounting did not balance, 3 forced stop, 64 bad usage.
+        """)
+    @OptionGroup var options: CaptureOptions
+}

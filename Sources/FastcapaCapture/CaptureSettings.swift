@@ -1,0 +1,102 @@
+/// Everything the data path needs to know, validated before any resource exists.
+public struct CaptureSettings: Sendable, Equatable {
+    public enum RingFullPolicy: String, Sendable, CaseIterable {
+        /// Free and count the packets the ring refuses: capture never waits.
+        case drop
+        /// Retry until the ring takes them: nothing is lost after the NIC, and
+        /// on a live NIC the loss moves to the NIC's own counters.
+        case wait
+    }
+
+    public enum Partitioning: String, Sendable, CaseIterable {
+        /// librdkafka's partitioner (on our time keys: spread evenly).
+        case `default`
+        /// One partition per flow: the packet's RSS hash, or a symmetric
+        /// software hash of addresses and ports, so a flow stays in order.
+        case flow
+    }
+
+    public var portMask: UInt64 = 0x01
+    public var rxBurst: Int = 32
+    public var maxRebursts: Int = 4
+    public var txBurst: Int = 256
+    public var rxDescriptors: Int = 1024
+    public var ringSize: Int = 2048
+    public var rxQueues: Int = 1
+    public var txWorkersPerRing: Int = 1
+    public var ringFull: RingFullPolicy = .drop
+    public var partitioning: Partitioning = .default
+    /// Frames longer than this are cut to it (and counted as truncated).
+    public var snapLength: Int = 262_144
+    /// How many times a transmit worker waits 1 ms for room in librdkafka's
+    /// queue before it drops the packet.
+    public var queueFullRetries: Int = 50
+    /// Polling lcores sleep after this many empty polls in a row...
+    public var idleSpinPolls: Int = 1024
+    /// ...for at most this long (doubling from 1 µs). 0: never sleep, poll hard.
+    public var idleSleepMaxMicros: Int = 100
+    public var topic: String = "pcap"
+
+    public init() {}
+
+    public static let maxRxBurst = 1024
+    public static let maxTxBurst = 4096
+    public static let maxRebursts = 64
+
+    public struct Invalid: Error, CustomStringConvertible, Equatable {
+        public var setting: String
+        public var problem: String
+        public var fix: String
+        public var description: String { "\(setting): \(problem). \(fix)" }
+    }
+
+    /// Checks every setting; the first problem found is thrown with its fix.
+    public func validate() throws(Invalid) {
+        func check(_ ok: Bool, _ setting: String, _ problem: String, _ fix: String) throws(Invalid) {
+            if !ok { throw Invalid(setting: setting, problem: problem, fix: fix) }
+        }
+        try check(portMask != 0, "port mask (-p)", "0x0 selects no port", "Give a hex mask with a bit per port, e.g. -p 0x1 for port 0.")
+        try check((1...Self.maxRxBurst).contains(rxBurst), "receive burst (-b)", "\(rxBurst) is out of range",
+                  "Use 1 to \(Self.maxRxBurst) (default 32).")
+        try check((0...Self.maxRebursts).contains(maxRebursts), "re-bursts (--max-rebursts)", "\(maxRebursts) is out of range",
+                  "Use 0 to \(Self.maxRebursts) (default 4).")
+        try check((1...Self.maxTxBurst).contains(txBurst), "transmit burst (-w)", "\(txBurst) is out of range",
+                  "Use 1 to \(Self.maxTxBurst) (default 256).")
+        try check((1...32768).contains(rxDescriptors), "receive descriptors (-d)", "\(rxDescriptors) is out of range",
+                  "Use 1 to 32768 (default 1024); the device may round it.")
+        try check(ringSize >= 2 && ringSize <= 1 << 28 && ringSize & (ringSize - 1) == 0, "ring size (-x)",
+                  "\(ringSize) is not a power of two between 2 and 2^28",
+                  "Use a power of two such as 2048 (default) or 65536; the ring holds size - 1 packets.")
+        try check((1...128).contains(rxQueues), "receive queues (-q)", "\(rxQueues) is out of range", "Use 1 to 128 (default 1).")
+        try check((1...64).contains(txWorkersPerRing), "transmit workers (--tx-workers)", "\(txWorkersPerRing) is out of range",
+                  "Use 1 to 64 per ring (default 1).")
+        try check((0...262_144).contains(snapLength) && snapLength > 0, "snap length (--snap-length)",
+                  "\(snapLength) is out of range", "Use 1 to 262144 bytes (default 262144: keep whole frames).")
+        try check((0...100_000).contains(queueFullRetries), "queue-full retries (--queue-full-retries)",
+                  "\(queueFullRetries) is out of range", "Use 0 to 100000 (each waits 1 ms; default 50).")
+        try check(idleSpinPolls >= 0, "idle spin polls (--idle-spin-polls)", "\(idleSpinPolls) is negative", "Use 0 or more.")
+        try check((0...1_000_000).contains(idleSleepMaxMicros), "idle sleep (--idle-sleep-max-us)",
+                  "\(idleSleepMaxMicros) is out of range", "Use 0 (poll hard) to 1000000 µs (default 100).")
+        try check(Self.isValidTopicName(topic), "topic (-t)", "'\(topic)' is not a valid Kafka topic name",
+                  "Use 1 to 249 characters from a-z, A-Z, 0-9, '.', '_' and '-' (not '.' or '..').")
+    }
+
+    /// Kafka's own rule for topic names.
+    public static func isValidTopicName(_ name: String) -> Bool {
+        guard !name.isEmpty, name.utf8.count <= 249, name != ".", name != ".." else { return false }
+        return name.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+        }
+    }
+
+    /// The ports selected by the mask, in order.
+    public var ports: [UInt16] {
+        (0..<64).filter { portMask & (1 << UInt64($0)) != 0 }.map { UInt16($0) }
+    }
+
+    /// Lcores the pipeline needs besides the main one.
+    public var workerLcoresNeeded: Int {
+        ports.count * rxQueues * (1 + txWorkersPerRing)
+    }
+}

@@ -1,0 +1,86 @@
+import CRdKafka
+
+/// One librdkafka producer and its topic handle.
+///
+/// The transmit worker that owns it calls `rd_kafka_produce` and `rd_kafka_poll`
+/// on `handle`/`topic` directly from its lcore; this class only creates,
+/// flushes, purges and destroys.
+public final class KafkaProducer: @unchecked Sendable {
+    /// Called for each delivery report on the thread that polls the producer.
+    public typealias DeliveryCallback = @convention(c) (
+        OpaquePointer?, UnsafePointer<rd_kafka_message_t>?, UnsafeMutableRawPointer?
+    ) -> Void
+    /// librdkafka's topic partitioner callback.
+    public typealias Partitioner = @convention(c) (
+        OpaquePointer?, UnsafeRawPointer?, Int, Int32, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?
+    ) -> Int32
+
+    public let handle: OpaquePointer
+    public let topic: OpaquePointer
+    public let topicName: String
+
+    /// - Parameters:
+    ///   - deliveryOpaque: passed to `onDelivery` with every report.
+    ///   - partitioner: replaces librdkafka's partitioner when given.
+    public init(
+        properties: KafkaProperties, topicName: String, clientID: String,
+        onDelivery: DeliveryCallback, deliveryOpaque: UnsafeMutableRawPointer?,
+        partitioner: Partitioner? = nil
+    ) throws {
+        let conf = try KafkaConfiguration.makeConf(properties, defaults: [("client.id", clientID)])
+        rd_kafka_conf_set_dr_msg_cb(conf, onDelivery)
+        rd_kafka_conf_set_opaque(conf, deliveryOpaque)
+        let topicConf: OpaquePointer
+        do {
+            topicConf = try KafkaConfiguration.makeTopicConf(properties)
+        } catch {
+            rd_kafka_conf_destroy(conf)
+            throw error
+        }
+        if let partitioner {
+            rd_kafka_topic_conf_set_partitioner_cb(topicConf, partitioner)
+        }
+        var reason = [CChar](repeating: 0, count: 512)
+        guard let handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &reason, reason.count) else {
+            rd_kafka_conf_destroy(conf)
+            rd_kafka_topic_conf_destroy(topicConf)
+            throw KafkaError(message: "cannot create a Kafka producer: \(text(of: reason))")
+        }
+        guard let topic = rd_kafka_topic_new(handle, topicName, topicConf) else {
+            let error = rd_kafka_last_error()
+            rd_kafka_destroy(handle)
+            throw KafkaError(code: error, message: "cannot open topic '\(topicName)': \(String(cString: rd_kafka_err2str(error)))")
+        }
+        self.handle = handle
+        self.topic = topic
+        self.topicName = topicName
+    }
+
+    /// Messages produced but not yet delivered or failed.
+    public var outstanding: Int32 { rd_kafka_outq_len(handle) }
+
+    /// Serves delivery reports until everything is delivered or `timeoutMs` passes.
+    /// Returns true when nothing is left.
+    @discardableResult
+    public func flush(timeoutMs: Int32) -> Bool {
+        rd_kafka_flush(handle, timeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR
+    }
+
+    /// Fails every message still queued or in flight: each gets a delivery report
+    /// with `RD_KAFKA_RESP_ERR__PURGE_QUEUE` or `__PURGE_INFLIGHT`, served here.
+    public func purgeAll() {
+        _ = rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+        // Purged in-flight messages report when their request ends; poll until they have.
+        var rounds = 0
+        while rd_kafka_outq_len(handle) > 0 && rounds < 100 {
+            rd_kafka_poll(handle, 50)
+            rounds += 1
+        }
+        rd_kafka_poll(handle, 0)
+    }
+
+    deinit {
+        rd_kafka_topic_destroy(topic)
+        rd_kafka_destroy(handle)
+    }
+}

@@ -1,0 +1,89 @@
+import CRdKafka
+
+/// Reads every partition of a topic from a starting point, message by message.
+/// Used by `fastcapa consume` and by the demo to read captures back.
+public final class KafkaTopicReader: @unchecked Sendable {
+    public enum Start: Sendable { case beginning, end }
+
+    public struct Message {
+        public var partition: Int32
+        public var offset: Int64
+        public var key: [UInt8]?
+        public var value: [UInt8]
+    }
+
+    private let handle: OpaquePointer
+    public let partitions: [Int32]
+    private var partitionsAtEnd = Set<Int32>()
+
+    public init(properties: KafkaProperties, topic: String, start: Start, metadataTimeoutMs: Int32 = 10_000) throws {
+        let conf = try KafkaConfiguration.makeConf(
+            properties,
+            defaults: [("group.id", "fastcapa-consume"), ("enable.auto.commit", "false"),
+                       ("enable.partition.eof", "true"), ("client.id", "fastcapa-consume")])
+        var reason = [CChar](repeating: 0, count: 512)
+        guard let handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &reason, reason.count) else {
+            rd_kafka_conf_destroy(conf)
+            throw KafkaError(message: "cannot create a Kafka consumer: \(text(of: reason))")
+        }
+        self.handle = handle
+        rd_kafka_poll_set_consumer(handle)
+
+        let topicHandle = rd_kafka_topic_new(handle, topic, nil)
+        defer { rd_kafka_topic_destroy(topicHandle) }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let error = rd_kafka_metadata(handle, 0, topicHandle, &metadata, metadataTimeoutMs)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            rd_kafka_destroy(handle)
+            throw KafkaError(code: error, message: "cannot read metadata of topic '\(topic)': \(String(cString: rd_kafka_err2str(error)))")
+        }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        guard metadata.pointee.topic_cnt == 1, metadata.pointee.topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            let topicError = metadata.pointee.topic_cnt == 1 ? metadata.pointee.topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
+            rd_kafka_destroy(handle)
+            throw KafkaError(code: topicError, message: "topic '\(topic)' is not readable: \(String(cString: rd_kafka_err2str(topicError)))")
+        }
+        let topicMetadata = metadata.pointee.topics[0]
+        partitions = (0..<Int(topicMetadata.partition_cnt)).map { topicMetadata.partitions[$0].id }.sorted()
+
+        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for partition in partitions {
+            let element = rd_kafka_topic_partition_list_add(list, topic, partition)!
+            element.pointee.offset = start == .beginning ? Int64(RD_KAFKA_OFFSET_BEGINNING) : Int64(RD_KAFKA_OFFSET_END)
+        }
+        let assignError = rd_kafka_assign(handle, list)
+        guard assignError == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            rd_kafka_destroy(handle)
+            throw KafkaError(code: assignError, message: "cannot assign partitions: \(String(cString: rd_kafka_err2str(assignError)))")
+        }
+    }
+
+    /// True once every partition has reported its end at least once.
+    public var reachedEnd: Bool { partitionsAtEnd.count == partitions.count }
+
+    /// The next message, or nil when none came within `timeoutMs`.
+    public func next(timeoutMs: Int32) throws -> Message? {
+        guard let message = rd_kafka_consumer_poll(handle, timeoutMs) else { return nil }
+        defer { rd_kafka_message_destroy(message) }
+        let error = crk_message_error(message)
+        if error == RD_KAFKA_RESP_ERR__PARTITION_EOF {
+            partitionsAtEnd.insert(crk_message_partition(message))
+            return nil
+        }
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(code: error, message: "consume failed: \(String(cString: rd_kafka_err2str(error)))")
+        }
+        let length = crk_message_length(message)
+        let value = length == 0 ? [] : Array(UnsafeRawBufferPointer(start: crk_message_payload(message), count: length))
+        let key = crk_message_key(message).map {
+            Array(UnsafeRawBufferPointer(start: $0, count: crk_message_key_length(message)))
+        }
+        return Message(partition: crk_message_partition(message), offset: crk_message_offset(message), key: key, value: value)
+    }
+
+    deinit {
+        rd_kafka_consumer_close(handle)
+        rd_kafka_destroy(handle)
+    }
+}

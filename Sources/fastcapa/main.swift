@@ -1,0 +1,2 @@
+import FastcapaCLI
+FastcapaMain.main()

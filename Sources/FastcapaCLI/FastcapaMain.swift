@@ -9,6 +9,7 @@ public enum FastcapaMain {
         let arguments = Array(CommandLine.arguments.dropFirst())
         if let first = arguments.first, ["broker", "consume"].contains(first) {
             Tools.main(arguments)
+            exit(ExitStatus.success)
         }
         exit(capture(arguments))
     }

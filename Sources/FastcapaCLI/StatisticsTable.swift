@@ -20,7 +20,7 @@ struct StatisticsTable {
         }
         let header = "        \(pad("in", 12)) \(pad("in/s", 10)) \(pad("queued", 10)) \(pad("out", 12)) \(pad("out/s", 10)) \(pad("drops", 10))"
         let nicDrops = nic.missed + nic.errors + nic.noMbuf
-        let txDrops = tx.queueFullDrops + tx.tooLargeDrops + tx.produceErrorDrops + tx.drainTimeoutDrops
+        let txDrops = tx.queueFullDrops + tx.tooLargeDrops + tx.produceErrorDrops + tx.drainTimeoutDrops + tx.malformedDrops
         let rows = [
             row("[nic]", nic.received, rate(nic.received, oldNic?.received), "-", nic.received, rate(nic.received, oldNic?.received), nicDrops),
             row("[rx]", rx.received, rate(rx.received, oldRx?.received), "-", rx.enqueued, rate(rx.enqueued, oldRx?.enqueued), rx.ringFullDrops),

@@ -50,6 +50,19 @@ public struct CaptureClock {
 public struct DeviceTimestamp: Sendable {
     public var fieldOffset: Int32
     public var flag: UInt64
-    /// Device units per microsecond (net_pcap: nanoseconds → 1000).
+    /// Device units per microsecond.
     public var unitsPerMicro: UInt64
+
+    /// Epoch microseconds from a device timestamp.
+    ///
+    /// pcap files store seconds as an unsigned 32-bit number (good until 2106),
+    /// but libpcap hands them to net_pcap as a signed one, so records from 2038
+    /// on arrive as negative times. Such a value is 2^32 seconds too small.
+    @inline(__always)
+    public func micros(_ value: UInt64) -> UInt64 {
+        let micros = value / unitsPerMicro
+        return Int64(bitPattern: micros) < 0 ? micros &+ Self.pcapSecondsWrap : micros
+    }
+
+    static let pcapSecondsWrap: UInt64 = (1 << 32) * 1_000_000
 }

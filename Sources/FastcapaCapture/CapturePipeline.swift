@@ -67,7 +67,7 @@ public final class CapturePipeline: @unchecked Sendable {
         var flag: UInt64 = 0
         let device: DeviceTimestamp? =
             ports.allSatisfy(\.deliversEpochTimestamps) && cfc_lookup_rx_timestamp(&offset, &flag)
-            ? DeviceTimestamp(fieldOffset: offset, flag: flag, unitsPerMicro: 1000) : nil
+            ? DeviceTimestamp(fieldOffset: offset, flag: flag, unitsPerMicro: Port.netPcapUnitsPerMicro) : nil
         deviceTimestamps = device != nil
 
         var lcoreIterator = lcores.makeIterator()
@@ -215,7 +215,7 @@ public struct CaptureSnapshot: Sendable {
         let rx = self.rx, tx = self.tx
         return [("ring_full", rx.ringFullDrops), ("queue_full", tx.queueFullDrops), ("too_large", tx.tooLargeDrops),
                 ("produce_error", tx.produceErrorDrops), ("delivery_failed", tx.deliveryFailed),
-                ("drain_timeout", tx.drainTimeoutDrops)]
+                ("drain_timeout", tx.drainTimeoutDrops), ("malformed", tx.malformedDrops)]
     }
 
     public var dropped: UInt64 { drops.reduce(0) { $0 + $1.count } }

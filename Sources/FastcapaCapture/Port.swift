@@ -85,6 +85,10 @@ public struct Port: Sendable {
             deliversEpochTimestamps: driver == "net_pcap")
     }
 
+    /// net_pcap (DPDK 22.11) stamps each packet with its pcap record's time in
+    /// epoch microseconds. The fidelity test checks keys against the pcap times.
+    static let netPcapUnitsPerMicro: UInt64 = 1
+
     public func stop() {
         _ = rte_eth_dev_stop(id)
         _ = rte_eth_dev_close(id)

@@ -85,7 +85,7 @@ public final class ReceiveWorker: @unchecked Sendable {
                 bytes &+= UInt64(cfc_mbuf_pkt_len(packet))
                 var captured = now
                 if let device, cfc_mbuf_flags(packet) & device.flag != 0 {
-                    captured = cfc_mbuf_u64_field(packet, device.fieldOffset) / device.unitsPerMicro
+                    captured = device.micros(cfc_mbuf_u64_field(packet, device.fieldOffset))
                 }
                 cfc_mbuf_set_u64_field(packet, captureTimeField, captured)
             }

@@ -111,19 +111,45 @@ public final class TransmitWorker: @unchecked Sendable {
         return 0
     }
 
+    /// Copies up to `limit` bytes of a segment chain into `scratch`, following
+    /// the segments themselves (never trusting pkt_len alone), and returns how
+    /// many bytes it copied.
+    @inline(__always)
+    private func gather(_ packet: OpaquePointer?, upTo limit: Int) -> Int {
+        var copied = 0
+        var segment: OpaquePointer? = packet
+        while let current = segment, copied < limit {
+            let take = min(Int(cfc_mbuf_data_len(current)), limit - copied)
+            (scratch + copied).copyMemory(from: cfc_mbuf_data(current)!, byteCount: take)
+            copied += take
+            segment = cfc_mbuf_next(current)
+        }
+        return copied
+    }
+
     @inline(__always)
     private func produce(_ packet: OpaquePointer?, _ handles: ProducerHandles) {
         let counters = self.counters
         let captured = Int(cfc_mbuf_pkt_len(packet))
         let length = min(captured, snapLength)
-        if length < captured { cfc_counter_add(&counters.pointee.truncated, 1) }
         let payload: UnsafeRawPointer
+        let available: Int
         if cfc_mbuf_segments(packet) == 1 {
+            available = Int(cfc_mbuf_data_len(packet))
             payload = UnsafeRawPointer(cfc_mbuf_data(packet)!)
         } else {
             // A chain (jumbo frame): gather it, since a message is one buffer.
-            payload = rte_pktmbuf_read(packet, 0, UInt32(length), scratch)!
+            available = gather(packet, upTo: length)
+            payload = UnsafeRawPointer(scratch)
         }
+        if available < length {
+            // The driver's segments hold less than the frame's length (net_pcap in
+            // DPDK 22.11 does this to records over 65,535 bytes): never publish a
+            // frame that is silently short.
+            cfc_counter_add(&counters.pointee.malformed_drops, 1)
+            return
+        }
+        if length < captured { cfc_counter_add(&counters.pointee.truncated, 1) }
         var opaque: UnsafeMutableRawPointer?
         if flowPartitioning {
             var valid = false

@@ -54,7 +54,8 @@ extension cfc_tx_counters {
             produceErrorDrops: cfc_counter_load(&pointer.pointee.produce_error_drops),
             truncated: cfc_counter_load(&pointer.pointee.truncated),
             queueFullRetries: cfc_counter_load(&pointer.pointee.queue_full_retries),
-            drainTimeoutDrops: cfc_counter_load(&pointer.pointee.drain_timeout_drops))
+            drainTimeoutDrops: cfc_counter_load(&pointer.pointee.drain_timeout_drops),
+            malformedDrops: cfc_counter_load(&pointer.pointee.malformed_drops))
     }
 }
 
@@ -89,6 +90,7 @@ public struct TransmitCounts: Sendable, Equatable {
     public var truncated: UInt64 = 0
     public var queueFullRetries: UInt64 = 0
     public var drainTimeoutDrops: UInt64 = 0
+    public var malformedDrops: UInt64 = 0
 
     /// Produced, and neither delivered nor failed yet.
     public var inFlight: UInt64 { produced &- delivered &- deliveryFailed }
@@ -101,6 +103,7 @@ public struct TransmitCounts: Sendable, Equatable {
             queueFullDrops: a.queueFullDrops + b.queueFullDrops, tooLargeDrops: a.tooLargeDrops + b.tooLargeDrops,
             produceErrorDrops: a.produceErrorDrops + b.produceErrorDrops, truncated: a.truncated + b.truncated,
             queueFullRetries: a.queueFullRetries + b.queueFullRetries,
-            drainTimeoutDrops: a.drainTimeoutDrops + b.drainTimeoutDrops)
+            drainTimeoutDrops: a.drainTimeoutDrops + b.drainTimeoutDrops,
+            malformedDrops: a.malformedDrops + b.malformedDrops)
     }
 }

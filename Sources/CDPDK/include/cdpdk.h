@@ -148,7 +148,8 @@ typedef struct cfc_tx_counters {
     uint64_t queue_full_retries;
     uint64_t polls;
     uint64_t drain_timeout_drops; // still in the ring when the drain timeout ran out
-    uint64_t _reserved[3];
+    uint64_t malformed_drops;   // the driver's segments hold fewer bytes than the frame's length
+    uint64_t _reserved[2];
 } cfc_tx_counters;
 
 _Static_assert(sizeof(cfc_rx_counters) == CFC_CACHE_LINE, "rx counters fill one cache line");

@@ -1,5 +1,6 @@
 #include "cdpdk.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -47,6 +48,13 @@ void cfc_install_stop_signals(int forced_exit_status) {
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, NULL);
     sigaction(SIGTERM, &action, NULL);
+    // A parent may have left them blocked (the mask is inherited): unblock them
+    // before EAL and librdkafka start threads, which inherit this thread's mask.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
 }
 
 bool cfc_stop_requested(void) { return stop_count > 0; }

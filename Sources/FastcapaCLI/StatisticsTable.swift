@@ -74,6 +74,8 @@ enum Accounting {
         ]
         fields += snapshot.drops.map { ("drop_\($0.reason)", $0.count) }
         let body = fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")
-        return "{\(body),\"balanced\":\(snapshot.balances)}"
+        let queues = snapshot.perQueue.map { "\($0.received)" }.joined(separator: ",")
+        let workers = snapshot.perWorker.map { "\($0.delivered)" }.joined(separator: ",")
+        return "{\(body),\"received_per_queue\":[\(queues)],\"delivered_per_worker\":[\(workers)],\"balanced\":\(snapshot.balances)}"
     }
 }

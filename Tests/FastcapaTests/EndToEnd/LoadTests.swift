@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+
+extension EndToEnd {
+    @Suite struct Load {
+        /// Two receive queues, two transmit workers per ring (four producers),
+        /// net_null generating at full speed: every packet is accounted for and
+        /// the broker holds exactly what the probe says it delivered.
+        @Test func multipleQueuesAndTransmitWorkersAccountForEveryPacket() throws {
+            let broker = try Harness.Broker(partitions: 4)
+            let child = try Harness.Child(Harness.binary, Harness.eal(lcores: 7, vdevs: ["net_null0"]) + [
+                "--", "-q", "2", "--tx-workers", "2", "-x", "4096", "--stats-interval", "1",
+                "-X", "bootstrap.servers=\(broker.address)"])
+            sleep(4)
+            child.signal(SIGTERM)
+            let result = child.wait(timeout: 60)
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.balanced)
+            let accounting = result.accounting
+            #expect(accounting["in_flight"] == 0)
+            #expect((accounting["received"] ?? 0) > 0)
+            #expect(result.accountingList("received_per_queue").count == 2)
+            #expect(result.accountingList("received_per_queue").allSatisfy { $0 > 0 }, "both queues received")
+            #expect(result.accountingList("delivered_per_worker").count == 4)
+            #expect(result.accountingList("delivered_per_worker").allSatisfy { $0 > 0 }, "all four transmit workers delivered")
+            #expect(result.stdout.contains("[kaf]"), "periodic statistics were printed")
+            #expect(try Harness.kcatCount(broker: broker.address, partitions: 4) == accounting["delivered"])
+        }
+
+        /// net_null at full speed into a ring of 64 slots: the ring overflows,
+        /// the drops are counted, and the books still balance exactly.
+        @Test func overloadDropsAreCountedAndTheBooksBalance() throws {
+            let broker = try Harness.Broker()
+            let child = try Harness.Child(Harness.binary, Harness.eal(lcores: 3, vdevs: ["net_null0"]) + [
+                "--", "-x", "64", "-w", "16", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)"])
+            sleep(3)
+            child.signal(SIGTERM)
+            let result = child.wait(timeout: 60)
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.balanced)
+            let accounting = result.accounting
+            let received = accounting["received"] ?? 0
+            let ringFull = accounting["drop_ring_full"] ?? 0
+            #expect(ringFull > 0, "a 64-slot ring must overflow under net_null")
+            #expect(accounting["in_flight"] == 0)
+            #expect(received == (accounting["delivered"] ?? 0) + (accounting["dropped"] ?? 0))
+            #expect(try Harness.kcatCount(broker: broker.address, partitions: 1) == accounting["delivered"])
+            print("overload: received \(received), delivered \(accounting["delivered"] ?? 0), ring-full drops \(ringFull)")
+        }
+
+        /// SIGTERM mid-stream with a healthy broker: the rings drain, Kafka is
+        /// flushed, nothing is lost (ring-full wait keeps the replay lossless).
+        @Test func sigtermMidStreamLosesNothing() throws {
+            let directory = Harness.temporaryDirectory()
+            let source = Harness.pcapFolder.appendingPathComponent("3560_CDP.pcap").path
+            let copy = directory.appendingPathComponent("small.pcap").path
+            try FileManager.default.copyItem(atPath: source, toPath: copy)
+            let broker = try Harness.Broker()
+            let child = try Harness.Child(Harness.binary, Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(copy),infinite_rx=1"]) + [
+                "--", "--ring-full", "wait", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)"])
+            sleep(3)
+            child.signal(SIGTERM)
+            let result = child.wait(timeout: 60)
+            #expect(result.status == 0, "\(result.stderr)")
+            let accounting = result.accounting
+            #expect((accounting["received"] ?? 0) > 1000)
+            #expect(accounting["dropped"] == 0)
+            #expect(accounting["delivered"] == accounting["received"])
+            #expect(try Harness.kcatCount(broker: broker.address, partitions: 1) == accounting["delivered"])
+        }
+
+        /// No broker reachable: a graceful stop gives up after the drain timeout,
+        /// counts what it could not deliver, and a second signal exits at once.
+        @Test func drainTimeoutBoundsShutdownAndASecondSignalExitsAtOnce() throws {
+            let eal = Harness.eal(lcores: 3, vdevs: ["net_null0"])
+            let unreachable = ["-X", "bootstrap.servers=127.0.0.1:1", "--stats-interval", "0", "-x", "256"]
+
+            let bounded = try Harness.Child(Harness.binary, eal + ["--", "--drain-timeout", "2"] + unreachable)
+            sleep(2)
+            let stopAsked = Date()
+            bounded.signal(SIGTERM)
+            let result = bounded.wait(timeout: 60)
+            let stopTook = Date().timeIntervalSince(stopAsked)
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.balanced)
+            #expect(result.accounting["delivered"] == 0)
+            #expect(result.accounting["in_flight"] == 0)
+            #expect((result.accounting["drop_delivery_failed"] ?? 0) > 0)
+            #expect(stopTook < 20, "drain timeout 2 s, stop took \(stopTook) s")
+
+            let forced = try Harness.Child(Harness.binary, eal + ["--", "--drain-timeout", "60"] + unreachable)
+            sleep(2)
+            forced.signal(SIGTERM)
+            sleep(1)
+            let secondAsked = Date()
+            forced.signal(SIGTERM)
+            let forcedResult = forced.wait(timeout: 30)
+            #expect(forcedResult.status == 3)
+            #expect(!forcedResult.signaled)
+            #expect(Date().timeIntervalSince(secondAsked) < 5)
+        }
+    }
+}

@@ -151,7 +151,7 @@ enum Harness {
             let arguments = ["broker", "--partitions", "\(partitions)", "--topic", topic, "--address-file", file]
             child = wrapper.isEmpty
                 ? try Child(Harness.binary, arguments)
-                : try Child(wrapper[0], Array(wrapper.dropFirst()) + [Harness.binary] + arguments)
+                : try Child("/usr/bin/env", wrapper + [Harness.binary] + arguments)
             let deadline = Date().addingTimeInterval(15)
             var address = ""
             while address.isEmpty && Date() < deadline {

@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+
+extension EndToEnd {
+    /// Bad input gets one clear message naming the problem and the fix, a
+    /// non-zero exit, no signal death and no DPDK runtime files left behind.
+    @Suite struct BadInput {
+        static let eal = Harness.eal(lcores: 3, vdevs: ["net_null0"])
+
+        struct Case: CustomTestStringConvertible, Sendable {
+            var name: String
+            var eal: [String]
+            var application: [String]
+            var status: Int32
+            var mentions: [String]
+            var testDescription: String { name }
+        }
+
+        static let cases: [Case] = [
+            Case(name: "ring size not a power of two", eal: eal, application: ["-x", "1000"], status: 64, mentions: ["ring size", "power of two"]),
+            Case(name: "receive burst too large", eal: eal, application: ["-b", "4096"], status: 64, mentions: ["receive burst", "1 to 1024"]),
+            Case(name: "zero transmit burst", eal: eal, application: ["-w", "0"], status: 64, mentions: ["transmit burst"]),
+            Case(name: "non-numeric queue count", eal: eal, application: ["-q", "two"], status: 64, mentions: ["two"]),
+            Case(name: "port mask not hex", eal: eal, application: ["-p", "zz"], status: 64, mentions: ["port mask", "hex"]),
+            Case(name: "port mask naming no port", eal: eal, application: ["-p", "0x0"], status: 64, mentions: ["selects no port"]),
+            Case(name: "port mask naming a missing port", eal: eal, application: ["-p", "0x2"], status: 1, mentions: ["port 1", "does not exist", "-p 0x1"]),
+            Case(name: "invalid topic", eal: eal, application: ["-t", "bad topic!"], status: 64, mentions: ["topic", "valid Kafka topic"]),
+            Case(name: "unknown option", eal: eal, application: ["--frobnicate"], status: 64, mentions: ["frobnicate"]),
+            Case(name: "option missing its value", eal: eal, application: ["-x"], status: 64, mentions: ["-x"]),
+            Case(name: "unknown librdkafka property", eal: eal, application: ["-X", "no.such.property=1"], status: 64, mentions: ["no.such.property", "-X"]),
+            Case(name: "invalid librdkafka value", eal: eal, application: ["-X", "linger.ms=soon"], status: 64, mentions: ["linger.ms"]),
+            Case(name: "-X without =", eal: eal, application: ["-X", "linger.ms"], status: 64, mentions: ["key=value"]),
+            Case(name: "missing Kafka file", eal: eal, application: ["-c", "/nonexistent/kafka.ini"], status: 64, mentions: ["/nonexistent/kafka.ini", "does not exist"]),
+            Case(name: "more queues than the device has", eal: Harness.eal(lcores: 9, vdevs: ["net_af_packet0,iface=lo"]),
+                 application: ["-q", "4"], status: 1, mentions: ["receive queue", "-q 1"]),
+            Case(name: "unknown virtual device", eal: Harness.eal(lcores: 3, vdevs: ["net_nosuch0"]), application: [], status: 1,
+                 mentions: ["DPDK could not start", "--vdev"]),
+            Case(name: "too few lcores", eal: Harness.eal(lcores: 2, vdevs: ["net_null0"]), application: [], status: 1,
+                 mentions: ["2 worker lcores are needed", "--lcores"]),
+            Case(name: "EAL options after --", eal: [], application: ["--vdev=net_null0"], status: 64, mentions: ["EAL options go before '--'"]),
+        ]
+
+        @Test(arguments: cases)
+        func rejectedWithAClearMessage(_ input: Case) throws {
+            let result = try Harness.probe(eal: input.eal, input.application, timeout: 60)
+            #expect(result.status == input.status, "\(result.stderr)")
+            #expect(!result.signaled)
+            for text in input.mentions {
+                #expect(result.stderr.contains(text), "stderr should mention '\(text)': \(result.stderr)")
+            }
+            #expect(result.runtimeFolderRemoved)
+        }
+
+        @Test func malformedKafkaFileNamesTheLine() throws {
+            let directory = Harness.temporaryDirectory()
+            let file = directory.appendingPathComponent("kafka.ini")
+            try "[kafka-global]\nbootstrap.servers = localhost:9092\nthis line is wrong\n".write(to: file, atomically: true, encoding: .utf8)
+            let result = try Harness.probe(eal: Self.eal, ["-c", file.path])
+            #expect(result.status == 64)
+            #expect(result.stderr.contains("kafka.ini:3"))
+            let binary = directory.appendingPathComponent("binary.ini")
+            try Data([0x7F, 0x45, 0x4C, 0x46, 0, 1, 2]).write(to: binary)
+            let binaryResult = try Harness.probe(eal: Self.eal, ["-c", binary.path])
+            #expect(binaryResult.status == 64)
+            #expect(binaryResult.stderr.contains("binary"))
+        }
+    }
+}

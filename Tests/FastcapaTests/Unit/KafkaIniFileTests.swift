@@ -1,0 +1,72 @@
+@testable import FastcapaKafka
+import Testing
+
+@Suite struct KafkaIniFileTests {
+    @Test func readsBothGroupsWithCommentsAndSpacing() throws {
+        let text = """
+        # Fastcapa's example
+        [kafka-global]
+        bootstrap.servers = k1:9092,k2:9092
+          ; another comment style
+        queue.buffering.max.ms=100
+
+        [kafka-topic]
+        message.timeout.ms = 30000
+        """
+        let properties = try KafkaIniFile.parse(text, path: "k.ini")
+        #expect(properties.global.map(\.key) == ["bootstrap.servers", "queue.buffering.max.ms"])
+        #expect(properties.globalValue("bootstrap.servers") == "k1:9092,k2:9092")
+        #expect(properties.topic.map(\.key) == ["message.timeout.ms"])
+        #expect(properties.global[1].origin == "k.ini:5")
+        #expect(properties.hasBrokers)
+    }
+
+    @Test(arguments: ["[kafka-global]\nlinger.ms = 5\n", "[kafka-topic]\nacks = all\n", "", "# only a comment\n"])
+    func eitherGroupMayBeMissing(_ text: String) throws {
+        let properties = try KafkaIniFile.parse(text, path: "k.ini")
+        #expect(properties.global.count + properties.topic.count <= 1)
+    }
+
+    @Test func errorsNameTheLineAndTheFix() {
+        #expect(throws: KafkaIniFile.ParseError(path: "k.ini", line: 2, problem: "unknown section [kafka]",
+                                                fix: "Use [kafka-global] for producer properties or [kafka-topic] for topic properties.")) {
+            try KafkaIniFile.parse("# x\n[kafka]\n", path: "k.ini")
+        }
+        for (text, line) in [("[kafka-global]\nnot a property\n", 2), ("linger.ms = 1\n", 1),
+                             ("[kafka-global\n", 1), ("[kafka-global]\n = value\n", 2)] {
+            do {
+                _ = try KafkaIniFile.parse(text, path: "k.ini")
+                Issue.record("accepted \(text)")
+            } catch {
+                #expect(error.line == line)
+                #expect(!error.fix.isEmpty)
+            }
+        }
+    }
+
+    @Test func binaryDataIsRejected() {
+        #expect(throws: KafkaIniFile.ParseError.self) { try KafkaIniFile.parse("\u{7F}ELF\u{0}\u{1}", path: "b") }
+    }
+
+    @Test func librdkafkaRejectsUnknownPropertiesNamingTheOrigin() {
+        var properties = KafkaProperties()
+        properties.setGlobal("no.such.thing", "1", origin: "k.ini:3")
+        do {
+            try KafkaConfiguration.validate(properties)
+            Issue.record("accepted an unknown property")
+        } catch {
+            #expect(error.key == "no.such.thing")
+            #expect(error.description.contains("k.ini:3"))
+        }
+        var topic = KafkaProperties()
+        topic.topic.append(.init(key: "acks", value: "all", origin: "-X"))
+        #expect(throws: Never.self) { try KafkaConfiguration.validate(topic) }
+    }
+
+    @Test func sensitiveKeysAreRecognised() {
+        for key in ["sasl.password", "ssl.key.password", "ssl.key.pem", "ssl.certificate.pem", "sasl.oauthbearer.client.secret"] {
+            #expect(KafkaProperties.isSensitive(key), "\(key)")
+        }
+        #expect(!KafkaProperties.isSensitive("bootstrap.servers"))
+    }
+}

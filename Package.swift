@@ -63,6 +63,7 @@ let package = Package(
         .testTarget(
             name: "FastcapaTests",
             dependencies: ["FastcapaCLI", "FastcapaKafka", "FastcapaCapture", "PcapFormat"],
+            exclude: ["Support/alloc_counter.c"],
             swiftSettings: [.unsafeFlags(dpdkSwiftFlags)]
         ),
     ]

@@ -10,8 +10,9 @@ public final class CapturePipeline: @unchecked Sendable {
     public private(set) var ports: [Port] = []
     public private(set) var receiveWorkers: [ReceiveWorker] = []
     public private(set) var transmitWorkers: [TransmitWorker] = []
+    /// Packet buffers per port.
     public private(set) var mempoolSize = 0
-    private var pool: OpaquePointer?
+    private var pools: [OpaquePointer] = []
     private var rings: [OpaquePointer] = []
     private let rxCounters: CounterBlock<cfc_rx_counters>
     private let txCounters: CounterBlock<cfc_tx_counters>
@@ -45,21 +46,21 @@ public final class CapturePipeline: @unchecked Sendable {
                 "\(needed) worker lcores are needed (\(portIDs.count) port\(portIDs.count == 1 ? "" : "s") × \(settings.rxQueues) queue\(settings.rxQueues == 1 ? "" : "s") × (1 receive + \(settings.txWorkersPerRing) transmit)) but EAL gave \(lcores.count)",
                 fix: "Give EAL \(needed + 1) lcores (one main + \(needed) workers), e.g. -l 0-\(needed), or share cores with --lcores '(0-\(needed))@(0,1)'.")
         }
-        let socket = rte_eth_dev_socket_id(portIDs[0])
-        mempoolSize = MempoolSizing(settings: settings, ports: portIDs.count, lcores: needed + 1).mbufs
-        guard let pool = rte_pktmbuf_pool_create(
-            "fastcapa_mbufs", UInt32(mempoolSize), UInt32(MempoolSizing.cacheSize), 0,
-            cfc_mbuf_default_buffer_size(), socket) else {
-            throw CaptureError(
-                "cannot allocate \(mempoolSize) packet buffers: \(CaptureError.dpdkReason())",
-                fix: "Give EAL more memory (-m, or hugepages), or lower -d, -x and -q which size the pool.")
-        }
-        self.pool = pool
         let captureTimeField = cfc_register_capture_time_field()
         guard captureTimeField >= 0 else {
             throw CaptureError("cannot register the capture-time mbuf field: \(CaptureError.dpdkReason())", fix: "")
         }
+        // One pool per port, on the port's NUMA socket: a packet never crosses sockets to be received.
+        mempoolSize = MempoolSizing(settings: settings, ports: 1, lcores: settings.workerLcoresNeeded / portIDs.count + 1).mbufs
         for id in portIDs {
+            guard let pool = rte_pktmbuf_pool_create(
+                "fastcapa_mbufs_\(id)", UInt32(mempoolSize), UInt32(MempoolSizing.cacheSize), 0,
+                cfc_mbuf_default_buffer_size(), rte_eth_dev_socket_id(id)) else {
+                throw CaptureError(
+                    "cannot allocate \(mempoolSize) packet buffers for port \(id): \(CaptureError.dpdkReason())",
+                    fix: "Give EAL more memory (-m, or hugepages), or lower -d, -x and -q which size the pool.")
+            }
+            pools.append(pool)
             ports.append(try Port.configure(id: id, rxQueues: settings.rxQueues, rxDescriptors: settings.rxDescriptors, pool: pool))
         }
         // Drivers register the timestamp field when they start.
@@ -188,8 +189,8 @@ public final class CapturePipeline: @unchecked Sendable {
         for port in ports { port.stop() }
         for ring in rings { rte_ring_free(ring) }
         rings.removeAll()
-        if let pool { rte_mempool_free(pool) }
-        pool = nil
+        for pool in pools { rte_mempool_free(pool) }
+        pools.removeAll()
     }
 
     static func nowMillis() -> Int {

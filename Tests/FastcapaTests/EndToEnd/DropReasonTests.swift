@@ -9,12 +9,9 @@ extension EndToEnd {
         /// librdkafka's queue stays full (no broker, a 100-message queue): after
         /// the retry budget the transmit worker drops and counts, receive goes on.
         @Test func queueFullDropsAreCounted() throws {
-            let child = try Harness.Child(Harness.binary, Harness.eal(lcores: 3, vdevs: ["net_null0"]) + [
-                "--", "--stats-interval", "0", "--drain-timeout", "1", "--queue-full-retries", "2",
+            let result = try Harness.probe(for: 2, eal: Harness.eal(lcores: 3, vdevs: ["net_null0"]), [
+                "--stats-interval", "0", "--drain-timeout", "1", "--queue-full-retries", "2",
                 "-X", "bootstrap.servers=127.0.0.1:1", "-X", "queue.buffering.max.messages=100"])
-            sleep(2)
-            child.signal(SIGTERM)
-            let result = child.wait(timeout: 60)
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.balanced)
             let accounting = result.accounting

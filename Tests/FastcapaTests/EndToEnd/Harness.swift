@@ -139,6 +139,18 @@ enum Harness {
         try run(binary, eal + ["--"] + application, timeout: timeout)
     }
 
+    /// Starts the probe, lets it capture for `seconds`, stops it with SIGTERM
+    /// and waits for its accounting. `wrapper` runs it under `env`, `ip netns exec`...
+    static func probe(for seconds: UInt32, eal: [String], _ application: [String], wrapper: [String] = []) throws -> Result {
+        let arguments = eal + ["--"] + application
+        let child = wrapper.isEmpty
+            ? try Child(binary, arguments)
+            : try Child("/usr/bin/env", wrapper + [binary] + arguments)
+        sleep(seconds)
+        child.signal(SIGTERM)
+        return child.wait(timeout: 60)
+    }
+
     /// A broker in its own process (`fastcapa broker`), so that an independent
     /// consumer can read what the probe wrote after the probe has exited.
     final class Broker {

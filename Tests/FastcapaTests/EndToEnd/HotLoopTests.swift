@@ -15,13 +15,10 @@ extension EndToEnd {
             let report = directory.appendingPathComponent("allocations.txt").path
 
             let broker = try Harness.Broker()
-            let arguments = Harness.eal(lcores: 3, vdevs: ["net_null0"]) + [
-                "--", "--stats-interval", "1", "-X", "bootstrap.servers=\(broker.address)"]
-            let child = try Harness.Child(
-                "/usr/bin/env", ["LD_PRELOAD=\(library)", "FASTCAPA_ALLOC_REPORT=\(report)", Harness.binary] + arguments)
-            sleep(4)
-            child.signal(SIGTERM)
-            let result = child.wait(timeout: 60)
+            let result = try Harness.probe(
+                for: 4, eal: Harness.eal(lcores: 3, vdevs: ["net_null0"]),
+                ["--stats-interval", "1", "-X", "bootstrap.servers=\(broker.address)"],
+                wrapper: ["LD_PRELOAD=\(library)", "FASTCAPA_ALLOC_REPORT=\(report)"])
             #expect(result.status == 0, "\(result.stderr)")
             let received = result.accounting["received"] ?? 0
             let produced = result.accounting["produced"] ?? 0

@@ -8,12 +8,9 @@ extension EndToEnd {
         /// the broker holds exactly what the probe says it delivered.
         @Test func multipleQueuesAndTransmitWorkersAccountForEveryPacket() throws {
             let broker = try Harness.Broker(partitions: 4)
-            let child = try Harness.Child(Harness.binary, Harness.eal(lcores: 7, vdevs: ["net_null0"]) + [
-                "--", "-q", "2", "--tx-workers", "2", "-x", "4096", "--stats-interval", "1",
+            let result = try Harness.probe(for: 4, eal: Harness.eal(lcores: 7, vdevs: ["net_null0"]), [
+                "-q", "2", "--tx-workers", "2", "-x", "4096", "--stats-interval", "1",
                 "-X", "bootstrap.servers=\(broker.address)"])
-            sleep(4)
-            child.signal(SIGTERM)
-            let result = child.wait(timeout: 60)
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.balanced)
             let accounting = result.accounting
@@ -31,11 +28,8 @@ extension EndToEnd {
         /// the drops are counted, and the books still balance exactly.
         @Test func overloadDropsAreCountedAndTheBooksBalance() throws {
             let broker = try Harness.Broker()
-            let child = try Harness.Child(Harness.binary, Harness.eal(lcores: 3, vdevs: ["net_null0"]) + [
-                "--", "-x", "64", "-w", "16", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)"])
-            sleep(3)
-            child.signal(SIGTERM)
-            let result = child.wait(timeout: 60)
+            let result = try Harness.probe(for: 3, eal: Harness.eal(lcores: 3, vdevs: ["net_null0"]), [
+                "-x", "64", "-w", "16", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)"])
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.balanced)
             let accounting = result.accounting
@@ -56,11 +50,8 @@ extension EndToEnd {
             let copy = directory.appendingPathComponent("small.pcap").path
             try FileManager.default.copyItem(atPath: source, toPath: copy)
             let broker = try Harness.Broker()
-            let child = try Harness.Child(Harness.binary, Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(copy),infinite_rx=1"]) + [
-                "--", "--ring-full", "wait", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)"])
-            sleep(3)
-            child.signal(SIGTERM)
-            let result = child.wait(timeout: 60)
+            let result = try Harness.probe(for: 3, eal: Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(copy),infinite_rx=1"]), [
+                "--ring-full", "wait", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)"])
             #expect(result.status == 0, "\(result.stderr)")
             let accounting = result.accounting
             #expect((accounting["received"] ?? 0) > 1000)

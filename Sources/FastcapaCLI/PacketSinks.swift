@@ -7,16 +7,21 @@ protocol PacketSink {
     mutating func close() throws
 }
 
+/// Standard output, or a new file at `path`.
+func openOutput(_ path: String?) throws -> FileHandle {
+    guard let path else { return .standardOutput }
+    guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+        throw PcapError(description: "cannot create '\(path)': check the folder exists and is writable")
+    }
+    return handle
+}
+
 /// One line per packet, as `tcpdump -r` prints: time, length, first bytes.
 struct TextSink: PacketSink {
     let handle: FileHandle
 
-    init(path: String?) {
-        if let path, FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) {
-            self.handle = handle
-        } else {
-            handle = .standardOutput
-        }
+    init(path: String?) throws {
+        handle = try openOutput(path)
     }
 
     static func line(micros: UInt64, frame: [UInt8]) -> String {
@@ -42,14 +47,7 @@ struct PcapSink: PacketSink {
     let handle: FileHandle
 
     init(path: String?) throws {
-        if let path {
-            guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-                throw PcapError(description: "cannot create \(path)")
-            }
-            self.handle = handle
-        } else {
-            handle = .standardOutput
-        }
+        handle = try openOutput(path)
         handle.write(Data(PcapFile.header(linkType: 1, snapLength: 262_144)))
     }
 
@@ -57,5 +55,21 @@ struct PcapSink: PacketSink {
         handle.write(Data(PcapFile.recordBytes(PcapRecord(micros: micros, data: frame))))
     }
 
-    mutating func close() throws { try handle.synchronize() }
+    mutating func close() throws {}
+}
+
+/// pcapng (Ethernet, microseconds); each packet's time is its key.
+struct PcapngSink: PacketSink {
+    let handle: FileHandle
+
+    init(path: String?) throws {
+        handle = try openOutput(path)
+        handle.write(Data(Pcapng.sectionHeader()))
+    }
+
+    mutating func write(micros: UInt64, frame: [UInt8]) throws {
+        handle.write(Data(Pcapng.enhancedPacket(micros: micros, data: frame)))
+    }
+
+    mutating func close() throws {}
 }

@@ -3,7 +3,11 @@ import CRdKafka
 /// Reads every partition of a topic from a starting point, message by message.
 /// Used by `fastcapa consume` and by the demo to read captures back.
 public final class KafkaTopicReader: @unchecked Sendable {
-    public enum Start: Sendable { case beginning, end }
+    public enum Start: String, Sendable, CaseIterable {
+        case beginning, end
+        /// The offsets the consumer group committed (then committed as it reads).
+        case stored
+    }
 
     public struct Message {
         public var partition: Int32
@@ -16,10 +20,14 @@ public final class KafkaTopicReader: @unchecked Sendable {
     public let partitions: [Int32]
     private var partitionsAtEnd = Set<Int32>()
 
-    public init(properties: KafkaProperties, topic: String, start: Start, metadataTimeoutMs: Int32 = 10_000) throws {
+    /// - Parameter partitions: the partitions to read; nil for all of them.
+    public init(
+        properties: KafkaProperties, topic: String, start: Start, partitions wanted: [Int32]? = nil,
+        group: String = "fastcapa-consume", metadataTimeoutMs: Int32 = 10_000
+    ) throws {
         let conf = try KafkaConfiguration.makeConf(
             properties,
-            defaults: [("group.id", "fastcapa-consume"), ("enable.auto.commit", "false"),
+            defaults: [("group.id", group), ("enable.auto.commit", start == .stored ? "true" : "false"),
                        ("enable.partition.eof", "true"), ("client.id", "fastcapa-consume")])
         var reason = [CChar](repeating: 0, count: 512)
         guard let handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &reason, reason.count) else {
@@ -44,13 +52,27 @@ public final class KafkaTopicReader: @unchecked Sendable {
             throw KafkaError(code: topicError, message: "topic '\(topic)' is not readable: \(String(cString: rd_kafka_err2str(topicError)))")
         }
         let topicMetadata = metadata.pointee.topics[0]
-        partitions = (0..<Int(topicMetadata.partition_cnt)).map { topicMetadata.partitions[$0].id }.sorted()
+        let existing = (0..<Int(topicMetadata.partition_cnt)).map { topicMetadata.partitions[$0].id }.sorted()
+        if let wanted {
+            let unknown = wanted.filter { !existing.contains($0) }
+            guard unknown.isEmpty else {
+                rd_kafka_destroy(handle)
+                throw KafkaError(message: "topic '\(topic)' has no partition \(unknown.map(String.init).joined(separator: ", ")) (it has \(existing.count): 0 to \(existing.count - 1))")
+            }
+            partitions = wanted
+        } else {
+            partitions = existing
+        }
 
         let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
         defer { rd_kafka_topic_partition_list_destroy(list) }
         for partition in partitions {
             let element = rd_kafka_topic_partition_list_add(list, topic, partition)!
-            element.pointee.offset = start == .beginning ? Int64(RD_KAFKA_OFFSET_BEGINNING) : Int64(RD_KAFKA_OFFSET_END)
+            switch start {
+            case .beginning: element.pointee.offset = Int64(RD_KAFKA_OFFSET_BEGINNING)
+            case .end: element.pointee.offset = Int64(RD_KAFKA_OFFSET_END)
+            case .stored: element.pointee.offset = Int64(RD_KAFKA_OFFSET_STORED)
+            }
         }
         let assignError = rd_kafka_assign(handle, list)
         guard assignError == RD_KAFKA_RESP_ERR_NO_ERROR else {

@@ -20,33 +20,41 @@ public enum ExitStatus {
 /// Runs the capture: EAL → embedded broker (if no broker is configured) →
 /// pipeline → main loop (stats, signals) → drain → accounting.
 struct CaptureRun {
-    let options: CaptureOptions
-    let ealArguments: [String]
+    let configuration: ResolvedConfiguration
     let logger: Logger
 
+    private var settings: CaptureSettings { configuration.settings }
+
     func run() -> Int32 {
-        let settings: CaptureSettings
-        var properties: KafkaProperties
-        do {
-            settings = try options.settings()
-            properties = try options.parsedProperties()
-        } catch {
-            FileHandle.standardError.write(Data("fastcapa: \(error)\n".utf8))
-            return ExitStatus.usage
-        }
+        var properties = configuration.kafka
         cfc_install_stop_signals(ExitStatus.forced)
+
+        var statisticsFile: FileHandle?
+        if let path = configuration.statsFile {
+            guard FileManager.default.fileExists(atPath: path) || FileManager.default.createFile(atPath: path, contents: nil),
+                  let handle = FileHandle(forWritingAtPath: path) else {
+                logger.critical("cannot open the statistics file '\(path)' (-s) for appending. Check that its folder exists and is writable.")
+                return ExitStatus.startFailed
+            }
+            handle.seekToEndOfFile()
+            statisticsFile = handle
+            if properties.globalValue("statistics.interval.ms") == nil {
+                let interval = configuration.statsInterval > 0 ? configuration.statsInterval : 5
+                properties.setGlobal("statistics.interval.ms", "\(interval * 1000)", origin: "-s")
+            }
+        }
 
         var broker: EmbeddedBroker?
         if !properties.hasBrokers {
             do {
-                broker = try EmbeddedBroker(topics: [(settings.topic, Int32(options.embeddedPartitions))])
+                broker = try EmbeddedBroker(topics: [(settings.topic, Int32(configuration.embeddedPartitions))])
             } catch {
                 logger.critical("\(error)")
                 return ExitStatus.startFailed
             }
             properties.setGlobal("bootstrap.servers", broker!.bootstrapServers, origin: "embedded broker")
-            logger.notice("no Kafka broker configured: using the embedded broker (librdkafka's mock cluster) at \(broker!.bootstrapServers), topic '\(settings.topic)' with \(options.embeddedPartitions) partition(s). Give -c FILE or -X bootstrap.servers=HOST:PORT for a real Kafka.")
-            if let file = options.embeddedAddressFile {
+            logger.notice("no Kafka broker configured: using the embedded broker (librdkafka's mock cluster) at \(broker!.bootstrapServers), topic '\(settings.topic)' with \(configuration.embeddedPartitions) partition(s). Give -c FILE or -X bootstrap.servers=HOST:PORT for a real Kafka.")
+            if let file = configuration.embeddedAddressFile {
                 do {
                     try Data((broker!.bootstrapServers + "\n").utf8).write(to: URL(fileURLWithPath: file))
                 } catch {
@@ -58,7 +66,7 @@ struct CaptureRun {
 
         let eal: EalRuntime
         do {
-            eal = try Eal.initialize(programName: CommandLine.arguments.first ?? "fastcapa", arguments: ealArguments)
+            eal = try Eal.initialize(programName: CommandLine.arguments.first ?? "fastcapa", arguments: configuration.eal)
         } catch {
             logger.critical("\(error)")
             return ExitStatus.startFailed
@@ -67,7 +75,8 @@ struct CaptureRun {
 
         let pipeline: CapturePipeline
         do {
-            pipeline = try CapturePipeline(settings: settings, kafka: properties, lcores: eal.workerLcores)
+            pipeline = try CapturePipeline(
+                settings: settings, kafka: properties, lcores: eal.workerLcores, statistics: statisticsFile != nil)
         } catch {
             logger.critical("\(error)")
             return ExitStatus.startFailed
@@ -86,11 +95,12 @@ struct CaptureRun {
             return ExitStatus.startFailed
         }
 
-        mainLoop(pipeline)
+        mainLoop(pipeline, statisticsFile: statisticsFile)
 
-        let reason = cfc_stop_signal() != 0 ? "signal \(cfc_stop_signal())" : "no packet for \(options.idleExit) s"
-        logger.notice("stopping (\(reason)): draining rings and flushing Kafka for at most \(options.drainTimeout) s")
-        let drained = pipeline.stopAndDrain(timeoutMs: options.drainTimeout * 1000)
+        let reason = cfc_stop_signal() != 0 ? "signal \(cfc_stop_signal())" : "no packet for \(configuration.idleExit) s"
+        logger.notice("stopping (\(reason)): draining rings and flushing Kafka for at most \(configuration.drainTimeout) s")
+        let drained = pipeline.stopAndDrain(timeoutMs: configuration.drainTimeout * 1000)
+        Self.appendStatistics(pipeline, to: statisticsFile)
         if !drained.ringsDrained || !drained.flushed {
             logger.warning("the drain timeout ran out: what was left is counted as drain_timeout or delivery_failed drops")
         }
@@ -101,32 +111,41 @@ struct CaptureRun {
     }
 
     /// The control plane's loop on the main lcore: never on the data path.
-    private func mainLoop(_ pipeline: CapturePipeline) {
+    private func mainLoop(_ pipeline: CapturePipeline, statisticsFile: FileHandle?) {
         var table = StatisticsTable()
         let start = Date().timeIntervalSince1970
-        var nextStats = start + Double(options.statsInterval)
+        var nextStats = start + Double(configuration.statsInterval)
         var lastReceived: UInt64 = 0
         var lastPacketTime = start
-        if options.statsInterval > 0 {
+        if configuration.statsInterval > 0 {
             _ = table.render(pipeline.snapshot(), at: start)
         }
         while !cfc_stop_requested() {
             usleep(50_000)
+            Self.appendStatistics(pipeline, to: statisticsFile)
             let now = Date().timeIntervalSince1970
-            if options.statsInterval > 0 && now >= nextStats {
+            if configuration.statsInterval > 0 && now >= nextStats {
                 print(table.render(pipeline.snapshot(), at: now))
                 fflush(nil)
-                nextStats = now + Double(options.statsInterval)
+                nextStats = now + Double(configuration.statsInterval)
             }
-            if options.idleExit > 0 {
+            if configuration.idleExit > 0 {
                 let received = pipeline.snapshot().rx.received
                 if received != lastReceived {
                     lastReceived = received
                     lastPacketTime = now
-                } else if now - lastPacketTime >= Double(options.idleExit) {
+                } else if now - lastPacketTime >= Double(configuration.idleExit) {
                     break
                 }
             }
+        }
+    }
+
+    /// `-s`: librdkafka's statistics, one JSON object per line, as Fastcapa wrote them.
+    private static func appendStatistics(_ pipeline: CapturePipeline, to file: FileHandle?) {
+        guard let file else { return }
+        for json in pipeline.takeStatistics() {
+            file.write(Data((json + "\n").utf8))
         }
     }
 }

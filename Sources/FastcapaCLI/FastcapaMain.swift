@@ -20,25 +20,32 @@ public enum FastcapaMain {
             print(CaptureCommand.helpMessage())
             return ExitStatus.success
         }
+        let configuration: ResolvedConfiguration
         let options: CaptureOptions
         do {
             options = try CaptureOptions.parse(application)
+            configuration = try options.resolve(eal: eal)
         } catch {
-            var message = CaptureOptions.message(for: error)
-            if eal.isEmpty, let first = application.first, first.hasPrefix("--vdev") || first == "-l" || first.hasPrefix("--lcores") || first == "--no-huge" {
+            var message = error is SettingError ? "\(error)" : CaptureOptions.message(for: error)
+            if eal.isEmpty, let first = application.first,
+               first.hasPrefix("--vdev") || first == "-l" || first.hasPrefix("--lcores") || first == "--no-huge" {
                 message += "\nEAL options go before '--': fastcapa \(first) ... -- [options]"
             }
             FileHandle.standardError.write(Data("fastcapa: \(message)\nRun 'fastcapa -- --help' for every option.\n".utf8))
-            return CaptureOptions.exitCode(for: error).rawValue
+            return error is SettingError ? ExitStatus.usage : CaptureOptions.exitCode(for: error).rawValue
         }
-        let level = Logger.Level(rawValue: options.logLevel) ?? .info
+        if options.printConfig {
+            print(configuration.yaml(), terminator: "")
+            return ExitStatus.success
+        }
+        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "fastcapa")
-        return CaptureRun(options: options, ealArguments: eal, logger: logger).run()
+        return CaptureRun(configuration: configuration, logger: logger).run()
     }
 
     /// EAL arguments come before `--`, the application's after it. Without

@@ -23,21 +23,22 @@ public final class CapturePipeline: @unchecked Sendable {
     public private(set) var deviceTimestamps = false
 
     /// Sets everything up; on failure releases whatever it had set up.
-    public init(settings: CaptureSettings, kafka: KafkaProperties, lcores: [UInt32]) throws {
+    /// - Parameter statistics: collect librdkafka's statistics JSON (`takeStatistics`).
+    public init(settings: CaptureSettings, kafka: KafkaProperties, lcores: [UInt32], statistics: Bool = false) throws {
         self.settings = settings
         let portIDs = settings.ports
         let ringCount = portIDs.count * settings.rxQueues
         rxCounters = CounterBlock(count: ringCount)
         txCounters = CounterBlock(count: ringCount * settings.txWorkersPerRing)
         do {
-            try build(portIDs: portIDs, kafka: kafka, lcores: lcores)
+            try build(portIDs: portIDs, kafka: kafka, lcores: lcores, statistics: statistics)
         } catch {
             release()
             throw error
         }
     }
 
-    private func build(portIDs: [UInt16], kafka: KafkaProperties, lcores: [UInt32]) throws {
+    private func build(portIDs: [UInt16], kafka: KafkaProperties, lcores: [UInt32], statistics: Bool) throws {
         // Check every port before touching any.
         for id in portIDs { _ = try Port.inspect(id) }
         let needed = settings.workerLcoresNeeded
@@ -91,7 +92,8 @@ public final class CapturePipeline: @unchecked Sendable {
                     let producer = try KafkaProducer(
                         properties: kafka, topicName: settings.topic, clientID: "fastcapa-tx\(txIndex)",
                         onDelivery: TransmitWorker.deliveryReport, deliveryOpaque: UnsafeMutableRawPointer(txCounters[txIndex]),
-                        partitioner: settings.partitioning == .flow ? TransmitWorker.flowPartitioner : nil)
+                        partitioner: settings.partitioning == .flow ? TransmitWorker.flowPartitioner : nil,
+                        onStatistics: statistics ? TransmitWorker.statistics : nil)
                     transmitWorkers.append(TransmitWorker(
                         ring: ring, settings: settings, counters: txCounters[txIndex], control: control,
                         captureTimeField: captureTimeField, producer: producer))
@@ -181,10 +183,16 @@ public final class CapturePipeline: @unchecked Sendable {
         return CaptureSnapshot(perQueue: perQueue, perWorker: perWorker, nic: nic, ringDepth: depth, kafkaQueued: kafkaQueued)
     }
 
+    /// librdkafka's latest statistics JSON from each producer that posted one.
+    public func takeStatistics() -> [String] {
+        transmitWorkers.compactMap { $0.takeStatistics() }
+    }
+
     /// Frees rings, ports, mempool and producers. Workers must have stopped.
     public func release() {
         guard !released else { return }
         released = true
+        _ = takeStatistics() // frees what is left in the mailboxes
         transmitWorkers.removeAll() // destroys the producers
         for port in ports { port.stop() }
         for ring in rings { rte_ring_free(ring) }

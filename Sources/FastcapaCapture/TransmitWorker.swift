@@ -66,6 +66,25 @@ public final class TransmitWorker: @unchecked Sendable {
         }
     }
 
+    /// librdkafka's statistics JSON (every statistics.interval.ms, from rd_kafka_poll
+    /// on the lcore): kept and posted to the worker's mailbox for the control
+    /// plane to write out; an older one nobody took is freed. No I/O on the lcore.
+    public static let statistics: KafkaProducer.StatisticsCallback = { kafka, json, _, opaque in
+        guard let json, let opaque else { return 0 }
+        let counters = opaque.assumingMemoryBound(to: cfc_tx_counters.self)
+        let old = cfc_mailbox_exchange(&counters.pointee.statistics_json, UInt64(UInt(bitPattern: json)))
+        if let stale = UnsafeMutableRawPointer(bitPattern: UInt(old)) { rd_kafka_mem_free(kafka, stale) }
+        return 1
+    }
+
+    /// Takes the latest statistics JSON a worker posted, if any.
+    public func takeStatistics() -> String? {
+        let taken = cfc_mailbox_exchange(&counters.pointee.statistics_json, 0)
+        guard let pointer = UnsafeMutablePointer<CChar>(bitPattern: UInt(taken)) else { return nil }
+        defer { rd_kafka_mem_free(nil, pointer) }
+        return String(cString: pointer)
+    }
+
     /// Flow partitioning: the message opaque carries the flow hash.
     public static let flowPartitioner: KafkaProducer.Partitioner = { _, _, _, partitionCount, _, messageOpaque in
         guard partitionCount > 0 else { return -1 }

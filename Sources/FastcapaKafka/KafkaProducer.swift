@@ -10,6 +10,10 @@ public final class KafkaProducer: @unchecked Sendable {
     public typealias DeliveryCallback = @convention(c) (
         OpaquePointer?, UnsafePointer<rd_kafka_message_t>?, UnsafeMutableRawPointer?
     ) -> Void
+    /// librdkafka's statistics callback: return 1 to keep the JSON (free it with rd_kafka_mem_free).
+    public typealias StatisticsCallback = @convention(c) (
+        OpaquePointer?, UnsafeMutablePointer<CChar>?, Int, UnsafeMutableRawPointer?
+    ) -> Int32
     /// librdkafka's topic partitioner callback.
     public typealias Partitioner = @convention(c) (
         OpaquePointer?, UnsafeRawPointer?, Int, Int32, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?
@@ -25,10 +29,11 @@ public final class KafkaProducer: @unchecked Sendable {
     public init(
         properties: KafkaProperties, topicName: String, clientID: String,
         onDelivery: DeliveryCallback, deliveryOpaque: UnsafeMutableRawPointer?,
-        partitioner: Partitioner? = nil
+        partitioner: Partitioner? = nil, onStatistics: StatisticsCallback? = nil
     ) throws {
         let conf = try KafkaConfiguration.makeConf(properties, defaults: [("client.id", clientID)])
         rd_kafka_conf_set_dr_msg_cb(conf, onDelivery)
+        if let onStatistics { rd_kafka_conf_set_stats_cb(conf, onStatistics) }
         rd_kafka_conf_set_opaque(conf, deliveryOpaque)
         let topicConf: OpaquePointer
         do {

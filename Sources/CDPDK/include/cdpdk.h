@@ -106,6 +106,10 @@ static inline void cfc_counter_add(uint64_t *counter, uint64_t value) {
 static inline uint64_t cfc_counter_load(const uint64_t *counter) {
     return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
+/// Swaps a mailbox word (a pointer handed from an lcore to the control plane).
+static inline uint64_t cfc_mailbox_exchange(uint64_t *mailbox, uint64_t value) {
+    return __atomic_exchange_n(mailbox, value, __ATOMIC_ACQ_REL);
+}
 /// A flag another thread sets (stop requests): acquire/release so that what was
 /// written before the flag is seen after it.
 static inline void cfc_flag_store(uint32_t *flag, uint32_t value) {
@@ -149,7 +153,8 @@ typedef struct cfc_tx_counters {
     uint64_t polls;
     uint64_t drain_timeout_drops; // still in the ring when the drain timeout ran out
     uint64_t malformed_drops;   // the driver's segments hold fewer bytes than the frame's length
-    uint64_t _reserved[2];
+    uint64_t statistics_json;   // mailbox: latest librdkafka statistics (char *), taken by the control plane
+    uint64_t _reserved[1];
 } cfc_tx_counters;
 
 _Static_assert(sizeof(cfc_rx_counters) == CFC_CACHE_LINE, "rx counters fill one cache line");

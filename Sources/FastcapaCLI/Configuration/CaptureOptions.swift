@@ -1,0 +1,176 @@
+import ArgumentParser
+import FastcapaCapture
+import FastcapaKafka
+import Foundation
+
+/// The application options of the capture command (after `--`): Fastcapa's
+/// short flags with its defaults, a long name for every setting, `-X` for any
+/// librdkafka property and `--config` for a file holding all of it.
+///
+/// Every setting is optional here: nil means "not given", so that a flag wins
+/// over the config file, which wins over the default.
+public struct CaptureOptions: ParsableArguments {
+    public init() {}
+
+    @Option(name: .customLong("config"), help: "A YAML file with EAL arguments, settings and Kafka properties (see Configs/fastcapa.yaml).")
+    var config: String?
+
+    @Flag(name: .customLong("print-config"), help: "Print the effective configuration (secrets redacted) and exit.")
+    var printConfig = false
+
+    @Option(name: [.customShort("p"), .customLong("port-mask")], help: "Hex mask of the ports to capture from. (default: 0x1)")
+    var portMask: String?
+
+    @Option(name: [.customShort("b"), .customLong("rx-burst")], help: "Packets per receive burst, 1-1024. (default: 32)")
+    var rxBurst: String?
+
+    @Option(name: .customLong("max-rebursts"), help: "Receive again at once, up to this many times, while bursts come back full. (default: 4)")
+    var maxRebursts: String?
+
+    @Option(name: [.customShort("w"), .customLong("tx-burst")], help: "Packets per transmit-ring dequeue, 1-4096. (default: 256)")
+    var txBurst: String?
+
+    @Option(name: [.customShort("d"), .customLong("rx-desc")], help: "Receive descriptors per queue. (default: 1024)")
+    var rxDescriptors: String?
+
+    @Option(name: [.customShort("x"), .customLong("ring-size")], help: "Slots per transmit ring, a power of two. (default: 2048)")
+    var ringSize: String?
+
+    @Option(name: [.customShort("q"), .customLong("rx-queues")], help: "Receive queues per port, spread by RSS. (default: 1)")
+    var rxQueues: String?
+
+    @Option(name: .customLong("tx-workers"), help: "Transmit workers per ring, each with its own producer and lcore. (default: 1)")
+    var txWorkers: String?
+
+    @Option(name: [.customShort("t"), .customLong("topic")], help: "Kafka topic. (default: pcap)")
+    var topic: String?
+
+    @Option(name: [.customShort("c"), .customLong("kafka-config")],
+            help: "Fastcapa's Kafka INI file: [kafka-global] and [kafka-topic] librdkafka properties.")
+    var kafkaConfig: String?
+
+    @Option(name: [.customShort("s"), .customLong("stats-file")],
+            help: "Append librdkafka's statistics JSON here, one object per line (as Fastcapa did).")
+    var statsFile: String?
+
+    @Option(name: .customShort("X"), parsing: .unconditionalSingleValue,
+            help: ArgumentHelp("A librdkafka property (repeatable; topic.KEY=value for topic properties).", valueName: "key=value"))
+    var properties: [String] = []
+
+    @Option(name: .customLong("ring-full"), help: "When a transmit ring is full: drop (count and free) or wait (back-pressure). (default: drop)")
+    var ringFull: String?
+
+    @Option(name: .customLong("partitioner"), help: "default (librdkafka's) or flow (one partition per flow, in order). (default: default)")
+    var partitioner: String?
+
+    @Option(name: .customLong("snap-length"), help: "Cut frames longer than this many bytes (counted as truncated). (default: 262144)")
+    var snapLength: String?
+
+    @Option(name: .customLong("queue-full-retries"), help: "Times to wait 1 ms for room in librdkafka's queue before dropping. (default: 50)")
+    var queueFullRetries: String?
+
+    @Option(name: .customLong("idle-spin-polls"), help: "Empty polls before a polling lcore starts to sleep. (default: 1024)")
+    var idleSpinPolls: String?
+
+    @Option(name: .customLong("idle-sleep-max-us"), help: "Longest idle sleep of a polling lcore in µs; 0 never sleeps. (default: 100)")
+    var idleSleepMaxMicros: String?
+
+    @Option(name: .customLong("stats-interval"), help: "Seconds between statistics tables; 0 turns them off. (default: 5)")
+    var statsInterval: String?
+
+    @Option(name: .customLong("drain-timeout"), help: "Seconds a graceful stop may spend emptying rings and flushing Kafka. (default: 10)")
+    var drainTimeout: String?
+
+    @Option(name: .customLong("idle-exit"), help: "Stop after this many seconds without a packet (replaying files); 0: never. (default: 0)")
+    var idleExit: String?
+
+    @Option(name: .customLong("embedded-partitions"), help: "Partitions of the topic on the embedded broker. (default: 1)")
+    var embeddedPartitions: String?
+
+    @Option(name: .customLong("embedded-address-file"), help: "Write the embedded broker's bootstrap address to this file.")
+    var embeddedAddressFile: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. (default: info)")
+    var logLevel: String?
+
+    /// The settings given as flags, by config-file key.
+    var givenOnCommandLine: [String: String] {
+        let given: [(String, String?)] = [
+            ("port-mask", portMask), ("rx-burst", rxBurst), ("max-rebursts", maxRebursts), ("tx-burst", txBurst),
+            ("rx-desc", rxDescriptors), ("ring-size", ringSize), ("rx-queues", rxQueues), ("tx-workers", txWorkers),
+            ("topic", topic), ("kafka-config", kafkaConfig), ("stats-file", statsFile), ("ring-full", ringFull),
+            ("partitioner", partitioner), ("snap-length", snapLength), ("queue-full-retries", queueFullRetries),
+            ("idle-spin-polls", idleSpinPolls), ("idle-sleep-max-us", idleSleepMaxMicros),
+            ("stats-interval", statsInterval), ("drain-timeout", drainTimeout), ("idle-exit", idleExit),
+            ("embedded-partitions", embeddedPartitions), ("embedded-address-file", embeddedAddressFile),
+            ("log-level", logLevel),
+        ]
+        return Dictionary(uniqueKeysWithValues: given.compactMap { key, value in value.map { (key, $0) } })
+    }
+
+    /// Flags > config file > defaults, validated as a whole.
+    /// - Parameter eal: the EAL arguments given before `--` (they replace the config file's).
+    public func resolve(eal: [String] = []) throws -> ResolvedConfiguration {
+        var resolved = ResolvedConfiguration()
+        let file = try config.map(ConfigurationFile.load)
+        for (key, value, line) in file?.values ?? [] {
+            do {
+                try Setting.byKey[key]!.apply(&resolved, value)
+            } catch {
+                throw SettingError("config file \(file!.path):\(line): \(error)")
+            }
+        }
+        for (key, value) in givenOnCommandLine {
+            try Setting.byKey[key]!.apply(&resolved, value)
+        }
+        resolved.eal = eal.isEmpty ? (file?.eal ?? []) : eal
+
+        // Kafka: the INI file, then the config file's maps, then -X (later wins).
+        if let path = resolved.kafkaConfig {
+            resolved.kafka = try Self.loadIni(path)
+        }
+        if let file { resolved.kafka.merge(file.kafka) }
+        resolved.kafka.merge(try Self.parseDashX(properties))
+        try resolved.validate()
+        return resolved
+    }
+
+    /// `-X key=value` entries; `topic.KEY` goes to the topic.
+    static func parseDashX(_ texts: [String]) throws -> KafkaProperties {
+        var properties = KafkaProperties()
+        for text in texts {
+            let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = parts[0].trimmingCharacters(in: .whitespaces)
+            guard parts.count == 2, !key.isEmpty else {
+                throw SettingError("-X '\(text)' is not key=value. Write librdkafka properties as -X key=value, e.g. -X bootstrap.servers=localhost:9092.")
+            }
+            if key.hasPrefix("topic.") {
+                properties.topic.append(.init(key: String(key.dropFirst(6)), value: String(parts[1]), origin: "-X"))
+            } else {
+                properties.global.append(.init(key: key, value: String(parts[1]), origin: "-X"))
+            }
+        }
+        return properties
+    }
+
+    static func loadIni(_ path: String) throws -> KafkaProperties {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw SettingError("Kafka config file (-c) '\(path)' does not exist. Give the path of Fastcapa's INI file, or leave -c out to use the embedded broker.")
+        }
+        guard !isDirectory.boolValue else {
+            throw SettingError("Kafka config file (-c) '\(path)' is a directory. Give the path of an INI file inside it.")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SettingError("Kafka config file (-c) '\(path)' cannot be read (permission denied?). Make it readable by this user.")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw SettingError("Kafka config file (-c) '\(path)' is not UTF-8 text (binary data?). Give a text INI file.")
+        }
+        do {
+            return try KafkaIniFile.parse(text, path: path)
+        } catch {
+            throw SettingError("Kafka config file: \(error.description)")
+        }
+    }
+}

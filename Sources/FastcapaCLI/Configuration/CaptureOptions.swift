@@ -116,6 +116,10 @@ public struct CaptureOptions: ParsableArguments {
         for (key, value, line) in file?.values ?? [] {
             do {
                 try Setting.byKey[key]!.apply(&resolved, value)
+                // Checked alone (over the defaults) so that the error names this line.
+                var alone = ResolvedConfiguration()
+                try Setting.byKey[key]!.apply(&alone, value)
+                try alone.validate()
             } catch {
                 throw SettingError("config file \(file!.path):\(line): \(error)")
             }

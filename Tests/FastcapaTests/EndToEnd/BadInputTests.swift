@@ -37,6 +37,12 @@ extension EndToEnd {
                  mentions: ["DPDK could not start", "--vdev"]),
             Case(name: "too few lcores", eal: Harness.eal(lcores: 2, vdevs: ["net_null0"]), application: [], status: 1,
                  mentions: ["2 worker lcores are needed", "--lcores"]),
+            Case(name: "negative number", eal: eal, application: ["--rx-burst=-5"], status: 64, mentions: ["receive burst", "-5"]),
+            Case(name: "overflowing number", eal: eal, application: ["-x", "99999999999999999999999"], status: 64, mentions: ["ring-size", "out of range"]),
+            Case(name: "empty topic", eal: eal, application: ["-t", ""], status: 64, mentions: ["topic", "valid Kafka topic"]),
+            Case(name: "Kafka file is a directory", eal: eal, application: ["-c", "/tmp"], status: 64, mentions: ["/tmp", "directory"]),
+            Case(name: "missing config file", eal: eal, application: ["--config", "/nonexistent.yaml"], status: 64, mentions: ["/nonexistent.yaml", "does not exist"]),
+            Case(name: "bad ring-full policy", eal: eal, application: ["--ring-full", "block"], status: 64, mentions: ["ring-full", "drop, wait"]),
             Case(name: "EAL options after --", eal: [], application: ["--vdev=net_null0"], status: 64, mentions: ["EAL options go before '--'"]),
         ]
 
@@ -48,6 +54,16 @@ extension EndToEnd {
             for text in input.mentions {
                 #expect(result.stderr.contains(text), "stderr should mention '\(text)': \(result.stderr)")
             }
+            #expect(result.runtimeFolderRemoved)
+        }
+
+        @Test func configFileSyntaxErrorNamesTheLine() throws {
+            let directory = Harness.temporaryDirectory()
+            let file = directory.appendingPathComponent("fastcapa.yaml")
+            try "rx-burst: 32\nkafka:\n  linger.ms: [5\n".write(to: file, atomically: true, encoding: .utf8)
+            let result = try Harness.probe(eal: Self.eal, ["--config", file.path])
+            #expect(result.status == 64)
+            #expect(result.stderr.contains(file.path) && result.stderr.contains("line"), "\(result.stderr)")
             #expect(result.runtimeFolderRemoved)
         }
 

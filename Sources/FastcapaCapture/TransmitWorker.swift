@@ -192,7 +192,9 @@ public final class TransmitWorker: @unchecked Sendable {
                 return
             }
             let error = rd_kafka_last_error()
-            if error == RD_KAFKA_RESP_ERR__QUEUE_FULL && retries < queueFullRetries {
+            // Retry while the budget lasts, unless shutdown has given up on the backlog.
+            if error == RD_KAFKA_RESP_ERR__QUEUE_FULL && retries < queueFullRetries
+                && cfc_flag_load(control.flags + WorkerControl.abandon) == 0 {
                 // librdkafka's queue is full: serve delivery reports for up to 1 ms
                 // to make room. Offline meanwhile: a grace period need not wait for us.
                 retries += 1

@@ -41,6 +41,8 @@ extension EndToEnd {
             Case(name: "overflowing number", eal: eal, application: ["-x", "99999999999999999999999"], status: 64, mentions: ["ring-size", "out of range"]),
             Case(name: "empty topic", eal: eal, application: ["-t", ""], status: 64, mentions: ["topic", "valid Kafka topic"]),
             Case(name: "Kafka file is a directory", eal: eal, application: ["-c", "/tmp"], status: 64, mentions: ["/tmp", "directory"]),
+            Case(name: "unreadable Kafka file", eal: eal, application: ["-c", "/proc/self/mem"], status: 64, mentions: ["/proc/self/mem", "cannot be read"]),
+            Case(name: "invalid EAL option", eal: eal + ["--no-such-eal-option"], application: [], status: 1, mentions: ["DPDK could not start", "--no-such-eal-option"]),
             Case(name: "missing config file", eal: eal, application: ["--config", "/nonexistent.yaml"], status: 64, mentions: ["/nonexistent.yaml", "does not exist"]),
             Case(name: "bad ring-full policy", eal: eal, application: ["--ring-full", "block"], status: 64, mentions: ["ring-full", "drop, wait"]),
             Case(name: "EAL options after --", eal: [], application: ["--vdev=net_null0"], status: 64, mentions: ["EAL options go before '--'"]),
@@ -55,6 +57,16 @@ extension EndToEnd {
                 #expect(result.stderr.contains(text), "stderr should mention '\(text)': \(result.stderr)")
             }
             #expect(result.runtimeFolderRemoved)
+        }
+
+        @Test func helpListsEveryOptionWithItsDefault() throws {
+            for flag in ["-h", "--help"] {
+                let result = try Harness.probe(eal: [], [flag])
+                #expect(result.status == 0)
+                let text = result.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+                #expect(text.contains("--ring-size") && text.contains("(default: 2048)"))
+                #expect(result.stdout.contains("--print-config") && result.stdout.contains("-X <key=value>"))
+            }
         }
 
         @Test func configFileSyntaxErrorNamesTheLine() throws {

@@ -89,14 +89,9 @@ public final class CapturePipeline: @unchecked Sendable {
                 receiveLcores.append(lcoreIterator.next()!)
                 for worker in 0..<settings.txWorkersPerRing {
                     let txIndex = ringIndex * settings.txWorkersPerRing + worker
-                    let producer = try KafkaProducer(
-                        properties: kafka, topicName: settings.topic, clientID: "fastcapa-tx\(txIndex)",
-                        onDelivery: TransmitWorker.deliveryReport, deliveryOpaque: UnsafeMutableRawPointer(txCounters[txIndex]),
-                        partitioner: settings.partitioning == .flow ? TransmitWorker.flowPartitioner : nil,
-                        onStatistics: statistics ? TransmitWorker.statistics : nil)
-                    transmitWorkers.append(TransmitWorker(
-                        ring: ring, settings: settings, counters: txCounters[txIndex], control: control,
-                        captureTimeField: captureTimeField, producer: producer))
+                    transmitWorkers.append(try TransmitWorker(
+                        index: txIndex, ring: ring, settings: settings, counters: txCounters[txIndex], control: control,
+                        captureTimeField: captureTimeField, kafka: kafka, statistics: statistics))
                     transmitLcores.append(lcoreIterator.next()!)
                 }
             }
@@ -148,9 +143,10 @@ public final class CapturePipeline: @unchecked Sendable {
         var flushed = true
         for worker in transmitWorkers {
             let remaining = Int32(clamping: max(deadline - Self.nowMillis(), 0))
-            if !worker.producer.producer.flush(timeoutMs: remaining) {
+            let producer = worker.producer.generation.producer!
+            if !producer.flush(timeoutMs: remaining) {
                 flushed = false
-                worker.producer.producer.purgeAll()
+                producer.purgeAll()
             }
         }
         return DrainResult(ringsDrained: ringsDrained, flushed: flushed)
@@ -168,7 +164,10 @@ public final class CapturePipeline: @unchecked Sendable {
     /// run, so only a snapshot taken after `stopAndDrain` balances exactly.
     public func snapshot() -> CaptureSnapshot {
         let perQueue = (0..<rxCounters.count).map { cfc_rx_counters.sample(rxCounters[$0]) }
-        let perWorker = (0..<txCounters.count).map { cfc_tx_counters.sample(txCounters[$0]) }
+        // A worker's counts include its retired producers' delivery reports.
+        let perWorker = transmitWorkers.map {
+            cfc_tx_counters.sample($0.counters) + cfc_tx_counters.sample($0.retiredCounters[0])
+        }
         var nic = Port.Statistics()
         for port in ports {
             let stats = port.statistics()
@@ -179,13 +178,13 @@ public final class CapturePipeline: @unchecked Sendable {
             nic.noMbuf += stats.noMbuf
         }
         let depth = rings.reduce(0) { $0 + Int(rte_ring_count($1)) }
-        let kafkaQueued = transmitWorkers.reduce(0) { $0 + Int($1.producer.producer.outstanding) }
+        let kafkaQueued = transmitWorkers.reduce(0) { $0 + Int($1.producer.generation.producer.outstanding) }
         return CaptureSnapshot(perQueue: perQueue, perWorker: perWorker, nic: nic, ringDepth: depth, kafkaQueued: kafkaQueued)
     }
 
     /// librdkafka's latest statistics JSON from each producer that posted one.
     public func takeStatistics() -> [String] {
-        transmitWorkers.compactMap { $0.takeStatistics() }
+        transmitWorkers.compactMap { $0.producer.generation.takeStatistics() }
     }
 
     /// Frees rings, ports, mempool and producers. Workers must have stopped.

@@ -42,6 +42,7 @@ public struct CaptureSettings: Sendable, Equatable {
     public static let maxRxBurst = 1024
     public static let maxTxBurst = 4096
     public static let maxRebursts = 64
+    public static let maxSnapLength = 262_144
 
     public struct Invalid: Error, CustomStringConvertible, Equatable {
         public var setting: String
@@ -70,7 +71,7 @@ public struct CaptureSettings: Sendable, Equatable {
         try check((1...128).contains(rxQueues), "receive queues (-q)", "\(rxQueues) is out of range", "Use 1 to 128 (default 1).")
         try check((1...64).contains(txWorkersPerRing), "transmit workers (--tx-workers)", "\(txWorkersPerRing) is out of range",
                   "Use 1 to 64 per ring (default 1).")
-        try check((0...262_144).contains(snapLength) && snapLength > 0, "snap length (--snap-length)",
+        try check((1...Self.maxSnapLength).contains(snapLength), "snap length (--snap-length)",
                   "\(snapLength) is out of range", "Use 1 to 262144 bytes (default 262144: keep whole frames).")
         try check((0...100_000).contains(queueFullRetries), "queue-full retries (--queue-full-retries)",
                   "\(queueFullRetries) is out of range", "Use 0 to 100000 (each waits 1 ms; default 50).")

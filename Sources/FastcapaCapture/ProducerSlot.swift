@@ -1,49 +1,80 @@
+import CDPDK
 import CURCU
 import FastcapaKafka
 
-/// What a transmit worker needs of its producer, in memory that RCU readers
-/// can hold without reference counting.
-public struct ProducerHandles {
-    public var kafka: OpaquePointer
-    public var topic: OpaquePointer
-}
+/// Settings a transmit worker reads on every burst, and that a reload can change
+/// without stopping it.
+public struct LiveSettings: Sendable, Equatable {
+    public var snapLength: Int
+    public var queueFullRetries: Int
 
-/// A transmit worker's current producer behind one RCU-protected pointer.
-///
-/// The worker dereferences it once per burst and announces a quiescent state
-/// once per loop; a supervisor swaps in a new producer with `replace`, which
-/// waits for a grace period (off the lcores) before handing back the old one
-/// for retirement. The worker never waits for the swap.
-public final class ProducerSlot: @unchecked Sendable {
-    /// The RCU-protected pointer (to a `ProducerHandles`).
-    let pointer: UnsafeMutablePointer<UnsafeMutableRawPointer?>
-    public private(set) var producer: KafkaProducer
-    private var handles: UnsafeMutablePointer<ProducerHandles>
-
-    public init(_ producer: KafkaProducer) {
-        self.producer = producer
-        handles = .allocate(capacity: 1)
-        handles.initialize(to: ProducerHandles(kafka: producer.handle, topic: producer.topic))
-        pointer = .allocate(capacity: 1)
-        pointer.initialize(to: UnsafeMutableRawPointer(handles))
+    public init(snapLength: Int, queueFullRetries: Int) {
+        self.snapLength = snapLength
+        self.queueFullRetries = queueFullRetries
     }
 
-    /// Publishes `newProducer`, waits until no worker can still see the old one,
-    /// and returns the old one. Must not run on a registered RCU reader thread.
-    public func replace(with newProducer: KafkaProducer) -> KafkaProducer {
-        let newHandles = UnsafeMutablePointer<ProducerHandles>.allocate(capacity: 1)
-        newHandles.initialize(to: ProducerHandles(kafka: newProducer.handle, topic: newProducer.topic))
-        cur_assign(pointer, UnsafeMutableRawPointer(newHandles))
+    public init(_ settings: CaptureSettings) {
+        self.init(snapLength: settings.snapLength, queueFullRetries: settings.queueFullRetries)
+    }
+}
+
+/// What a transmit worker reads through RCU once per burst: its producer and
+/// the live settings, in memory RCU readers can hold without reference counting.
+struct WorkerRecord {
+    var kafka: OpaquePointer
+    var topic: OpaquePointer
+    var context: UnsafeMutablePointer<cfc_producer_context>
+    var snapLength: Int
+    var queueFullRetries: Int
+}
+
+/// A transmit worker's current producer and live settings behind one
+/// RCU-protected pointer (liburcu, QSBR).
+///
+/// The worker dereferences it once per burst and announces a quiescent state
+/// once per loop; `replace` publishes a new record with one pointer swap, waits
+/// for a grace period (off the lcores: it blocks), and hands back the old
+/// generation for retirement. The worker never waits for a swap.
+public final class ProducerSlot: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    public private(set) var generation: ProducerGeneration
+    public private(set) var live: LiveSettings
+    private var record: UnsafeMutablePointer<WorkerRecord>
+
+    init(_ generation: ProducerGeneration, live: LiveSettings) {
+        self.generation = generation
+        self.live = live
+        record = Self.makeRecord(generation, live)
+        pointer = .allocate(capacity: 1)
+        pointer.initialize(to: UnsafeMutableRawPointer(record))
+    }
+
+    private static func makeRecord(_ generation: ProducerGeneration, _ live: LiveSettings) -> UnsafeMutablePointer<WorkerRecord> {
+        let record = UnsafeMutablePointer<WorkerRecord>.allocate(capacity: 1)
+        record.initialize(to: WorkerRecord(
+            kafka: generation.producer.handle, topic: generation.producer.topic, context: generation.context,
+            snapLength: live.snapLength, queueFullRetries: live.queueFullRetries))
+        return record
+    }
+
+    /// Publishes `newGeneration` and `live`, waits until no worker can still see
+    /// the old record, and returns the old generation. Blocks: never call it on
+    /// a registered RCU reader thread or on Swift's cooperative pool.
+    public func replace(with newGeneration: ProducerGeneration, live: LiveSettings) -> ProducerGeneration {
+        let newRecord = Self.makeRecord(newGeneration, live)
+        cur_assign(pointer, UnsafeMutableRawPointer(newRecord))
         cur_synchronize()
-        handles.deallocate()
-        handles = newHandles
-        let old = producer
-        producer = newProducer
+        record.deinitialize(count: 1)
+        record.deallocate()
+        record = newRecord
+        let old = generation
+        generation = newGeneration
+        self.live = live
         return old
     }
 
     deinit {
-        handles.deallocate()
+        record.deallocate()
         pointer.deallocate()
     }
 }

@@ -2,45 +2,60 @@ import CDPDK
 import CRdKafka
 import CURCU
 import FastcapaKafka
+import Glibc
 
 /// Drains one transmit ring into Kafka: one message per packet, keyed by the
 /// packet's capture time (8 bytes, epoch microseconds, big-endian).
 ///
-/// Per burst: dequeue, produce each packet (copied by librdkafka), free the
-/// burst, serve delivery reports. The producer is read through its RCU slot
-/// once per burst, so a supervisor can swap it without stopping the loop.
+/// Per burst: read the producer and live settings through RCU, dequeue,
+/// produce each packet (copied by librdkafka), free the burst, serve delivery
+/// reports. When librdkafka reports a fatal error the worker stops dequeuing
+/// (the ring absorbs the gap) and keeps the rest of its burst until the
+/// supervisor has swapped in a new producer.
 public final class TransmitWorker: @unchecked Sendable {
+    public let index: Int
     let ring: OpaquePointer
     let burst: Int
-    let snapLength: Int
-    let queueFullRetries: Int
     let flowPartitioning: Bool
     let counters: UnsafeMutablePointer<cfc_tx_counters>
+    /// Where retired producers count their delivery reports (written only by the
+    /// supervisor's thread that retires them).
+    let retiredCounters: CounterBlock<cfc_tx_counters>
     let control: WorkerControl
     let captureTimeField: Int32
     let idleSpinPolls: Int
     let idleSleepMaxMicros: Int
+    let topic: String
+    let statistics: Bool
     public let producer: ProducerSlot
     let packets: UnsafeMutablePointer<OpaquePointer?>
     /// Where multi-segment frames are gathered into one contiguous message.
     let scratch: UnsafeMutableRawPointer
+    let scratchSize: Int
 
-    init(ring: OpaquePointer, settings: CaptureSettings, counters: UnsafeMutablePointer<cfc_tx_counters>,
-         control: WorkerControl, captureTimeField: Int32, producer: KafkaProducer) {
+    init(index: Int, ring: OpaquePointer, settings: CaptureSettings, counters: UnsafeMutablePointer<cfc_tx_counters>,
+         control: WorkerControl, captureTimeField: Int32, kafka: KafkaProperties, statistics: Bool) throws {
+        self.index = index
         self.ring = ring
         self.burst = settings.txBurst
-        self.snapLength = settings.snapLength
-        self.queueFullRetries = settings.queueFullRetries
         self.flowPartitioning = settings.partitioning == .flow
         self.counters = counters
+        self.retiredCounters = CounterBlock(count: 1)
         self.control = control
         self.captureTimeField = captureTimeField
         self.idleSpinPolls = settings.idleSpinPolls
         self.idleSleepMaxMicros = settings.idleSleepMaxMicros
-        self.producer = ProducerSlot(producer)
+        self.topic = settings.topic
+        self.statistics = statistics
+        let first = try ProducerGeneration(
+            number: 1, properties: kafka, topic: settings.topic, clientID: "fastcapa-tx\(index)",
+            deliveries: counters, flowPartitioning: flowPartitioning, statistics: statistics)
+        self.producer = ProducerSlot(first, live: LiveSettings(settings))
         packets = .allocate(capacity: settings.txBurst)
         packets.initialize(repeating: nil, count: settings.txBurst)
-        scratch = .allocate(byteCount: max(settings.snapLength, 1), alignment: 64)
+        // Large enough for any snap length a reload may set.
+        scratchSize = CaptureSettings.maxSnapLength
+        scratch = .allocate(byteCount: scratchSize, alignment: 64)
     }
 
     deinit {
@@ -48,47 +63,15 @@ public final class TransmitWorker: @unchecked Sendable {
         scratch.deallocate()
     }
 
+    /// A new producer generation for this worker (not yet published).
+    public func makeGeneration(kafka: KafkaProperties) throws -> ProducerGeneration {
+        try ProducerGeneration(
+            number: producer.generation.number + 1, properties: kafka, topic: topic, clientID: "fastcapa-tx\(index)",
+            deliveries: counters, flowPartitioning: flowPartitioning, statistics: statistics)
+    }
+
     static let entry: @convention(c) (UnsafeMutableRawPointer?) -> Int32 = { arg in
         Unmanaged<TransmitWorker>.fromOpaque(arg!).takeUnretainedValue().run()
-    }
-
-    /// Counts each delivery report against the worker whose counters are `opaque`.
-    /// Runs inside rd_kafka_poll/flush on the thread that polls: the worker's
-    /// lcore while it runs, the control plane's thread after it stopped.
-    public static let deliveryReport: KafkaProducer.DeliveryCallback = { _, message, opaque in
-        guard let message, let opaque else { return }
-        let counters = opaque.assumingMemoryBound(to: cfc_tx_counters.self)
-        if crk_message_error(message) == RD_KAFKA_RESP_ERR_NO_ERROR {
-            cfc_counter_add(&counters.pointee.delivered, 1)
-            cfc_counter_add(&counters.pointee.delivered_bytes, UInt64(crk_message_length(message)))
-        } else {
-            cfc_counter_add(&counters.pointee.delivery_failed, 1)
-        }
-    }
-
-    /// librdkafka's statistics JSON (every statistics.interval.ms, from rd_kafka_poll
-    /// on the lcore): kept and posted to the worker's mailbox for the control
-    /// plane to write out; an older one nobody took is freed. No I/O on the lcore.
-    public static let statistics: KafkaProducer.StatisticsCallback = { kafka, json, _, opaque in
-        guard let json, let opaque else { return 0 }
-        let counters = opaque.assumingMemoryBound(to: cfc_tx_counters.self)
-        let old = cfc_mailbox_exchange(&counters.pointee.statistics_json, UInt64(UInt(bitPattern: json)))
-        if let stale = UnsafeMutableRawPointer(bitPattern: UInt(old)) { rd_kafka_mem_free(kafka, stale) }
-        return 1
-    }
-
-    /// Takes the latest statistics JSON a worker posted, if any.
-    public func takeStatistics() -> String? {
-        let taken = cfc_mailbox_exchange(&counters.pointee.statistics_json, 0)
-        guard let pointer = UnsafeMutablePointer<CChar>(bitPattern: UInt(taken)) else { return nil }
-        defer { rd_kafka_mem_free(nil, pointer) }
-        return String(cString: pointer)
-    }
-
-    /// Flow partitioning: the message opaque carries the flow hash.
-    public static let flowPartitioner: KafkaProducer.Partitioner = { _, _, _, partitionCount, _, messageOpaque in
-        guard partitionCount > 0 else { return -1 }
-        return Int32(truncatingIfNeeded: UInt(bitPattern: messageOpaque) % UInt(partitionCount))
     }
 
     func run() -> Int32 {
@@ -99,32 +82,66 @@ public final class TransmitWorker: @unchecked Sendable {
         let abandon = control.flags + WorkerControl.abandon
         let slot = producer.pointer
         var idle = IdleBackoff(spinPolls: idleSpinPolls, maxSleepMicros: idleSleepMaxMicros, rcuReader: true)
+        // Packets [pendingStart, pendingEnd) of `packets` wait for a working producer.
+        var pendingStart = 0
+        var pendingEnd = 0
 
         while true {
             cur_quiescent_state()
-            let handles = cur_dereference(slot)!.assumingMemoryBound(to: ProducerHandles.self).pointee
-            let count = packets.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: Int(burst)) {
-                Int(rte_ring_dequeue_burst(ring, $0, burst, nil))
+            let record = cur_dereference(slot)!.assumingMemoryBound(to: WorkerRecord.self).pointee
+            let giveUp = cfc_flag_load(abandon) != 0
+
+            if giveUp && pendingEnd > pendingStart {
+                // The drain timeout ran out while a producer was down: count the rest.
+                cfc_counter_add(&counters.pointee.drain_timeout_drops, UInt64(pendingEnd - pendingStart))
+                cfc_mbuf_free_bulk(packets + pendingStart, UInt32(pendingEnd - pendingStart))
+                pendingStart = 0
+                pendingEnd = 0
             }
-            if count == 0 {
-                rd_kafka_poll(handles.kafka, 0)
-                // Receive workers have stopped and the ring is empty: done.
-                if cfc_flag_load(drain) != 0 { break }
+            if !giveUp && cfc_counter_load(&record.context.pointee.fatal) != 0 {
+                // This producer is dead: leave packets in the ring until the
+                // supervisor publishes its successor.
+                rd_kafka_poll(record.kafka, 0)
+                cfc_counter_add(&counters.pointee.paused_polls, 1)
                 idle.idle()
                 continue
             }
-            idle.reset()
-            cfc_counter_add(&counters.pointee.dequeued, UInt64(count))
-            if cfc_flag_load(abandon) != 0 {
-                // The drain timeout ran out: count what is left instead of producing it.
-                cfc_counter_add(&counters.pointee.drain_timeout_drops, UInt64(count))
-            } else {
-                for index in 0..<count {
-                    produce(packets[index], handles)
+
+            if pendingEnd == pendingStart {
+                let count = packets.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: Int(burst)) {
+                    Int(rte_ring_dequeue_burst(ring, $0, burst, nil))
+                }
+                if count == 0 {
+                    rd_kafka_poll(record.kafka, 0)
+                    // Receive workers have stopped and the ring is empty: done.
+                    if cfc_flag_load(drain) != 0 { break }
+                    idle.idle()
+                    continue
+                }
+                cfc_counter_add(&counters.pointee.dequeued, UInt64(count))
+                pendingStart = 0
+                pendingEnd = count
+                if giveUp {
+                    // The drain timeout ran out: count what is left instead of producing it.
+                    cfc_counter_add(&counters.pointee.drain_timeout_drops, UInt64(count))
+                    cfc_mbuf_free_bulk(packets, UInt32(count))
+                    pendingEnd = 0
+                    continue
                 }
             }
-            cfc_mbuf_free_bulk(packets, UInt32(count))
-            rd_kafka_poll(handles.kafka, 0)
+            idle.reset()
+
+            var index = pendingStart
+            while index < pendingEnd && produce(packets[index], record, giveUp: giveUp) {
+                index += 1
+            }
+            cfc_mbuf_free_bulk(packets + pendingStart, UInt32(index - pendingStart))
+            pendingStart = index
+            if pendingStart == pendingEnd {
+                pendingStart = 0
+                pendingEnd = 0
+            }
+            rd_kafka_poll(record.kafka, 0)
             cfc_counter_add(&counters.pointee.polls, 1)
         }
         return 0
@@ -146,11 +163,13 @@ public final class TransmitWorker: @unchecked Sendable {
         return copied
     }
 
+    /// Produces one packet, or counts why it could not. Returns false only when
+    /// the producer has failed fatally: the packet is then kept for its successor.
     @inline(__always)
-    private func produce(_ packet: OpaquePointer?, _ handles: ProducerHandles) {
+    private func produce(_ packet: OpaquePointer?, _ record: WorkerRecord, giveUp: Bool) -> Bool {
         let counters = self.counters
         let captured = Int(cfc_mbuf_pkt_len(packet))
-        let length = min(captured, snapLength)
+        let length = min(captured, record.snapLength, scratchSize)
         let payload: UnsafeRawPointer
         let available: Int
         if cfc_mbuf_segments(packet) == 1 {
@@ -166,9 +185,8 @@ public final class TransmitWorker: @unchecked Sendable {
             // DPDK 22.11 does this to records over 65,535 bytes): never publish a
             // frame that is silently short.
             cfc_counter_add(&counters.pointee.malformed_drops, 1)
-            return
+            return true
         }
-        if length < captured { cfc_counter_add(&counters.pointee.truncated, 1) }
         var opaque: UnsafeMutableRawPointer?
         if flowPartitioning {
             var valid = false
@@ -183,25 +201,27 @@ public final class TransmitWorker: @unchecked Sendable {
         while true {
             let status = withUnsafeMutableBytes(of: &key) { keyBytes in
                 rd_kafka_produce(
-                    handles.topic, -1 /* RD_KAFKA_PARTITION_UA */, RD_KAFKA_MSG_F_COPY,
+                    record.topic, -1 /* RD_KAFKA_PARTITION_UA */, RD_KAFKA_MSG_F_COPY,
                     UnsafeMutableRawPointer(mutating: payload), length, keyBytes.baseAddress, 8, opaque)
             }
             if status == 0 {
                 cfc_counter_add(&counters.pointee.produced, 1)
                 cfc_counter_add(&counters.pointee.produced_bytes, UInt64(length))
-                return
+                if length < captured { cfc_counter_add(&counters.pointee.truncated, 1) }
+                return true
             }
             let error = rd_kafka_last_error()
-            // Retry while the budget lasts, unless shutdown has given up on the backlog.
-            if error == RD_KAFKA_RESP_ERR__QUEUE_FULL && retries < queueFullRetries
+            if error == RD_KAFKA_RESP_ERR__FATAL && !giveUp {
+                return false
+            }
+            // librdkafka's queue is full: serve delivery reports for up to 1 ms to
+            // make room, while the budget lasts and shutdown has not given up. The
+            // worker stays online: it still holds this record.
+            if error == RD_KAFKA_RESP_ERR__QUEUE_FULL && retries < record.queueFullRetries
                 && cfc_flag_load(control.flags + WorkerControl.abandon) == 0 {
-                // librdkafka's queue is full: serve delivery reports for up to 1 ms
-                // to make room. Offline meanwhile: a grace period need not wait for us.
                 retries += 1
                 cfc_counter_add(&counters.pointee.queue_full_retries, 1)
-                cur_thread_offline()
-                rd_kafka_poll(handles.kafka, 1)
-                cur_thread_online()
+                rd_kafka_poll(record.kafka, 1)
                 continue
             }
             switch error {
@@ -209,7 +229,7 @@ public final class TransmitWorker: @unchecked Sendable {
             case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE: cfc_counter_add(&counters.pointee.too_large_drops, 1)
             default: cfc_counter_add(&counters.pointee.produce_error_drops, 1)
             }
-            return
+            return true
         }
     }
 }

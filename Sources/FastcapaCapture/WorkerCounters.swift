@@ -55,7 +55,9 @@ extension cfc_tx_counters {
             truncated: cfc_counter_load(&pointer.pointee.truncated),
             queueFullRetries: cfc_counter_load(&pointer.pointee.queue_full_retries),
             drainTimeoutDrops: cfc_counter_load(&pointer.pointee.drain_timeout_drops),
-            malformedDrops: cfc_counter_load(&pointer.pointee.malformed_drops))
+            malformedDrops: cfc_counter_load(&pointer.pointee.malformed_drops),
+            reproduced: cfc_counter_load(&pointer.pointee.reproduced),
+            pausedPolls: cfc_counter_load(&pointer.pointee.paused_polls))
     }
 }
 
@@ -91,6 +93,9 @@ public struct TransmitCounts: Sendable, Equatable {
     public var queueFullRetries: UInt64 = 0
     public var drainTimeoutDrops: UInt64 = 0
     public var malformedDrops: UInt64 = 0
+    /// Failed in a retired producer and produced again to its successor.
+    public var reproduced: UInt64 = 0
+    public var pausedPolls: UInt64 = 0
 
     /// Produced, and neither delivered nor failed yet.
     public var inFlight: UInt64 { produced &- delivered &- deliveryFailed }
@@ -104,6 +109,7 @@ public struct TransmitCounts: Sendable, Equatable {
             produceErrorDrops: a.produceErrorDrops + b.produceErrorDrops, truncated: a.truncated + b.truncated,
             queueFullRetries: a.queueFullRetries + b.queueFullRetries,
             drainTimeoutDrops: a.drainTimeoutDrops + b.drainTimeoutDrops,
-            malformedDrops: a.malformedDrops + b.malformedDrops)
+            malformedDrops: a.malformedDrops + b.malformedDrops,
+            reproduced: a.reproduced + b.reproduced, pausedPolls: a.pausedPolls + b.pausedPolls)
     }
 }

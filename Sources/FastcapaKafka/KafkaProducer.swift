@@ -14,6 +14,8 @@ public final class KafkaProducer: @unchecked Sendable {
     public typealias StatisticsCallback = @convention(c) (
         OpaquePointer?, UnsafeMutablePointer<CChar>?, Int, UnsafeMutableRawPointer?
     ) -> Int32
+    /// librdkafka's error callback (fatal errors, all brokers down, ...).
+    public typealias ErrorCallback = @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Void
     /// librdkafka's topic partitioner callback.
     public typealias Partitioner = @convention(c) (
         OpaquePointer?, UnsafeRawPointer?, Int, Int32, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?
@@ -29,11 +31,12 @@ public final class KafkaProducer: @unchecked Sendable {
     public init(
         properties: KafkaProperties, topicName: String, clientID: String,
         onDelivery: DeliveryCallback, deliveryOpaque: UnsafeMutableRawPointer?,
-        partitioner: Partitioner? = nil, onStatistics: StatisticsCallback? = nil
+        partitioner: Partitioner? = nil, onStatistics: StatisticsCallback? = nil, onError: ErrorCallback? = nil
     ) throws {
         let conf = try KafkaConfiguration.makeConf(properties, defaults: [("client.id", clientID)])
         rd_kafka_conf_set_dr_msg_cb(conf, onDelivery)
         if let onStatistics { rd_kafka_conf_set_stats_cb(conf, onStatistics) }
+        if let onError { rd_kafka_conf_set_error_cb(conf, onError) }
         rd_kafka_conf_set_opaque(conf, deliveryOpaque)
         let topicConf: OpaquePointer
         do {
@@ -70,6 +73,22 @@ public final class KafkaProducer: @unchecked Sendable {
     public func flush(timeoutMs: Int32) -> Bool {
         rd_kafka_flush(handle, timeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR
     }
+
+    /// Makes librdkafka raise a fatal error on this producer, as a broker-side
+    /// idempotence failure would (for fault-injection tests).
+    public func injectFatalError(_ code: rd_kafka_resp_err_t = RD_KAFKA_RESP_ERR__FENCED, reason: String) {
+        _ = rd_kafka_test_fatal_error(handle, code, reason)
+    }
+
+    /// Fails the messages still waiting in librdkafka's queue (and, with
+    /// `inFlight`, those sent but not acknowledged): each gets a delivery report
+    /// with a purge error on the next poll.
+    public func purge(inFlight: Bool) {
+        _ = rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | (inFlight ? RD_KAFKA_PURGE_F_INFLIGHT : 0)))
+    }
+
+    /// Serves callbacks for up to `timeoutMs`.
+    public func poll(timeoutMs: Int32) { rd_kafka_poll(handle, timeoutMs) }
 
     /// Fails every message still queued or in flight: each gets a delivery report
     /// with `RD_KAFKA_RESP_ERR__PURGE_QUEUE` or `__PURGE_INFLIGHT`, served here.

@@ -144,7 +144,7 @@ typedef struct cfc_tx_counters {
     uint64_t produced_bytes;
     uint64_t delivered;         // delivery report: success
     uint64_t delivered_bytes;
-    uint64_t delivery_failed;   // delivery report: error (timeout, broker error, purged)
+    uint64_t delivery_failed;   // delivery report: error (timeout, broker error, purged), not re-produced
     uint64_t queue_full_drops;  // librdkafka's queue stayed full past the retry budget
     uint64_t too_large_drops;   // larger than message.max.bytes
     uint64_t produce_error_drops; // any other produce() refusal
@@ -153,10 +153,25 @@ typedef struct cfc_tx_counters {
     uint64_t polls;
     uint64_t drain_timeout_drops; // still in the ring when the drain timeout ran out
     uint64_t malformed_drops;   // the driver's segments hold fewer bytes than the frame's length
-    uint64_t statistics_json;   // mailbox: latest librdkafka statistics (char *), taken by the control plane
-    uint64_t _reserved[1];
+    uint64_t reproduced;        // failed in a retired producer, produced again to its successor
+    uint64_t paused_polls;      // loops spent waiting for a failed producer to be replaced
 } cfc_tx_counters;
 
+/// One librdkafka producer's context (its conf opaque), written by librdkafka's
+/// callbacks on whichever thread polls the producer: the transmit lcore while the
+/// producer is current, the supervisor's thread once it is retired.
+typedef struct cfc_producer_context {
+    cfc_tx_counters *deliveries;  // where delivery reports are counted
+    uint64_t statistics_json;     // mailbox: latest statistics JSON (char *), taken by the control plane
+    uint64_t fatal;               // 1 once librdkafka reported a fatal error: the producer is useless
+    uint64_t all_brokers_down;    // times librdkafka reported all brokers down
+    uint64_t errors;              // error callbacks
+    uint64_t last_error;          // the last error callback's code
+    void *successor_topic;        // retiring: failed messages are produced again to this topic handle
+    uint64_t _reserved;
+} cfc_producer_context;
+
+_Static_assert(sizeof(cfc_producer_context) == CFC_CACHE_LINE, "a producer context fills one cache line");
 _Static_assert(sizeof(cfc_rx_counters) == CFC_CACHE_LINE, "rx counters fill one cache line");
 _Static_assert(sizeof(cfc_tx_counters) == 2 * CFC_CACHE_LINE, "tx counters fill two cache lines");
 

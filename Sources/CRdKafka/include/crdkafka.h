@@ -16,5 +16,7 @@ static inline const void *crk_message_key(const rd_kafka_message_t *m) { return 
 static inline size_t crk_message_key_length(const rd_kafka_message_t *m) { return m->key_len; }
 static inline int32_t crk_message_partition(const rd_kafka_message_t *m) { return m->partition; }
 static inline int64_t crk_message_offset(const rd_kafka_message_t *m) { return m->offset; }
+/// The per-message opaque given to produce() (fastcapa: the flow hash).
+static inline void *crk_message_opaque(const rd_kafka_message_t *m) { return m->_private; }
 
 #endif

@@ -1,0 +1,125 @@
+import CDPDK
+import CRdKafka
+import FastcapaKafka
+import Glibc
+
+/// One librdkafka producer of a transmit worker, with the context its
+/// callbacks write to. A worker's first producer is generation 1; each
+/// restart makes the next.
+public final class ProducerGeneration: @unchecked Sendable {
+    public let number: Int
+    public private(set) var producer: KafkaProducer!
+    let context: UnsafeMutablePointer<cfc_producer_context>
+
+    init(number: Int, properties: KafkaProperties, topic: String, clientID: String,
+         deliveries: UnsafeMutablePointer<cfc_tx_counters>, flowPartitioning: Bool, statistics: Bool) throws {
+        self.number = number
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, 64, MemoryLayout<cfc_producer_context>.stride) == 0, let raw else {
+            throw KafkaError(message: "out of memory for a producer context")
+        }
+        memset(raw, 0, MemoryLayout<cfc_producer_context>.stride)
+        context = raw.bindMemory(to: cfc_producer_context.self, capacity: 1)
+        context.pointee.deliveries = deliveries
+        do {
+            producer = try KafkaProducer(
+                properties: properties, topicName: topic, clientID: clientID,
+                onDelivery: Self.deliveryReport, deliveryOpaque: UnsafeMutableRawPointer(context),
+                partitioner: flowPartitioning ? Self.flowPartitioner : nil,
+                onStatistics: statistics ? Self.statistics : nil, onError: Self.error)
+        } catch {
+            free(context)
+            throw error
+        }
+    }
+
+    deinit {
+        producer = nil // destroys it: no callback can run after this
+        _ = takeStatistics() // frees what is left in the mailbox
+        free(context)
+    }
+
+    /// librdkafka reported a fatal error: this producer will never deliver again.
+    public var isFatal: Bool { cfc_counter_load(&context.pointee.fatal) != 0 }
+    public var allBrokersDownReports: UInt64 { cfc_counter_load(&context.pointee.all_brokers_down) }
+    public var errorReports: UInt64 { cfc_counter_load(&context.pointee.errors) }
+
+    /// The fatal error librdkafka recorded, if any.
+    public var fatalError: KafkaError? {
+        var reason = [CChar](repeating: 0, count: 512)
+        let code = rd_kafka_fatal_error(producer.handle, &reason, reason.count)
+        guard code != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+        return KafkaError(code: code, message: String(decoding: reason.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+    }
+
+    /// Takes the latest statistics JSON librdkafka posted, if any.
+    public func takeStatistics() -> String? {
+        let taken = cfc_mailbox_exchange(&context.pointee.statistics_json, 0)
+        guard let pointer = UnsafeMutablePointer<CChar>(bitPattern: UInt(taken)) else { return nil }
+        defer { rd_kafka_mem_free(nil, pointer) }
+        return String(cString: pointer)
+    }
+
+    // MARK: - librdkafka callbacks (on the thread that polls this producer)
+
+    /// Counts a delivery report. A retiring producer's failed messages are
+    /// produced again to its successor instead (librdkafka hands back their
+    /// payload and key): only what cannot be re-produced counts as failed.
+    static let deliveryReport: KafkaProducer.DeliveryCallback = { _, message, opaque in
+        guard let message, let opaque else { return }
+        let context = opaque.assumingMemoryBound(to: cfc_producer_context.self)
+        let counters = context.pointee.deliveries!
+        let length = crk_message_length(message)
+        if crk_message_error(message) == RD_KAFKA_RESP_ERR_NO_ERROR {
+            cfc_counter_add(&counters.pointee.delivered, 1)
+            cfc_counter_add(&counters.pointee.delivered_bytes, UInt64(length))
+            return
+        }
+        if let successor = context.pointee.successor_topic {
+            let topic = OpaquePointer(successor)
+            for _ in 0..<1000 {
+                let status = rd_kafka_produce(
+                    topic, -1, RD_KAFKA_MSG_F_COPY, UnsafeMutableRawPointer(mutating: crk_message_payload(message)),
+                    length, crk_message_key(message), crk_message_key_length(message), crk_message_opaque(message))
+                if status == 0 {
+                    cfc_counter_add(&counters.pointee.reproduced, 1)
+                    return
+                }
+                // Only the successor's own lcore polls it: wait for room, do not poll.
+                guard rd_kafka_last_error() == RD_KAFKA_RESP_ERR__QUEUE_FULL else { break }
+                usleep(1000)
+            }
+        }
+        cfc_counter_add(&counters.pointee.delivery_failed, 1)
+    }
+
+    /// Records fatal errors and broker outages for the supervisor. No I/O here:
+    /// this runs on the transmit lcore.
+    static let error: KafkaProducer.ErrorCallback = { _, code, _, opaque in
+        guard let opaque else { return }
+        let context = opaque.assumingMemoryBound(to: cfc_producer_context.self)
+        cfc_counter_add(&context.pointee.errors, 1)
+        _ = cfc_mailbox_exchange(&context.pointee.last_error, UInt64(UInt32(bitPattern: code)))
+        if code == RD_KAFKA_RESP_ERR__FATAL.rawValue {
+            _ = cfc_mailbox_exchange(&context.pointee.fatal, 1)
+        } else if code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue {
+            cfc_counter_add(&context.pointee.all_brokers_down, 1)
+        }
+    }
+
+    /// Posts librdkafka's statistics JSON to the mailbox for the control plane;
+    /// an older one nobody took is freed. No I/O on the lcore.
+    static let statistics: KafkaProducer.StatisticsCallback = { kafka, json, _, opaque in
+        guard let json, let opaque else { return 0 }
+        let context = opaque.assumingMemoryBound(to: cfc_producer_context.self)
+        let old = cfc_mailbox_exchange(&context.pointee.statistics_json, UInt64(UInt(bitPattern: json)))
+        if let stale = UnsafeMutableRawPointer(bitPattern: UInt(old)) { rd_kafka_mem_free(kafka, stale) }
+        return 1
+    }
+
+    /// Flow partitioning: the message opaque carries the flow hash.
+    static let flowPartitioner: KafkaProducer.Partitioner = { _, _, _, partitionCount, _, messageOpaque in
+        guard partitionCount > 0 else { return -1 }
+        return Int32(truncatingIfNeeded: UInt(bitPattern: messageOpaque) % UInt(partitionCount))
+    }
+}

@@ -45,11 +45,21 @@ let package = Package(
             swiftSettings: [.unsafeFlags(dpdkSwiftFlags)]
         ),
 
-        // The command line and the main loop.
+        // The control plane: an actor tree supervising producers, statistics, lifecycle.
+        .target(
+            name: "FastcapaSupervision",
+            dependencies: [
+                "FastcapaCapture", "FastcapaKafka", "CDPDK",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [.unsafeFlags(dpdkSwiftFlags)]
+        ),
+
+        // The command line.
         .target(
             name: "FastcapaCLI",
             dependencies: [
-                "FastcapaCapture", "FastcapaKafka", "PcapFormat", "CDPDK",
+                "FastcapaCapture", "FastcapaKafka", "FastcapaSupervision", "PcapFormat", "CDPDK",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -64,7 +74,7 @@ let package = Package(
 
         .testTarget(
             name: "FastcapaTests",
-            dependencies: ["FastcapaCLI", "FastcapaKafka", "FastcapaCapture", "PcapFormat"],
+            dependencies: ["FastcapaCLI", "FastcapaKafka", "FastcapaCapture", "FastcapaSupervision", "PcapFormat"],
             exclude: ["Support/alloc_counter.c"],
             swiftSettings: [.unsafeFlags(dpdkSwiftFlags)]
         ),

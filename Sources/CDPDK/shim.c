@@ -57,6 +57,29 @@ void cfc_install_stop_signals(int forced_exit_status) {
     pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
 }
 
+static volatile sig_atomic_t reload_count;
+static volatile sig_atomic_t fault_count;
+
+static void on_reload_signal(int signo) { (void)signo; reload_count += 1; }
+static void on_fault_signal(int signo) { (void)signo; fault_count += 1; }
+
+static void install(int signo, void (*handler)(int)) {
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = handler;
+    sigemptyset(&action.sa_mask);
+    sigaction(signo, &action, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signo);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+void cfc_install_reload_signal(void) { install(SIGHUP, on_reload_signal); }
+void cfc_install_fault_signal(void) { install(SIGUSR2, on_fault_signal); }
+unsigned long cfc_reload_requests(void) { return (unsigned long)reload_count; }
+unsigned long cfc_fault_requests(void) { return (unsigned long)fault_count; }
+
 bool cfc_stop_requested(void) { return stop_count > 0; }
 int cfc_stop_signal(void) { return stop_signal; }
 void cfc_request_stop(void) {

@@ -2,6 +2,7 @@ import CDPDK
 import FastcapaCapture
 import FastcapaKafka
 import Foundation
+import FastcapaSupervision
 import Logging
 
 /// Exit statuses of the capture command (documented in the README).
@@ -18,31 +19,33 @@ public enum ExitStatus {
 }
 
 /// Runs the capture: EAL → embedded broker (if no broker is configured) →
-/// pipeline → main loop (stats, signals) → drain → accounting.
+/// pipeline → supervisor tree (until a stop) → drain → accounting.
 struct CaptureRun {
     let configuration: ResolvedConfiguration
+    let testingFaultSignals: Bool
+    /// Reads the configuration again (SIGHUP).
+    let reloadConfiguration: @Sendable () throws -> ResolvedConfiguration
     let logger: Logger
 
     private var settings: CaptureSettings { configuration.settings }
 
     func run() -> Int32 {
-        var properties = configuration.kafka
+        // Before any thread starts: threads inherit the signal mask.
         cfc_install_stop_signals(ExitStatus.forced)
+        cfc_install_reload_signal()
+        if testingFaultSignals { cfc_install_fault_signal() }
 
-        var statisticsFile: FileHandle?
-        if let path = configuration.statsFile {
-            guard FileManager.default.fileExists(atPath: path) || FileManager.default.createFile(atPath: path, contents: nil),
-                  let handle = FileHandle(forWritingAtPath: path) else {
-                logger.critical("cannot open the statistics file '\(path)' (-s) for appending. Check that its folder exists and is writable.")
-                return ExitStatus.startFailed
-            }
-            handle.seekToEndOfFile()
-            statisticsFile = handle
-            if properties.globalValue("statistics.interval.ms") == nil {
-                let interval = configuration.statsInterval > 0 ? configuration.statsInterval : 5
-                properties.setGlobal("statistics.interval.ms", "\(interval * 1000)", origin: "-s")
-            }
+        var properties = configuration.kafka
+        let statisticsFile: FileHandle?
+        let traceFile: FileHandle?
+        do {
+            statisticsFile = try configuration.statsFile.map { try Self.openForAppending($0, what: "statistics file (-s)") }
+            traceFile = try configuration.counterTrace.map { try Self.openForAppending($0, what: "counter trace (--counter-trace)") }
+        } catch {
+            logger.critical("\(error)")
+            return ExitStatus.startFailed
         }
+        properties = withRunDefaults(properties, embeddedBroker: nil)
 
         var broker: EmbeddedBroker?
         if !properties.hasBrokers {
@@ -52,7 +55,7 @@ struct CaptureRun {
                 logger.critical("\(error)")
                 return ExitStatus.startFailed
             }
-            properties.setGlobal("bootstrap.servers", broker!.bootstrapServers, origin: "embedded broker")
+            properties = withRunDefaults(properties, embeddedBroker: broker)
             logger.notice("no Kafka broker configured: using the embedded broker (librdkafka's mock cluster) at \(broker!.bootstrapServers), topic '\(settings.topic)' with \(configuration.embeddedPartitions) partition(s). Give -c FILE or -X bootstrap.servers=HOST:PORT for a real Kafka.")
             if let file = configuration.embeddedAddressFile {
                 do {
@@ -62,7 +65,6 @@ struct CaptureRun {
                 }
             }
         }
-        _ = broker // kept alive until the run ends
 
         let eal: EalRuntime
         do {
@@ -95,57 +97,71 @@ struct CaptureRun {
             return ExitStatus.startFailed
         }
 
-        mainLoop(pipeline, statisticsFile: statisticsFile)
+        let supervisor = makeSupervisor(pipeline, kafka: properties, broker: broker, statisticsFile: statisticsFile, traceFile: traceFile)
+        let reason = waitForAsync { await supervisor.run() }
 
-        let reason = cfc_stop_signal() != 0 ? "signal \(cfc_stop_signal())" : "no packet for \(configuration.idleExit) s"
         logger.notice("stopping (\(reason)): draining rings and flushing Kafka for at most \(configuration.drainTimeout) s")
         let drained = pipeline.stopAndDrain(timeoutMs: configuration.drainTimeout * 1000)
-        Self.appendStatistics(pipeline, to: statisticsFile)
         if !drained.ringsDrained || !drained.flushed {
             logger.warning("the drain timeout ran out: what was left is counted as drain_timeout or delivery_failed drops")
         }
+        waitForAsync { await supervisor.statistics.flushStatistics() }
+        let health = waitForAsync { await supervisor.health() }
         let final = pipeline.snapshot()
-        print(Accounting.text(final))
+        print(Accounting.text(final, health: health))
         fflush(nil)
+        withExtendedLifetime(broker) {}
         return final.balances && final.inFlight == 0 ? ExitStatus.success : ExitStatus.accountingMismatch
     }
 
-    /// The control plane's loop on the main lcore: never on the data path.
-    private func mainLoop(_ pipeline: CapturePipeline, statisticsFile: FileHandle?) {
-        var table = StatisticsTable()
-        let start = Date().timeIntervalSince1970
-        var nextStats = start + Double(configuration.statsInterval)
-        var lastReceived: UInt64 = 0
-        var lastPacketTime = start
-        if configuration.statsInterval > 0 {
-            _ = table.render(pipeline.snapshot(), at: start)
-        }
-        while !cfc_stop_requested() {
-            usleep(50_000)
-            Self.appendStatistics(pipeline, to: statisticsFile)
-            let now = Date().timeIntervalSince1970
-            if configuration.statsInterval > 0 && now >= nextStats {
-                print(table.render(pipeline.snapshot(), at: now))
-                fflush(nil)
-                nextStats = now + Double(configuration.statsInterval)
-            }
-            if configuration.idleExit > 0 {
-                let received = pipeline.snapshot().rx.received
-                if received != lastReceived {
-                    lastReceived = received
-                    lastPacketTime = now
-                } else if now - lastPacketTime >= Double(configuration.idleExit) {
-                    break
-                }
-            }
-        }
+    private func makeSupervisor(
+        _ pipeline: CapturePipeline, kafka: KafkaProperties, broker: EmbeddedBroker?,
+        statisticsFile: FileHandle?, traceFile: FileHandle?
+    ) -> CaptureSupervisor {
+        var policy = ProducerHealth.Policy()
+        policy.backoffBase = Double(configuration.restartBackoffMs) / 1000
+        policy.backoffCap = Double(configuration.restartBackoffMaxSeconds)
+        policy.maxRestarts = configuration.maxRestartsPerMinute
+        policy.restartWindow = 60
+        policy.stallSeconds = Double(configuration.stallSeconds)
+        let running = configuration
+        let reload = reloadConfiguration
+        let run = self
+        return CaptureSupervisor(
+            pipeline: pipeline, kafka: kafka,
+            options: .init(idleExit: configuration.idleExit, policy: policy, testingFaultSignals: testingFaultSignals),
+            outputs: .init(tableInterval: configuration.statsInterval, statisticsFile: statisticsFile, traceFile: traceFile,
+                           traceIntervalMs: configuration.counterTraceIntervalMs),
+            logger: logger,
+            reload: {
+                let next = try reload()
+                let needsRestart = Setting.all.map(\.key).filter { key in
+                    !Setting.liveKeys.contains(key) && Setting.byKey[key]!.read(next) != Setting.byKey[key]!.read(running)
+                } + (next.eal != running.eal ? ["eal"] : [])
+                return .init(kafka: run.withRunDefaults(next.kafka, embeddedBroker: broker),
+                             live: LiveSettings(next.settings), needsRestart: needsRestart)
+            })
     }
 
-    /// `-s`: librdkafka's statistics, one JSON object per line, as Fastcapa wrote them.
-    private static func appendStatistics(_ pipeline: CapturePipeline, to file: FileHandle?) {
-        guard let file else { return }
-        for json in pipeline.takeStatistics() {
-            file.write(Data((json + "\n").utf8))
+    /// Properties this run adds: statistics for -s, the embedded broker's address.
+    private func withRunDefaults(_ properties: KafkaProperties, embeddedBroker: EmbeddedBroker?) -> KafkaProperties {
+        var properties = properties
+        if configuration.statsFile != nil && properties.globalValue("statistics.interval.ms") == nil {
+            let interval = configuration.statsInterval > 0 ? configuration.statsInterval : 5
+            properties.setGlobal("statistics.interval.ms", "\(interval * 1000)", origin: "-s")
         }
+        if let embeddedBroker, !properties.hasBrokers {
+            properties.setGlobal("bootstrap.servers", embeddedBroker.bootstrapServers, origin: "embedded broker")
+        }
+        return properties
+    }
+
+    private static func openForAppending(_ path: String, what: String) throws -> FileHandle {
+        guard FileManager.default.fileExists(atPath: path) || FileManager.default.createFile(atPath: path, contents: nil),
+              let handle = FileHandle(forWritingAtPath: path) else {
+            throw SettingError("cannot open the \(what) '\(path)' for appending. Check that its folder exists and is writable.")
+        }
+        handle.seekToEndOfFile()
+        return handle
     }
 }

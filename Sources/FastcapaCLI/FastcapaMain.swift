@@ -45,7 +45,11 @@ public enum FastcapaMain {
             return handler
         }
         let logger = Logger(label: "fastcapa")
-        return CaptureRun(configuration: configuration, logger: logger).run()
+        let reload: @Sendable () throws -> ResolvedConfiguration = { try CaptureOptions.parse(application).resolve(eal: eal) }
+        return CaptureRun(
+            configuration: configuration, testingFaultSignals: options.testingFaultSignals,
+            reloadConfiguration: reload, logger: logger
+        ).run()
     }
 
     /// EAL arguments come before `--`, the application's after it. Without

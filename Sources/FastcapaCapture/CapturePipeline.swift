@@ -143,11 +143,14 @@ public final class CapturePipeline: @unchecked Sendable {
         var flushed = true
         for worker in transmitWorkers {
             let remaining = Int32(clamping: max(deadline - Self.nowMillis(), 0))
-            let producer = worker.producer.generation.producer!
+            let generation = worker.producer.generation
+            let producer = generation.producer!
             if !producer.flush(timeoutMs: remaining) {
                 flushed = false
                 producer.purgeAll()
             }
+            // A producer that failed fatally during the drain has no successor.
+            generation.failRescued()
         }
         return DrainResult(ringsDrained: ringsDrained, flushed: flushed)
     }
@@ -164,10 +167,7 @@ public final class CapturePipeline: @unchecked Sendable {
     /// run, so only a snapshot taken after `stopAndDrain` balances exactly.
     public func snapshot() -> CaptureSnapshot {
         let perQueue = (0..<rxCounters.count).map { cfc_rx_counters.sample(rxCounters[$0]) }
-        // A worker's counts include its retired producers' delivery reports.
-        let perWorker = transmitWorkers.map {
-            cfc_tx_counters.sample($0.counters) + cfc_tx_counters.sample($0.retiredCounters[0])
-        }
+        let perWorker = transmitWorkers.map { $0.counts() }
         var nic = Port.Statistics()
         for port in ports {
             let stats = port.statistics()

@@ -10,6 +10,10 @@ public final class ProducerGeneration: @unchecked Sendable {
     public let number: Int
     public private(set) var producer: KafkaProducer!
     let context: UnsafeMutablePointer<cfc_producer_context>
+    let rescue: RescueBuffer
+
+    /// Room for messages failed between a fatal error and the successor.
+    public static let rescueCapacity = 4 << 20
 
     init(number: Int, properties: KafkaProperties, topic: String, clientID: String,
          deliveries: UnsafeMutablePointer<cfc_tx_counters>, flowPartitioning: Bool, statistics: Bool) throws {
@@ -21,6 +25,8 @@ public final class ProducerGeneration: @unchecked Sendable {
         memset(raw, 0, MemoryLayout<cfc_producer_context>.stride)
         context = raw.bindMemory(to: cfc_producer_context.self, capacity: 1)
         context.pointee.deliveries = deliveries
+        rescue = RescueBuffer(capacity: Self.rescueCapacity)
+        context.pointee.rescue = Unmanaged.passUnretained(rescue).toOpaque()
         do {
             producer = try KafkaProducer(
                 properties: properties, topicName: topic, clientID: clientID,
@@ -76,21 +82,54 @@ public final class ProducerGeneration: @unchecked Sendable {
             return
         }
         if let successor = context.pointee.successor_topic {
-            let topic = OpaquePointer(successor)
-            for _ in 0..<1000 {
-                let status = rd_kafka_produce(
-                    topic, -1, RD_KAFKA_MSG_F_COPY, UnsafeMutableRawPointer(mutating: crk_message_payload(message)),
-                    length, crk_message_key(message), crk_message_key_length(message), crk_message_opaque(message))
-                if status == 0 {
-                    cfc_counter_add(&counters.pointee.reproduced, 1)
-                    return
-                }
-                // Only the successor's own lcore polls it: wait for room, do not poll.
-                guard rd_kafka_last_error() == RD_KAFKA_RESP_ERR__QUEUE_FULL else { break }
-                usleep(1000)
+            if reproduce(OpaquePointer(successor), crk_message_payload(message), length, crk_message_key(message),
+                         crk_message_key_length(message), crk_message_opaque(message)) {
+                cfc_counter_add(&counters.pointee.reproduced, 1)
+                return
+            }
+        } else if cfc_counter_load(&context.pointee.fatal) != 0, let rescue = context.pointee.rescue {
+            // Failed by the fatal error before a successor exists: keep it for the successor.
+            let buffer = Unmanaged<RescueBuffer>.fromOpaque(rescue).takeUnretainedValue()
+            if buffer.keep(payload: crk_message_payload(message), length: length, key: crk_message_key(message),
+                           keyLength: crk_message_key_length(message), opaque: crk_message_opaque(message)) {
+                return
             }
         }
         cfc_counter_add(&counters.pointee.delivery_failed, 1)
+    }
+
+    /// Produces a message again to a successor's topic; false when it will not take it.
+    static func reproduce(_ topic: OpaquePointer, _ payload: UnsafeRawPointer?, _ length: Int,
+                          _ key: UnsafeRawPointer?, _ keyLength: Int, _ opaque: UnsafeMutableRawPointer?) -> Bool {
+        for _ in 0..<1000 {
+            let status = rd_kafka_produce(
+                topic, -1, RD_KAFKA_MSG_F_COPY, UnsafeMutableRawPointer(mutating: payload), length, key, keyLength, opaque)
+            if status == 0 { return true }
+            // Only the successor's own lcore polls it: wait for room, do not poll.
+            guard rd_kafka_last_error() == RD_KAFKA_RESP_ERR__QUEUE_FULL else { return false }
+            usleep(1000)
+        }
+        return false
+    }
+
+    /// Counts the rescued messages as failed: there will be no successor (shutdown).
+    func failRescued() {
+        let counters = context.pointee.deliveries!
+        let count = rescue.count
+        rescue.drain { _, _, _, _, _ in }
+        cfc_counter_add(&counters.pointee.delivery_failed, UInt64(count))
+    }
+
+    /// Produces the rescued messages to the successor (retirement, off the lcore).
+    func drainRescue(to successor: OpaquePointer) {
+        let counters = context.pointee.deliveries!
+        rescue.drain { payload, length, key, keyLength, opaque in
+            if Self.reproduce(successor, payload, length, key, keyLength, opaque) {
+                cfc_counter_add(&counters.pointee.reproduced, 1)
+            } else {
+                cfc_counter_add(&counters.pointee.delivery_failed, 1)
+            }
+        }
     }
 
     /// Records fatal errors and broker outages for the supervisor. No I/O here:

@@ -33,6 +33,7 @@ extension TransmitWorker {
         let fatal = old.isFatal
         old.context.pointee.deliveries = retired
         old.context.pointee.successor_topic = UnsafeMutableRawPointer(next.producer.topic)
+        old.drainRescue(to: next.producer.topic)
         let producer = old.producer!
         producer.purge(inFlight: fatal)
         let deadline = started + Double(retireTimeoutMs) / 1000

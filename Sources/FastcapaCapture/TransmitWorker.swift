@@ -63,6 +63,11 @@ public final class TransmitWorker: @unchecked Sendable {
         scratch.deallocate()
     }
 
+    /// The worker's counters, including its retired producers' delivery reports.
+    public func counts() -> TransmitCounts {
+        cfc_tx_counters.sample(counters) + cfc_tx_counters.sample(retiredCounters[0])
+    }
+
     /// A new producer generation for this worker (not yet published).
     public func makeGeneration(kafka: KafkaProperties) throws -> ProducerGeneration {
         try ProducerGeneration(
@@ -100,8 +105,8 @@ public final class TransmitWorker: @unchecked Sendable {
             }
             if !giveUp && cfc_counter_load(&record.context.pointee.fatal) != 0 {
                 // This producer is dead: leave packets in the ring until the
-                // supervisor publishes its successor.
-                rd_kafka_poll(record.kafka, 0)
+                // supervisor publishes its successor, and its failed messages in
+                // its queue for the successor (no more polling it here).
                 cfc_counter_add(&counters.pointee.paused_polls, 1)
                 idle.idle()
                 continue

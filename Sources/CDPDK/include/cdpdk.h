@@ -168,7 +168,7 @@ typedef struct cfc_producer_context {
     uint64_t errors;              // error callbacks
     uint64_t last_error;          // the last error callback's code
     void *successor_topic;        // retiring: failed messages are produced again to this topic handle
-    uint64_t _reserved;
+    void *rescue;                 // failed messages kept between a fatal error and the successor
 } cfc_producer_context;
 
 _Static_assert(sizeof(cfc_producer_context) == CFC_CACHE_LINE, "a producer context fills one cache line");
@@ -186,5 +186,12 @@ bool cfc_stop_requested(void);
 int cfc_stop_signal(void);
 /// Asks for a graceful stop from inside the process (idle exit, fatal error).
 void cfc_request_stop(void);
+
+/// SIGHUP: reload the configuration. The count only grows; compare with the last seen.
+void cfc_install_reload_signal(void);
+unsigned long cfc_reload_requests(void);
+/// SIGUSR2 (only with --testing-fault-signals): fail every producer fatally.
+void cfc_install_fault_signal(void);
+unsigned long cfc_fault_requests(void);
 
 #endif

@@ -93,6 +93,27 @@ public struct CaptureOptions: ParsableArguments {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. (default: info)")
     var logLevel: String?
 
+    @Option(name: .customLong("restart-backoff-ms"), help: "First wait before restarting a producer that failed again within a minute; doubles each time. (default: 100)")
+    var restartBackoffMs: String?
+
+    @Option(name: .customLong("restart-backoff-max"), help: "Longest wait between producer restarts, in seconds. (default: 30)")
+    var restartBackoffMax: String?
+
+    @Option(name: .customLong("max-restarts-per-minute"), help: "More producer restarts than this in a minute make the probe unhealthy. (default: 10)")
+    var maxRestartsPerMinute: String?
+
+    @Option(name: .customLong("stall-seconds"), help: "Messages waiting this long without a delivery make a producer degraded. (default: 30)")
+    var stallSeconds: String?
+
+    @Option(name: .customLong("counter-trace"), help: "Append 'elapsed-ms received delivered restarts' lines here every --counter-trace-interval-ms.")
+    var counterTrace: String?
+
+    @Option(name: .customLong("counter-trace-interval-ms"), help: "Milliseconds between counter-trace lines. (default: 10)")
+    var counterTraceIntervalMs: String?
+
+    @Flag(name: .customLong("testing-fault-signals"), help: "Testing aid: SIGUSR2 makes every producer fail fatally (as a fenced idempotent producer does).")
+    var testingFaultSignals = false
+
     /// The settings given as flags, by config-file key.
     var givenOnCommandLine: [String: String] {
         let given: [(String, String?)] = [
@@ -103,7 +124,9 @@ public struct CaptureOptions: ParsableArguments {
             ("idle-spin-polls", idleSpinPolls), ("idle-sleep-max-us", idleSleepMaxMicros),
             ("stats-interval", statsInterval), ("drain-timeout", drainTimeout), ("idle-exit", idleExit),
             ("embedded-partitions", embeddedPartitions), ("embedded-address-file", embeddedAddressFile),
-            ("log-level", logLevel),
+            ("log-level", logLevel), ("restart-backoff-ms", restartBackoffMs), ("restart-backoff-max", restartBackoffMax),
+            ("max-restarts-per-minute", maxRestartsPerMinute), ("stall-seconds", stallSeconds),
+            ("counter-trace", counterTrace), ("counter-trace-interval-ms", counterTraceIntervalMs),
         ]
         return Dictionary(uniqueKeysWithValues: given.compactMap { key, value in value.map { (key, $0) } })
     }

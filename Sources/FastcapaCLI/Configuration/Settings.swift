@@ -15,6 +15,12 @@ public struct ResolvedConfiguration: Sendable {
     public var embeddedPartitions = 1
     public var embeddedAddressFile: String?
     public var logLevel = "info"
+    public var restartBackoffMs = 100
+    public var restartBackoffMaxSeconds = 30
+    public var maxRestartsPerMinute = 10
+    public var stallSeconds = 30
+    public var counterTrace: String?
+    public var counterTraceIntervalMs = 10
 }
 
 /// A bad value for a setting, from a flag or the config file.
@@ -98,7 +104,16 @@ struct Setting: Sendable {
         .integer("embedded-partitions", \.embeddedPartitions),
         .optionalString("embedded-address-file", \.embeddedAddressFile),
         .string("log-level", \.logLevel),
+        .integer("restart-backoff-ms", \.restartBackoffMs),
+        .integer("restart-backoff-max", \.restartBackoffMaxSeconds),
+        .integer("max-restarts-per-minute", \.maxRestartsPerMinute),
+        .integer("stall-seconds", \.stallSeconds),
+        .optionalString("counter-trace", \.counterTrace),
+        .integer("counter-trace-interval-ms", \.counterTraceIntervalMs),
     ]
+
+    /// Settings a SIGHUP applies to the running probe; the others need a restart.
+    static let liveKeys: Set<String> = ["snap-length", "queue-full-retries", "kafka-config", "log-level"]
 
     static let byKey: [String: Setting] = Dictionary(uniqueKeysWithValues: all.map { ($0.key, $0) })
 
@@ -141,6 +156,11 @@ extension ResolvedConfiguration {
         try check((0...86_400).contains(drainTimeout), "drain-timeout: \(drainTimeout) is out of range. Use 0 to 86400 seconds.")
         try check(idleExit >= 0, "idle-exit: \(idleExit) is negative. Use 0 (never) or more seconds.")
         try check((1...1000).contains(embeddedPartitions), "embedded-partitions: \(embeddedPartitions) is out of range. Use 1 to 1000.")
+        try check((1...600_000).contains(restartBackoffMs), "restart-backoff-ms: \(restartBackoffMs) is out of range. Use 1 to 600000 ms.")
+        try check((1...3600).contains(restartBackoffMaxSeconds), "restart-backoff-max: \(restartBackoffMaxSeconds) is out of range. Use 1 to 3600 s.")
+        try check((1...10_000).contains(maxRestartsPerMinute), "max-restarts-per-minute: \(maxRestartsPerMinute) is out of range. Use 1 to 10000.")
+        try check((1...86_400).contains(stallSeconds), "stall-seconds: \(stallSeconds) is out of range. Use 1 to 86400.")
+        try check((1...60_000).contains(counterTraceIntervalMs), "counter-trace-interval-ms: \(counterTraceIntervalMs) is out of range. Use 1 to 60000.")
         try check(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel),
                   "log-level: '\(logLevel)' is not a level. Use trace, debug, info, notice, warning, error or critical.")
         do {

@@ -3,11 +3,13 @@ import Foundation
 
 /// Fastcapa's periodic table: for each stage, what came in, what is queued,
 /// what went out and what was dropped, with rates since the last table.
-struct StatisticsTable {
+public struct StatisticsTable {
+    public init() {}
+
     private var previous: CaptureSnapshot?
     private var previousTime: Double = 0
 
-    mutating func render(_ snapshot: CaptureSnapshot, at time: Double) -> String {
+    public mutating func render(_ snapshot: CaptureSnapshot, at time: Double) -> String {
         let elapsed = previous == nil ? 0 : time - previousTime
         let old = previous
         previous = snapshot
@@ -49,8 +51,8 @@ struct StatisticsTable {
 }
 
 /// The final accounting: every packet received is delivered or dropped with a reason.
-enum Accounting {
-    static func text(_ snapshot: CaptureSnapshot) -> String {
+public enum Accounting {
+    public static func text(_ snapshot: CaptureSnapshot, health: HealthSummary) -> String {
         let rx = snapshot.rx, tx = snapshot.tx, nic = snapshot.nic
         let reasons = snapshot.drops.map { "\($0.reason) \($0.count)" }.joined(separator: ", ")
         var lines = [
@@ -59,23 +61,26 @@ enum Accounting {
             "accounting: delivered \(tx.deliveredBytes) bytes; truncated to the snap length \(tx.truncated)",
             "accounting: before the probe (NIC): missed \(nic.missed), no mbuf \(nic.noMbuf), errors \(nic.errors)",
         ]
-        lines.append("accounting-json: " + json(snapshot))
+        lines.append("accounting: producer restarts \(health.restarts), messages re-produced after a restart \(tx.reproduced); health \(health.state)")
+        lines.append("accounting-json: " + json(snapshot, health: health))
         return lines.joined(separator: "\n")
     }
 
-    static func json(_ snapshot: CaptureSnapshot) -> String {
+    public static func json(_ snapshot: CaptureSnapshot, health: HealthSummary) -> String {
         let rx = snapshot.rx, tx = snapshot.tx, nic = snapshot.nic
         var fields: [(String, UInt64)] = [
             ("received", rx.received), ("received_bytes", rx.receivedBytes), ("enqueued", rx.enqueued),
             ("dequeued", tx.dequeued), ("produced", tx.produced), ("delivered", tx.delivered),
             ("delivered_bytes", tx.deliveredBytes), ("dropped", snapshot.dropped), ("in_flight", snapshot.inFlight),
             ("truncated", tx.truncated), ("queue_full_retries", tx.queueFullRetries), ("ring_full_waits", rx.ringFullWaits),
+            ("reproduced", tx.reproduced), ("restarts", UInt64(health.restarts)),
             ("nic_received", nic.received), ("nic_missed", nic.missed), ("nic_no_mbuf", nic.noMbuf), ("nic_errors", nic.errors),
         ]
         fields += snapshot.drops.map { ("drop_\($0.reason)", $0.count) }
         let body = fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")
         let queues = snapshot.perQueue.map { "\($0.received)" }.joined(separator: ",")
         let workers = snapshot.perWorker.map { "\($0.delivered)" }.joined(separator: ",")
-        return "{\(body),\"received_per_queue\":[\(queues)],\"delivered_per_worker\":[\(workers)],\"balanced\":\(snapshot.balances)}"
+        return "{\(body),\"received_per_queue\":[\(queues)],\"delivered_per_worker\":[\(workers)],"
+            + "\"health\":\"\(health.state)\",\"balanced\":\(snapshot.balances)}"
     }
 }

@@ -1,0 +1,161 @@
+/// The health of one transmit worker's producer, as a state machine whose
+/// methods return what to do (swift-kafka-client's style): it holds no
+/// resources and runs no I/O, so it is tested without Kafka.
+///
+/// Policy:
+/// - a fatal error (idempotence failures, fenced producer...) leaves a producer
+///   useless forever: restart it, at once the first time, then backing off
+///   exponentially up to a cap while restarts keep coming;
+/// - all brokers down: keep the producer (librdkafka reconnects by itself) and
+///   report degraded until deliveries resume;
+/// - messages waiting with no delivery for `stallSeconds`: report degraded;
+/// - more than `maxRestarts` restarts within `restartWindow`: report unhealthy
+///   (and keep restarting, at the capped backoff: capture goes on).
+public struct ProducerHealth: Sendable {
+    public struct Policy: Sendable, Equatable {
+        public var backoffBase: Double = 0.1
+        public var backoffCap: Double = 30
+        public var maxRestarts: Int = 10
+        public var restartWindow: Double = 60
+        public var stallSeconds: Double = 30
+        public init() {}
+    }
+
+    public enum State: Sendable, Equatable, CustomStringConvertible {
+        case healthy
+        case degraded(String)
+        case restarting
+        case unhealthy(String)
+
+        public var description: String {
+            switch self {
+            case .healthy: "healthy"
+            case .degraded(let reason): "degraded: \(reason)"
+            case .restarting: "restarting"
+            case .unhealthy(let reason): "unhealthy: \(reason)"
+            }
+        }
+
+        var severity: Int {
+            switch self {
+            case .healthy: 0
+            case .degraded: 1
+            case .restarting: 2
+            case .unhealthy: 3
+            }
+        }
+    }
+
+    /// What the supervisor saw of the producer at one moment.
+    public struct Observation: Sendable {
+        public var now: Double
+        public var fatal: Bool
+        public var allBrokersDownReports: UInt64
+        public var delivered: UInt64
+        public var inFlight: UInt64
+        public init(now: Double, fatal: Bool, allBrokersDownReports: UInt64, delivered: UInt64, inFlight: UInt64) {
+            self.now = now
+            self.fatal = fatal
+            self.allBrokersDownReports = allBrokersDownReports
+            self.delivered = delivered
+            self.inFlight = inFlight
+        }
+    }
+
+    public enum Action: Sendable, Equatable {
+        /// Replace the producer after waiting this many seconds.
+        case restart(afterSeconds: Double)
+        /// The state changed: log it.
+        case report(State)
+    }
+
+    public let policy: Policy
+    public private(set) var state: State = .healthy
+    public private(set) var restarts = 0
+    private var recentRestarts: [Double] = []
+    private var brokersDownReports: UInt64 = 0
+    private var brokersDown = false
+    private var lastDelivered: UInt64 = 0
+    private var lastProgress: Double?
+    private var restarting = false
+
+    public init(policy: Policy = Policy()) {
+        self.policy = policy
+    }
+
+    public mutating func observe(_ observation: Observation) -> [Action] {
+        let now = observation.now
+        if lastProgress == nil { lastProgress = now }
+        if observation.delivered != lastDelivered {
+            // Deliveries resumed: the brokers are back.
+            brokersDown = false
+        }
+        if observation.delivered != lastDelivered || observation.inFlight == 0 {
+            lastDelivered = observation.delivered
+            lastProgress = now
+        }
+        if observation.allBrokersDownReports != brokersDownReports {
+            brokersDownReports = observation.allBrokersDownReports
+            brokersDown = true
+        }
+        recentRestarts.removeAll { now - $0 > policy.restartWindow }
+
+        var restart: Action?
+        if observation.fatal && !restarting {
+            restarting = true
+            let delay = recentRestarts.isEmpty
+                ? 0 : min(policy.backoffBase * Double(1 << min(recentRestarts.count - 1, 30)), policy.backoffCap)
+            restart = .restart(afterSeconds: delay)
+        }
+
+        let next: State
+        if recentRestarts.count >= policy.maxRestarts {
+            next = .unhealthy("\(recentRestarts.count) restarts in \(Int(policy.restartWindow)) s")
+        } else if restarting {
+            next = .restarting
+        } else if brokersDown {
+            next = .degraded("all brokers down")
+        } else if let lastProgress, observation.inFlight > 0, now - lastProgress >= policy.stallSeconds {
+            next = .degraded("no delivery for \(Int(now - lastProgress)) s with \(observation.inFlight) messages waiting")
+        } else {
+            next = .healthy
+        }
+        var actions: [Action] = []
+        if next != state {
+            state = next
+            actions.append(.report(next))
+        }
+        if let restart { actions.append(restart) }
+        return actions
+    }
+
+    /// The new producer is in place.
+    public mutating func restartFinished(at now: Double) {
+        restarting = false
+        restarts += 1
+        recentRestarts.append(now)
+        brokersDown = false
+        lastProgress = now
+    }
+
+    /// The new producer could not be made (bad properties...): try again later.
+    public mutating func restartFailed(at now: Double) {
+        restarting = false
+        recentRestarts.append(now)
+    }
+}
+
+/// The probe's health: the worst of its producers'.
+public struct HealthSummary: Sendable, CustomStringConvertible {
+    public var state: ProducerHealth.State
+    public var restarts: Int
+    public init(state: ProducerHealth.State = .healthy, restarts: Int = 0) {
+        self.state = state
+        self.restarts = restarts
+    }
+    public var description: String { "\(state), \(restarts) restarts" }
+
+    public static func worst(_ states: [ProducerHealth.State], restarts: Int) -> HealthSummary {
+        HealthSummary(state: states.max { $0.severity < $1.severity } ?? .healthy, restarts: restarts)
+    }
+}

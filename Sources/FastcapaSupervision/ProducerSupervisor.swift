@@ -1,0 +1,95 @@
+import FastcapaCapture
+import FastcapaKafka
+import Foundation
+import Logging
+
+/// Watches one transmit worker's producer and replaces it when it fails.
+///
+/// It samples the producer's context (written by librdkafka's callbacks on the
+/// lcore) every tick, feeds a `ProducerHealth` state machine, and carries out
+/// what the machine decides. Replacements run on the worker's own blocking queue:
+/// the lcore never waits, and this actor never blocks the cooperative pool.
+public actor ProducerSupervisor {
+    public nonisolated let worker: TransmitWorker
+    private var health: ProducerHealth
+    private var kafka: KafkaProperties
+    private var live: LiveSettings
+    private let blocking: BlockingQueue
+    private let logger: Logger
+    public private(set) var replacements: [ProducerReplacement] = []
+    /// Seconds from noticing a fatal error to the new producer being in place, per restart.
+    public private(set) var recoveries: [Double] = []
+
+    public init(worker: TransmitWorker, kafka: KafkaProperties, live: LiveSettings, policy: ProducerHealth.Policy, logger: Logger) {
+        self.worker = worker
+        self.kafka = kafka
+        self.live = live
+        self.health = ProducerHealth(policy: policy)
+        self.blocking = BlockingQueue(label: "fastcapa.tx\(worker.index).supervisor")
+        var logger = logger
+        logger[metadataKey: "worker"] = "\(worker.index)"
+        self.logger = logger
+    }
+
+    public var state: ProducerHealth.State { health.state }
+    public var restarts: Int { health.restarts }
+
+    public func run(tick: Duration = .milliseconds(10)) async {
+        while !Task.isCancelled {
+            let generation = worker.producer.generation
+            let counts = worker.counts()
+            let observation = ProducerHealth.Observation(
+                now: Self.now(), fatal: generation.isFatal, allBrokersDownReports: generation.allBrokersDownReports,
+                delivered: counts.delivered, inFlight: counts.inFlight)
+            for action in health.observe(observation) {
+                switch action {
+                case .report(let state):
+                    logger.log(level: state == .healthy ? .notice : .warning, "producer \(state)",
+                               metadata: ["generation": "\(generation.number)"])
+                case .restart(let delay):
+                    let noticed = observation.now
+                    let reason = generation.fatalError.map { "\($0.name): \($0.message)" } ?? "fatal error"
+                    logger.error("producer failed fatally, replacing it", metadata: [
+                        "generation": "\(generation.number)", "error": "\(reason)", "backoff_seconds": "\(delay)"])
+                    if delay > 0 { try? await Task.sleep(for: .seconds(delay)) }
+                    await replace(noticedAt: noticed)
+                }
+            }
+            try? await Task.sleep(for: tick)
+        }
+    }
+
+    private func replace(noticedAt noticed: Double) async {
+        let worker = self.worker, kafka = self.kafka, live = self.live
+        do {
+            let replacement = try await blocking.run { try worker.replaceProducer(kafka: kafka, live: live) }
+            let now = Self.now()
+            health.restartFinished(at: now)
+            replacements.append(replacement)
+            recoveries.append(now - noticed)
+            logger.notice("producer replaced", metadata: [
+                "generation": "\(replacement.newGeneration)", "reproduced": "\(replacement.reproduced)",
+                "lost": "\(replacement.lost)", "recovery_seconds": "\(String(format: "%.3f", now - noticed))"])
+        } catch {
+            health.restartFailed(at: Self.now())
+            logger.error("cannot create a new producer; will retry", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Swaps in a producer with new properties and live settings (SIGHUP).
+    public func reload(kafka: KafkaProperties, live: LiveSettings) async throws -> ProducerReplacement {
+        self.kafka = kafka
+        self.live = live
+        let worker = self.worker
+        let replacement = try await blocking.run { try worker.replaceProducer(kafka: kafka, live: live) }
+        replacements.append(replacement)
+        return replacement
+    }
+
+    /// Testing aid (--testing-fault-signals): the current producer fails fatally.
+    public func injectFatalError() {
+        worker.producer.generation.producer.injectFatalError(reason: "injected by SIGUSR2 (--testing-fault-signals)")
+    }
+
+    static func now() -> Double { ProcessInfo.processInfo.systemUptime }
+}

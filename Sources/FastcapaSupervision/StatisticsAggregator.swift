@@ -1,0 +1,65 @@
+import FastcapaCapture
+import Foundation
+
+/// Samples the per-lcore counters, the ports' counters and librdkafka's
+/// statistics, and publishes them: the periodic table on standard output,
+/// librdkafka's JSON to the statistics file (-s), and, when asked, a counter
+/// trace (one line per sample: elapsed ms, received, delivered, restarts).
+public actor StatisticsAggregator {
+    public struct Outputs: Sendable {
+        public var tableInterval: Int
+        public var statisticsFile: FileHandle?
+        public var traceFile: FileHandle?
+        public var traceIntervalMs: Int
+        public init(tableInterval: Int, statisticsFile: FileHandle?, traceFile: FileHandle?, traceIntervalMs: Int) {
+            self.tableInterval = tableInterval
+            self.statisticsFile = statisticsFile
+            self.traceFile = traceFile
+            self.traceIntervalMs = traceIntervalMs
+        }
+    }
+
+    private let pipeline: CapturePipeline
+    private let outputs: Outputs
+    private var table = StatisticsTable()
+    private let started = ProcessInfo.processInfo.systemUptime
+    private var restartsSource: @Sendable () async -> Int = { 0 }
+
+    public init(pipeline: CapturePipeline, outputs: Outputs) {
+        self.pipeline = pipeline
+        self.outputs = outputs
+    }
+
+    func setRestartsSource(_ source: @escaping @Sendable () async -> Int) { restartsSource = source }
+
+    public func snapshot() -> CaptureSnapshot { pipeline.snapshot() }
+
+    public func run() async {
+        let tick = outputs.traceFile != nil ? max(outputs.traceIntervalMs, 1) : 50
+        var nextTable = outputs.tableInterval > 0 ? started + Double(outputs.tableInterval) : .infinity
+        if outputs.tableInterval > 0 { _ = table.render(pipeline.snapshot(), at: Date().timeIntervalSince1970) }
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(tick))
+            let now = ProcessInfo.processInfo.systemUptime
+            flushStatistics()
+            if let trace = outputs.traceFile {
+                let snapshot = pipeline.snapshot()
+                let line = "\(Int((now - started) * 1000)) \(snapshot.rx.received) \(snapshot.tx.delivered) \(await restartsSource())\n"
+                trace.write(Data(line.utf8))
+            }
+            if now >= nextTable {
+                print(table.render(pipeline.snapshot(), at: Date().timeIntervalSince1970))
+                fflush(nil)
+                nextTable = now + Double(outputs.tableInterval)
+            }
+        }
+    }
+
+    /// -s: librdkafka's statistics, one JSON object per line, as Fastcapa wrote them.
+    public func flushStatistics() {
+        guard let file = outputs.statisticsFile else { return }
+        for json in pipeline.takeStatistics() {
+            file.write(Data((json + "\n").utf8))
+        }
+    }
+}

@@ -38,6 +38,28 @@ public final class EmbeddedBroker: @unchecked Sendable {
     /// The raw mock cluster, for fault injection in tests.
     public var mockCluster: OpaquePointer { cluster }
 
+    // MARK: - Fault injection (tests, demos of failure handling)
+
+    public func setDown(broker: Int32) { _ = rd_kafka_mock_broker_set_down(cluster, broker) }
+    public func setUp(broker: Int32) { _ = rd_kafka_mock_broker_set_up(cluster, broker) }
+    public func setRoundTrip(broker: Int32, milliseconds: Int32) { _ = rd_kafka_mock_broker_set_rtt(cluster, broker, milliseconds) }
+
+    /// The next `errors.count` produce requests fail with these errors, in order.
+    public func failProduceRequests(with errors: [rd_kafka_resp_err_t]) {
+        errors.withUnsafeBufferPointer { buffer in
+            rd_kafka_mock_push_request_errors_array(cluster, 0 /* Produce */, buffer.count, buffer.baseAddress)
+        }
+    }
+
+    /// An error code from its librdkafka name (`NOT_LEADER_FOR_PARTITION`, `_TIMED_OUT`...).
+    public static func errorCode(named name: String) -> rd_kafka_resp_err_t? {
+        for raw in Int32(-200)...Int32(200) {
+            let code = rd_kafka_resp_err_t(rawValue: raw)
+            if String(cString: rd_kafka_err2name(code)) == name { return code }
+        }
+        return nil
+    }
+
     deinit {
         rd_kafka_mock_cluster_destroy(cluster)
         rd_kafka_destroy(owner)

@@ -37,14 +37,19 @@ public enum KafkaConfiguration {
     public static func makeTopicConf(_ properties: KafkaProperties) throws(KafkaPropertyError) -> OpaquePointer {
         let conf = rd_kafka_topic_conf_new()!
         do {
-            for entry in properties.topic {
-                try set(entry.key, entry.value, origin: entry.origin) { rd_kafka_topic_conf_set(conf, $0, $1, $2, $3) }
-            }
+            try apply(properties.topic, to: conf)
         } catch {
             rd_kafka_topic_conf_destroy(conf)
             throw error
         }
         return conf
+    }
+
+    /// Sets topic properties on an existing `rd_kafka_topic_conf_t`.
+    public static func apply(_ entries: [KafkaProperties.Entry], to conf: OpaquePointer) throws(KafkaPropertyError) {
+        for entry in entries {
+            try set(entry.key, entry.value, origin: entry.origin) { rd_kafka_topic_conf_set(conf, $0, $1, $2, $3) }
+        }
     }
 
     /// Checks every property without keeping anything: used to reject a bad file

@@ -38,21 +38,24 @@ public final class KafkaProducer: @unchecked Sendable {
         if let onStatistics { rd_kafka_conf_set_stats_cb(conf, onStatistics) }
         if let onError { rd_kafka_conf_set_error_cb(conf, onError) }
         rd_kafka_conf_set_opaque(conf, deliveryOpaque)
-        let topicConf: OpaquePointer
-        do {
-            topicConf = try KafkaConfiguration.makeTopicConf(properties)
-        } catch {
+        var reason = [CChar](repeating: 0, count: 512)
+        guard let handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &reason, reason.count) else {
             rd_kafka_conf_destroy(conf)
+            throw KafkaError(message: "cannot create a Kafka producer: \(text(of: reason))")
+        }
+        // Start from the producer's default topic configuration, so that topic
+        // properties given with the global ones (message.timeout.ms in
+        // [kafka-global] or -X) apply too, then add the topic group's.
+        let topicConf = rd_kafka_default_topic_conf_dup(handle)!
+        do {
+            try KafkaConfiguration.apply(properties.topic, to: topicConf)
+        } catch {
+            rd_kafka_topic_conf_destroy(topicConf)
+            rd_kafka_destroy(handle)
             throw error
         }
         if let partitioner {
             rd_kafka_topic_conf_set_partitioner_cb(topicConf, partitioner)
-        }
-        var reason = [CChar](repeating: 0, count: 512)
-        guard let handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &reason, reason.count) else {
-            rd_kafka_conf_destroy(conf)
-            rd_kafka_topic_conf_destroy(topicConf)
-            throw KafkaError(message: "cannot create a Kafka producer: \(text(of: reason))")
         }
         guard let topic = rd_kafka_topic_new(handle, topicName, topicConf) else {
             let error = rd_kafka_last_error()

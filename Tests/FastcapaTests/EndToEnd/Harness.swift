@@ -73,16 +73,18 @@ enum Harness {
         let process = Process()
         private let out = Pipe()
         private let err = Pipe()
+        private let input: Pipe?
         private var outData = Data()
         private var errData = Data()
         private let lock = NSLock()
 
-        init(_ executable: String, _ arguments: [String]) throws {
+        init(_ executable: String, _ arguments: [String], interactive: Bool = false) throws {
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = arguments
             process.standardOutput = out
             process.standardError = err
-            process.standardInput = FileHandle.nullDevice
+            input = interactive ? Pipe() : nil
+            process.standardInput = input ?? FileHandle.nullDevice
             out.fileHandleForReading.readabilityHandler = { [weak self] handle in
                 let data = handle.availableData
                 self?.lock.withLock { self?.outData.append(data) }
@@ -98,6 +100,11 @@ enum Harness {
         var stderr: String { lock.withLock { String(decoding: errData, as: UTF8.self) } }
 
         func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+        /// Writes a line to the child's standard input (interactive children only).
+        func send(_ line: String) {
+            input?.fileHandleForWriting.write(Data((line + "\n").utf8))
+        }
 
         /// Waits for the child to exit, killing it after `timeout` seconds.
         func wait(timeout: Double) -> Result {
@@ -157,12 +164,14 @@ enum Harness {
         let child: Child
         let address: String
 
-        init(partitions: Int = 1, topic: String = "pcap", wrapper: [String] = []) throws {
+        /// - Parameter control: accept fault-injection commands (`send`).
+        init(partitions: Int = 1, topic: String = "pcap", brokers: Int = 1, control: Bool = false, wrapper: [String] = []) throws {
             let directory = Harness.temporaryDirectory()
             let file = directory.appendingPathComponent("address").path
-            let arguments = ["broker", "--partitions", "\(partitions)", "--topic", topic, "--address-file", file]
+            let arguments = ["broker", "--partitions", "\(partitions)", "--topic", topic, "--address-file", file,
+                             "--brokers", "\(brokers)"] + (control ? ["--control"] : [])
             child = wrapper.isEmpty
-                ? try Child(Harness.binary, arguments)
+                ? try Child(Harness.binary, arguments, interactive: control)
                 : try Child("/usr/bin/env", wrapper + [Harness.binary] + arguments)
             let deadline = Date().addingTimeInterval(15)
             var address = ""
@@ -172,6 +181,9 @@ enum Harness {
             }
             self.address = address
         }
+
+        /// A fault-injection command: down ID, up ID, rtt ID MS, produce-errors NAME...
+        func send(_ command: String) { child.send(command) }
 
         func stop() {
             child.signal(SIGTERM)

@@ -140,8 +140,14 @@ extension EndToEnd {
             try await Task.sleep(for: .seconds(5))
             let healed = run.nowMs
             run.broker.send("up 1")
-            try await Task.sleep(for: .seconds(4))
-            let recovered = run.deliveryResumedMs(after: healed)
+            // librdkafka reconnects with a backoff (reconnect.backoff.max.ms, 10 s by default).
+            var recovered: Int?
+            let deadline = Date().addingTimeInterval(15)
+            while recovered == nil && Date() < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+                recovered = run.deliveryResumedMs(after: healed)
+            }
+            try await Task.sleep(for: .seconds(1))
             let result = run.stop()
             run.checkAndReport(result, restarts: 0, recoveryMs: recovered)
             #expect(result.stderr.contains("degraded: all brokers down"))

@@ -77,8 +77,7 @@ struct CaptureRun {
 
         let pipeline: CapturePipeline
         do {
-            pipeline = try CapturePipeline(
-                settings: settings, kafka: properties, lcores: eal.workerLcores, statistics: statisticsFile != nil)
+            pipeline = try CapturePipeline(settings: settings, kafka: properties, lcores: eal.workerLcores)
         } catch {
             logger.critical("\(error)")
             return ExitStatus.startFailed
@@ -124,6 +123,7 @@ struct CaptureRun {
         policy.maxRestarts = configuration.maxRestartsPerMinute
         policy.restartWindow = 60
         policy.stallSeconds = Double(configuration.stallSeconds)
+        policy.slowRoundTripMs = Double(configuration.slowRoundTripMs)
         let running = configuration
         let reload = reloadConfiguration
         let run = self
@@ -143,12 +143,13 @@ struct CaptureRun {
             })
     }
 
-    /// Properties this run adds: statistics for -s, the embedded broker's address.
+    /// Properties this run adds: librdkafka's statistics (for health, and -s at
+    /// the stats interval), the embedded broker's address.
     private func withRunDefaults(_ properties: KafkaProperties, embeddedBroker: EmbeddedBroker?) -> KafkaProperties {
         var properties = properties
-        if configuration.statsFile != nil && properties.globalValue("statistics.interval.ms") == nil {
-            let interval = configuration.statsInterval > 0 ? configuration.statsInterval : 5
-            properties.setGlobal("statistics.interval.ms", "\(interval * 1000)", origin: "-s")
+        if properties.globalValue("statistics.interval.ms") == nil {
+            let seconds = configuration.statsFile != nil && configuration.statsInterval > 0 ? configuration.statsInterval : 1
+            properties.setGlobal("statistics.interval.ms", "\(seconds * 1000)", origin: "fastcapa's health checks")
         }
         if let embeddedBroker, !properties.hasBrokers {
             properties.setGlobal("bootstrap.servers", embeddedBroker.bootstrapServers, origin: "embedded broker")

@@ -23,22 +23,22 @@ public final class CapturePipeline: @unchecked Sendable {
     public private(set) var deviceTimestamps = false
 
     /// Sets everything up; on failure releases whatever it had set up.
-    /// - Parameter statistics: collect librdkafka's statistics JSON (`takeStatistics`).
-    public init(settings: CaptureSettings, kafka: KafkaProperties, lcores: [UInt32], statistics: Bool = false) throws {
+    /// librdkafka's statistics JSON is collected from every producer (`takeStatistics`).
+    public init(settings: CaptureSettings, kafka: KafkaProperties, lcores: [UInt32]) throws {
         self.settings = settings
         let portIDs = settings.ports
         let ringCount = portIDs.count * settings.rxQueues
         rxCounters = CounterBlock(count: ringCount)
         txCounters = CounterBlock(count: ringCount * settings.txWorkersPerRing)
         do {
-            try build(portIDs: portIDs, kafka: kafka, lcores: lcores, statistics: statistics)
+            try build(portIDs: portIDs, kafka: kafka, lcores: lcores)
         } catch {
             release()
             throw error
         }
     }
 
-    private func build(portIDs: [UInt16], kafka: KafkaProperties, lcores: [UInt32], statistics: Bool) throws {
+    private func build(portIDs: [UInt16], kafka: KafkaProperties, lcores: [UInt32]) throws {
         // Check every port before touching any.
         for id in portIDs { _ = try Port.inspect(id) }
         let needed = settings.workerLcoresNeeded
@@ -91,7 +91,7 @@ public final class CapturePipeline: @unchecked Sendable {
                     let txIndex = ringIndex * settings.txWorkersPerRing + worker
                     transmitWorkers.append(try TransmitWorker(
                         index: txIndex, ring: ring, settings: settings, counters: txCounters[txIndex], control: control,
-                        captureTimeField: captureTimeField, kafka: kafka, statistics: statistics))
+                        captureTimeField: captureTimeField, kafka: kafka))
                     transmitLcores.append(lcoreIterator.next()!)
                 }
             }

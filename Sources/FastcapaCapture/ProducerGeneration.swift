@@ -16,7 +16,7 @@ public final class ProducerGeneration: @unchecked Sendable {
     public static let rescueCapacity = 4 << 20
 
     init(number: Int, properties: KafkaProperties, topic: String, clientID: String,
-         deliveries: UnsafeMutablePointer<cfc_tx_counters>, flowPartitioning: Bool, statistics: Bool) throws {
+         deliveries: UnsafeMutablePointer<cfc_tx_counters>, flowPartitioning: Bool) throws {
         self.number = number
         var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, 64, MemoryLayout<cfc_producer_context>.stride) == 0, let raw else {
@@ -32,7 +32,7 @@ public final class ProducerGeneration: @unchecked Sendable {
                 properties: properties, topicName: topic, clientID: clientID,
                 onDelivery: Self.deliveryReport, deliveryOpaque: UnsafeMutableRawPointer(context),
                 partitioner: flowPartitioning ? Self.flowPartitioner : nil,
-                onStatistics: statistics ? Self.statistics : nil, onError: Self.error)
+                onStatistics: Self.statistics, onError: Self.error)
         } catch {
             free(context)
             throw error

@@ -26,7 +26,6 @@ public final class TransmitWorker: @unchecked Sendable {
     let idleSpinPolls: Int
     let idleSleepMaxMicros: Int
     let topic: String
-    let statistics: Bool
     public let producer: ProducerSlot
     let packets: UnsafeMutablePointer<OpaquePointer?>
     /// Where multi-segment frames are gathered into one contiguous message.
@@ -34,7 +33,7 @@ public final class TransmitWorker: @unchecked Sendable {
     let scratchSize: Int
 
     init(index: Int, ring: OpaquePointer, settings: CaptureSettings, counters: UnsafeMutablePointer<cfc_tx_counters>,
-         control: WorkerControl, captureTimeField: Int32, kafka: KafkaProperties, statistics: Bool) throws {
+         control: WorkerControl, captureTimeField: Int32, kafka: KafkaProperties) throws {
         self.index = index
         self.ring = ring
         self.burst = settings.txBurst
@@ -46,10 +45,9 @@ public final class TransmitWorker: @unchecked Sendable {
         self.idleSpinPolls = settings.idleSpinPolls
         self.idleSleepMaxMicros = settings.idleSleepMaxMicros
         self.topic = settings.topic
-        self.statistics = statistics
         let first = try ProducerGeneration(
             number: 1, properties: kafka, topic: settings.topic, clientID: "fastcapa-tx\(index)",
-            deliveries: counters, flowPartitioning: flowPartitioning, statistics: statistics)
+            deliveries: counters, flowPartitioning: flowPartitioning)
         self.producer = ProducerSlot(first, live: LiveSettings(settings))
         packets = .allocate(capacity: settings.txBurst)
         packets.initialize(repeating: nil, count: settings.txBurst)
@@ -72,7 +70,7 @@ public final class TransmitWorker: @unchecked Sendable {
     public func makeGeneration(kafka: KafkaProperties) throws -> ProducerGeneration {
         try ProducerGeneration(
             number: producer.generation.number + 1, properties: kafka, topic: topic, clientID: "fastcapa-tx\(index)",
-            deliveries: counters, flowPartitioning: flowPartitioning, statistics: statistics)
+            deliveries: counters, flowPartitioning: flowPartitioning)
     }
 
     static let entry: @convention(c) (UnsafeMutableRawPointer?) -> Int32 = { arg in

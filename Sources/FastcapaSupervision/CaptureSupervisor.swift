@@ -62,10 +62,12 @@ public actor CaptureSupervisor {
         self.options = options
         self.logger = logger
         self.reload = reload
+        let statistics = StatisticsAggregator(pipeline: pipeline, outputs: outputs)
+        self.statistics = statistics
         producers = pipeline.transmitWorkers.map {
-            ProducerSupervisor(worker: $0, kafka: kafka, live: LiveSettings(pipeline.settings), policy: options.policy, logger: logger)
+            ProducerSupervisor(worker: $0, kafka: kafka, live: LiveSettings(pipeline.settings), policy: options.policy,
+                               statistics: statistics, logger: logger)
         }
-        statistics = StatisticsAggregator(pipeline: pipeline, outputs: outputs)
     }
 
     /// Supervises until a stop is asked for, then stops its children.

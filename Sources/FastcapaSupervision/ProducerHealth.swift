@@ -8,7 +8,8 @@
 ///   exponentially up to a cap while restarts keep coming;
 /// - all brokers down: keep the producer (librdkafka reconnects by itself) and
 ///   report degraded until deliveries resume;
-/// - messages waiting with no delivery for `stallSeconds`: report degraded;
+/// - messages waiting with no delivery for `stallSeconds`, or a broker round trip
+///   above `slowRoundTripMs` (librdkafka's statistics): report degraded;
 /// - more than `maxRestarts` restarts within `restartWindow`: report unhealthy
 ///   (and keep restarting, at the capped backoff: capture goes on).
 public struct ProducerHealth: Sendable {
@@ -18,6 +19,8 @@ public struct ProducerHealth: Sendable {
         public var maxRestarts: Int = 10
         public var restartWindow: Double = 60
         public var stallSeconds: Double = 30
+        /// A broker round trip (librdkafka's statistics, average) above this: degraded.
+        public var slowRoundTripMs: Double = 1000
         public init() {}
     }
 
@@ -53,12 +56,16 @@ public struct ProducerHealth: Sendable {
         public var allBrokersDownReports: UInt64
         public var delivered: UInt64
         public var inFlight: UInt64
-        public init(now: Double, fatal: Bool, allBrokersDownReports: UInt64, delivered: UInt64, inFlight: UInt64) {
+        /// The slowest broker's average round trip in librdkafka's latest statistics.
+        public var roundTripMs: Double?
+        public init(now: Double, fatal: Bool, allBrokersDownReports: UInt64, delivered: UInt64, inFlight: UInt64,
+                    roundTripMs: Double? = nil) {
             self.now = now
             self.fatal = fatal
             self.allBrokersDownReports = allBrokersDownReports
             self.delivered = delivered
             self.inFlight = inFlight
+            self.roundTripMs = roundTripMs
         }
     }
 
@@ -115,6 +122,8 @@ public struct ProducerHealth: Sendable {
             next = .restarting
         } else if brokersDown {
             next = .degraded("all brokers down")
+        } else if let roundTrip = observation.roundTripMs, roundTrip > policy.slowRoundTripMs {
+            next = .degraded("broker round trip \(Int(roundTrip)) ms")
         } else if let lastProgress, observation.inFlight > 0, now - lastProgress >= policy.stallSeconds {
             next = .degraded("no delivery for \(Int(now - lastProgress)) s with \(observation.inFlight) messages waiting")
         } else {

@@ -16,12 +16,16 @@ public actor ProducerSupervisor {
     private var live: LiveSettings
     private let blocking: BlockingQueue
     private let logger: Logger
+    private let statistics: StatisticsAggregator?
+    private var roundTripMs: Double?
     public private(set) var replacements: [ProducerReplacement] = []
     /// Seconds from noticing a fatal error to the new producer being in place, per restart.
     public private(set) var recoveries: [Double] = []
 
-    public init(worker: TransmitWorker, kafka: KafkaProperties, live: LiveSettings, policy: ProducerHealth.Policy, logger: Logger) {
+    public init(worker: TransmitWorker, kafka: KafkaProperties, live: LiveSettings, policy: ProducerHealth.Policy,
+                statistics: StatisticsAggregator? = nil, logger: Logger) {
         self.worker = worker
+        self.statistics = statistics
         self.kafka = kafka
         self.live = live
         self.health = ProducerHealth(policy: policy)
@@ -37,10 +41,14 @@ public actor ProducerSupervisor {
     public func run(tick: Duration = .milliseconds(10)) async {
         while !Task.isCancelled {
             let generation = worker.producer.generation
+            if let json = generation.takeStatistics() {
+                roundTripMs = LibrdkafkaStatistics.slowestRoundTripMs(json)
+                await statistics?.record(json)
+            }
             let counts = worker.counts()
             let observation = ProducerHealth.Observation(
                 now: Self.now(), fatal: generation.isFatal, allBrokersDownReports: generation.allBrokersDownReports,
-                delivered: counts.delivered, inFlight: counts.inFlight)
+                delivered: counts.delivered, inFlight: counts.inFlight, roundTripMs: roundTripMs)
             for action in health.observe(observation) {
                 switch action {
                 case .report(let state):
@@ -65,6 +73,7 @@ public actor ProducerSupervisor {
             let replacement = try await blocking.run { try worker.replaceProducer(kafka: kafka, live: live) }
             let now = Self.now()
             health.restartFinished(at: now)
+            roundTripMs = nil
             replacements.append(replacement)
             recoveries.append(now - noticed)
             logger.notice("producer replaced", metadata: [
@@ -92,4 +101,19 @@ public actor ProducerSupervisor {
     }
 
     static func now() -> Double { ProcessInfo.processInfo.systemUptime }
+}
+
+/// What the supervisor reads in librdkafka's statistics JSON.
+public enum LibrdkafkaStatistics {
+    /// The largest average round trip (ms) among brokers that are up, if any.
+    public static func slowestRoundTripMs(_ json: String) -> Double? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+              let brokers = object["brokers"] as? [String: Any] else { return nil }
+        let roundTrips = brokers.values.compactMap { value -> Double? in
+            guard let broker = value as? [String: Any], broker["state"] as? String == "UP",
+                  let rtt = broker["rtt"] as? [String: Any], let average = rtt["avg"] as? Double, average > 0 else { return nil }
+            return average / 1000 // µs
+        }
+        return roundTrips.max()
+    }
 }

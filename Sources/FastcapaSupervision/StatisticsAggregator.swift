@@ -1,8 +1,8 @@
 import FastcapaCapture
 import Foundation
 
-/// Samples the per-lcore counters, the ports' counters and librdkafka's
-/// statistics, and publishes them: the periodic table on standard output,
+/// Samples the per-lcore counters and the ports' counters, and publishes them
+/// with librdkafka's statistics (handed over by the producer supervisors): the periodic table on standard output,
 /// librdkafka's JSON to the statistics file (-s), and, when asked, a counter
 /// trace (one line per sample: elapsed ms, received, delivered, restarts).
 public actor StatisticsAggregator {
@@ -41,7 +41,6 @@ public actor StatisticsAggregator {
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(tick))
             let now = ProcessInfo.processInfo.systemUptime
-            flushStatistics()
             if let trace = outputs.traceFile {
                 let snapshot = pipeline.snapshot()
                 let line = "\(Int((now - started) * 1000)) \(snapshot.rx.received) \(snapshot.tx.delivered) \(await restartsSource())\n"
@@ -55,11 +54,14 @@ public actor StatisticsAggregator {
         }
     }
 
-    /// -s: librdkafka's statistics, one JSON object per line, as Fastcapa wrote them.
+    /// -s: librdkafka's statistics, one JSON object per line, as Fastcapa wrote
+    /// them. The producer supervisors take them from the lcores' mailboxes.
+    public func record(_ json: String) {
+        outputs.statisticsFile?.write(Data((json + "\n").utf8))
+    }
+
+    /// After the tree stopped: what is left in the mailboxes.
     public func flushStatistics() {
-        guard let file = outputs.statisticsFile else { return }
-        for json in pipeline.takeStatistics() {
-            file.write(Data((json + "\n").utf8))
-        }
+        for json in pipeline.takeStatistics() { record(json) }
     }
 }

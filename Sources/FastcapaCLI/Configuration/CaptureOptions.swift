@@ -105,6 +105,9 @@ public struct CaptureOptions: ParsableArguments {
     @Option(name: .customLong("stall-seconds"), help: "Messages waiting this long without a delivery make a producer degraded. (default: 30)")
     var stallSeconds: String?
 
+    @Option(name: .customLong("slow-round-trip-ms"), help: "A broker round trip above this (librdkafka's statistics) makes a producer degraded. (default: 1000)")
+    var slowRoundTripMs: String?
+
     @Option(name: .customLong("counter-trace"), help: "Append 'elapsed-ms received delivered restarts' lines here every --counter-trace-interval-ms.")
     var counterTrace: String?
 
@@ -125,7 +128,7 @@ public struct CaptureOptions: ParsableArguments {
             ("stats-interval", statsInterval), ("drain-timeout", drainTimeout), ("idle-exit", idleExit),
             ("embedded-partitions", embeddedPartitions), ("embedded-address-file", embeddedAddressFile),
             ("log-level", logLevel), ("restart-backoff-ms", restartBackoffMs), ("restart-backoff-max", restartBackoffMax),
-            ("max-restarts-per-minute", maxRestartsPerMinute), ("stall-seconds", stallSeconds),
+            ("max-restarts-per-minute", maxRestartsPerMinute), ("stall-seconds", stallSeconds), ("slow-round-trip-ms", slowRoundTripMs),
             ("counter-trace", counterTrace), ("counter-trace-interval-ms", counterTraceIntervalMs),
         ]
         return Dictionary(uniqueKeysWithValues: given.compactMap { key, value in value.map { (key, $0) } })

@@ -19,6 +19,7 @@ public struct ResolvedConfiguration: Sendable {
     public var restartBackoffMaxSeconds = 30
     public var maxRestartsPerMinute = 10
     public var stallSeconds = 30
+    public var slowRoundTripMs = 1000
     public var counterTrace: String?
     public var counterTraceIntervalMs = 10
 }
@@ -108,6 +109,7 @@ struct Setting: Sendable {
         .integer("restart-backoff-max", \.restartBackoffMaxSeconds),
         .integer("max-restarts-per-minute", \.maxRestartsPerMinute),
         .integer("stall-seconds", \.stallSeconds),
+        .integer("slow-round-trip-ms", \.slowRoundTripMs),
         .optionalString("counter-trace", \.counterTrace),
         .integer("counter-trace-interval-ms", \.counterTraceIntervalMs),
     ]
@@ -159,6 +161,7 @@ extension ResolvedConfiguration {
         try check((1...600_000).contains(restartBackoffMs), "restart-backoff-ms: \(restartBackoffMs) is out of range. Use 1 to 600000 ms.")
         try check((1...3600).contains(restartBackoffMaxSeconds), "restart-backoff-max: \(restartBackoffMaxSeconds) is out of range. Use 1 to 3600 s.")
         try check((1...10_000).contains(maxRestartsPerMinute), "max-restarts-per-minute: \(maxRestartsPerMinute) is out of range. Use 1 to 10000.")
+        try check((1...600_000).contains(slowRoundTripMs), "slow-round-trip-ms: \(slowRoundTripMs) is out of range. Use 1 to 600000 ms.")
         try check((1...86_400).contains(stallSeconds), "stall-seconds: \(stallSeconds) is out of range. Use 1 to 86400.")
         try check((1...60_000).contains(counterTraceIntervalMs), "counter-trace-interval-ms: \(counterTraceIntervalMs) is out of range. Use 1 to 60000.")
         try check(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel),

@@ -185,9 +185,10 @@ extension EndToEnd {
         }
 
         @Test func brokerRoundTripOf500Milliseconds() async throws {
-            let run = try await FaultRun("broker RTT 500 ms")
+            let run = try await FaultRun("broker RTT 500 ms", ["--slow-round-trip-ms", "200"])
             run.broker.send("rtt 1 500")
             try await Task.sleep(for: .seconds(3))
+            #expect(run.probe.stderr.contains("degraded: broker round trip"), "librdkafka's statistics show the slow broker")
             let healed = run.nowMs
             run.broker.send("rtt 1 0")
             try await Task.sleep(for: .seconds(1))

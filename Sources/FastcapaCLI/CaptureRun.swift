@@ -4,6 +4,8 @@ import FastcapaKafka
 import Foundation
 import FastcapaSupervision
 import Logging
+import Metrics
+import Prometheus
 
 /// Exit statuses of the capture command (documented in the README).
 public enum ExitStatus {
@@ -89,6 +91,17 @@ struct CaptureRun {
             "ring_size": "\(settings.ringSize)", "mbufs": "\(pipeline.mempoolSize)", "topic": "\(settings.topic)",
             "capture_time": "\(pipeline.deviceTimestamps ? "device timestamps" : "wall clock per burst")",
         ])
+        let supervisor = makeSupervisor(pipeline, kafka: properties, broker: broker, statisticsFile: statisticsFile, traceFile: traceFile)
+        var metricsServer: MetricsServer?
+        if let address = configuration.metricsAddress {
+            do {
+                metricsServer = try startMetricsServer(address, pipeline: pipeline, supervisor: supervisor)
+            } catch {
+                logger.critical("cannot serve metrics at \(address): \(error). Choose a free HOST:PORT for --metrics-address.")
+                return ExitStatus.startFailed
+            }
+        }
+        defer { metricsServer?.stop() }
         do {
             try pipeline.start()
         } catch {
@@ -96,7 +109,6 @@ struct CaptureRun {
             return ExitStatus.startFailed
         }
 
-        let supervisor = makeSupervisor(pipeline, kafka: properties, broker: broker, statisticsFile: statisticsFile, traceFile: traceFile)
         let reason = waitForAsync { await supervisor.run() }
 
         logger.notice("stopping (\(reason)): draining rings and flushing Kafka for at most \(configuration.drainTimeout) s")
@@ -141,6 +153,18 @@ struct CaptureRun {
                 return .init(kafka: run.withRunDefaults(next.kafka, embeddedBroker: broker),
                              live: LiveSettings(next.settings), needsRestart: needsRestart)
             })
+    }
+
+    /// /metrics and /health, on their own event-loop thread.
+    private func startMetricsServer(_ address: String, pipeline: CapturePipeline, supervisor: CaptureSupervisor) throws -> MetricsServer {
+        let (host, port) = try MetricsServer.parse(address)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let exporter = MetricsExporter(pipeline: pipeline, producers: supervisor.producers, registry: registry)
+        let server = try MetricsServer(
+            host: host, port: port, metrics: { await exporter.render() }, health: { await supervisor.health() })
+        logger.notice("serving metrics at http://\(server.address)/metrics and health at http://\(server.address)/health")
+        return server
     }
 
     /// Properties this run adds: librdkafka's statistics (for health, and -s at

@@ -182,6 +182,9 @@ public final class CapturePipeline: @unchecked Sendable {
         return CaptureSnapshot(perQueue: perQueue, perWorker: perWorker, nic: nic, ringDepth: depth, kafkaQueued: kafkaQueued)
     }
 
+    /// Packets waiting in each transmit ring.
+    public func ringDepths() -> [Int] { rings.map { Int(rte_ring_count($0)) } }
+
     /// librdkafka's latest statistics JSON from each producer that posted one.
     public func takeStatistics() -> [String] {
         transmitWorkers.compactMap { $0.producer.generation.takeStatistics() }

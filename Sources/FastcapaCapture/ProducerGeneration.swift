@@ -79,6 +79,11 @@ public final class ProducerGeneration: @unchecked Sendable {
         if crk_message_error(message) == RD_KAFKA_RESP_ERR_NO_ERROR {
             cfc_counter_add(&counters.pointee.delivered, 1)
             cfc_counter_add(&counters.pointee.delivered_bytes, UInt64(length))
+            if crk_message_key_length(message) == 8, let key = crk_message_key(message) {
+                let captured = UInt64(bigEndian: key.loadUnaligned(as: UInt64.self))
+                let now = cfc_now_us()
+                cfc_record_latency(counters, now > captured ? now - captured : 0)
+            }
             return
         }
         if let successor = context.pointee.successor_topic {

@@ -57,7 +57,8 @@ extension cfc_tx_counters {
             drainTimeoutDrops: cfc_counter_load(&pointer.pointee.drain_timeout_drops),
             malformedDrops: cfc_counter_load(&pointer.pointee.malformed_drops),
             reproduced: cfc_counter_load(&pointer.pointee.reproduced),
-            pausedPolls: cfc_counter_load(&pointer.pointee.paused_polls))
+            pausedPolls: cfc_counter_load(&pointer.pointee.paused_polls),
+            latency: LatencyHistogram(pointer))
     }
 }
 
@@ -96,6 +97,7 @@ public struct TransmitCounts: Sendable, Equatable {
     /// Failed in a retired producer and produced again to its successor.
     public var reproduced: UInt64 = 0
     public var pausedPolls: UInt64 = 0
+    public var latency = LatencyHistogram()
 
     /// Produced, and neither delivered nor failed yet.
     public var inFlight: UInt64 { produced &- delivered &- deliveryFailed }
@@ -110,6 +112,37 @@ public struct TransmitCounts: Sendable, Equatable {
             queueFullRetries: a.queueFullRetries + b.queueFullRetries,
             drainTimeoutDrops: a.drainTimeoutDrops + b.drainTimeoutDrops,
             malformedDrops: a.malformedDrops + b.malformedDrops,
-            reproduced: a.reproduced + b.reproduced, pausedPolls: a.pausedPolls + b.pausedPolls)
+            reproduced: a.reproduced + b.reproduced, pausedPolls: a.pausedPolls + b.pausedPolls,
+            latency: a.latency + b.latency)
+    }
+}
+
+/// Delivery latency (capture time → delivery report) in fixed buckets.
+public struct LatencyHistogram: Sendable, Equatable {
+    /// Upper bounds in seconds.
+    public static let bounds: [Double] = (0..<Int(CFC_LATENCY_BUCKETS)).map { Double(cfc_latency_bound_us(UInt32($0))) / 1e6 }
+    /// Counts per range (not cumulative).
+    public var buckets = [UInt64](repeating: 0, count: Int(CFC_LATENCY_BUCKETS))
+    public var count: UInt64 = 0
+    public var sumSeconds: Double = 0
+
+    public init() {}
+
+    init(_ pointer: UnsafeMutablePointer<cfc_tx_counters>) {
+        withUnsafeMutablePointer(to: &pointer.pointee.latency_buckets) { tuple in
+            tuple.withMemoryRebound(to: UInt64.self, capacity: Int(CFC_LATENCY_BUCKETS)) { base in
+                buckets = (0..<Int(CFC_LATENCY_BUCKETS)).map { cfc_counter_load(base + $0) }
+            }
+        }
+        count = cfc_counter_load(&pointer.pointee.latency_count)
+        sumSeconds = Double(cfc_counter_load(&pointer.pointee.latency_sum_us)) / 1e6
+    }
+
+    public static func + (a: Self, b: Self) -> Self {
+        var sum = a
+        for index in sum.buckets.indices { sum.buckets[index] += b.buckets[index] }
+        sum.count += b.count
+        sum.sumSeconds += b.sumSeconds
+        return sum
     }
 }

@@ -37,6 +37,8 @@ public actor ProducerSupervisor {
 
     public var state: ProducerHealth.State { health.state }
     public var restarts: Int { health.restarts }
+    /// The slowest broker's average round trip in the latest statistics, in ms.
+    public var brokerRoundTripMs: Double? { roundTripMs }
 
     public func run(tick: Duration = .milliseconds(10)) async {
         while !Task.isCancelled {

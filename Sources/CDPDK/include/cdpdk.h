@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <rte_common.h>
 #include <rte_cycles.h>
@@ -137,7 +138,7 @@ typedef struct cfc_rx_counters {
     uint64_t empty_polls;       // polls that returned nothing
 } cfc_rx_counters;
 
-/// Transmit worker counters, two cache lines per worker.
+/// Transmit worker counters, four cache lines per worker.
 typedef struct cfc_tx_counters {
     uint64_t dequeued;          // packets taken off the ring
     uint64_t produced;          // accepted by librdkafka (now in flight)
@@ -155,7 +156,39 @@ typedef struct cfc_tx_counters {
     uint64_t malformed_drops;   // the driver's segments hold fewer bytes than the frame's length
     uint64_t reproduced;        // failed in a retired producer, produced again to its successor
     uint64_t paused_polls;      // loops spent waiting for a failed producer to be replaced
+    // Delivery latency (capture time in the key → delivery report), per range:
+    // bucket i counts latencies in (bound[i-1], bound[i]]; see CFC_LATENCY_BOUNDS_US.
+    uint64_t latency_buckets[14];
+    uint64_t latency_count;     // all successful deliveries measured, including those above the last bound
+    uint64_t latency_sum_us;
 } cfc_tx_counters;
+
+#define CFC_LATENCY_BUCKETS 14
+/// Upper bounds of the delivery-latency buckets, in microseconds (1 ms ... 30 s).
+static const uint64_t CFC_LATENCY_BOUNDS_US[CFC_LATENCY_BUCKETS] = {
+    1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000, 500000,
+    1000000, 2000000, 5000000, 10000000, 30000000,
+};
+static inline uint64_t cfc_latency_bound_us(unsigned int index) { return CFC_LATENCY_BOUNDS_US[index]; }
+
+/// Counts one delivery latency (single writer: the thread serving the producer's reports).
+static inline void cfc_record_latency(cfc_tx_counters *counters, uint64_t latency_us) {
+    for (unsigned int i = 0; i < CFC_LATENCY_BUCKETS; i++) {
+        if (latency_us <= CFC_LATENCY_BOUNDS_US[i]) {
+            cfc_counter_add(&counters->latency_buckets[i], 1);
+            break;
+        }
+    }
+    cfc_counter_add(&counters->latency_count, 1);
+    cfc_counter_add(&counters->latency_sum_us, latency_us);
+}
+
+/// Wall-clock now in epoch microseconds (vDSO, no system call).
+static inline uint64_t cfc_now_us(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_nsec / 1000u;
+}
 
 /// One librdkafka producer's context (its conf opaque), written by librdkafka's
 /// callbacks on whichever thread polls the producer: the transmit lcore while the
@@ -173,7 +206,7 @@ typedef struct cfc_producer_context {
 
 _Static_assert(sizeof(cfc_producer_context) == CFC_CACHE_LINE, "a producer context fills one cache line");
 _Static_assert(sizeof(cfc_rx_counters) == CFC_CACHE_LINE, "rx counters fill one cache line");
-_Static_assert(sizeof(cfc_tx_counters) == 2 * CFC_CACHE_LINE, "tx counters fill two cache lines");
+_Static_assert(sizeof(cfc_tx_counters) == 4 * CFC_CACHE_LINE, "tx counters fill four cache lines");
 
 // MARK: - signals
 

@@ -114,6 +114,9 @@ public struct CaptureOptions: ParsableArguments {
     @Option(name: .customLong("counter-trace-interval-ms"), help: "Milliseconds between counter-trace lines. (default: 10)")
     var counterTraceIntervalMs: String?
 
+    @Option(name: .customLong("metrics-address"), help: "Serve /metrics (Prometheus) and /health here, e.g. 127.0.0.1:9464. (default: off)")
+    var metricsAddress: String?
+
     @Flag(name: .customLong("testing-fault-signals"), help: "Testing aid: SIGUSR2 makes every producer fail fatally (as a fenced idempotent producer does).")
     var testingFaultSignals = false
 
@@ -130,6 +133,7 @@ public struct CaptureOptions: ParsableArguments {
             ("log-level", logLevel), ("restart-backoff-ms", restartBackoffMs), ("restart-backoff-max", restartBackoffMax),
             ("max-restarts-per-minute", maxRestartsPerMinute), ("stall-seconds", stallSeconds), ("slow-round-trip-ms", slowRoundTripMs),
             ("counter-trace", counterTrace), ("counter-trace-interval-ms", counterTraceIntervalMs),
+            ("metrics-address", metricsAddress),
         ]
         return Dictionary(uniqueKeysWithValues: given.compactMap { key, value in value.map { (key, $0) } })
     }

@@ -1,5 +1,6 @@
 import FastcapaCapture
 import FastcapaKafka
+import FastcapaSupervision
 
 /// Everything a capture runs with, after flags, the config file and defaults
 /// were merged (in that order of precedence).
@@ -22,6 +23,7 @@ public struct ResolvedConfiguration: Sendable {
     public var slowRoundTripMs = 1000
     public var counterTrace: String?
     public var counterTraceIntervalMs = 10
+    public var metricsAddress: String?
 }
 
 /// A bad value for a setting, from a flag or the config file.
@@ -112,6 +114,7 @@ struct Setting: Sendable {
         .integer("slow-round-trip-ms", \.slowRoundTripMs),
         .optionalString("counter-trace", \.counterTrace),
         .integer("counter-trace-interval-ms", \.counterTraceIntervalMs),
+        .optionalString("metrics-address", \.metricsAddress),
     ]
 
     /// Settings a SIGHUP applies to the running probe; the others need a restart.
@@ -164,6 +167,9 @@ extension ResolvedConfiguration {
         try check((1...600_000).contains(slowRoundTripMs), "slow-round-trip-ms: \(slowRoundTripMs) is out of range. Use 1 to 600000 ms.")
         try check((1...86_400).contains(stallSeconds), "stall-seconds: \(stallSeconds) is out of range. Use 1 to 86400.")
         try check((1...60_000).contains(counterTraceIntervalMs), "counter-trace-interval-ms: \(counterTraceIntervalMs) is out of range. Use 1 to 60000.")
+        if let metricsAddress {
+            do { _ = try MetricsServer.parse(metricsAddress) } catch { throw SettingError("\(error)") }
+        }
         try check(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel),
                   "log-level: '\(logLevel)' is not a level. Use trace, debug, info, notice, warning, error or critical.")
         do {

@@ -1,0 +1,99 @@
+import FastcapaCapture
+import Foundation
+import Prometheus
+
+/// Turns one sample of the probe's counters into Prometheus metrics.
+///
+/// Counters and gauges live in a swift-prometheus registry (which swift-metrics
+/// is bootstrapped onto, so library metrics land there too). Counters are set
+/// from the lcores' totals at each scrape. The delivery-latency histogram is
+/// kept by the lcores in fixed buckets, so it is written out here as such.
+public actor MetricsExporter {
+    public let registry: PrometheusCollectorRegistry
+    private let pipeline: CapturePipeline
+    private let producers: [ProducerSupervisor]
+    private let queueLabels: [String]
+
+    public init(pipeline: CapturePipeline, producers: [ProducerSupervisor], registry: PrometheusCollectorRegistry) {
+        self.pipeline = pipeline
+        self.producers = producers
+        self.registry = registry
+        queueLabels = pipeline.ports.flatMap { port in (0..<port.rxQueues).map { "\(port.id)/\($0)" } }
+    }
+
+    /// The Prometheus text exposition of a fresh sample.
+    public func render() async -> String {
+        let snapshot = pipeline.snapshot()
+        for (index, counts) in snapshot.perQueue.enumerated() {
+            let labels = [("queue", queueLabels[index])]
+            set(counter: "fastcapa_received_packets_total", labels, counts.received)
+            set(counter: "fastcapa_received_bytes_total", labels, counts.receivedBytes)
+            set(counter: "fastcapa_enqueued_packets_total", labels, counts.enqueued)
+            set(counter: "fastcapa_ring_full_drops_total", labels, counts.ringFullDrops)
+        }
+        for (ring, depth) in pipeline.ringDepths().enumerated() {
+            registry.makeGauge(name: "fastcapa_ring_depth", labels: [("queue", queueLabels[ring])]).set(Double(depth))
+        }
+        var histograms: [String] = []
+        for (index, counts) in snapshot.perWorker.enumerated() {
+            let labels = [("worker", "\(index)")]
+            set(counter: "fastcapa_produced_packets_total", labels, counts.produced)
+            set(counter: "fastcapa_delivered_packets_total", labels, counts.delivered)
+            set(counter: "fastcapa_delivered_bytes_total", labels, counts.deliveredBytes)
+            set(counter: "fastcapa_delivery_failed_total", labels, counts.deliveryFailed)
+            set(counter: "fastcapa_reproduced_packets_total", labels, counts.reproduced)
+            for (reason, count) in [("queue_full", counts.queueFullDrops), ("too_large", counts.tooLargeDrops),
+                                    ("produce_error", counts.produceErrorDrops), ("malformed", counts.malformedDrops),
+                                    ("drain_timeout", counts.drainTimeoutDrops)] {
+                set(counter: "fastcapa_dropped_packets_total", labels + [("reason", reason)], count)
+            }
+            let worker = pipeline.transmitWorkers[index]
+            registry.makeGauge(name: "fastcapa_kafka_queue_messages", labels: labels)
+                .set(Double(worker.producer.generation.producer.outstanding))
+            if index < producers.count {
+                let producer = producers[index]
+                set(counter: "fastcapa_producer_restarts_total", labels, UInt64(await producer.restarts))
+                registry.makeGauge(name: "fastcapa_producer_state", labels: labels).set(Double(Self.code(await producer.state)))
+                registry.makeGauge(name: "fastcapa_broker_round_trip_seconds", labels: labels)
+                    .set((await producer.brokerRoundTripMs ?? 0) / 1000)
+            }
+            histograms += Self.histogramLines("fastcapa_delivery_latency_seconds", labels: labels, counts.latency)
+        }
+        set(counter: "fastcapa_nic_received_packets_total", [], snapshot.nic.received)
+        set(counter: "fastcapa_nic_missed_packets_total", [], snapshot.nic.missed)
+        set(counter: "fastcapa_nic_no_mbuf_total", [], snapshot.nic.noMbuf)
+        set(counter: "fastcapa_nic_errors_total", [], snapshot.nic.errors)
+        let latency = histograms.isEmpty ? "" : (["# TYPE fastcapa_delivery_latency_seconds histogram"] + histograms).joined(separator: "\n") + "\n"
+        return registry.emitToString() + latency
+    }
+
+    private func set(counter name: String, _ labels: [(String, String)], _ value: UInt64) {
+        let counter = registry.makeCounter(name: name, labels: labels)
+        counter.reset()
+        counter.increment(by: Int64(clamping: value))
+    }
+
+    static func code(_ state: ProducerHealth.State) -> Int {
+        switch state {
+        case .healthy: 0
+        case .degraded: 1
+        case .restarting: 2
+        case .unhealthy: 3
+        }
+    }
+
+    /// One labelled histogram's lines in the text format, from per-range bucket counts.
+    static func histogramLines(_ name: String, labels: [(String, String)], _ latency: LatencyHistogram) -> [String] {
+        let base = labels.map { "\($0.0)=\"\($0.1)\"" }.joined(separator: ",")
+        var lines: [String] = []
+        var cumulative: UInt64 = 0
+        for (bound, count) in zip(LatencyHistogram.bounds, latency.buckets) {
+            cumulative += count
+            lines.append("\(name)_bucket{\(base),le=\"\(bound)\"} \(cumulative)")
+        }
+        lines.append("\(name)_bucket{\(base),le=\"+Inf\"} \(latency.count)")
+        lines.append("\(name)_sum{\(base)} \(latency.sumSeconds)")
+        lines.append("\(name)_count{\(base)} \(latency.count)")
+        return lines
+    }
+}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import FastcapaKafka
 import Logging
 
 /// `fastcapa [EAL options] -- [options]` captures (DPDK's convention, and
@@ -45,6 +46,19 @@ public enum FastcapaMain {
             return handler
         }
         let logger = Logger(label: "fastcapa")
+        let kafkaLogger = Logger(label: "librdkafka")
+        KafkaLog.route { level, facility, message, client in
+            // librdkafka's syslog levels onto swift-log's.
+            let mapped: Logger.Level = switch level {
+            case ...2: .critical
+            case 3: .error
+            case 4: .warning
+            case 5: .notice
+            case 6: .info
+            default: .debug
+            }
+            kafkaLogger.log(level: mapped, "\(message)", metadata: ["facility": "\(facility)", "client": "\(client)"])
+        }
         let reload: @Sendable () throws -> ResolvedConfiguration = { try CaptureOptions.parse(application).resolve(eal: eal) }
         return CaptureRun(
             configuration: configuration, testingFaultSignals: options.testingFaultSignals,

@@ -182,6 +182,15 @@ public final class CapturePipeline: @unchecked Sendable {
         return CaptureSnapshot(perQueue: perQueue, perWorker: perWorker, nic: nic, ringDepth: depth, kafkaQueued: kafkaQueued)
     }
 
+    /// Each port's extended statistics as a JSON object keyed by port id.
+    public func extendedStatisticsJSON() -> String {
+        let ports = self.ports.map { port in
+            let fields = port.extendedStatistics().map { "\"\($0.name)\":\($0.value)" }.joined(separator: ",")
+            return "\"\(port.id)\":{\(fields)}"
+        }
+        return "{" + ports.joined(separator: ",") + "}"
+    }
+
     /// Packets waiting in each transmit ring.
     public func ringDepths() -> [Int] { rings.map { Int(rte_ring_count($0)) } }
 

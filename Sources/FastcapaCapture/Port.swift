@@ -104,6 +104,23 @@ public struct Port: Sendable {
         public init() {}
     }
 
+    /// The driver's extended statistics (name, value), e.g. per-queue and error counters.
+    public func extendedStatistics() -> [(name: String, value: UInt64)] {
+        let count = rte_eth_xstats_get_names(id, nil, 0)
+        guard count > 0 else { return [] }
+        var names = [rte_eth_xstat_name](repeating: rte_eth_xstat_name(), count: Int(count))
+        var values = [rte_eth_xstat](repeating: rte_eth_xstat(), count: Int(count))
+        let namesRead = rte_eth_xstats_get_names(id, &names, UInt32(count))
+        let valuesRead = rte_eth_xstats_get(id, &values, UInt32(count))
+        guard namesRead == count, valuesRead == count else { return [] }
+        return values.map { value in
+            let name = withUnsafeBytes(of: names[Int(value.id)].name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            return (name, value.value)
+        }
+    }
+
     public func statistics() -> Statistics {
         var stats = rte_eth_stats()
         guard rte_eth_stats_get(id, &stats) == 0 else { return Statistics() }

@@ -38,6 +38,7 @@ public final class KafkaProducer: @unchecked Sendable {
         if let onStatistics { rd_kafka_conf_set_stats_cb(conf, onStatistics) }
         if let onError { rd_kafka_conf_set_error_cb(conf, onError) }
         rd_kafka_conf_set_opaque(conf, deliveryOpaque)
+        KafkaLog.install(on: conf)
         var reason = [CChar](repeating: 0, count: 512)
         guard let handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &reason, reason.count) else {
             rd_kafka_conf_destroy(conf)

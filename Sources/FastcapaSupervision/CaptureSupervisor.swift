@@ -73,11 +73,7 @@ public actor CaptureSupervisor {
     /// Supervises until a stop is asked for, then stops its children.
     public func run() async -> StopReason {
         let producers = self.producers
-        await statistics.setRestartsSource { [producers] in
-            var total = 0
-            for producer in producers { total += await producer.restarts }
-            return total
-        }
+        await statistics.setHealthSource { [weak self] in await self?.health() ?? HealthSummary() }
         return await withTaskGroup(of: Void.self) { group in
             for producer in producers {
                 group.addTask { await producer.run() }

@@ -23,14 +23,14 @@ public actor StatisticsAggregator {
     private let outputs: Outputs
     private var table = StatisticsTable()
     private let started = ProcessInfo.processInfo.systemUptime
-    private var restartsSource: @Sendable () async -> Int = { 0 }
+    private var healthSource: @Sendable () async -> HealthSummary = { HealthSummary() }
 
     public init(pipeline: CapturePipeline, outputs: Outputs) {
         self.pipeline = pipeline
         self.outputs = outputs
     }
 
-    func setRestartsSource(_ source: @escaping @Sendable () async -> Int) { restartsSource = source }
+    func setHealthSource(_ source: @escaping @Sendable () async -> HealthSummary) { healthSource = source }
 
     public func snapshot() -> CaptureSnapshot { pipeline.snapshot() }
 
@@ -43,13 +43,20 @@ public actor StatisticsAggregator {
             let now = ProcessInfo.processInfo.systemUptime
             if let trace = outputs.traceFile {
                 let snapshot = pipeline.snapshot()
-                let line = "\(Int((now - started) * 1000)) \(snapshot.rx.received) \(snapshot.tx.delivered) \(await restartsSource())\n"
+                let line = "\(Int((now - started) * 1000)) \(snapshot.rx.received) \(snapshot.tx.delivered) \(await healthSource().restarts)\n"
                 trace.write(Data(line.utf8))
             }
             if now >= nextTable {
-                print(table.render(pipeline.snapshot(), at: Date().timeIntervalSince1970))
+                let snapshot = pipeline.snapshot()
+                print(table.render(snapshot, at: Date().timeIntervalSince1970))
                 fflush(nil)
                 nextTable = now + Double(outputs.tableInterval)
+                // -s: the probe's own counters beside librdkafka's statistics.
+                let health = await healthSource()
+                if outputs.statisticsFile != nil {
+                    record("{\"fastcapa\":\(Accounting.json(snapshot, health: health)),"
+                           + "\"xstats\":\(pipeline.extendedStatisticsJSON()),\"time\":\(Int(Date().timeIntervalSince1970))}")
+                }
             }
         }
     }

@@ -21,6 +21,7 @@ extension EndToEnd {
             #expect(result.accountingList("delivered_per_worker").count == 4)
             #expect(result.accountingList("delivered_per_worker").allSatisfy { $0 > 0 }, "all four transmit workers delivered")
             #expect(result.stdout.contains("[kaf]"), "periodic statistics were printed")
+            #expect(result.stdout.contains("[rx 1]") && result.stdout.contains("[kaf 3]"), "a line per queue and per worker")
             #expect(try Harness.kcatCount(broker: broker.address, partitions: 4) == accounting["delivered"])
         }
 

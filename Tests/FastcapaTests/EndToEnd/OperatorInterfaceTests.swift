@@ -17,17 +17,19 @@ extension EndToEnd {
             let result = try Harness.probe(
                 for: 3, eal: Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(sample),infinite_rx=1"]),
                 ["-p", "0x01", "-b", "32", "-w", "256", "-d", "1024", "-x", "2048", "-q", "1", "-t", "pcap", "-c", ini, "-s", stats,
-                 "--ring-full", "wait"])
+                 "--ring-full", "wait", "--stats-interval", "1"])
             #expect(result.status == 0, "\(result.stderr)")
             #expect((result.accounting["delivered"] ?? 0) > 0)
             #expect(result.accounting["delivered"] == result.accounting["received"])
             let lines = try String(contentsOfFile: stats, encoding: .utf8).split(separator: "\n")
-            #expect(lines.count >= 2, "statistics every 500 ms for 3 s")
-            for line in lines {
-                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-                #expect(object?["type"] as? String == "producer")
-                #expect(object?["client_id"] as? String == "fastcapa-tx0")
-            }
+            let objects = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            let librdkafka = objects.filter { $0?["type"] as? String == "producer" }
+            let own = objects.filter { $0?["fastcapa"] != nil }
+            #expect(librdkafka.count >= 2, "librdkafka's statistics every 500 ms for 3 s")
+            #expect(librdkafka.allSatisfy { $0?["client_id"] as? String == "fastcapa-tx0" })
+            #expect(own.count >= 1, "the probe's own snapshot every stats interval")
+            #expect(own.allSatisfy { ($0?["xstats"] as? [String: Any])?["0"] != nil }, "the port's extended statistics")
+            #expect(librdkafka.count + own.count == lines.count, "one JSON object per line")
             #expect(try Harness.kcatCount(broker: broker.address, partitions: 1) == result.accounting["delivered"])
         }
 

@@ -8,7 +8,7 @@ import Logging
 public enum FastcapaMain {
     public static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
-        if let first = arguments.first, ["broker", "consume"].contains(first) {
+        if let first = arguments.first, ["broker", "consume", "watermarks", "limit"].contains(first) {
             Tools.main(arguments)
             exit(ExitStatus.success)
         }

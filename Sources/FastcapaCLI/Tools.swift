@@ -7,7 +7,7 @@ import PcapFormat
 struct Tools: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fastcapa",
-        subcommands: [BrokerCommand.self, ConsumeCommand.self])
+        subcommands: [BrokerCommand.self, ConsumeCommand.self, WatermarksCommand.self, LimitCommand.self])
 }
 
 /// A standalone embedded broker (librdkafka's mock cluster) for tests, demos and
@@ -69,5 +69,43 @@ struct BrokerCommand: ParsableCommand {
             }
             FileHandle.standardError.write(Data("broker: \(line)\n".utf8))
         }
+    }
+}
+
+/// How many messages a topic holds at the broker (benchmarks count there).
+struct WatermarksCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watermarks", abstract: "Print the sum of a topic's high watermarks (messages the broker holds).")
+    @Option(name: [.short, .long], help: "Bootstrap servers.") var brokers: String
+    @Option(name: [.short, .long], help: "Topic.") var topic: String = "pcap"
+
+    func run() throws {
+        var kafka = KafkaProperties()
+        kafka.setGlobal("bootstrap.servers", brokers, origin: "--brokers")
+        print(try KafkaBenchmarkTools.highWatermarks(properties: kafka, topic: topic))
+    }
+}
+
+/// The librdkafka limit a probe is measured against.
+struct LimitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "limit",
+        abstract: "Push pre-built messages of one size (8-byte key, copied) as fast as librdkafka takes them.")
+    @Option(name: [.short, .long], help: "Bootstrap servers.") var brokers: String
+    @Option(name: [.short, .long], help: "Topic.") var topic: String = "pcap"
+    @Option(help: "Message size in bytes.") var size: Int = 64
+    @Option(help: "Seconds to run.") var seconds: Double = 5
+    @Option(name: .customShort("X"), parsing: .unconditionalSingleValue, help: "A librdkafka property, key=value.")
+    var properties: [String] = []
+
+    func validate() throws {
+        guard (0...1_000_000).contains(size) else { throw ValidationError("--size: use 0 to 1000000.") }
+        guard seconds > 0 else { throw ValidationError("--seconds: use more than 0.") }
+    }
+
+    func run() throws {
+        var kafka = try CaptureOptions.parseDashX(properties)
+        kafka.setGlobal("bootstrap.servers", brokers, origin: "--brokers")
+        print(try KafkaBenchmarkTools.produceFlat(properties: kafka, topic: topic, size: size, seconds: seconds))
     }
 }

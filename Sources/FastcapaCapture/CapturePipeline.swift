@@ -235,7 +235,7 @@ public struct CaptureSnapshot: Sendable {
         let rx = self.rx, tx = self.tx
         return [("ring_full", rx.ringFullDrops), ("queue_full", tx.queueFullDrops), ("too_large", tx.tooLargeDrops),
                 ("produce_error", tx.produceErrorDrops), ("delivery_failed", tx.deliveryFailed),
-                ("drain_timeout", tx.drainTimeoutDrops), ("malformed", tx.malformedDrops)]
+                ("drain_timeout", tx.drainTimeoutDrops), ("malformed", tx.malformedDrops), ("null_sink", tx.nullSinkDrops)]
     }
 
     public var dropped: UInt64 { drops.reduce(0) { $0 + $1.count } }

@@ -36,6 +36,14 @@ public struct CaptureSettings: Sendable, Equatable {
     /// ...for at most this long (doubling from 1 µs). 0: never sleep, poll hard.
     public var idleSleepMaxMicros: Int = 100
     public var topic: String = "pcap"
+    /// Where transmit workers send packets: Kafka, or nowhere (benchmarks of the
+    /// receive path: packets are freed after the ring and counted as null_sink).
+    public var sink: Sink = .kafka
+
+    public enum Sink: String, Sendable, CaseIterable {
+        case kafka
+        case null
+    }
 
     public init() {}
 

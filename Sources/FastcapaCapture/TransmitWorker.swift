@@ -26,6 +26,7 @@ public final class TransmitWorker: @unchecked Sendable {
     let idleSpinPolls: Int
     let idleSleepMaxMicros: Int
     let topic: String
+    let nullSink: Bool
     public let producer: ProducerSlot
     let packets: UnsafeMutablePointer<OpaquePointer?>
     /// Where multi-segment frames are gathered into one contiguous message.
@@ -45,6 +46,7 @@ public final class TransmitWorker: @unchecked Sendable {
         self.idleSpinPolls = settings.idleSpinPolls
         self.idleSleepMaxMicros = settings.idleSleepMaxMicros
         self.topic = settings.topic
+        self.nullSink = settings.sink == .null
         let first = try ProducerGeneration(
             number: 1, properties: kafka, topic: settings.topic, clientID: "fastcapa-tx\(index)",
             deliveries: counters, flowPartitioning: flowPartitioning)
@@ -84,6 +86,7 @@ public final class TransmitWorker: @unchecked Sendable {
         let drain = control.flags + WorkerControl.drain
         let abandon = control.flags + WorkerControl.abandon
         let slot = producer.pointer
+        let nullSink = self.nullSink
         var idle = IdleBackoff(spinPolls: idleSpinPolls, maxSleepMicros: idleSleepMaxMicros, rcuReader: true)
         // Packets [pendingStart, pendingEnd) of `packets` wait for a working producer.
         var pendingStart = 0
@@ -124,6 +127,12 @@ public final class TransmitWorker: @unchecked Sendable {
                 cfc_counter_add(&counters.pointee.dequeued, UInt64(count))
                 pendingStart = 0
                 pendingEnd = count
+                if nullSink {
+                    cfc_counter_add(&counters.pointee.null_sink_drops, UInt64(count))
+                    cfc_mbuf_free_bulk(packets, UInt32(count))
+                    pendingEnd = 0
+                    continue
+                }
                 if giveUp {
                     // The drain timeout ran out: count what is left instead of producing it.
                     cfc_counter_add(&counters.pointee.drain_timeout_drops, UInt64(count))
@@ -145,7 +154,6 @@ public final class TransmitWorker: @unchecked Sendable {
                 pendingEnd = 0
             }
             rd_kafka_poll(record.kafka, 0)
-            cfc_counter_add(&counters.pointee.polls, 1)
         }
         return 0
     }

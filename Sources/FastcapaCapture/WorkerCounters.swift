@@ -58,6 +58,7 @@ extension cfc_tx_counters {
             malformedDrops: cfc_counter_load(&pointer.pointee.malformed_drops),
             reproduced: cfc_counter_load(&pointer.pointee.reproduced),
             pausedPolls: cfc_counter_load(&pointer.pointee.paused_polls),
+            nullSinkDrops: cfc_counter_load(&pointer.pointee.null_sink_drops),
             latency: LatencyHistogram(pointer))
     }
 }
@@ -97,6 +98,7 @@ public struct TransmitCounts: Sendable, Equatable {
     /// Failed in a retired producer and produced again to its successor.
     public var reproduced: UInt64 = 0
     public var pausedPolls: UInt64 = 0
+    public var nullSinkDrops: UInt64 = 0
     public var latency = LatencyHistogram()
 
     /// Produced, and neither delivered nor failed yet.
@@ -113,6 +115,7 @@ public struct TransmitCounts: Sendable, Equatable {
             drainTimeoutDrops: a.drainTimeoutDrops + b.drainTimeoutDrops,
             malformedDrops: a.malformedDrops + b.malformedDrops,
             reproduced: a.reproduced + b.reproduced, pausedPolls: a.pausedPolls + b.pausedPolls,
+            nullSinkDrops: a.nullSinkDrops + b.nullSinkDrops,
             latency: a.latency + b.latency)
     }
 }

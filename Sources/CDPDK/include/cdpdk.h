@@ -151,7 +151,7 @@ typedef struct cfc_tx_counters {
     uint64_t produce_error_drops; // any other produce() refusal
     uint64_t truncated;         // delivered shorter than captured (snap length)
     uint64_t queue_full_retries;
-    uint64_t polls;
+    uint64_t null_sink_drops;   // freed unsent by the null sink (--sink null, receive-path benchmarks)
     uint64_t drain_timeout_drops; // still in the ring when the drain timeout ran out
     uint64_t malformed_drops;   // the driver's segments hold fewer bytes than the frame's length
     uint64_t reproduced;        // failed in a retired producer, produced again to its successor

@@ -63,6 +63,9 @@ public struct CaptureOptions: ParsableArguments {
     @Option(name: .customLong("partitioner"), help: "default (librdkafka's) or flow (one partition per flow, in order). (default: default)")
     var partitioner: String?
 
+    @Option(name: .customLong("sink"), help: "kafka, or null: free packets after the ring without sending them (receive-path benchmarks). (default: kafka)")
+    var sink: String?
+
     @Option(name: .customLong("snap-length"), help: "Cut frames longer than this many bytes (counted as truncated). (default: 262144)")
     var snapLength: String?
 
@@ -126,7 +129,7 @@ public struct CaptureOptions: ParsableArguments {
             ("port-mask", portMask), ("rx-burst", rxBurst), ("max-rebursts", maxRebursts), ("tx-burst", txBurst),
             ("rx-desc", rxDescriptors), ("ring-size", ringSize), ("rx-queues", rxQueues), ("tx-workers", txWorkers),
             ("topic", topic), ("kafka-config", kafkaConfig), ("stats-file", statsFile), ("ring-full", ringFull),
-            ("partitioner", partitioner), ("snap-length", snapLength), ("queue-full-retries", queueFullRetries),
+            ("partitioner", partitioner), ("sink", sink), ("snap-length", snapLength), ("queue-full-retries", queueFullRetries),
             ("idle-spin-polls", idleSpinPolls), ("idle-sleep-max-us", idleSleepMaxMicros),
             ("stats-interval", statsInterval), ("drain-timeout", drainTimeout), ("idle-exit", idleExit),
             ("embedded-partitions", embeddedPartitions), ("embedded-address-file", embeddedAddressFile),

@@ -1,0 +1,76 @@
+import CRdKafka
+import Glibc
+
+/// Tools for benchmarks: reading a topic's size at the broker, and the
+/// librdkafka limit a probe is compared with.
+public enum KafkaBenchmarkTools {
+    /// The sum of the high watermarks of every partition of `topic`: how many
+    /// messages the broker has taken (the mock broker starts at offset 0).
+    public static func highWatermarks(properties: KafkaProperties, topic: String, timeoutMs: Int32 = 5000) throws -> Int64 {
+        let conf = try KafkaConfiguration.makeConf(properties, defaults: [("group.id", "fastcapa-watermarks")])
+        var reason = [CChar](repeating: 0, count: 512)
+        guard let handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &reason, reason.count) else {
+            rd_kafka_conf_destroy(conf)
+            throw KafkaError(message: "cannot create a Kafka client: \(text(of: reason))")
+        }
+        defer { rd_kafka_destroy(handle) }
+        let topicHandle = rd_kafka_topic_new(handle, topic, nil)
+        defer { rd_kafka_topic_destroy(topicHandle) }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let error = rd_kafka_metadata(handle, 0, topicHandle, &metadata, timeoutMs)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata, metadata.pointee.topic_cnt == 1 else {
+            throw KafkaError(code: error, message: "cannot read metadata of '\(topic)': \(String(cString: rd_kafka_err2str(error)))")
+        }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        var total: Int64 = 0
+        let partitions = metadata.pointee.topics[0]
+        for index in 0..<Int(partitions.partition_cnt) {
+            var low: Int64 = 0, high: Int64 = 0
+            let status = rd_kafka_query_watermark_offsets(handle, topic, partitions.partitions[index].id, &low, &high, timeoutMs)
+            guard status == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw KafkaError(code: status, message: "cannot read watermarks: \(String(cString: rd_kafka_err2str(status)))")
+            }
+            total += high
+        }
+        return total
+    }
+
+    /// The limit: one producer pushing pre-built messages of `size` bytes with an
+    /// 8-byte key, copied like the probe's, as fast as librdkafka takes them,
+    /// serving delivery reports as it goes. Returns messages delivered.
+    public static func produceFlat(properties: KafkaProperties, topic: String, size: Int, seconds: Double) throws -> UInt64 {
+        final class Count: @unchecked Sendable { var delivered: UInt64 = 0 }
+        let count = Count()
+        let producer = try KafkaProducer(
+            properties: properties, topicName: topic, clientID: "fastcapa-limit",
+            onDelivery: { _, message, opaque in
+                guard let message, let opaque, crk_message_error(message) == RD_KAFKA_RESP_ERR_NO_ERROR else { return }
+                Unmanaged<Count>.fromOpaque(opaque).takeUnretainedValue().delivered += 1
+            },
+            deliveryOpaque: Unmanaged.passUnretained(count).toOpaque())
+        let payload = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 64)
+        defer { payload.deallocate() }
+        memset(payload, 0x5A, max(size, 1))
+        var key = UInt64(1).bigEndian
+        var start = timespec(), now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &start)
+        var produced: UInt64 = 0
+        while true {
+            if produced % 256 == 0 {
+                rd_kafka_poll(producer.handle, 0)
+                clock_gettime(CLOCK_MONOTONIC, &now)
+                if Double(now.tv_sec - start.tv_sec) + Double(now.tv_nsec - start.tv_nsec) / 1e9 >= seconds { break }
+            }
+            let status = withUnsafeMutableBytes(of: &key) {
+                rd_kafka_produce(producer.topic, -1, RD_KAFKA_MSG_F_COPY, payload, size, $0.baseAddress, 8, nil)
+            }
+            if status == 0 {
+                produced += 1
+            } else {
+                rd_kafka_poll(producer.handle, 1)
+            }
+        }
+        producer.flush(timeoutMs: 10_000)
+        return count.delivered
+    }
+}

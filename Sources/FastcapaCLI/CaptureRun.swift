@@ -45,7 +45,7 @@ struct CaptureRun {
             traceFile = try configuration.counterTrace.map { try Self.openForAppending($0, what: "counter trace (--counter-trace)") }
         } catch {
             logger.critical("\(error)")
-            return ExitStatus.startFailed
+            return ExitStatus.usage
         }
         properties = withRunDefaults(properties, embeddedBroker: nil)
 

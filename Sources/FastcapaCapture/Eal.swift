@@ -55,7 +55,9 @@ public final class EalRuntime: @unchecked Sendable {
 
     func removeRuntimeFiles() {
         guard let ownedPrefix else { return }
-        let folder = (getuid() == 0 ? "/var/run/dpdk/" : "\(NSTemporaryDirectory())/dpdk/") + ownedPrefix
+        // Where DPDK keeps them: /var/run/dpdk for root, else $XDG_RUNTIME_DIR/dpdk or /tmp/dpdk.
+        let base = getuid() == 0 ? "/var/run" : (ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"] ?? "/tmp")
+        let folder = "\(base)/dpdk/\(ownedPrefix)"
         try? FileManager.default.removeItem(atPath: folder)
     }
 

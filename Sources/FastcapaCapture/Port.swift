@@ -52,7 +52,16 @@ public struct Port: Sendable {
         let wanted = cfc_rx_offload_scatter() | cfc_rx_offload_timestamp() | (rss != 0 ? cfc_rx_offload_rss_hash() : 0)
         conf.rxmode.offloads = wanted & info.rx_offload_capa
 
+        // Jumbo frames: a NIC drops frames above its MTU (1,500 by default) before
+        // the probe sees them. With scatter, mbuf chains hold up to 9,600 bytes.
+        if conf.rxmode.offloads & cfc_rx_offload_scatter() != 0 && info.max_mtu > 1500 {
+            conf.rxmode.mtu = UInt32(min(info.max_mtu, Self.jumboMTU))
+        }
         var status = rte_eth_dev_configure(id, UInt16(rxQueues), 0, &conf)
+        if status != 0 && conf.rxmode.mtu != 0 {
+            conf.rxmode.mtu = 0 // the device's default
+            status = rte_eth_dev_configure(id, UInt16(rxQueues), 0, &conf)
+        }
         guard status == 0 else {
             throw CaptureError("cannot configure port \(id) (\(driver)) with \(rxQueues) receive queues: \(CaptureError.dpdkReason(-status))",
                                fix: "Try fewer queues (-q) or check the device's limits in DPDK's log above.")
@@ -84,6 +93,9 @@ public struct Port: Sendable {
             id: id, driver: driver, socket: socket, rxQueues: rxQueues, rssHashFunctions: rss,
             deliversEpochTimestamps: driver == "net_pcap")
     }
+
+    /// The MTU asked of devices that can scatter frames over several mbufs.
+    static let jumboMTU: UInt16 = 9600
 
     /// net_pcap (DPDK 22.11) stamps each packet with its pcap record's time in
     /// epoch microseconds. The fidelity test checks keys against the pcap times.

@@ -2,7 +2,8 @@ import CRdKafka
 
 /// librdkafka's mock cluster: a real Kafka-protocol broker on loopback, held in
 /// this process. It stands in for Kafka in the demo and the tests; it keeps
-/// about 100,000 message sets per partition in memory.
+/// about 100,000 message sets (at most 5 MiB) per partition in memory and drops
+/// the oldest beyond that, while offsets (high watermarks) keep counting.
 public final class EmbeddedBroker: @unchecked Sendable {
     private let owner: OpaquePointer
     private let cluster: OpaquePointer

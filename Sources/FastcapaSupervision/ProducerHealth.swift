@@ -10,7 +10,7 @@
 ///   report degraded until deliveries resume;
 /// - messages waiting with no delivery for `stallSeconds`, or a broker round trip
 ///   above `slowRoundTripMs` (librdkafka's statistics): report degraded;
-/// - more than `maxRestarts` restarts within `restartWindow`: report unhealthy
+/// - `maxRestarts` restart attempts within `restartWindow`: report unhealthy
 ///   (and keep restarting, at the capped backoff: capture goes on).
 public struct ProducerHealth: Sendable {
     public struct Policy: Sendable, Equatable {

@@ -50,7 +50,7 @@ public struct CaptureOptions: ParsableArguments {
     var kafkaConfig: String?
 
     @Option(name: [.customShort("s"), .customLong("stats-file")],
-            help: "Append librdkafka's statistics JSON here, one object per line (as Fastcapa did).")
+            help: "Append librdkafka's statistics JSON here, one object per line, with the probe's own snapshot.")
     var statsFile: String?
 
     @Option(name: .customShort("X"), parsing: .unconditionalSingleValue,
@@ -102,7 +102,7 @@ public struct CaptureOptions: ParsableArguments {
     @Option(name: .customLong("restart-backoff-max"), help: "Longest wait between producer restarts, in seconds. (default: 30)")
     var restartBackoffMax: String?
 
-    @Option(name: .customLong("max-restarts-per-minute"), help: "More producer restarts than this in a minute make the probe unhealthy. (default: 10)")
+    @Option(name: .customLong("max-restarts-per-minute"), help: "This many producer restart attempts within a minute make the probe unhealthy. (default: 10)")
     var maxRestartsPerMinute: String?
 
     @Option(name: .customLong("stall-seconds"), help: "Messages waiting this long without a delivery make a producer degraded. (default: 30)")

@@ -119,7 +119,7 @@ struct Setting: Sendable {
     ]
 
     /// Settings a SIGHUP applies to the running probe; the others need a restart.
-    static let liveKeys: Set<String> = ["snap-length", "queue-full-retries", "kafka-config", "log-level"]
+    static let liveKeys: Set<String> = ["snap-length", "queue-full-retries", "kafka-config"]
 
     static let byKey: [String: Setting] = Dictionary(uniqueKeysWithValues: all.map { ($0.key, $0) })
 

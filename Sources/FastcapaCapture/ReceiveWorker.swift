@@ -97,9 +97,12 @@ public final class ReceiveWorker: @unchecked Sendable {
             if sent < count && waitWhenFull {
                 // Back-pressure: the transmit workers drain the ring; retry until it
                 // takes everything (or shutdown gives up on the backlog).
+                // Spin briefly, then sleep progressively: the cores go to the
+                // transmit workers and librdkafka, which are what must catch up.
+                var backoff = IdleBackoff(spinPolls: idleSpinPolls, maxSleepMicros: idleSleepMaxMicros, rcuReader: false)
                 while sent < count && cfc_flag_load(abandon) == 0 {
                     cfc_counter_add(&counters.pointee.ring_full_waits, 1)
-                    cfc_pause()
+                    backoff.idle()
                     sent += enqueue(ring, packets + sent, count - sent)
                 }
             }

@@ -20,7 +20,7 @@ public enum ExitStatus {
     public static let usage: Int32 = 64
 }
 
-/// Runs the capture: EAL → embedded broker (if no broker is configured) →
+/// Runs the capture: embedded broker (if no broker is configured) → EAL →
 /// pipeline → supervisor tree (until a stop) → drain → accounting.
 struct CaptureRun {
     let configuration: ResolvedConfiguration
@@ -109,7 +109,9 @@ struct CaptureRun {
             return ExitStatus.startFailed
         }
 
+        SystemdNotify.send("READY=1\nSTATUS=capturing")
         let reason = waitForAsync { await supervisor.run() }
+        SystemdNotify.send("STOPPING=1\nSTATUS=draining")
 
         logger.notice("stopping (\(reason)): draining rings and flushing Kafka for at most \(configuration.drainTimeout) s")
         let drained = pipeline.stopAndDrain(timeoutMs: configuration.drainTimeout * 1000)

@@ -191,23 +191,31 @@ public struct CaptureOptions: ParsableArguments {
     }
 
     static func loadIni(_ path: String) throws -> KafkaProperties {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw SettingError("Kafka config file (-c) '\(path)' does not exist. Give the path of Fastcapa's INI file, or leave -c out to use the embedded broker.")
-        }
-        guard !isDirectory.boolValue else {
-            throw SettingError("Kafka config file (-c) '\(path)' is a directory. Give the path of an INI file inside it.")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw SettingError("Kafka config file (-c) '\(path)' cannot be read (permission denied?). Make it readable by this user.")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw SettingError("Kafka config file (-c) '\(path)' is not UTF-8 text (binary data?). Give a text INI file.")
-        }
+        let text = try readTextFile(
+            path, what: "Kafka config file (-c)", kind: "INI",
+            missingFix: "Give the path of Fastcapa's INI file, or leave -c out to use the embedded broker.")
         do {
             return try KafkaIniFile.parse(text, path: path)
         } catch {
             throw SettingError("Kafka config file: \(error.description)")
         }
+    }
+
+    /// A text file an option names, with a clear error for each way reading it can fail.
+    static func readTextFile(_ path: String, what: String, kind: String, missingFix: String) throws -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw SettingError("\(what) '\(path)' does not exist. \(missingFix)")
+        }
+        guard !isDirectory.boolValue else {
+            throw SettingError("\(what) '\(path)' is a directory. Give the path of a \(kind) file inside it.")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SettingError("\(what) '\(path)' cannot be read (permission denied?). Make it readable by this user.")
+        }
+        guard !data.contains(0), let text = String(data: data, encoding: .utf8) else {
+            throw SettingError("\(what) '\(path)' is not UTF-8 text (binary data?). Give a \(kind) text file.")
+        }
+        return text
     }
 }

@@ -20,19 +20,9 @@ struct ConfigurationFile: Sendable {
     var kafka = KafkaProperties()
 
     static func load(_ path: String) throws -> ConfigurationFile {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw SettingError("config file '\(path)' does not exist. Give the path of a YAML config file (see Configs/fastcapa.yaml).")
-        }
-        guard !isDirectory.boolValue else {
-            throw SettingError("config file '\(path)' is a directory. Give the path of a YAML file inside it.")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw SettingError("config file '\(path)' cannot be read. Make it readable by this user.")
-        }
-        guard !data.contains(0), let text = String(data: data, encoding: .utf8) else {
-            throw SettingError("config file '\(path)' is not UTF-8 text (binary data?). Give a YAML text file.")
-        }
+        let text = try CaptureOptions.readTextFile(
+            path, what: "config file", kind: "YAML",
+            missingFix: "Give the path of a YAML config file (see Configs/fastcapa.yaml).")
         return try parse(text, path: path)
     }
 

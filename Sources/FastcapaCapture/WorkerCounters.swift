@@ -1,4 +1,5 @@
 import CDPDK
+import Glibc
 
 /// Per-lcore counters in cache-line-aligned memory outside the Swift heap.
 ///
@@ -24,7 +25,6 @@ public final class CounterBlock<Counters>: @unchecked Sendable {
     deinit { free(base) }
 }
 
-import Glibc
 
 extension cfc_rx_counters {
     /// A consistent-enough copy for reporting (each field read atomically).

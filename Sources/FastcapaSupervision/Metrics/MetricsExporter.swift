@@ -32,7 +32,7 @@ public actor MetricsExporter {
             set(counter: "fastcapa_ring_full_drops_total", labels, counts.ringFullDrops)
         }
         for (ring, depth) in pipeline.ringDepths().enumerated() {
-            registry.makeGauge(name: "fastcapa_ring_depth", labels: [("queue", queueLabels[ring])]).set(Double(depth))
+            gauge("fastcapa_ring_depth", [("queue", queueLabels[ring])]).set(Double(depth))
         }
         var histograms: [String] = []
         for (index, counts) in snapshot.perWorker.enumerated() {
@@ -48,14 +48,12 @@ public actor MetricsExporter {
                 set(counter: "fastcapa_dropped_packets_total", labels + [("reason", reason)], count)
             }
             let worker = pipeline.transmitWorkers[index]
-            registry.makeGauge(name: "fastcapa_kafka_queue_messages", labels: labels)
-                .set(Double(worker.producer.generation.producer.outstanding))
+            gauge("fastcapa_kafka_queue_messages", labels).set(Double(worker.producer.generation.producer.outstanding))
             if index < producers.count {
                 let producer = producers[index]
                 set(counter: "fastcapa_producer_restarts_total", labels, UInt64(await producer.restarts))
-                registry.makeGauge(name: "fastcapa_producer_state", labels: labels).set(Double(Self.code(await producer.state)))
-                registry.makeGauge(name: "fastcapa_broker_round_trip_seconds", labels: labels)
-                    .set((await producer.brokerRoundTripMs ?? 0) / 1000)
+                gauge("fastcapa_producer_state", labels).set(Double(Self.code(await producer.state)))
+                gauge("fastcapa_broker_round_trip_seconds", labels).set((await producer.brokerRoundTripMs ?? 0) / 1000)
             }
             histograms += Self.histogramLines("fastcapa_delivery_latency_seconds", labels: labels, counts.latency)
         }
@@ -63,15 +61,49 @@ public actor MetricsExporter {
         set(counter: "fastcapa_nic_missed_packets_total", [], snapshot.nic.missed)
         set(counter: "fastcapa_nic_no_mbuf_total", [], snapshot.nic.noMbuf)
         set(counter: "fastcapa_nic_errors_total", [], snapshot.nic.errors)
-        let latency = histograms.isEmpty ? "" : (["# TYPE fastcapa_delivery_latency_seconds histogram"] + histograms).joined(separator: "\n") + "\n"
+        let header = ["# HELP fastcapa_delivery_latency_seconds \(Self.help["fastcapa_delivery_latency_seconds"]!)",
+                      "# TYPE fastcapa_delivery_latency_seconds histogram"]
+        let latency = histograms.isEmpty ? "" : (header + histograms).joined(separator: "\n") + "\n"
         return registry.emitToString() + latency
     }
 
     private func set(counter name: String, _ labels: [(String, String)], _ value: UInt64) {
-        let counter = registry.makeCounter(name: name, labels: labels)
+        let counter = registry.makeCounter(descriptor: Self.descriptor(name), labels: labels)
         counter.reset()
         counter.increment(by: Int64(clamping: value))
     }
+
+    private func gauge(_ name: String, _ labels: [(String, String)]) -> Gauge {
+        registry.makeGauge(descriptor: Self.descriptor(name), labels: labels)
+    }
+
+    static func descriptor(_ name: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help[name] ?? "")
+    }
+
+    /// The `# HELP` text of every metric.
+    static let help: [String: String] = [
+        "fastcapa_received_packets_total": "Packets a receive worker took from its NIC queue.",
+        "fastcapa_received_bytes_total": "Bytes of the packets received.",
+        "fastcapa_enqueued_packets_total": "Packets the transmit ring accepted.",
+        "fastcapa_ring_full_drops_total": "Packets dropped because the transmit ring was full.",
+        "fastcapa_ring_depth": "Packets waiting in the transmit ring.",
+        "fastcapa_produced_packets_total": "Packets handed to librdkafka.",
+        "fastcapa_delivered_packets_total": "Packets Kafka acknowledged.",
+        "fastcapa_delivered_bytes_total": "Bytes Kafka acknowledged.",
+        "fastcapa_delivery_failed_total": "Packets whose delivery failed and could not be produced again.",
+        "fastcapa_reproduced_packets_total": "Packets produced again to a new producer after a restart or reload.",
+        "fastcapa_dropped_packets_total": "Packets dropped by a transmit worker, by reason.",
+        "fastcapa_producer_restarts_total": "Producers replaced after a fatal error.",
+        "fastcapa_kafka_queue_messages": "Messages in librdkafka's queue, awaiting a delivery report.",
+        "fastcapa_producer_state": "Producer health: 0 healthy, 1 degraded, 2 restarting, 3 unhealthy.",
+        "fastcapa_broker_round_trip_seconds": "The slowest broker's average round trip in librdkafka's statistics.",
+        "fastcapa_nic_received_packets_total": "Packets the NIC received (all ports).",
+        "fastcapa_nic_missed_packets_total": "Packets the NIC dropped for lack of descriptors (imissed).",
+        "fastcapa_nic_no_mbuf_total": "Packets the NIC dropped for lack of packet buffers (rx_nombuf).",
+        "fastcapa_nic_errors_total": "Frames the NIC received in error (ierrors).",
+        "fastcapa_delivery_latency_seconds": "Capture time (the message key) to delivery report.",
+    ]
 
     static func code(_ state: ProducerHealth.State) -> Int {
         switch state {

@@ -45,6 +45,8 @@ extension EndToEnd {
             Case(name: "invalid EAL option", eal: eal + ["--no-such-eal-option"], application: [], status: 1, mentions: ["DPDK could not start", "--no-such-eal-option"]),
             Case(name: "missing config file", eal: eal, application: ["--config", "/nonexistent.yaml"], status: 64, mentions: ["/nonexistent.yaml", "does not exist"]),
             Case(name: "bad ring-full policy", eal: eal, application: ["--ring-full", "block"], status: 64, mentions: ["ring-full", "drop, wait"]),
+            Case(name: "bad metrics address", eal: eal, application: ["--metrics-address", "localhost"], status: 64, mentions: ["metrics-address", "HOST:PORT"]),
+            Case(name: "unknown sink", eal: eal, application: ["--sink", "s3"], status: 64, mentions: ["sink", "kafka, null"]),
             Case(name: "EAL options after --", eal: [], application: ["--vdev=net_null0"], status: 64, mentions: ["EAL options go before '--'"]),
         ]
 

@@ -21,6 +21,19 @@ extension EndToEnd {
             #expect(accounting["delivered"] == 0)
         }
 
+        /// --sink null frees packets after the ring (receive-path benchmarks): they are
+        /// counted as null_sink, nothing reaches Kafka, and the books balance.
+        @Test func nullSinkCountsWhatItFrees() throws {
+            let broker = try Harness.Broker()
+            let result = try Harness.probe(for: 2, eal: Harness.eal(lcores: 3, vdevs: ["net_null0"]), [
+                "--sink", "null", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)"])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.balanced)
+            #expect((result.accounting["drop_null_sink"] ?? 0) > 0)
+            #expect(result.accounting["produced"] == 0)
+            #expect(try Harness.kcatCount(broker: broker.address, partitions: 1) == 0)
+        }
+
         /// Frames larger than message.max.bytes are refused by librdkafka and
         /// counted as too large; everything else arrives.
         @Test func oversizedFramesAreCountedAsTooLarge() throws {

@@ -40,7 +40,7 @@ extension EndToEnd {
             // less the malformed records.
             let sent = records.map { Record(micros: $0.micros, bytes: $0.data) }
             let received = messages.map { Record(micros: $0.micros ?? 0, bytes: $0.value) }
-            var missing = sent
+            let missing = sent
             var nextIndex = 0
             var outOfOrder = 0
             for message in received {

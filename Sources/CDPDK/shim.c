@@ -82,8 +82,4 @@ unsigned long cfc_fault_requests(void) { return (unsigned long)fault_count; }
 
 bool cfc_stop_requested(void) { return stop_count > 0; }
 int cfc_stop_signal(void) { return stop_signal; }
-void cfc_request_stop(void) {
-    if (stop_count == 0) {
-        stop_count = 1;
-    }
-}
+

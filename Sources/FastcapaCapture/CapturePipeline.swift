@@ -177,9 +177,8 @@ public final class CapturePipeline: @unchecked Sendable {
             nic.errors += stats.errors
             nic.noMbuf += stats.noMbuf
         }
-        let depth = rings.reduce(0) { $0 + Int(rte_ring_count($1)) }
-        let kafkaQueued = transmitWorkers.reduce(0) { $0 + Int($1.producer.generation.producer.outstanding) }
-        return CaptureSnapshot(perQueue: perQueue, perWorker: perWorker, nic: nic, ringDepth: depth, kafkaQueued: kafkaQueued)
+        let depth = ringDepths().reduce(0, +)
+        return CaptureSnapshot(perQueue: perQueue, perWorker: perWorker, nic: nic, ringDepth: depth)
     }
 
     /// Each port's extended statistics as a JSON object keyed by port id.
@@ -225,7 +224,6 @@ public struct CaptureSnapshot: Sendable {
     public var perWorker: [TransmitCounts]
     public var nic: Port.Statistics
     public var ringDepth: Int
-    public var kafkaQueued: Int
 
     public var rx: ReceiveCounts { perQueue.reduce(ReceiveCounts(), +) }
     public var tx: TransmitCounts { perWorker.reduce(TransmitCounts(), +) }

@@ -36,9 +36,6 @@ public final class EmbeddedBroker: @unchecked Sendable {
         }
     }
 
-    /// The raw mock cluster, for fault injection in tests.
-    public var mockCluster: OpaquePointer { cluster }
-
     // MARK: - Fault injection (tests, demos of failure handling)
 
     public func setDown(broker: Int32) { _ = rd_kafka_mock_broker_set_down(cluster, broker) }

@@ -18,9 +18,6 @@ public actor ProducerSupervisor {
     private let logger: Logger
     private let statistics: StatisticsAggregator?
     private var roundTripMs: Double?
-    public private(set) var replacements: [ProducerReplacement] = []
-    /// Seconds from noticing a fatal error to the new producer being in place, per restart.
-    public private(set) var recoveries: [Double] = []
 
     public init(worker: TransmitWorker, kafka: KafkaProperties, live: LiveSettings, policy: ProducerHealth.Policy,
                 statistics: StatisticsAggregator? = nil, logger: Logger) {
@@ -76,8 +73,6 @@ public actor ProducerSupervisor {
             let now = Self.now()
             health.restartFinished(at: now)
             roundTripMs = nil
-            replacements.append(replacement)
-            recoveries.append(now - noticed)
             logger.notice("producer replaced", metadata: [
                 "generation": "\(replacement.newGeneration)", "reproduced": "\(replacement.reproduced)",
                 "lost": "\(replacement.lost)", "recovery_seconds": "\(String(format: "%.3f", now - noticed))"])
@@ -92,9 +87,7 @@ public actor ProducerSupervisor {
         self.kafka = kafka
         self.live = live
         let worker = self.worker
-        let replacement = try await blocking.run { try worker.replaceProducer(kafka: kafka, live: live) }
-        replacements.append(replacement)
-        return replacement
+        return try await blocking.run { try worker.replaceProducer(kafka: kafka, live: live) }
     }
 
     /// Testing aid (--testing-fault-signals): the current producer fails fatally.

@@ -217,8 +217,6 @@ void cfc_install_stop_signals(int forced_exit_status);
 bool cfc_stop_requested(void);
 /// The signal that asked for the stop, or 0.
 int cfc_stop_signal(void);
-/// Asks for a graceful stop from inside the process (idle exit, fatal error).
-void cfc_request_stop(void);
 
 /// SIGHUP: reload the configuration. The count only grows; compare with the last seen.
 void cfc_install_reload_signal(void);

@@ -111,7 +111,9 @@ public final class MetricsServer: Sendable {
                 buffer.writeString(body)
                 context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
             }
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+            // Connection: close, so the channel closes once the response is written.
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
         }
     }
 }

@@ -85,8 +85,8 @@ import Testing
         #expect(iterations > 100)
     }
 
-    @Test func dashXParser() throws {
-        let iterations = try Self.runFor(seconds: 1, seed: 3) { random in
+    @Test func dashXParser() {
+        let iterations = Self.runFor(seconds: 1, seed: 3) { random in
             let input = Self.mutate("linger.ms=5", &random)
             do {
                 let properties = try CaptureOptions.parseDashX([input])

@@ -128,18 +128,24 @@ public final class CapturePipeline: @unchecked Sendable {
     /// still holds is purged (counted as delivery failures).
     public func stopAndDrain(timeoutMs: Int) -> DrainResult {
         let deadline = Self.nowMillis() + timeoutMs
-        control.set(WorkerControl.stopReceiving)
-        for lcore in receiveLcores { rte_eal_wait_lcore(lcore) }
-        control.set(WorkerControl.drain)
         var ringsDrained = true
-        while transmitLcores.contains(where: { rte_eal_get_lcore_state($0) == RUNNING }) {
-            if Self.nowMillis() >= deadline && ringsDrained {
-                ringsDrained = false
-                control.set(WorkerControl.abandon)
+        // Waits for lcores to return; past the deadline, tells every worker to give
+        // up its backlog (a receive worker may be waiting for ring room under
+        // `--ring-full wait`, a transmit worker for a producer that failed).
+        func join(_ lcores: [UInt32]) {
+            while lcores.contains(where: { rte_eal_get_lcore_state($0) == RUNNING }) {
+                if Self.nowMillis() >= deadline && ringsDrained {
+                    ringsDrained = false
+                    control.set(WorkerControl.abandon)
+                }
+                usleep(1000)
             }
-            usleep(1000)
+            for lcore in lcores { rte_eal_wait_lcore(lcore) }
         }
-        for lcore in transmitLcores { rte_eal_wait_lcore(lcore) }
+        control.set(WorkerControl.stopReceiving)
+        join(receiveLcores)
+        control.set(WorkerControl.drain)
+        join(transmitLcores)
         var flushed = true
         for worker in transmitWorkers {
             let remaining = Int32(clamping: max(deadline - Self.nowMillis(), 0))

@@ -59,6 +59,8 @@ public actor ProducerSupervisor {
                     logger.error("producer failed fatally, replacing it", metadata: [
                         "generation": "\(generation.number)", "error": "\(reason)", "backoff_seconds": "\(delay)"])
                     if delay > 0 { try? await Task.sleep(for: .seconds(delay)) }
+                    // A stop cancels the backoff: leave the failed producer to the drain.
+                    guard !Task.isCancelled else { return }
                     await replace(noticedAt: noticed)
                 }
             }

@@ -253,6 +253,32 @@ extension EndToEnd {
             #expect((result.accounting["truncated"] ?? 0) > 0, "the reloaded snap length applies at once")
         }
 
+        /// A producer left failed (its restart held back by the backoff), the ring
+        /// full and the receive worker waiting for room (`--ring-full wait`): a stop
+        /// still ends within the drain timeout, with everything counted.
+        @Test func sigtermWhileAProducerIsDownAndReceiveWaits() async throws {
+            let run = try await FaultRun(
+                "SIGTERM with a producer down and --ring-full wait", idempotent: true,
+                ["--ring-full", "wait", "--drain-timeout", "2", "--restart-backoff-ms", "60000", "--restart-backoff-max", "60"])
+            run.probe.signal(SIGUSR2) // first restart: at once
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline && !run.probe.stderr.contains("producer replaced") {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            run.probe.signal(SIGUSR2) // second: held back for 60 s
+            try await Task.sleep(for: .seconds(1))
+            let asked = Date()
+            let result = run.stop()
+            let took = Date().timeIntervalSince(asked)
+            #expect(took < 15, "stop took \(took) s with a 2 s drain timeout")
+            #expect(result.status == 0, "\(result.stderr.suffix(1500))")
+            #expect(result.balanced)
+            #expect(result.accounting["in_flight"] == 0)
+            #expect(result.accounting["restarts"] == 1)
+            print("failure scenario producer down, ring-full wait, SIGTERM: stopped in \(String(format: "%.1f", took)) s, "
+                  + "drain timeout drops \(result.accounting["drop_drain_timeout"] ?? 0), ring full \(result.accounting["drop_ring_full"] ?? 0)")
+        }
+
         @Test func sigtermDuringAnOutageStopsWithinTheDrainTimeout() async throws {
             let run = try await FaultRun("SIGTERM during an outage", ["--drain-timeout", "2"])
             run.broker.send("down 1")

@@ -1,6 +1,9 @@
+#define _GNU_SOURCE
 #include "cdpdk.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -83,3 +86,46 @@ unsigned long cfc_fault_requests(void) { return (unsigned long)fault_count; }
 bool cfc_stop_requested(void) { return stop_count > 0; }
 int cfc_stop_signal(void) { return stop_signal; }
 
+
+static int cpus_of(const cpu_set_t *set, int *cpus, int capacity) {
+    int count = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (CPU_ISSET(cpu, set)) {
+            if (count < capacity) {
+                cpus[count] = cpu;
+            }
+            count++;
+        }
+    }
+    return count;
+}
+
+int cfc_thread_cpus(int *cpus, int capacity) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    int error = pthread_getaffinity_np(pthread_self(), sizeof(set), &set);
+    if (error != 0) {
+        errno = error;
+        return -1;
+    }
+    return cpus_of(&set, cpus, capacity);
+}
+
+int cfc_lcore_cpus(unsigned int lcore, int *cpus, int capacity) {
+    rte_cpuset_t set = rte_lcore_cpuset(lcore);
+    return cpus_of(&set, cpus, capacity);
+}
+
+int cfc_set_thread_cpus(const int *cpus, int count) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int i = 0; i < count; i++) {
+        if (cpus[i] < 0 || cpus[i] >= CPU_SETSIZE) {
+            return EINVAL;
+        }
+        CPU_SET(cpus[i], &set);
+    }
+    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+int cfc_cpu_set_size(void) { return CPU_SETSIZE; }

@@ -76,6 +76,13 @@ struct CaptureRun {
             return ExitStatus.startFailed
         }
         defer { eal.cleanup() }
+        do {
+            let cpus = try eal.confineControlThreads(configuration.controlCores)
+            logger.info("control threads (librdkafka, supervisors) on CPUs \(ControlCores.formatList(cpus))")
+        } catch {
+            logger.critical("\(error)")
+            return ExitStatus.startFailed
+        }
 
         let pipeline: CapturePipeline
         do {

@@ -10,6 +10,8 @@ public enum Eal {
     /// `cleanup()` removes the runtime folder it made.
     public static func initialize(programName: String, arguments: [String]) throws(CaptureError) -> EalRuntime {
         var arguments = arguments
+        // Before rte_eal_init pins this thread to the main lcore.
+        let processCPUs = CPUAffinity.ofThisThread()
         var ownedPrefix: String?
         if !arguments.contains(where: { $0 == "--file-prefix" || $0.hasPrefix("--file-prefix=") }) {
             let prefix = "fastcapa-\(getpid())"
@@ -24,14 +26,14 @@ public enum Eal {
         let parsed = rte_eal_init(Int32(arguments.count + 1), argv)
         if parsed < 0 {
             let code = cfc_errno()
-            let runtime = EalRuntime(ownedPrefix: ownedPrefix, initialized: false)
+            let runtime = EalRuntime(ownedPrefix: ownedPrefix, initialized: false, processCPUs: processCPUs)
             runtime.removeRuntimeFiles()
             throw CaptureError(
                 "DPDK could not start (rte_eal_init: \(CaptureError.dpdkReason(code))) with EAL arguments '\(arguments.joined(separator: " "))'",
                 fix: "Check the EAL options before '--' (DPDK prints the one it refused above); without hugepages use "
                     + "--no-huge --no-pci -m 512, and name virtual devices as --vdev=net_pcap0,rx_pcap=FILE or --vdev=net_null0.")
         }
-        return EalRuntime(ownedPrefix: ownedPrefix, initialized: true)
+        return EalRuntime(ownedPrefix: ownedPrefix, initialized: true, processCPUs: processCPUs)
     }
 }
 
@@ -39,10 +41,13 @@ public enum Eal {
 public final class EalRuntime: @unchecked Sendable {
     let ownedPrefix: String?
     private var initialized: Bool
+    /// The CPUs the process could use when it started.
+    public let processCPUs: [Int]
 
-    init(ownedPrefix: String?, initialized: Bool) {
+    init(ownedPrefix: String?, initialized: Bool, processCPUs: [Int]) {
         self.ownedPrefix = ownedPrefix
         self.initialized = initialized
+        self.processCPUs = processCPUs
     }
 
     public func cleanup() {

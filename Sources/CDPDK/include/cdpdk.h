@@ -91,6 +91,19 @@ static inline unsigned int cfc_next_worker_lcore(unsigned int lcore) {
 }
 static inline unsigned int cfc_max_lcore(void) { return RTE_MAX_LCORE; }
 
+// MARK: - CPU affinity (cpu_set_t is all macros)
+
+/// Writes the CPUs the calling thread may run on to `cpus` (up to `capacity`)
+/// and returns how many there are, or -1 with errno set.
+int cfc_thread_cpus(int *cpus, int capacity);
+/// Writes the CPUs `lcore` is pinned to and returns how many there are.
+int cfc_lcore_cpus(unsigned int lcore, int *cpus, int capacity);
+/// Confines the calling thread (and the threads it creates from now on) to
+/// `cpus`. Returns 0 or an errno value.
+int cfc_set_thread_cpus(const int *cpus, int count);
+/// CPU numbers run from 0 to this, exclusive.
+int cfc_cpu_set_size(void);
+
 // MARK: - cycles
 
 static inline uint64_t cfc_tsc(void) { return rte_rdtsc(); }

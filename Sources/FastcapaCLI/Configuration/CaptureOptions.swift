@@ -120,6 +120,9 @@ public struct CaptureOptions: ParsableArguments {
     @Option(name: .customLong("metrics-address"), help: "Serve /metrics (Prometheus) and /health here, e.g. 127.0.0.1:9464. (default: off)")
     var metricsAddress: String?
 
+    @Option(name: .customLong("control-cores"), help: "CPUs for librdkafka's threads and the supervisors: auto (those no worker lcore uses, or all), main-lcore, or a list like 0,2-3. (default: auto)")
+    var controlCores: String?
+
     @Flag(name: .customLong("testing-fault-signals"), help: "Testing aid: SIGUSR2 makes every producer fail fatally (as a fenced idempotent producer does).")
     var testingFaultSignals = false
 
@@ -136,7 +139,7 @@ public struct CaptureOptions: ParsableArguments {
             ("log-level", logLevel), ("restart-backoff-ms", restartBackoffMs), ("restart-backoff-max", restartBackoffMax),
             ("max-restarts-per-minute", maxRestartsPerMinute), ("stall-seconds", stallSeconds), ("slow-round-trip-ms", slowRoundTripMs),
             ("counter-trace", counterTrace), ("counter-trace-interval-ms", counterTraceIntervalMs),
-            ("metrics-address", metricsAddress),
+            ("metrics-address", metricsAddress), ("control-cores", controlCores),
         ]
         return Dictionary(uniqueKeysWithValues: given.compactMap { key, value in value.map { (key, $0) } })
     }

@@ -24,6 +24,7 @@ public struct ResolvedConfiguration: Sendable {
     public var counterTrace: String?
     public var counterTraceIntervalMs = 10
     public var metricsAddress: String?
+    public var controlCores = ControlCores.auto
 }
 
 /// A bad value for a setting, from a flag or the config file.
@@ -116,6 +117,11 @@ struct Setting: Sendable {
         .optionalString("counter-trace", \.counterTrace),
         .integer("counter-trace-interval-ms", \.counterTraceIntervalMs),
         .optionalString("metrics-address", \.metricsAddress),
+        Setting(key: "control-cores", fastcapaFlag: nil, defaultValue: "auto",
+                apply: { configuration, text in
+                    do { configuration.controlCores = try ControlCores(parsing: text) } catch { throw SettingError("\(error)") }
+                },
+                read: { $0.controlCores.description }),
     ]
 
     /// Settings a SIGHUP applies to the running probe; the others need a restart.

@@ -9,11 +9,23 @@ public struct CaptureSettings: Sendable, Equatable {
     }
 
     public enum Partitioning: String, Sendable, CaseIterable {
-        /// librdkafka's partitioner (on our time keys: spread evenly).
+        /// Each batch a transmit worker produces goes to the next partition in
+        /// turn: spread evenly, with no partitioner call per message.
         case `default`
         /// One partition per flow: the packet's RSS hash, or a symmetric
         /// software hash of addresses and ports, so a flow stays in order.
         case flow
+        /// librdkafka's partitioner on the key (a hash of the capture time),
+        /// called per message: fastcapa before 2026-11-26, and Metron's Fastcapa.
+        case key
+    }
+
+    /// How a transmit worker hands packets to librdkafka.
+    public enum ProduceCall: String, Sendable, CaseIterable {
+        /// rd_kafka_produce_batch: one call (one clock read, one lock) per batch.
+        case batch
+        /// rd_kafka_produce per packet (for comparison).
+        case single
     }
 
     public var portMask: UInt64 = 0x01
@@ -26,6 +38,7 @@ public struct CaptureSettings: Sendable, Equatable {
     public var txWorkersPerRing: Int = 1
     public var ringFull: RingFullPolicy = .drop
     public var partitioning: Partitioning = .default
+    public var produceCall: ProduceCall = .batch
     /// Frames longer than this are cut to it (and counted as truncated).
     public var snapLength: Int = 262_144
     /// How many times a transmit worker waits 1 ms for room in librdkafka's

@@ -16,7 +16,7 @@ public final class ProducerGeneration: @unchecked Sendable {
     public static let rescueCapacity = 4 << 20
 
     init(number: Int, properties: KafkaProperties, topic: String, clientID: String,
-         deliveries: UnsafeMutablePointer<cfc_tx_counters>, flowPartitioning: Bool) throws {
+         deliveries: UnsafeMutablePointer<cfc_tx_counters>, partitioning: CaptureSettings.Partitioning) throws {
         self.number = number
         var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, 64, MemoryLayout<cfc_producer_context>.stride) == 0, let raw else {
@@ -31,7 +31,7 @@ public final class ProducerGeneration: @unchecked Sendable {
             producer = try KafkaProducer(
                 properties: properties, topicName: topic, clientID: clientID,
                 onDelivery: Self.deliveryReport, deliveryOpaque: UnsafeMutableRawPointer(context),
-                partitioner: flowPartitioning ? Self.flowPartitioner : nil,
+                partitioner: partitioning == .key ? nil : Self.hintPartitioner, partitionerOpaque: UnsafeMutableRawPointer(context),
                 onStatistics: Self.statistics, onError: Self.error)
         } catch {
             free(context)
@@ -81,7 +81,9 @@ public final class ProducerGeneration: @unchecked Sendable {
             cfc_counter_add(&counters.pointee.delivered_bytes, UInt64(length))
             if crk_message_key_length(message) == 8, let key = crk_message_key(message) {
                 let captured = UInt64(bigEndian: key.loadUnaligned(as: UInt64.self))
-                let now = cfc_now_us()
+                // The owner reads the clock once before each poll, not once per report.
+                let polled = cfc_counter_load(&context.pointee.poll_time_us)
+                let now = polled != 0 ? polled : cfc_now_us()
                 cfc_record_latency(counters, now > captured ? now - captured : 0)
             }
             return
@@ -161,9 +163,22 @@ public final class ProducerGeneration: @unchecked Sendable {
         return 1
     }
 
-    /// Flow partitioning: the message opaque carries the flow hash.
-    static let flowPartitioner: KafkaProducer.Partitioner = { _, _, _, partitionCount, _, messageOpaque in
+    /// The message opaque carries a partition hint (the flow hash, or the
+    /// batch's sequence number): the partition is hint % partitions. It also
+    /// records how many partitions there are, so that the transmit worker can
+    /// name partitions itself and skip the partitioner (and its clock read)
+    /// per message. Runs on the producing thread or librdkafka's main thread.
+    static let hintPartitioner: KafkaProducer.Partitioner = { _, _, _, partitionCount, topicOpaque, messageOpaque in
         guard partitionCount > 0 else { return -1 }
+        if let topicOpaque {
+            let context = topicOpaque.assumingMemoryBound(to: cfc_producer_context.self)
+            if cfc_counter_load(&context.pointee.partition_count) != UInt64(partitionCount) {
+                cfc_counter_store(&context.pointee.partition_count, UInt64(partitionCount))
+            }
+        }
         return Int32(truncatingIfNeeded: UInt(bitPattern: messageOpaque) % UInt(partitionCount))
     }
+
+    /// The topic's partition count as the partitioner last saw it; 0 until then.
+    var partitionCount: Int { Int(cfc_counter_load(&context.pointee.partition_count)) }
 }

@@ -32,6 +32,7 @@ extension TransmitWorker {
         let before = cfc_tx_counters.sample(retired)
         let fatal = old.isFatal
         old.context.pointee.deliveries = retired
+        cfc_counter_store(&old.context.pointee.poll_time_us, 0) // its reports now read the clock
         old.context.pointee.successor_topic = UnsafeMutableRawPointer(next.producer.topic)
         old.drainRescue(to: next.producer.topic)
         let producer = old.producer!

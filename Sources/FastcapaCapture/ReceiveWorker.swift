@@ -1,4 +1,5 @@
 import CDPDK
+import Glibc
 
 /// Polls one receive queue and feeds its transmit ring.
 ///
@@ -55,6 +56,10 @@ public final class ReceiveWorker: @unchecked Sendable {
         let stop = control.flags + WorkerControl.stopReceiving
         let abandon = control.flags + WorkerControl.abandon
         let waitWhenFull = ringFull == .wait
+        let resumeRoom = max(1, Int(rte_ring_get_capacity(ring)) / 2)
+        let waitSpinPolls = 8
+        let ticksPerMicro = max(1, rte_get_tsc_hz() / 1_000_000)
+        var lastWaitMicros: UInt64 = 0
         let captureTimeField = self.captureTimeField
         let device = deviceTimestamp
         var clock = CaptureClock()
@@ -95,16 +100,26 @@ public final class ReceiveWorker: @unchecked Sendable {
 
             var sent = enqueue(ring, packets, count)
             if sent < count && waitWhenFull {
-                // Back-pressure: the transmit workers drain the ring; retry until it
-                // takes everything (or shutdown gives up on the backlog).
-                // Spin briefly, then sleep progressively: the cores go to the
-                // transmit workers and librdkafka, which are what must catch up.
-                var backoff = IdleBackoff(spinPolls: idleSpinPolls, maxSleepMicros: idleSleepMaxMicros, rcuReader: false)
+                // Back-pressure: the transmit workers drain the ring; wait until
+                // half of it is free again (or shutdown gives up on the backlog).
+                // The cores go to the transmit workers and librdkafka, which are
+                // what must catch up. Wake-ups cost: the first sleep is half as
+                // long as the last wait was, then sleeps grow from 1 µs.
+                let waitStarted = cfc_tsc()
+                if idleSleepMaxMicros > 0 && lastWaitMicros > 1 {
+                    cfc_counter_add(&counters.pointee.ring_full_waits, 1)
+                    usleep(UInt32(min(lastWaitMicros / 2, Self.longestFirstWaitMicros)))
+                }
+                var backoff = IdleBackoff(spinPolls: waitSpinPolls, maxSleepMicros: idleSleepMaxMicros, rcuReader: false)
                 while sent < count && cfc_flag_load(abandon) == 0 {
+                    if Int(rte_ring_free_count(ring)) >= min(count - sent, resumeRoom) {
+                        sent += enqueue(ring, packets + sent, count - sent)
+                        continue
+                    }
                     cfc_counter_add(&counters.pointee.ring_full_waits, 1)
                     backoff.idle()
-                    sent += enqueue(ring, packets + sent, count - sent)
                 }
+                lastWaitMicros = (cfc_tsc() - waitStarted) / ticksPerMicro
             }
             if sent < count {
                 cfc_mbuf_free_bulk(packets + sent, UInt32(count - sent))
@@ -114,6 +129,10 @@ public final class ReceiveWorker: @unchecked Sendable {
         }
         return 0
     }
+
+    /// However long the ring took to drain last time, a first wait sleeps no
+    /// longer than this: the ring must not run empty while Kafka recovers.
+    static let longestFirstWaitMicros: UInt64 = 1000
 
     @inline(__always)
     private func enqueue(_ ring: OpaquePointer, _ packets: UnsafeMutablePointer<OpaquePointer?>, _ count: Int) -> Int {

@@ -35,10 +35,22 @@ public enum KafkaBenchmarkTools {
         return total
     }
 
+    /// How the limit hands messages to librdkafka.
+    public enum Call: String, CaseIterable, Sendable {
+        /// rd_kafka_produce_batch, `batch` messages a call (as the probe does).
+        case batch
+        /// rd_kafka_produce, one call per message.
+        case produce
+        /// rd_kafka_produceva, one call per message (the variadic API's array form).
+        case produceva
+    }
+
     /// The limit: one producer pushing pre-built messages of `size` bytes with an
-    /// 8-byte key, copied like the probe's, as fast as librdkafka takes them,
-    /// serving delivery reports as it goes. Returns messages delivered.
-    public static func produceFlat(properties: KafkaProperties, topic: String, size: Int, seconds: Double) throws -> UInt64 {
+    /// 8-byte key as fast as librdkafka takes them, serving delivery reports
+    /// every `batch` messages. Copied by librdkafka like the probe's unless
+    /// `copy` is false. Returns messages delivered.
+    public static func produceFlat(properties: KafkaProperties, topic: String, size: Int, seconds: Double,
+                                   call: Call = .batch, batch: Int = 256, copy: Bool = true) throws -> UInt64 {
         final class Count: @unchecked Sendable { var delivered: UInt64 = 0 }
         let count = Count()
         let producer = try KafkaProducer(
@@ -51,23 +63,54 @@ public enum KafkaBenchmarkTools {
         let payload = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 64)
         defer { payload.deallocate() }
         memset(payload, 0x5A, max(size, 1))
-        var key = UInt64(1).bigEndian
+        let key = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        defer { key.deallocate() }
+        key.initialize(to: UInt64(1).bigEndian)
+        let flags = copy ? RD_KAFKA_MSG_F_COPY : 0
+        let messages = UnsafeMutablePointer<rd_kafka_message_t>.allocate(capacity: batch)
+        defer { messages.deallocate() }
+        messages.initialize(repeating: rd_kafka_message_t(), count: batch)
+        for index in 0..<batch {
+            messages[index].payload = payload
+            messages[index].len = size
+            messages[index].key = UnsafeMutableRawPointer(key)
+            messages[index].key_len = 8
+        }
+        var fields = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 4)
+        fields[0].vtype = RD_KAFKA_VTYPE_RKT
+        fields[0].u.rkt = producer.topic
+        fields[1].vtype = RD_KAFKA_VTYPE_VALUE
+        fields[1].u.mem = .init(ptr: payload, size: size)
+        fields[2].vtype = RD_KAFKA_VTYPE_KEY
+        fields[2].u.mem = .init(ptr: UnsafeMutableRawPointer(key), size: 8)
+        fields[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS
+        fields[3].u.i = flags
         var start = timespec(), now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &start)
-        var produced: UInt64 = 0
         while true {
-            if produced % 256 == 0 {
-                rd_kafka_poll(producer.handle, 0)
-                clock_gettime(CLOCK_MONOTONIC, &now)
-                if Double(now.tv_sec - start.tv_sec) + Double(now.tv_nsec - start.tv_nsec) / 1e9 >= seconds { break }
+            rd_kafka_poll(producer.handle, 0)
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            if Double(now.tv_sec - start.tv_sec) + Double(now.tv_nsec - start.tv_nsec) / 1e9 >= seconds { break }
+            var taken = 0
+            switch call {
+            case .batch:
+                taken = Int(rd_kafka_produce_batch(producer.topic, -1, flags, messages, Int32(batch)))
+            case .produce:
+                while taken < batch && rd_kafka_produce(producer.topic, -1, flags, payload, size, key, 8, nil) == 0 {
+                    taken += 1
+                }
+            case .produceva:
+                while taken < batch {
+                    guard let error = rd_kafka_produceva(producer.handle, fields, fields.count) else {
+                        taken += 1
+                        continue
+                    }
+                    rd_kafka_error_destroy(error)
+                    break
+                }
             }
-            let status = withUnsafeMutableBytes(of: &key) {
-                rd_kafka_produce(producer.topic, -1, RD_KAFKA_MSG_F_COPY, payload, size, $0.baseAddress, 8, nil)
-            }
-            if status == 0 {
-                produced += 1
-            } else {
-                rd_kafka_poll(producer.handle, 1)
+            if taken < batch {
+                rd_kafka_poll(producer.handle, 1) // queue full: make room
             }
         }
         producer.flush(timeoutMs: 10_000)

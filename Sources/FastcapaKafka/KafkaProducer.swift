@@ -27,11 +27,12 @@ public final class KafkaProducer: @unchecked Sendable {
 
     /// - Parameters:
     ///   - deliveryOpaque: passed to `onDelivery` with every report.
-    ///   - partitioner: replaces librdkafka's partitioner when given.
+    ///   - partitioner: replaces librdkafka's partitioner when given; it gets
+    ///     `partitionerOpaque` as its topic opaque.
     public init(
         properties: KafkaProperties, topicName: String, clientID: String,
         onDelivery: DeliveryCallback, deliveryOpaque: UnsafeMutableRawPointer?,
-        partitioner: Partitioner? = nil, onStatistics: StatisticsCallback? = nil, onError: ErrorCallback? = nil
+        partitioner: Partitioner? = nil, partitionerOpaque: UnsafeMutableRawPointer? = nil, onStatistics: StatisticsCallback? = nil, onError: ErrorCallback? = nil
     ) throws {
         let conf = try KafkaConfiguration.makeConf(properties, defaults: [("client.id", clientID)])
         rd_kafka_conf_set_dr_msg_cb(conf, onDelivery)
@@ -57,6 +58,7 @@ public final class KafkaProducer: @unchecked Sendable {
         }
         if let partitioner {
             rd_kafka_topic_conf_set_partitioner_cb(topicConf, partitioner)
+            rd_kafka_topic_conf_set_opaque(topicConf, partitionerOpaque)
         }
         guard let topic = rd_kafka_topic_new(handle, topicName, topicConf) else {
             let error = rd_kafka_last_error()

@@ -117,6 +117,10 @@ static inline void cfc_pause(void) { rte_pause(); }
 static inline void cfc_counter_add(uint64_t *counter, uint64_t value) {
     __atomic_store_n(counter, *counter + value, __ATOMIC_RELAXED);
 }
+/// A word any thread may overwrite (not a counter: last writer wins).
+static inline void cfc_counter_store(uint64_t *word, uint64_t value) {
+    __atomic_store_n(word, value, __ATOMIC_RELAXED);
+}
 static inline uint64_t cfc_counter_load(const uint64_t *counter) {
     return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
@@ -215,9 +219,14 @@ typedef struct cfc_producer_context {
     uint64_t last_error;          // the last error callback's code
     void *successor_topic;        // retiring: failed messages are produced again to this topic handle
     void *rescue;                 // failed messages kept between a fatal error and the successor
+    // Second cache line: written by the transmit lcore and the partitioner.
+    uint64_t partition_count;     // the topic's partitions, as last seen by the partitioner (0: not yet known)
+    uint64_t poll_time_us;        // wall clock taken just before the owner polls: delivery latency without
+                                  // a clock read per report (0: read the clock)
+    uint64_t spare[6];
 } cfc_producer_context;
 
-_Static_assert(sizeof(cfc_producer_context) == CFC_CACHE_LINE, "a producer context fills one cache line");
+_Static_assert(sizeof(cfc_producer_context) == 2 * CFC_CACHE_LINE, "a producer context fills two cache lines");
 _Static_assert(sizeof(cfc_rx_counters) == CFC_CACHE_LINE, "rx counters fill one cache line");
 _Static_assert(sizeof(cfc_tx_counters) == 4 * CFC_CACHE_LINE, "tx counters fill four cache lines");
 

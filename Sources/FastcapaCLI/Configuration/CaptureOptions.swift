@@ -60,8 +60,11 @@ public struct CaptureOptions: ParsableArguments {
     @Option(name: .customLong("ring-full"), help: "When a transmit ring is full: drop (count and free) or wait (back-pressure). (default: drop)")
     var ringFull: String?
 
-    @Option(name: .customLong("partitioner"), help: "default (librdkafka's) or flow (one partition per flow, in order). (default: default)")
+    @Option(name: .customLong("partitioner"), help: "default (each batch to the next partition), flow (one partition per flow, in order) or key (librdkafka's, per message). (default: default)")
     var partitioner: String?
+
+    @Option(name: .customLong("produce-call"), help: "batch (rd_kafka_produce_batch) or single (rd_kafka_produce per packet). (default: batch)")
+    var produceCall: String?
 
     @Option(name: .customLong("sink"), help: "kafka, or null: free packets after the ring without sending them (receive-path benchmarks). (default: kafka)")
     var sink: String?
@@ -132,7 +135,7 @@ public struct CaptureOptions: ParsableArguments {
             ("port-mask", portMask), ("rx-burst", rxBurst), ("max-rebursts", maxRebursts), ("tx-burst", txBurst),
             ("rx-desc", rxDescriptors), ("ring-size", ringSize), ("rx-queues", rxQueues), ("tx-workers", txWorkers),
             ("topic", topic), ("kafka-config", kafkaConfig), ("stats-file", statsFile), ("ring-full", ringFull),
-            ("partitioner", partitioner), ("sink", sink), ("snap-length", snapLength), ("queue-full-retries", queueFullRetries),
+            ("partitioner", partitioner), ("produce-call", produceCall), ("sink", sink), ("snap-length", snapLength), ("queue-full-retries", queueFullRetries),
             ("idle-spin-polls", idleSpinPolls), ("idle-sleep-max-us", idleSleepMaxMicros),
             ("stats-interval", statsInterval), ("drain-timeout", drainTimeout), ("idle-exit", idleExit),
             ("embedded-partitions", embeddedPartitions), ("embedded-address-file", embeddedAddressFile),

@@ -98,6 +98,7 @@ struct Setting: Sendable {
         .optionalString("stats-file", flag: "-s", \.statsFile),
         .choice("ring-full", \.settings.ringFull),
         .choice("partitioner", \.settings.partitioning),
+        .choice("produce-call", \.settings.produceCall),
         .choice("sink", \.settings.sink),
         .integer("snap-length", \.settings.snapLength),
         .integer("queue-full-retries", \.settings.queueFullRetries),

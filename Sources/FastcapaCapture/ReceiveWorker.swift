@@ -56,10 +56,7 @@ public final class ReceiveWorker: @unchecked Sendable {
         let stop = control.flags + WorkerControl.stopReceiving
         let abandon = control.flags + WorkerControl.abandon
         let waitWhenFull = ringFull == .wait
-        let resumeRoom = max(1, Int(rte_ring_get_capacity(ring)) / 2)
-        let waitSpinPolls = 8
-        let ticksPerMicro = max(1, rte_get_tsc_hz() / 1_000_000)
-        var lastWaitMicros: UInt64 = 0
+        var roomWait = RingRoomWait(ring: ring, maxSleepMicros: idleSleepMaxMicros)
         let captureTimeField = self.captureTimeField
         let device = deviceTimestamp
         var clock = CaptureClock()
@@ -100,44 +97,85 @@ public final class ReceiveWorker: @unchecked Sendable {
 
             var sent = enqueue(ring, packets, count)
             if sent < count && waitWhenFull {
-                // Back-pressure: the transmit workers drain the ring; wait until
-                // half of it is free again (or shutdown gives up on the backlog).
-                // The cores go to the transmit workers and librdkafka, which are
-                // what must catch up. Wake-ups cost: the first sleep is half as
-                // long as the last wait was, then sleeps grow from 1 µs.
-                let waitStarted = cfc_tsc()
-                if idleSleepMaxMicros > 0 && lastWaitMicros > 1 {
-                    cfc_counter_add(&counters.pointee.ring_full_waits, 1)
-                    usleep(UInt32(min(lastWaitMicros / 2, Self.longestFirstWaitMicros)))
-                }
-                var backoff = IdleBackoff(spinPolls: waitSpinPolls, maxSleepMicros: idleSleepMaxMicros, rcuReader: false)
+                // Back-pressure: keep the packets and wait for room (or until
+                // shutdown gives up on the backlog).
                 while sent < count && cfc_flag_load(abandon) == 0 {
-                    if Int(rte_ring_free_count(ring)) >= min(count - sent, resumeRoom) {
-                        sent += enqueue(ring, packets + sent, count - sent)
-                        continue
-                    }
-                    cfc_counter_add(&counters.pointee.ring_full_waits, 1)
-                    backoff.idle()
+                    let waits = roomWait.wait(forRoom: count - sent, unless: abandon)
+                    cfc_counter_add(&counters.pointee.ring_full_waits, waits)
+                    sent += enqueue(ring, packets + sent, count - sent)
                 }
-                lastWaitMicros = (cfc_tsc() - waitStarted) / ticksPerMicro
             }
+            cfc_counter_add(&counters.pointee.enqueued, UInt64(sent))
             if sent < count {
                 cfc_mbuf_free_bulk(packets + sent, UInt32(count - sent))
                 cfc_counter_add(&counters.pointee.ring_full_drops, UInt64(count - sent))
+                // Polling on only to free what the full ring refuses would take
+                // the CPU the transmit workers and librdkafka need to catch up:
+                // wait for room instead, while the NIC's descriptors hold the
+                // next packets (what they cannot hold the NIC counts as missed),
+                // but never longer than a millisecond: capture goes on.
+                let waits = roomWait.wait(forRoom: Int.max, unless: stop, atMostMicros: RingRoomWait.longestDropWaitMicros)
+                cfc_counter_add(&counters.pointee.ring_full_waits, waits)
             }
-            cfc_counter_add(&counters.pointee.enqueued, UInt64(sent))
         }
         return 0
     }
-
-    /// However long the ring took to drain last time, a first wait sleeps no
-    /// longer than this: the ring must not run empty while Kafka recovers.
-    static let longestFirstWaitMicros: UInt64 = 1000
 
     @inline(__always)
     private func enqueue(_ ring: OpaquePointer, _ packets: UnsafeMutablePointer<OpaquePointer?>, _ count: Int) -> Int {
         packets.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: count) {
             Int(rte_ring_enqueue_burst(ring, $0, UInt32(count), nil))
         }
+    }
+}
+
+/// How a receive worker waits for room in its full transmit ring: until half of
+/// it is free (so that waits stay few), sleeping (so that the cores go to the
+/// transmit workers and librdkafka, which are what must catch up). Wake-ups
+/// cost, so the first sleep is half as long as the last wait took; then sleeps
+/// grow from 1 µs to the idle backoff's longest. With that at 0, it spins.
+struct RingRoomWait {
+    let ring: OpaquePointer
+    let resumeRoom: Int
+    let maxSleepMicros: Int
+    let ticksPerMicro: UInt64
+    private var lastWaitMicros: UInt64 = 0
+
+    /// However long the ring took to drain last time, a first sleep lasts no
+    /// longer than this: the ring must not run empty while Kafka recovers.
+    static let longestFirstSleepMicros: UInt64 = 1000
+    /// Under the drop policy a wait ends after this long even if the ring is
+    /// still full, so that the worker keeps receiving (and counting) packets.
+    static let longestDropWaitMicros: UInt64 = 1000
+
+    init(ring: OpaquePointer, maxSleepMicros: Int) {
+        self.ring = ring
+        resumeRoom = max(1, Int(rte_ring_get_capacity(ring)) / 2)
+        self.maxSleepMicros = maxSleepMicros
+        ticksPerMicro = max(1, rte_get_tsc_hz() / 1_000_000)
+    }
+
+    /// Waits until the ring has room for `wanted` packets, or half of it is
+    /// free, or `flag` is set, or `atMostMicros` have passed. Returns how many
+    /// times it slept or spun.
+    @inline(__always)
+    mutating func wait(forRoom wanted: Int, unless flag: UnsafeMutablePointer<UInt32>,
+                       atMostMicros: UInt64 = .max) -> UInt64 {
+        let room = min(wanted, resumeRoom)
+        guard Int(rte_ring_free_count(ring)) < room else { return 0 }
+        let started = cfc_tsc()
+        let deadline = atMostMicros == .max ? UInt64.max : started &+ atMostMicros * ticksPerMicro
+        var waits: UInt64 = 0
+        if maxSleepMicros > 0 && lastWaitMicros > 1 {
+            waits += 1
+            usleep(UInt32(min(lastWaitMicros / 2, Self.longestFirstSleepMicros, atMostMicros)))
+        }
+        var backoff = IdleBackoff(spinPolls: 8, maxSleepMicros: maxSleepMicros, rcuReader: false)
+        while Int(rte_ring_free_count(ring)) < room && cfc_flag_load(flag) == 0 && cfc_tsc() < deadline {
+            waits += 1
+            backoff.idle()
+        }
+        lastWaitMicros = (cfc_tsc() - started) / ticksPerMicro
+        return waits
     }
 }

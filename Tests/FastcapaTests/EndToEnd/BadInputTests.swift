@@ -47,6 +47,14 @@ extension EndToEnd {
             Case(name: "bad ring-full policy", eal: eal, application: ["--ring-full", "block"], status: 64, mentions: ["ring-full", "drop, wait"]),
             Case(name: "bad metrics address", eal: eal, application: ["--metrics-address", "localhost"], status: 64, mentions: ["metrics-address", "HOST:PORT"]),
             Case(name: "unknown sink", eal: eal, application: ["--sink", "s3"], status: 64, mentions: ["sink", "kafka, null"]),
+            Case(name: "malformed control cores", eal: eal, application: ["--control-cores", "3-1"], status: 64,
+                 mentions: ["control cores", "not a CPU list", "0,2-3"]),
+            Case(name: "control core number beyond any CPU", eal: eal, application: ["--control-cores", "4000"], status: 64,
+                 mentions: ["control cores", "not a CPU list"]),
+            Case(name: "control cores outside the process's CPUs", eal: eal, application: ["--control-cores", "1000"], status: 1,
+                 mentions: ["control cores 1000", "--control-cores"]),
+            Case(name: "unknown partitioner", eal: eal, application: ["--partitioner", "random"], status: 64, mentions: ["partitioner", "default, flow, key"]),
+            Case(name: "unknown produce call", eal: eal, application: ["--produce-call", "va"], status: 64, mentions: ["produce-call", "batch, single"]),
             Case(name: "EAL options after --", eal: [], application: ["--vdev=net_null0"], status: 64, mentions: ["EAL options go before '--'"]),
         ]
 

@@ -267,16 +267,23 @@ enum Harness {
     /// How many messages a topic holds: the sum of its partitions' high
     /// watermarks, read with kcat (the mock broker starts offsets at 0).
     static func kcatCount(broker: String, topic: String = "pcap", partitions: Int, wrapper: [String] = []) throws -> Int {
-        var total = 0
+        try kcatCounts(broker: broker, topic: topic, partitions: partitions, wrapper: wrapper).reduce(0, +)
+    }
+
+    /// How many messages each partition holds.
+    static func kcatCounts(broker: String, topic: String = "pcap", partitions: Int, wrapper: [String] = []) throws -> [Int] {
+        var counts: [Int] = []
         for partition in 0..<partitions {
+            var total = 0
             let arguments = wrapper + ["kcat", "-C", "-b", broker, "-t", topic, "-p", "\(partition)", "-o", "-1", "-e", "-q", "-f", "%o\n"]
             let result = try run("/usr/bin/env", arguments, timeout: 60)
             guard result.status == 0 else { throw HarnessError("kcat failed: \(result.stderr)") }
             if let last = result.stdout.split(separator: "\n").last, let offset = Int(last) {
                 total += offset + 1
             }
+            counts.append(total)
         }
-        return total
+        return counts
     }
 }
 

@@ -25,6 +25,33 @@ extension EndToEnd {
             #expect(try Harness.kcatCount(broker: broker.address, partitions: 4) == accounting["delivered"])
         }
 
+        /// Each path to librdkafka: batches to the next partition in turn (the
+        /// default), librdkafka's partitioner per message, a produce call per
+        /// packet. Every partition gets its share, and the broker holds exactly
+        /// what the probe counted as delivered.
+        @Test(arguments: [[String](), ["--partitioner", "key"], ["--produce-call", "single"], ["--partitioner", "flow"]])
+        func everyProducePathSpreadsOverThePartitionsAndAccounts(options: [String]) throws {
+            let broker = try Harness.Broker(partitions: 3)
+            let result = try Harness.probe(for: 2, eal: Harness.eal(lcores: 3, vdevs: ["net_null0"]), options + [
+                "--ring-full", "wait", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)"])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.balanced)
+            let accounting = result.accounting
+            #expect(accounting["in_flight"] == 0)
+            #expect((accounting["delivered"] ?? 0) > 10_000, "\(options)")
+            #expect(accounting["dropped"] == 0, "\(options): ring-full wait and a healthy broker lose nothing")
+            let counts = try Harness.kcatCounts(broker: broker.address, partitions: 3)
+            #expect(counts.reduce(0, +) == accounting["delivered"], "\(options)")
+            if options != ["--partitioner", "flow"] {
+                // net_null's frames all have one flow; the other paths spread.
+                let total = Double(counts.reduce(0, +))
+                #expect(counts.allSatisfy { Double($0) > total / 10 }, "\(options): every partition has its share: \(counts)")
+            } else {
+                #expect(counts.filter { $0 > 0 }.count == 1, "one flow, one partition: \(counts)")
+            }
+            print("produce path \(options.isEmpty ? "default" : options.joined(separator: " ")): per partition \(counts)")
+        }
+
         /// net_null at full speed into a ring of 64 slots: the ring overflows,
         /// the drops are counted, and the books still balance exactly.
         @Test func overloadDropsAreCountedAndTheBooksBalance() throws {

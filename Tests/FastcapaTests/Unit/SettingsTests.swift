@@ -15,6 +15,23 @@ import Testing
         #expect(settings.txWorkersPerRing == 1)
         #expect(settings.ringFull == .drop)
         #expect(settings.partitioning == .default)
+        #expect(settings.produceCall == .batch)
+        #expect(try CaptureOptions.parse([]).resolve().controlCores == .auto)
+    }
+
+    @Test func controlCoresParseAndPrintBack() throws {
+        #expect(try ControlCores(parsing: "auto") == .auto)
+        #expect(try ControlCores(parsing: "main-lcore") == .mainLcore)
+        #expect(try ControlCores(parsing: "0") == .cpus([0]))
+        #expect(try ControlCores(parsing: " 5-7,0 ,2") == .cpus([0, 2, 5, 6, 7]))
+        #expect(try ControlCores(parsing: "1,1-2") == .cpus([1, 2]))
+        #expect(ControlCores.cpus([0, 2, 5, 6, 7]).description == "0,2,5-7")
+        for bad in ["", "x", "1-", "-1", "3-1", "1,,2", "1.5", "99999"] {
+            #expect(throws: CaptureSettings.Invalid.self, "'\(bad)'") { try ControlCores(parsing: bad) }
+        }
+        let resolved = try CaptureOptions.parse(["--control-cores", "0-1"]).resolve()
+        #expect(resolved.controlCores == .cpus([0, 1]))
+        #expect(resolved.yaml().contains("control-cores: \"0-1\""))
     }
 
     @Test func fastcapaShortFlags() throws {

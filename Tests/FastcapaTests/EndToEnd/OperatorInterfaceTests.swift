@@ -3,6 +3,44 @@ import Testing
 
 extension EndToEnd {
     @Suite struct OperatorInterface {
+        /// The CPUs each thread of `pid` may run on, by thread name.
+        static func threadCPUs(_ pid: Int32) -> [(name: String, cpus: String)] {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+            return tasks.compactMap { task in
+                guard let name = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8),
+                      let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8),
+                      let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") })
+                else { return nil }
+                return (name.trimmingCharacters(in: .whitespacesAndNewlines),
+                        line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces))
+            }
+        }
+
+        /// librdkafka's threads leave the worker lcores' CPUs: with every lcore
+        /// on CPU 0, `auto` puts them on CPU 1; `main-lcore` keeps DPDK's pinning.
+        @Test(arguments: [("auto", "1"), ("main-lcore", "0")])
+        func controlThreadsLeaveTheWorkerCores(policy: String, expected: String) async throws {
+            guard ProcessInfo.processInfo.activeProcessorCount >= 2 else { return }
+            let broker = try Harness.Broker()
+            let eal = ["--no-huge", "--no-pci", "-m", "512", "--lcores=0@0,1@0,2@0", "--log-level=lib.eal:warning",
+                       "--vdev=net_pcap0,rx_pcap=\(Harness.packageRoot.appendingPathComponent("Configs/sample.pcap").path),infinite_rx=1"]
+            let child = try Harness.Child(Harness.binary, eal + ["--", "--control-cores", policy, "--ring-full", "wait",
+                                                                   "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)"])
+            var threads: [(name: String, cpus: String)] = []
+            for _ in 0..<100 where !threads.contains(where: { $0.name.hasPrefix("rdk:broker") }) {
+                try await Task.sleep(for: .milliseconds(100))
+                threads = Self.threadCPUs(child.process.processIdentifier)
+            }
+            child.signal(SIGTERM)
+            let result = child.wait(timeout: 30)
+            #expect(result.status == 0, "\(result.stderr)")
+            let librdkafka = threads.filter { $0.name.hasPrefix("rdk:") }
+            #expect(!librdkafka.isEmpty, "librdkafka's threads were seen: \(threads)")
+            #expect(librdkafka.allSatisfy { $0.cpus == expected }, "\(policy): \(librdkafka)")
+            #expect(threads.filter { $0.name.hasPrefix("rte-worker") }.allSatisfy { $0.cpus == "0" }, "lcores stay where EAL put them")
+            #expect(result.stderr.contains("control threads (librdkafka, supervisors) on CPUs \(expected)"))
+        }
+
         /// A Fastcapa command line and Kafka file, unchanged: the file has only a
         /// [kafka-global] group (Fastcapa crashed without [kafka-topic]), and -s
         /// appends librdkafka's statistics JSON, one object per line.

@@ -129,3 +129,9 @@ int cfc_set_thread_cpus(const int *cpus, int count) {
 }
 
 int cfc_cpu_set_size(void) { return CPU_SETSIZE; }
+
+int cfc_name_this_thread(const char *name) {
+    char truncated[16];
+    snprintf(truncated, sizeof(truncated), "%s", name);
+    return pthread_setname_np(pthread_self(), truncated);
+}

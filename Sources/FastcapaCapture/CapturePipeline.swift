@@ -150,6 +150,7 @@ public final class CapturePipeline: @unchecked Sendable {
         for worker in transmitWorkers {
             let remaining = Int32(clamping: max(deadline - Self.nowMillis(), 0))
             let generation = worker.producer.generation
+            generation.stopDeliveryReports() // flushing polls it here
             let producer = generation.producer!
             if !producer.flush(timeoutMs: remaining) {
                 flushed = false

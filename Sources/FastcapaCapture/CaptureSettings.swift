@@ -28,6 +28,14 @@ public struct CaptureSettings: Sendable, Equatable {
         case single
     }
 
+    /// Where a producer's delivery reports are served.
+    public enum DeliveryReports: String, Sendable, CaseIterable {
+        /// The transmit lcore polls its producer after every burst.
+        case lcore
+        /// A thread per producer on the control cores polls it; the lcore never does.
+        case thread
+    }
+
     public var portMask: UInt64 = 0x01
     public var rxBurst: Int = 32
     public var maxRebursts: Int = 4
@@ -39,6 +47,7 @@ public struct CaptureSettings: Sendable, Equatable {
     public var ringFull: RingFullPolicy = .drop
     public var partitioning: Partitioning = .default
     public var produceCall: ProduceCall = .batch
+    public var deliveryReports: DeliveryReports = .lcore
     /// Frames longer than this are cut to it (and counted as truncated).
     public var snapLength: Int = 262_144
     /// How many times a transmit worker waits 1 ms for room in librdkafka's

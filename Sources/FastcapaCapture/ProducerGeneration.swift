@@ -11,12 +11,15 @@ public final class ProducerGeneration: @unchecked Sendable {
     public private(set) var producer: KafkaProducer!
     let context: UnsafeMutablePointer<cfc_producer_context>
     let rescue: RescueBuffer
+    /// Serves the reports under `--delivery-reports thread` (paused until resumed).
+    private(set) var reportThread: DeliveryReportThread?
 
     /// Room for messages failed between a fatal error and the successor.
     public static let rescueCapacity = 4 << 20
 
     init(number: Int, properties: KafkaProperties, topic: String, clientID: String,
-         deliveries: UnsafeMutablePointer<cfc_tx_counters>, partitioning: CaptureSettings.Partitioning) throws {
+         deliveries: UnsafeMutablePointer<cfc_tx_counters>, partitioning: CaptureSettings.Partitioning,
+         deliveryReports: CaptureSettings.DeliveryReports) throws {
         self.number = number
         var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, 64, MemoryLayout<cfc_producer_context>.stride) == 0, let raw else {
@@ -27,23 +30,31 @@ public final class ProducerGeneration: @unchecked Sendable {
         context.pointee.deliveries = deliveries
         rescue = RescueBuffer(capacity: Self.rescueCapacity)
         context.pointee.rescue = Unmanaged.passUnretained(rescue).toOpaque()
-        do {
-            producer = try KafkaProducer(
-                properties: properties, topicName: topic, clientID: clientID,
-                onDelivery: Self.deliveryReport, deliveryOpaque: UnsafeMutableRawPointer(context),
-                partitioner: partitioning == .key ? nil : Self.hintPartitioner, partitionerOpaque: UnsafeMutableRawPointer(context),
-                onStatistics: Self.statistics, onError: Self.error)
-        } catch {
-            free(context)
-            throw error
+        // Every stored property is set: if creating the producer or its thread
+        // throws, deinit runs and frees what exists.
+        producer = try KafkaProducer(
+            properties: properties, topicName: topic, clientID: clientID,
+            onDelivery: Self.deliveryReport, deliveryOpaque: UnsafeMutableRawPointer(context),
+            partitioner: partitioning == .key ? nil : Self.hintPartitioner, partitionerOpaque: UnsafeMutableRawPointer(context),
+            onStatistics: Self.statistics, onError: Self.error)
+        if deliveryReports == .thread {
+            reportThread = try DeliveryReportThread(kafka: producer.handle, context: context, name: "\(clientID)-dr")
         }
     }
 
     deinit {
-        producer = nil // destroys it: no callback can run after this
+        reportThread?.stop()
+        producer = nil // destroys it (if it was created): no callback can run after this
         _ = takeStatistics() // frees what is left in the mailbox
         free(context)
     }
+
+    /// Starts serving delivery reports on this producer's own thread, if it has one.
+    func resumeDeliveryReports() { reportThread?.resume() }
+
+    /// Stops this producer's delivery-report thread, if it has one: from then on
+    /// whoever calls this may poll the producer.
+    func stopDeliveryReports() { reportThread?.stop() }
 
     /// librdkafka reported a fatal error: this producer will never deliver again.
     public var isFatal: Bool { cfc_counter_load(&context.pointee.fatal) != 0 }
@@ -66,7 +77,8 @@ public final class ProducerGeneration: @unchecked Sendable {
         return String(cString: pointer)
     }
 
-    // MARK: - librdkafka callbacks (on the thread that polls this producer)
+    // MARK: - librdkafka callbacks (on the thread that polls this producer: the
+    // transmit lcore, its delivery-report thread, or a supervisor retiring it)
 
     /// Counts a delivery report. A retiring producer's failed messages are
     /// produced again to its successor instead (librdkafka hands back their
@@ -112,7 +124,7 @@ public final class ProducerGeneration: @unchecked Sendable {
             let status = rd_kafka_produce(
                 topic, -1, RD_KAFKA_MSG_F_COPY, UnsafeMutableRawPointer(mutating: payload), length, key, keyLength, opaque)
             if status == 0 { return true }
-            // Only the successor's own lcore polls it: wait for room, do not poll.
+            // Only the successor's own lcore (or thread) polls it: wait for room, do not poll.
             guard rd_kafka_last_error() == RD_KAFKA_RESP_ERR__QUEUE_FULL else { return false }
             usleep(1000)
         }
@@ -140,7 +152,7 @@ public final class ProducerGeneration: @unchecked Sendable {
     }
 
     /// Records fatal errors and broker outages for the supervisor. No I/O here:
-    /// this runs on the transmit lcore.
+    /// this may run on the transmit lcore.
     static let error: KafkaProducer.ErrorCallback = { _, code, _, opaque in
         guard let opaque else { return }
         let context = opaque.assumingMemoryBound(to: cfc_producer_context.self)

@@ -27,7 +27,11 @@ extension TransmitWorker {
         let started = Self.seconds()
         let next = try makeGeneration(kafka: kafka)
         let old = producer.replace(with: next, live: live)
-        // From here only this thread touches the old producer.
+        // From here only this thread touches the old producer. Its report
+        // thread stops before the successor's starts: both count into the
+        // worker's counters, and counters have one writer at a time.
+        old.stopDeliveryReports()
+        next.resumeDeliveryReports()
         let retired = retiredCounters[0]
         let before = cfc_tx_counters.sample(retired)
         let fatal = old.isFatal

@@ -19,6 +19,7 @@ public final class TransmitWorker: @unchecked Sendable {
     let burst: Int
     let partitioning: CaptureSettings.Partitioning
     let produceCall: CaptureSettings.ProduceCall
+    let deliveryReports: CaptureSettings.DeliveryReports
     let counters: UnsafeMutablePointer<cfc_tx_counters>
     /// Where retired producers count their delivery reports (written only by the
     /// supervisor's thread that retires them).
@@ -51,6 +52,7 @@ public final class TransmitWorker: @unchecked Sendable {
         self.burst = settings.txBurst
         self.partitioning = settings.partitioning
         self.produceCall = settings.produceCall
+        self.deliveryReports = settings.deliveryReports
         self.counters = counters
         self.retiredCounters = CounterBlock(count: 1)
         self.control = control
@@ -61,7 +63,8 @@ public final class TransmitWorker: @unchecked Sendable {
         self.nullSink = settings.sink == .null
         let first = try ProducerGeneration(
             number: 1, properties: kafka, topic: settings.topic, clientID: "fastcapa-tx\(index)",
-            deliveries: counters, partitioning: settings.partitioning)
+            deliveries: counters, partitioning: settings.partitioning, deliveryReports: settings.deliveryReports)
+        first.resumeDeliveryReports()
         self.producer = ProducerSlot(first, live: LiveSettings(settings))
         messages = .allocate(capacity: settings.txBurst)
         messages.initialize(repeating: rd_kafka_message_t(), count: settings.txBurst)
@@ -95,7 +98,7 @@ public final class TransmitWorker: @unchecked Sendable {
     public func makeGeneration(kafka: KafkaProperties) throws -> ProducerGeneration {
         try ProducerGeneration(
             number: producer.generation.number + 1, properties: kafka, topic: topic, clientID: "fastcapa-tx\(index)",
-            deliveries: counters, partitioning: partitioning)
+            deliveries: counters, partitioning: partitioning, deliveryReports: deliveryReports)
     }
 
     static let entry: @convention(c) (UnsafeMutableRawPointer?) -> Int32 = { arg in
@@ -180,11 +183,30 @@ public final class TransmitWorker: @unchecked Sendable {
         return 0
     }
 
-    /// Serves delivery reports, with the clock read once for all of them.
+    /// Serves delivery reports, with the clock read once for all of them
+    /// (unless a thread of the producer's own serves them).
     @inline(__always)
     private func poll(_ record: WorkerRecord) {
+        guard deliveryReports == .lcore else { return }
         cfc_counter_store(&record.context.pointee.poll_time_us, cfc_now_us())
         rd_kafka_poll(record.kafka, 0)
+    }
+
+    /// librdkafka's queue is full: waits up to 1 ms for room. On the lcore that
+    /// means serving delivery reports; when a thread serves them, sleeping in
+    /// short steps until the queue shrinks.
+    @inline(__always)
+    private func waitForQueueRoom(_ record: WorkerRecord) {
+        if deliveryReports == .lcore {
+            cfc_counter_store(&record.context.pointee.poll_time_us, 0)
+            rd_kafka_poll(record.kafka, 1)
+            return
+        }
+        let queued = rd_kafka_outq_len(record.kafka)
+        for _ in 0..<10 {
+            usleep(100)
+            if rd_kafka_outq_len(record.kafka) < queued { return }
+        }
     }
 
     /// The partition hint of a packet: its flow hash under flow partitioning,
@@ -300,13 +322,11 @@ public final class TransmitWorker: @unchecked Sendable {
             }
             if error == RD_KAFKA_RESP_ERR__QUEUE_FULL && retries < record.queueFullRetries
                 && cfc_flag_load(control.flags + WorkerControl.abandon) == 0 {
-                // Serve delivery reports for up to 1 ms to make room, then offer
-                // the rest of the batch again. The worker stays online: it still
-                // holds this record.
+                // Wait up to 1 ms for room, then offer the rest of the batch
+                // again. The worker stays online: it still holds this record.
                 retries += 1
                 cfc_counter_add(&counters.pointee.queue_full_retries, 1)
-                cfc_counter_store(&record.context.pointee.poll_time_us, 0)
-                rd_kafka_poll(record.kafka, 1)
+                waitForQueueRoom(record)
                 _ = rd_kafka_produce_batch(record.topic, partition, flags, messages + message, Int32(count - message))
                 continue
             }
@@ -379,15 +399,14 @@ public final class TransmitWorker: @unchecked Sendable {
             if error == RD_KAFKA_RESP_ERR__FATAL && !giveUp {
                 return false
             }
-            // librdkafka's queue is full: serve delivery reports for up to 1 ms to
-            // make room, while the budget lasts and shutdown has not given up. The
-            // worker stays online: it still holds this record.
+            // librdkafka's queue is full: wait up to 1 ms for room, while the
+            // budget lasts and shutdown has not given up. The worker stays
+            // online: it still holds this record.
             if error == RD_KAFKA_RESP_ERR__QUEUE_FULL && retries < record.queueFullRetries
                 && cfc_flag_load(control.flags + WorkerControl.abandon) == 0 {
                 retries += 1
                 cfc_counter_add(&counters.pointee.queue_full_retries, 1)
-                cfc_counter_store(&record.context.pointee.poll_time_us, 0)
-                rd_kafka_poll(record.kafka, 1)
+                waitForQueueRoom(record)
                 continue
             }
             switch error {

@@ -101,6 +101,8 @@ int cfc_lcore_cpus(unsigned int lcore, int *cpus, int capacity);
 /// Confines the calling thread (and the threads it creates from now on) to
 /// `cpus`. Returns 0 or an errno value.
 int cfc_set_thread_cpus(const int *cpus, int count);
+/* Names the calling thread (at most 15 bytes are kept), as ps and /proc show it. */
+int cfc_name_this_thread(const char *name);
 /// CPU numbers run from 0 to this, exclusive.
 int cfc_cpu_set_size(void);
 

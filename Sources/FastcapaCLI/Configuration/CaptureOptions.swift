@@ -66,6 +66,9 @@ public struct CaptureOptions: ParsableArguments {
     @Option(name: .customLong("produce-call"), help: "batch (rd_kafka_produce_batch) or single (rd_kafka_produce per packet). (default: batch)")
     var produceCall: String?
 
+    @Option(name: .customLong("delivery-reports"), help: "Where delivery reports are served: lcore (the transmit lcore, after every burst) or thread (a thread per producer on the control cores). (default: lcore)")
+    var deliveryReports: String?
+
     @Option(name: .customLong("sink"), help: "kafka, or null: free packets after the ring without sending them (receive-path benchmarks). (default: kafka)")
     var sink: String?
 
@@ -135,7 +138,8 @@ public struct CaptureOptions: ParsableArguments {
             ("port-mask", portMask), ("rx-burst", rxBurst), ("max-rebursts", maxRebursts), ("tx-burst", txBurst),
             ("rx-desc", rxDescriptors), ("ring-size", ringSize), ("rx-queues", rxQueues), ("tx-workers", txWorkers),
             ("topic", topic), ("kafka-config", kafkaConfig), ("stats-file", statsFile), ("ring-full", ringFull),
-            ("partitioner", partitioner), ("produce-call", produceCall), ("sink", sink), ("snap-length", snapLength), ("queue-full-retries", queueFullRetries),
+            ("partitioner", partitioner), ("produce-call", produceCall),
+            ("delivery-reports", deliveryReports), ("sink", sink), ("snap-length", snapLength), ("queue-full-retries", queueFullRetries),
             ("idle-spin-polls", idleSpinPolls), ("idle-sleep-max-us", idleSleepMaxMicros),
             ("stats-interval", statsInterval), ("drain-timeout", drainTimeout), ("idle-exit", idleExit),
             ("embedded-partitions", embeddedPartitions), ("embedded-address-file", embeddedAddressFile),

@@ -99,6 +99,7 @@ struct Setting: Sendable {
         .choice("ring-full", \.settings.ringFull),
         .choice("partitioner", \.settings.partitioning),
         .choice("produce-call", \.settings.produceCall),
+        .choice("delivery-reports", \.settings.deliveryReports),
         .choice("sink", \.settings.sink),
         .integer("snap-length", \.settings.snapLength),
         .integer("queue-full-retries", \.settings.queueFullRetries),

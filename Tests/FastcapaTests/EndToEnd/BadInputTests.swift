@@ -55,6 +55,7 @@ extension EndToEnd {
                  mentions: ["control cores 1000", "--control-cores"]),
             Case(name: "unknown partitioner", eal: eal, application: ["--partitioner", "random"], status: 64, mentions: ["partitioner", "default, flow, key"]),
             Case(name: "unknown produce call", eal: eal, application: ["--produce-call", "va"], status: 64, mentions: ["produce-call", "batch, single"]),
+            Case(name: "unknown delivery-report place", eal: eal, application: ["--delivery-reports", "poller"], status: 64, mentions: ["delivery-reports", "lcore, thread"]),
             Case(name: "EAL options after --", eal: [], application: ["--vdev=net_null0"], status: 64, mentions: ["EAL options go before '--'"]),
         ]
 

@@ -112,8 +112,12 @@ extension EndToEnd {
             }
         }
 
-        @Test func fatalProducerErrorRestartsTheProducer() async throws {
-            let run = try await FaultRun("fatal error (rd_kafka_test_fatal_error)", idempotent: true)
+        /// Also with delivery reports served by a thread: the old producer's
+        /// thread stops before the successor's starts, and nothing is lost.
+        @Test(arguments: [[String](), ["--delivery-reports", "thread"]])
+        func fatalProducerErrorRestartsTheProducer(options: [String]) async throws {
+            let run = try await FaultRun("fatal error (rd_kafka_test_fatal_error)\(options.isEmpty ? "" : ", " + options.joined(separator: " "))",
+                                         idempotent: true, options)
             let fault = run.nowMs
             run.probe.signal(SIGUSR2)
             try await Task.sleep(for: .seconds(2))

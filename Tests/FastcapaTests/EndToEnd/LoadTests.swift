@@ -27,9 +27,10 @@ extension EndToEnd {
 
         /// Each path to librdkafka: batches to the next partition in turn (the
         /// default), librdkafka's partitioner per message, a produce call per
-        /// packet. Every partition gets its share, and the broker holds exactly
-        /// what the probe counted as delivered.
-        @Test(arguments: [[String](), ["--partitioner", "key"], ["--produce-call", "single"], ["--partitioner", "flow"]])
+        /// packet, delivery reports on a thread. Every partition gets its share,
+        /// and the broker holds exactly what the probe counted as delivered.
+        @Test(arguments: [[String](), ["--partitioner", "key"], ["--produce-call", "single"], ["--partitioner", "flow"],
+                          ["--delivery-reports", "thread"]])
         func everyProducePathSpreadsOverThePartitionsAndAccounts(options: [String]) throws {
             let broker = try Harness.Broker(partitions: 3)
             let result = try Harness.probe(for: 2, eal: Harness.eal(lcores: 3, vdevs: ["net_null0"]), options + [

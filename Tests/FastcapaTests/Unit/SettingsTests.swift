@@ -16,6 +16,7 @@ import Testing
         #expect(settings.ringFull == .drop)
         #expect(settings.partitioning == .default)
         #expect(settings.produceCall == .batch)
+        #expect(settings.deliveryReports == .lcore)
         #expect(try CaptureOptions.parse([]).resolve().controlCores == .auto)
     }
 

@@ -29,6 +29,10 @@ extension EndToEnd {
             Case(name: "option missing its value", eal: eal, application: ["-x"], status: 64, mentions: ["-x"]),
             Case(name: "unknown librdkafka property", eal: eal, application: ["-X", "no.such.property=1"], status: 64, mentions: ["no.such.property", "-X"]),
             Case(name: "invalid librdkafka value", eal: eal, application: ["-X", "linger.ms=soon"], status: 64, mentions: ["linger.ms"]),
+            // Each value is valid; librdkafka refuses them together when it builds the producer (a start failure, not a crash).
+            Case(name: "librdkafka properties that conflict", eal: eal,
+                 application: ["-X", "enable.idempotence=true", "-X", "acks=1", "-X", "bootstrap.servers=127.0.0.1:1"], status: 1,
+                 mentions: ["cannot create a Kafka producer", "acks", "enable.idempotence"]),
             Case(name: "-X without =", eal: eal, application: ["-X", "linger.ms"], status: 64, mentions: ["key=value"]),
             Case(name: "missing Kafka file", eal: eal, application: ["-c", "/nonexistent/kafka.ini"], status: 64, mentions: ["/nonexistent/kafka.ini", "does not exist"]),
             Case(name: "more queues than the device has", eal: Harness.eal(lcores: 9, vdevs: ["net_af_packet0,iface=lo"]),

@@ -1,20 +1,35 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.2
 import PackageDescription
 
 // SwiftPM cannot read libdpdk.pc (a comment line and `-include rte_config.h`
-// break it), so DPDK's include paths and libraries are spelled out here. The
-// paths are Debian's (libdpdk-dev); Scripts/install-deps installs them.
-let dpdkIncludes = ["/usr/include/dpdk", "/usr/include/x86_64-linux-gnu/dpdk"]
-let dpdkCFlags = dpdkIncludes.map { "-I\($0)" }
-/// Swift modules that import CDPDK need the same paths for the clang importer.
-let dpdkSwiftFlags = dpdkIncludes.flatMap { ["-Xcc", "-I\($0)"] }
+// break it), so DPDK's include paths, flags and libraries are spelled out
+// here. The paths are Debian's (libdpdk-dev); Scripts/install-deps installs
+// them. DPDK's headers need the instruction set its libraries were built for.
+#if arch(x86_64)
+let multiarch = "x86_64-linux-gnu"
+let dpdkMachineFlags = ["-march=corei7"]
+#elseif arch(arm64)
+let multiarch = "aarch64-linux-gnu"
+let dpdkMachineFlags = ["-march=armv8-a+crc"]
+#else
+let multiarch = "unsupported"
+let dpdkMachineFlags: [String] = []
+#endif
+let dpdkIncludes = ["/usr/include/dpdk", "/usr/include/\(multiarch)/dpdk"]
+/// Swift modules that import CDPDK, directly or through another module, need
+/// the same paths for the clang importer.
+let dpdkSwiftFlags: [SwiftSetting] = [.unsafeFlags(dpdkIncludes.flatMap { ["-Xcc", "-I\($0)"] })]
 let dpdkLibraries = ["rte_eal", "rte_ethdev", "rte_mbuf", "rte_mempool", "rte_ring", "rte_net", "rte_kvargs"]
+
+/// Every Swift target: warnings are errors.
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+let strictC: [CSetting] = [.unsafeFlags(["-Wall", "-Werror"])]
 
 let package = Package(
     name: "fastcapa",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "fastcapa", targets: ["fastcapa"]),
+        .executable(name: "fastcapa", targets: ["fastcapa"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -23,70 +38,114 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
-        // C shims: the only C in the project.
+        // MARK: C: wrappers and shared layouts, no policy.
+
+        // DPDK and libc wrappers (mbuf accessors, macros as functions, CPU sets).
         .target(
             name: "CDPDK",
-            cSettings: [.unsafeFlags(dpdkCFlags + ["-march=corei7"])],
-            swiftSettings: [.unsafeFlags(dpdkSwiftFlags)],
+            cSettings: strictC + [.unsafeFlags(dpdkIncludes.map { "-I\($0)" } + dpdkMachineFlags)],
+            swiftSettings: dpdkSwiftFlags,
             linkerSettings: dpdkLibraries.map { .linkedLibrary($0) }
         ),
-        .target(name: "CRdKafka", linkerSettings: [.linkedLibrary("rdkafka")]),
-        .target(name: "CURCU", linkerSettings: [.linkedLibrary("urcu-qsbr")]),
+        // What the lcores and the control plane share: counter blocks, the
+        // producer context, the latency histogram, relaxed atomics.
+        .target(name: "CFastcapaShared", cSettings: strictC),
+        // librdkafka and its mock cluster.
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        // liburcu's QSBR flavour: the read side inline, the update side out of line.
+        .target(name: "CURCU", cSettings: strictC, linkerSettings: [.linkedLibrary("urcu-qsbr")]),
 
-        // Pure Swift: the pcap file format (test fixtures, demo, consumers).
-        .target(name: "PcapFormat"),
+        // MARK: Swift modules, from the bottom up.
 
-        // Kafka: properties, producers, delivery reports, the embedded broker.
-        .target(name: "FastcapaKafka", dependencies: ["CRdKafka"]),
-
-        // The data path: EAL, ports, rings, receive and transmit workers.
+        // The pcap and pcapng file formats and the message key.
+        .target(name: "PcapFormat", swiftSettings: strict),
+        // Everything that owns librdkafka: configuration, producer generations
+        // and their callbacks, delivery-report threads, the reader, the embedded broker.
+        .target(name: "FastcapaKafka", dependencies: ["CRdKafka", "CFastcapaShared"], swiftSettings: strict),
+        // Benchmark and testing aids beside it: the limit producer, watermarks, fault injection.
+        .target(name: "FastcapaKafkaTools", dependencies: ["FastcapaKafka", "CRdKafka"], swiftSettings: strict),
+        // The data path: EAL, ports, rings, receive and transmit workers, the pipeline.
         .target(
             name: "FastcapaCapture",
-            dependencies: ["CDPDK", "CURCU", "CRdKafka", "FastcapaKafka"],
-            swiftSettings: [.unsafeFlags(dpdkSwiftFlags)]
+            dependencies: ["CDPDK", "CFastcapaShared", "CURCU", "FastcapaKafka"],
+            swiftSettings: strict + dpdkSwiftFlags
         ),
-
-        // The control plane: an actor tree supervising producers, statistics, lifecycle.
+        // The control plane's actor tree: capture supervisor, producer supervisors, ProducerHealth.
         .target(
             name: "FastcapaSupervision",
             dependencies: [
-                "FastcapaCapture", "FastcapaKafka", "CDPDK",
+                "FastcapaCapture", "FastcapaKafka",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict + dpdkSwiftFlags
+        ),
+        // Statistics table, accounting, Prometheus export, the metrics/health server.
+        .target(
+            name: "FastcapaObservability",
+            dependencies: [
+                "FastcapaCapture", "FastcapaSupervision",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: [.unsafeFlags(dpdkSwiftFlags)]
+            swiftSettings: strict + dpdkSwiftFlags
         ),
-
-        // The command line.
+        // The command line: commands, configuration, the capture run, signals.
         .target(
             name: "FastcapaCLI",
             dependencies: [
-                "FastcapaCapture", "FastcapaKafka", "FastcapaSupervision", "PcapFormat", "CDPDK",
+                "FastcapaCapture", "FastcapaKafka", "FastcapaKafkaTools", "FastcapaSupervision",
+                "FastcapaObservability", "PcapFormat",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            swiftSettings: [.unsafeFlags(dpdkSwiftFlags)]
+            swiftSettings: strict + dpdkSwiftFlags
         ),
-        .executableTarget(
-            name: "fastcapa",
-            dependencies: ["FastcapaCLI"],
-            swiftSettings: [.unsafeFlags(dpdkSwiftFlags)]
-        ),
+        .executableTarget(name: "fastcapa", dependencies: ["FastcapaCLI"], swiftSettings: strict + dpdkSwiftFlags),
 
+        // Micro-benchmarks of hot-loop calls, as ratios within one run (Scripts/bench runs them).
+        .executableTarget(
+            name: "fastcapa-microbench", dependencies: ["CURCU"], path: "Benchmarks/Microbench", swiftSettings: strict
+        ),
+        // MARK: Tests
+
+        // Captures built in code, the shared corpus, scratch folders.
+        .target(name: "FastcapaTestSupport", dependencies: ["PcapFormat"], path: "Tests/FastcapaTestSupport"),
+        .testTarget(name: "PcapFormatTests", dependencies: ["PcapFormat", "FastcapaTestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "FastcapaTests",
-            dependencies: ["FastcapaCLI", "FastcapaKafka", "FastcapaCapture", "FastcapaSupervision", "PcapFormat"],
+            name: "FastcapaKafkaTests",
+            dependencies: ["FastcapaKafka", "FastcapaKafkaTools", "CFastcapaShared", "CRdKafka", "FastcapaTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "FastcapaCaptureTests", dependencies: ["FastcapaCapture", "FastcapaTestSupport"],
+            swiftSettings: strict + dpdkSwiftFlags
+        ),
+        .testTarget(
+            name: "FastcapaSupervisionTests", dependencies: ["FastcapaSupervision"], swiftSettings: strict + dpdkSwiftFlags
+        ),
+        .testTarget(
+            name: "FastcapaCLITests", dependencies: ["FastcapaCLI", "FastcapaKafka", "FastcapaCapture", "FastcapaTestSupport"],
+            swiftSettings: strict + dpdkSwiftFlags
+        ),
+        // The README and Architecture.md list the tree file for file.
+        .testTarget(name: "RepositoryTests", dependencies: ["FastcapaTestSupport"], swiftSettings: strict),
+        // Captures run as child processes (rte_eal_init works once per process).
+        .testTarget(
+            name: "FastcapaEndToEndTests",
+            dependencies: ["PcapFormat", "FastcapaCapture", "FastcapaTestSupport"],
             exclude: ["Support/alloc_counter.c"],
-            swiftSettings: [.unsafeFlags(dpdkSwiftFlags)]
+            swiftSettings: strict + dpdkSwiftFlags
         ),
     ]
 )

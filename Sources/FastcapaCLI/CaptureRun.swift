@@ -1,24 +1,12 @@
-import CDPDK
 import FastcapaCapture
 import FastcapaKafka
-import Foundation
+import FastcapaKafkaTools
+import FastcapaObservability
 import FastcapaSupervision
+import Foundation
 import Logging
 import Metrics
 import Prometheus
-
-/// Exit statuses of the capture command (documented in the README).
-public enum ExitStatus {
-    public static let success: Int32 = 0
-    /// The probe could not start: EAL, ports, memory, Kafka producers.
-    public static let startFailed: Int32 = 1
-    /// The accounting did not balance: a bug, please report it.
-    public static let accountingMismatch: Int32 = 2
-    /// A second SIGINT/SIGTERM cut the drain short.
-    public static let forced: Int32 = 3
-    /// Bad command line or configuration (ArgumentParser's usage status).
-    public static let usage: Int32 = 64
-}
 
 /// Runs the capture: embedded broker (if no broker is configured) → EAL →
 /// pipeline → supervisor tree (until a stop) → drain → accounting.
@@ -31,90 +19,63 @@ struct CaptureRun {
 
     private var settings: CaptureSettings { configuration.settings }
 
+    /// A start-up step failed: the probe cannot start (exit 1), or an option is
+    /// unusable (exit 64).
+    struct StartFailure: Error, CustomStringConvertible {
+        var description: String
+        var status: Int32
+    }
+
     func run() -> Int32 {
+        do {
+            return try capture()
+        } catch let failure as StartFailure {
+            logger.critical("\(failure.description)")
+            return failure.status
+        } catch {
+            logger.critical("\(error)")
+            return ExitStatus.startFailed
+        }
+    }
+
+    private func capture() throws -> Int32 {
         // Before any thread starts: threads inherit the signal mask.
-        cfc_install_stop_signals(ExitStatus.forced)
-        cfc_install_reload_signal()
-        if testingFaultSignals { cfc_install_fault_signal() }
-
-        var properties = configuration.kafka
-        let statisticsFile: FileHandle?
-        let traceFile: FileHandle?
-        do {
-            statisticsFile = try configuration.statsFile.map { try Self.openForAppending($0, what: "statistics file (-s)") }
-            traceFile = try configuration.counterTrace.map { try Self.openForAppending($0, what: "counter trace (--counter-trace)") }
-        } catch {
-            logger.critical("\(error)")
-            return ExitStatus.usage
+        let signals = try ProcessSignals(faultSignal: testingFaultSignals)
+        let statisticsFile = try configuration.statsFile.map { try Self.openForAppending($0, what: "statistics file (-s)") }
+        let traceFile = try configuration.counterTrace.map {
+            try Self.openForAppending($0, what: "counter trace (--counter-trace)")
         }
-        properties = withRunDefaults(properties, embeddedBroker: nil)
+        let broker = try startEmbeddedBrokerIfNeeded()
+        let properties = withRunDefaults(configuration.kafka, embeddedBroker: broker)
 
-        var broker: EmbeddedBroker?
-        if !properties.hasBrokers {
-            do {
-                broker = try EmbeddedBroker(topics: [(settings.topic, Int32(configuration.embeddedPartitions))])
-            } catch {
-                logger.critical("\(error)")
-                return ExitStatus.startFailed
-            }
-            properties = withRunDefaults(properties, embeddedBroker: broker)
-            logger.notice("no Kafka broker configured: using the embedded broker (librdkafka's mock cluster) at \(broker!.bootstrapServers), topic '\(settings.topic)' with \(configuration.embeddedPartitions) partition(s). Give -c FILE or -X bootstrap.servers=HOST:PORT for a real Kafka.")
-            if let file = configuration.embeddedAddressFile {
-                do {
-                    try Data((broker!.bootstrapServers + "\n").utf8).write(to: URL(fileURLWithPath: file))
-                } catch {
-                    logger.error("cannot write the embedded broker's address to \(file): \(error)")
-                }
-            }
-        }
-
-        let eal: EalRuntime
-        do {
-            eal = try Eal.initialize(programName: CommandLine.arguments.first ?? "fastcapa", arguments: configuration.eal)
-        } catch {
-            logger.critical("\(error)")
-            return ExitStatus.startFailed
-        }
+        let eal = try Eal.initialize(programName: CommandLine.arguments.first ?? "fastcapa", arguments: configuration.eal)
         defer { eal.cleanup() }
-        do {
-            let cpus = try eal.confineControlThreads(configuration.controlCores)
-            logger.info("control threads (librdkafka, supervisors) on CPUs \(ControlCores.formatList(cpus))")
-        } catch {
-            logger.critical("\(error)")
-            return ExitStatus.startFailed
-        }
+        signals.beforeForcedExit { eal.removeRuntimeFiles() }
+        let cpus = try eal.confineControlThreads(configuration.controlCores)
+        logger.info("control threads (librdkafka, supervisors) on CPUs \(ControlCores.formatList(cpus))")
 
-        let pipeline: CapturePipeline
-        do {
-            pipeline = try CapturePipeline(settings: settings, kafka: properties, lcores: eal.workerLcores)
-        } catch {
-            logger.critical("\(error)")
-            return ExitStatus.startFailed
-        }
+        let pipeline = try CapturePipeline(settings: settings, kafka: properties, lcores: eal.workerLcores)
         defer { pipeline.release() }
-        logger.info("capturing", metadata: [
-            "ports": "\(pipeline.ports.map { "\($0.id) (\($0.driver))" }.joined(separator: ", "))",
-            "rx_queues": "\(settings.rxQueues)", "tx_workers": "\(pipeline.transmitWorkers.count)",
-            "ring_size": "\(settings.ringSize)", "mbufs": "\(pipeline.mempoolSize)", "topic": "\(settings.topic)",
-            "capture_time": "\(pipeline.deviceTimestamps ? "device timestamps" : "wall clock per burst")",
-        ])
-        let supervisor = makeSupervisor(pipeline, kafka: properties, broker: broker, statisticsFile: statisticsFile, traceFile: traceFile)
-        var metricsServer: MetricsServer?
-        if let address = configuration.metricsAddress {
-            do {
-                metricsServer = try startMetricsServer(address, pipeline: pipeline, supervisor: supervisor)
-            } catch {
-                logger.critical("cannot serve metrics at \(address): \(error). Choose a free HOST:PORT for --metrics-address.")
-                return ExitStatus.startFailed
-            }
+        logger.info(
+            "capturing",
+            metadata: [
+                "ports": "\(pipeline.ports.map { "\($0.id) (\($0.driver))" }.joined(separator: ", "))",
+                "rx_queues": "\(settings.rxQueues)", "tx_workers": "\(pipeline.transmitWorkers.count)",
+                "ring_size": "\(settings.ringSize)", "mbufs": "\(pipeline.mempoolSize)", "topic": "\(settings.topic)",
+                "capture_time": "\(pipeline.deviceTimestamps ? "device timestamps" : "wall clock per burst")",
+            ])
+        let statistics = StatisticsService(
+            pipeline: pipeline,
+            outputs: .init(
+                tableInterval: configuration.statsInterval, statisticsFile: statisticsFile, traceFile: traceFile,
+                traceIntervalMs: configuration.counterTraceIntervalMs))
+        let supervisor = makeSupervisor(pipeline, kafka: properties, broker: broker, signals: signals, statistics: statistics)
+        waitForAsync { await statistics.setHealthSource { await supervisor.health() } }
+        let metricsServer = try configuration.metricsAddress.map {
+            try startMetricsServer($0, pipeline: pipeline, supervisor: supervisor)
         }
         defer { metricsServer?.stop() }
-        do {
-            try pipeline.start()
-        } catch {
-            logger.critical("\(error)")
-            return ExitStatus.startFailed
-        }
+        try pipeline.start()
 
         SystemdNotify.send("READY=1\nSTATUS=capturing")
         let reason = waitForAsync { await supervisor.run() }
@@ -125,7 +86,7 @@ struct CaptureRun {
         if !drained.ringsDrained || !drained.flushed {
             logger.warning("the drain timeout ran out: what was left is counted as drain_timeout or delivery_failed drops")
         }
-        waitForAsync { await supervisor.statistics.flushStatistics() }
+        waitForAsync { await statistics.flushStatistics() }
         let health = waitForAsync { await supervisor.health() }
         let final = pipeline.snapshot()
         print(Accounting.text(final, health: health))
@@ -134,9 +95,26 @@ struct CaptureRun {
         return final.balances && final.inFlight == 0 ? ExitStatus.success : ExitStatus.accountingMismatch
     }
 
+    /// With no broker configured, librdkafka's mock cluster in this process.
+    private func startEmbeddedBrokerIfNeeded() throws -> EmbeddedBroker? {
+        guard !configuration.kafka.hasBrokers else { return nil }
+        let broker = try EmbeddedBroker(topics: [(settings.topic, Int32(configuration.embeddedPartitions))])
+        logger.notice(
+            "no Kafka broker configured: using the embedded broker (librdkafka's mock cluster) at \(broker.bootstrapServers), topic '\(settings.topic)' with \(configuration.embeddedPartitions) partition(s). Give -c FILE or -X bootstrap.servers=HOST:PORT for a real Kafka."
+        )
+        if let file = configuration.embeddedAddressFile {
+            do {
+                try Data((broker.bootstrapServers + "\n").utf8).write(to: URL(fileURLWithPath: file))
+            } catch {
+                logger.error("cannot write the embedded broker's address to \(file): \(error)")
+            }
+        }
+        return broker
+    }
+
     private func makeSupervisor(
-        _ pipeline: CapturePipeline, kafka: KafkaProperties, broker: EmbeddedBroker?,
-        statisticsFile: FileHandle?, traceFile: FileHandle?
+        _ pipeline: CapturePipeline, kafka: KafkaProperties, broker: EmbeddedBroker?, signals: ProcessSignals,
+        statistics: StatisticsService
     ) -> CaptureSupervisor {
         var policy = ProducerHealth.Policy()
         policy.backoffBase = Double(configuration.restartBackoffMs) / 1000
@@ -148,32 +126,46 @@ struct CaptureRun {
         let running = configuration
         let reload = reloadConfiguration
         let run = self
+        var injectFault: (@Sendable (ProducerGeneration) -> Void)?
+        if testingFaultSignals {
+            injectFault = { generation in generation.injectFatalError(reason: "injected by SIGUSR2 (--testing-fault-signals)") }
+        }
         return CaptureSupervisor(
-            pipeline: pipeline, kafka: kafka,
-            options: .init(idleExit: configuration.idleExit, policy: policy, testingFaultSignals: testingFaultSignals),
-            outputs: .init(tableInterval: configuration.statsInterval, statisticsFile: statisticsFile, traceFile: traceFile,
-                           traceIntervalMs: configuration.counterTraceIntervalMs),
-            logger: logger,
+            pipeline: pipeline, kafka: kafka, options: .init(idleExit: configuration.idleExit, policy: policy),
+            events: signals.events, services: [statistics], logger: logger,
+            onStatistics: { json in await statistics.record(json) },
+            injectFault: injectFault,
             reload: {
                 let next = try reload()
-                let needsRestart = Setting.all.map(\.key).filter { key in
-                    !Setting.liveKeys.contains(key) && Setting.byKey[key]!.read(next) != Setting.byKey[key]!.read(running)
-                } + (next.eal != running.eal ? ["eal"] : [])
-                return .init(kafka: run.withRunDefaults(next.kafka, embeddedBroker: broker),
-                             live: LiveSettings(next.settings), needsRestart: needsRestart)
+                let needsRestart =
+                    Setting.all.map(\.key).filter { key in
+                        !Setting.liveKeys.contains(key) && Setting.byKey[key]!.read(next) != Setting.byKey[key]!.read(running)
+                    } + (next.eal != running.eal ? ["eal"] : [])
+                return .init(
+                    kafka: run.withRunDefaults(next.kafka, embeddedBroker: broker),
+                    live: LiveSettings(next.settings), needsRestart: needsRestart)
             })
     }
 
-    /// /metrics and /health, on their own event-loop thread.
-    private func startMetricsServer(_ address: String, pipeline: CapturePipeline, supervisor: CaptureSupervisor) throws -> MetricsServer {
-        let (host, port) = try MetricsServer.parse(address)
+    /// /metrics and /health, on their own event-loop thread, until the probe exits.
+    private func startMetricsServer(
+        _ address: String, pipeline: CapturePipeline, supervisor: CaptureSupervisor
+    ) throws -> MetricsServer {
+        let parsed = try MetricsAddress(parsing: address)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let exporter = MetricsExporter(pipeline: pipeline, producers: supervisor.producers, registry: registry)
-        let server = try MetricsServer(
-            host: host, port: port, metrics: { await exporter.render() }, health: { await supervisor.health() })
-        logger.notice("serving metrics at http://\(server.address)/metrics and health at http://\(server.address)/health")
-        return server
+        do {
+            let server = try MetricsServer(
+                host: parsed.host, port: parsed.port, metrics: { await exporter.render() },
+                health: { await supervisor.health() })
+            logger.notice("serving metrics at http://\(server.address)/metrics and health at http://\(server.address)/health")
+            return server
+        } catch {
+            throw StartFailure(
+                description: "cannot serve metrics at \(address): \(error). Choose a free HOST:PORT for --metrics-address.",
+                status: ExitStatus.startFailed)
+        }
     }
 
     /// Properties this run adds: librdkafka's statistics (for health, and -s at
@@ -192,8 +184,11 @@ struct CaptureRun {
 
     private static func openForAppending(_ path: String, what: String) throws -> FileHandle {
         guard FileManager.default.fileExists(atPath: path) || FileManager.default.createFile(atPath: path, contents: nil),
-              let handle = FileHandle(forWritingAtPath: path) else {
-            throw SettingError("cannot open the \(what) '\(path)' for appending. Check that its folder exists and is writable.")
+            let handle = FileHandle(forWritingAtPath: path)
+        else {
+            throw StartFailure(
+                description: "cannot open the \(what) '\(path)' for appending. Check that its folder exists and is writable.",
+                status: ExitStatus.usage)
         }
         handle.seekToEndOfFile()
         return handle

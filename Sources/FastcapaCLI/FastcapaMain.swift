@@ -5,8 +5,8 @@ import Logging
 
 /// `fastcapa [EAL options] -- [options]` captures (DPDK's convention, and
 /// Fastcapa's); `fastcapa broker ...` and `fastcapa consume ...` are tools.
-public enum FastcapaMain {
-    public static func main() {
+package enum FastcapaMain {
+    package static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
         if let first = arguments.first, ["broker", "consume", "watermarks", "limit"].contains(first) {
             Tools.main(arguments)
@@ -72,18 +72,4 @@ public enum FastcapaMain {
         guard let separator = arguments.firstIndex(of: "--") else { return ([], arguments) }
         return (Array(arguments[..<separator]), Array(arguments[(separator + 1)...]))
     }
-}
-
-/// Help text for the capture command.
-struct CaptureCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "fastcapa",
-        abstract: "Capture packets with DPDK and publish each one as a Kafka message.",
-        usage: "fastcapa [EAL options] -- [options]\n  fastcapa broker [options]\n  fastcapa consume [options]",
-        discussion: """
-        Each message's key is the packet's capture time: 8 bytes, epoch microseconds, big-endian.
-        With no broker configured (-c or -X bootstrap.servers), an embedded broker is started.
-        Exit status: 0 clean stop, 1 could not start, 2 accounting did not balance, 3 forced stop, 64 bad usage.
-        """)
-    @OptionGroup var options: CaptureOptions
 }

@@ -1,25 +1,25 @@
 import CRdKafka
 
 /// An error from librdkafka, keeping its C error code.
-public struct KafkaError: Error, CustomStringConvertible, Sendable {
-    public var code: Int32
-    public var message: String
+package struct KafkaError: Error, CustomStringConvertible, Sendable {
+    package var code: Int32
+    package var message: String
 
-    public init(code: rd_kafka_resp_err_t, message: String) {
+    package init(code: rd_kafka_resp_err_t, message: String) {
         self.code = code.rawValue
         self.message = message
     }
 
-    public init(message: String) {
+    package init(message: String) {
         self.code = RD_KAFKA_RESP_ERR_UNKNOWN.rawValue
         self.message = message
     }
 
-    public var name: String { String(cString: rd_kafka_err2name(rd_kafka_resp_err_t(rawValue: code))) }
-    public var description: String { message }
+    package var name: String { String(cString: rd_kafka_err2name(rd_kafka_resp_err_t(rawValue: code))) }
+    package var description: String { message }
 }
 
 /// The text in a NUL-terminated C buffer that librdkafka filled.
-func text(of buffer: [CChar]) -> String {
+package func text(of buffer: [CChar]) -> String {
     String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -4,14 +4,14 @@ import Synchronization
 /// Routes librdkafka's log lines to the application's logger (swift-log in the
 /// CLI) instead of librdkafka's own stderr printer. librdkafka calls it from its
 /// internal threads. librdkafka never logs property values it marks sensitive.
-public enum KafkaLog {
+package enum KafkaLog {
     /// syslog level (0 emergency ... 7 debug), facility, message, client name.
-    public typealias Sink = @Sendable (_ level: Int32, _ facility: String, _ message: String, _ client: String) -> Void
+    package typealias Sink = @Sendable (_ level: Int32, _ facility: String, _ message: String, _ client: String) -> Void
 
     private static let sink = Mutex<Sink?>(nil)
 
     /// Sets where librdkafka's lines go (nil: librdkafka prints them itself).
-    public static func route(to newSink: Sink?) {
+    package static func route(to newSink: Sink?) {
         sink.withLock { $0 = newSink }
     }
 

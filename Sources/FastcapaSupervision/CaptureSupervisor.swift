@@ -1,48 +1,36 @@
-import CDPDK
 import FastcapaCapture
 import FastcapaKafka
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// The root of the actor tree. It owns the running capture's control plane:
 ///
 ///     CaptureSupervisor
-///     ├── ProducerSupervisor × transmit workers   (health, restarts, reloads)
-///     └── StatisticsAggregator                     (table, -s file, counter trace)
+///     └── ServiceGroup
+///         ├── ProducerSupervisor × transmit workers   (health, restarts, reloads)
+///         └── the services it is given                 (statistics, metrics server)
 ///
-/// and watches the process's signals: SIGINT/SIGTERM stop, SIGHUP reloads, and
-/// SIGUSR2 injects a fatal producer error when fault signals are enabled for
-/// testing. Nothing here runs on an lcore, and the lcores never wait for it.
-public actor CaptureSupervisor {
-    public struct Options: Sendable {
-        public var idleExit: Int
-        public var policy: ProducerHealth.Policy
-        public var testingFaultSignals: Bool
-        public init(idleExit: Int, policy: ProducerHealth.Policy, testingFaultSignals: Bool) {
+/// It runs the group until a stop is asked for (a control event, or
+/// `--idle-exit`), then shuts it down gracefully and returns why. Nothing here
+/// runs on an lcore, and the lcores never wait for it.
+package actor CaptureSupervisor {
+    package struct Options: Sendable {
+        package var idleExit: Int
+        package var policy: ProducerHealth.Policy
+        package init(idleExit: Int, policy: ProducerHealth.Policy) {
             self.idleExit = idleExit
             self.policy = policy
-            self.testingFaultSignals = testingFaultSignals
-        }
-    }
-
-    public enum StopReason: Sendable, CustomStringConvertible {
-        case signal(Int32)
-        case idle(seconds: Int)
-        public var description: String {
-            switch self {
-            case .signal(let number): "signal \(number)"
-            case .idle(let seconds): "no packet for \(seconds) s"
-            }
         }
     }
 
     /// What a reload produces: the new Kafka properties and live settings, and
     /// the names of settings that changed but need a restart of the probe.
-    public struct Reloaded: Sendable {
-        public var kafka: KafkaProperties
-        public var live: LiveSettings
-        public var needsRestart: [String]
-        public init(kafka: KafkaProperties, live: LiveSettings, needsRestart: [String]) {
+    package struct Reloaded: Sendable {
+        package var kafka: KafkaProperties
+        package var live: LiveSettings
+        package var needsRestart: [String]
+        package init(kafka: KafkaProperties, live: LiveSettings, needsRestart: [String]) {
             self.kafka = kafka
             self.live = live
             self.needsRestart = needsRestart
@@ -52,41 +40,64 @@ public actor CaptureSupervisor {
     private let pipeline: CapturePipeline
     private let options: Options
     private let logger: Logger
+    private let events: AsyncStream<ControlEvent>
     private let reload: @Sendable () throws -> Reloaded
-    public nonisolated let producers: [ProducerSupervisor]
-    public nonisolated let statistics: StatisticsAggregator
+    private let injectFault: (@Sendable (ProducerGeneration) -> Void)?
+    private let services: [any Service]
+    package nonisolated let producers: [ProducerSupervisor]
 
-    public init(pipeline: CapturePipeline, kafka: KafkaProperties, options: Options, outputs: StatisticsAggregator.Outputs,
-                logger: Logger, reload: @escaping @Sendable () throws -> Reloaded) {
+    /// - Parameters:
+    ///   - services: supervised beside the producers (statistics, metrics server).
+    ///   - onStatistics: receives librdkafka's statistics JSON as the producer supervisors take it.
+    ///   - injectFault: the testing aid `ControlEvent.injectFault` applies to every producer, if enabled.
+    package init(
+        pipeline: CapturePipeline, kafka: KafkaProperties, options: Options, events: AsyncStream<ControlEvent>,
+        services: [any Service], logger: Logger, onStatistics: @escaping @Sendable (String) async -> Void,
+        injectFault: (@Sendable (ProducerGeneration) -> Void)? = nil,
+        reload: @escaping @Sendable () throws -> Reloaded
+    ) {
         self.pipeline = pipeline
         self.options = options
         self.logger = logger
+        self.events = events
         self.reload = reload
-        let statistics = StatisticsAggregator(pipeline: pipeline, outputs: outputs)
-        self.statistics = statistics
+        self.injectFault = injectFault
+        self.services = services
         producers = pipeline.transmitWorkers.map {
-            ProducerSupervisor(worker: $0, kafka: kafka, live: LiveSettings(pipeline.settings), policy: options.policy,
-                               statistics: statistics, logger: logger)
+            ProducerSupervisor(
+                worker: $0, kafka: kafka, live: LiveSettings(pipeline.settings), policy: options.policy,
+                logger: logger, onStatistics: onStatistics)
         }
     }
 
-    /// Supervises until a stop is asked for, then stops its children.
-    public func run() async -> StopReason {
-        let producers = self.producers
-        await statistics.setHealthSource { [weak self] in await self?.health() ?? HealthSummary() }
-        return await withTaskGroup(of: Void.self) { group in
-            for producer in producers {
-                group.addTask { await producer.run() }
+    /// Supervises until a stop is asked for, then shuts its services down.
+    package func run() async -> StopReason {
+        let group = ServiceGroup(services: producers + services, logger: logger)
+        return await withTaskGroup(of: StopReason?.self) { tasks in
+            tasks.addTask {
+                do { try await group.run() } catch { self.logger.error("the control plane failed: \(error)") }
+                return .servicesEnded
             }
-            group.addTask { [statistics] in await statistics.run() }
-            let reason = await watch()
-            group.cancelAll()
+            tasks.addTask { await self.watchEvents() }
+            if options.idleExit > 0 {
+                tasks.addTask { await self.watchIdle() }
+            }
+            var reason = StopReason.servicesEnded
+            while let next = await tasks.next() {
+                if let next {
+                    reason = next
+                    break
+                }
+            }
+            await group.triggerGracefulShutdown()
+            tasks.cancelAll()
+            await tasks.waitForAll()
             return reason
         }
     }
 
     /// The probe's health: the worst of its producers'.
-    public func health() async -> HealthSummary {
+    package func health() async -> HealthSummary {
         var states: [ProducerHealth.State] = []
         var restarts = 0
         for producer in producers {
@@ -96,34 +107,39 @@ public actor CaptureSupervisor {
         return HealthSummary.worst(states, restarts: restarts)
     }
 
-    private func watch() async -> StopReason {
-        var reloads = cfc_reload_requests()
-        var faults = cfc_fault_requests()
-        var lastReceived: UInt64 = 0
-        var lastPacket = ProcessInfo.processInfo.systemUptime
-        while true {
-            try? await Task.sleep(for: .milliseconds(10))
-            if cfc_stop_requested() { return .signal(cfc_stop_signal()) }
-            if cfc_reload_requests() != reloads {
-                reloads = cfc_reload_requests()
+    /// Carries out control events until one asks for a stop.
+    private func watchEvents() async -> StopReason? {
+        for await event in events {
+            switch event {
+            case .stop(let signal):
+                return .signal(signal)
+            case .reload:
                 await reloadConfiguration()
-            }
-            if options.testingFaultSignals && cfc_fault_requests() != faults {
-                faults = cfc_fault_requests()
+            case .injectFault:
+                guard let injectFault else { continue }
                 logger.warning("SIGUSR2: injecting a fatal error into every producer (--testing-fault-signals)")
-                for producer in producers { await producer.injectFatalError() }
-            }
-            if options.idleExit > 0 {
-                let now = ProcessInfo.processInfo.systemUptime
-                let received = pipeline.snapshot().rx.received
-                if received != lastReceived {
-                    lastReceived = received
-                    lastPacket = now
-                } else if now - lastPacket >= Double(options.idleExit) {
-                    return .idle(seconds: options.idleExit)
-                }
+                for producer in producers { injectFault(await producer.currentGeneration) }
             }
         }
+        return nil
+    }
+
+    /// --idle-exit: a stop once no packet arrived for that long.
+    private func watchIdle() async -> StopReason? {
+        var lastReceived: UInt64 = 0
+        var lastPacket = ProcessInfo.processInfo.systemUptime
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(10))
+            let now = ProcessInfo.processInfo.systemUptime
+            let received = pipeline.snapshot().rx.received
+            if received != lastReceived {
+                lastReceived = received
+                lastPacket = now
+            } else if now - lastPacket >= Double(options.idleExit) {
+                return .idle(seconds: options.idleExit)
+            }
+        }
+        return nil
     }
 
     /// SIGHUP: read the configuration again and swap in producers built from it.
@@ -133,7 +149,8 @@ public actor CaptureSupervisor {
         do {
             reloaded = try reload()
         } catch {
-            logger.error("SIGHUP: the new configuration is refused; keeping the running one", metadata: ["error": "\(error)"])
+            logger.error(
+                "SIGHUP: the new configuration is refused; keeping the running one", metadata: ["error": "\(error)"])
             return
         }
         for name in reloaded.needsRestart {
@@ -142,12 +159,16 @@ public actor CaptureSupervisor {
         for producer in producers {
             do {
                 let replacement = try await producer.reload(kafka: reloaded.kafka, live: reloaded.live)
-                logger.notice("SIGHUP: producer reloaded", metadata: [
-                    "worker": "\(replacement.worker)", "generation": "\(replacement.newGeneration)",
-                    "reproduced": "\(replacement.reproduced)", "lost": "\(replacement.lost)"])
+                logger.notice(
+                    "SIGHUP: producer reloaded",
+                    metadata: [
+                        "worker": "\(replacement.worker)", "generation": "\(replacement.newGeneration)",
+                        "reproduced": "\(replacement.reproduced)", "lost": "\(replacement.lost)",
+                    ])
             } catch {
-                logger.error("SIGHUP: cannot create a producer from the new configuration; keeping the running one",
-                             metadata: ["error": "\(error)"])
+                logger.error(
+                    "SIGHUP: cannot create a producer from the new configuration; keeping the running one",
+                    metadata: ["error": "\(error)"])
             }
         }
     }

@@ -12,25 +12,25 @@
 ///   above `slowRoundTripMs` (librdkafka's statistics): report degraded;
 /// - `maxRestarts` restart attempts within `restartWindow`: report unhealthy
 ///   (and keep restarting, at the capped backoff: capture goes on).
-public struct ProducerHealth: Sendable {
-    public struct Policy: Sendable, Equatable {
-        public var backoffBase: Double = 0.1
-        public var backoffCap: Double = 30
-        public var maxRestarts: Int = 10
-        public var restartWindow: Double = 60
-        public var stallSeconds: Double = 30
+package struct ProducerHealth: Sendable {
+    package struct Policy: Sendable, Equatable {
+        package var backoffBase: Double = 0.1
+        package var backoffCap: Double = 30
+        package var maxRestarts: Int = 10
+        package var restartWindow: Double = 60
+        package var stallSeconds: Double = 30
         /// A broker round trip (librdkafka's statistics, average) above this: degraded.
-        public var slowRoundTripMs: Double = 1000
-        public init() {}
+        package var slowRoundTripMs: Double = 1000
+        package init() {}
     }
 
-    public enum State: Sendable, Equatable, CustomStringConvertible {
+    package enum State: Sendable, Equatable, CustomStringConvertible {
         case healthy
         case degraded(String)
         case restarting
         case unhealthy(String)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .healthy: "healthy"
             case .degraded(let reason): "degraded: \(reason)"
@@ -50,15 +50,15 @@ public struct ProducerHealth: Sendable {
     }
 
     /// What the supervisor saw of the producer at one moment.
-    public struct Observation: Sendable {
-        public var now: Double
-        public var fatal: Bool
-        public var allBrokersDownReports: UInt64
-        public var delivered: UInt64
-        public var inFlight: UInt64
+    package struct Observation: Sendable {
+        package var now: Double
+        package var fatal: Bool
+        package var allBrokersDownReports: UInt64
+        package var delivered: UInt64
+        package var inFlight: UInt64
         /// The slowest broker's average round trip in librdkafka's latest statistics.
-        public var roundTripMs: Double?
-        public init(now: Double, fatal: Bool, allBrokersDownReports: UInt64, delivered: UInt64, inFlight: UInt64,
+        package var roundTripMs: Double?
+        package init(now: Double, fatal: Bool, allBrokersDownReports: UInt64, delivered: UInt64, inFlight: UInt64,
                     roundTripMs: Double? = nil) {
             self.now = now
             self.fatal = fatal
@@ -69,16 +69,16 @@ public struct ProducerHealth: Sendable {
         }
     }
 
-    public enum Action: Sendable, Equatable {
+    package enum Action: Sendable, Equatable {
         /// Replace the producer after waiting this many seconds.
         case restart(afterSeconds: Double)
         /// The state changed: log it.
         case report(State)
     }
 
-    public let policy: Policy
-    public private(set) var state: State = .healthy
-    public private(set) var restarts = 0
+    package let policy: Policy
+    package private(set) var state: State = .healthy
+    package private(set) var restarts = 0
     private var recentRestarts: [Double] = []
     private var brokersDownReports: UInt64 = 0
     private var brokersDown = false
@@ -86,11 +86,11 @@ public struct ProducerHealth: Sendable {
     private var lastProgress: Double?
     private var restarting = false
 
-    public init(policy: Policy = Policy()) {
+    package init(policy: Policy = Policy()) {
         self.policy = policy
     }
 
-    public mutating func observe(_ observation: Observation) -> [Action] {
+    package mutating func observe(_ observation: Observation) -> [Action] {
         let now = observation.now
         if lastProgress == nil { lastProgress = now }
         if observation.delivered != lastDelivered {
@@ -139,7 +139,7 @@ public struct ProducerHealth: Sendable {
     }
 
     /// The new producer is in place.
-    public mutating func restartFinished(at now: Double) {
+    package mutating func restartFinished(at now: Double) {
         restarting = false
         restarts += 1
         recentRestarts.append(now)
@@ -148,23 +148,8 @@ public struct ProducerHealth: Sendable {
     }
 
     /// The new producer could not be made (bad properties...): try again later.
-    public mutating func restartFailed(at now: Double) {
+    package mutating func restartFailed(at now: Double) {
         restarting = false
         recentRestarts.append(now)
-    }
-}
-
-/// The probe's health: the worst of its producers'.
-public struct HealthSummary: Sendable, CustomStringConvertible {
-    public var state: ProducerHealth.State
-    public var restarts: Int
-    public init(state: ProducerHealth.State = .healthy, restarts: Int = 0) {
-        self.state = state
-        self.restarts = restarts
-    }
-    public var description: String { "\(state), \(restarts) restarts" }
-
-    public static func worst(_ states: [ProducerHealth.State], restarts: Int) -> HealthSummary {
-        HealthSummary(state: states.max { $0.severity < $1.severity } ?? .healthy, restarts: restarts)
     }
 }

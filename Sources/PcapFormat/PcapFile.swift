@@ -1,36 +1,36 @@
 /// Classic libpcap files: reading (either byte order, microsecond or
 /// nanosecond timestamps) and writing (native order, microseconds).
-public struct PcapRecord: Equatable, Sendable {
+package struct PcapRecord: Equatable, Sendable {
     /// Capture time in epoch microseconds.
-    public var micros: UInt64
+    package var micros: UInt64
     /// The captured bytes (possibly fewer than `originalLength`).
-    public var data: [UInt8]
-    public var originalLength: UInt32
+    package var data: [UInt8]
+    package var originalLength: UInt32
 
-    public init(micros: UInt64, data: [UInt8], originalLength: UInt32? = nil) {
+    package init(micros: UInt64, data: [UInt8], originalLength: UInt32? = nil) {
         self.micros = micros
         self.data = data
         self.originalLength = originalLength ?? UInt32(data.count)
     }
 }
 
-public struct PcapError: Error, CustomStringConvertible {
-    public var description: String
-    public init(description: String) { self.description = description }
+package struct PcapError: Error, CustomStringConvertible {
+    package var description: String
+    package init(description: String) { self.description = description }
 }
 
-public struct PcapFile: Sendable {
-    public var linkType: UInt32
-    public var snapLength: UInt32
-    public var records: [PcapRecord]
+package struct PcapFile: Sendable {
+    package var linkType: UInt32
+    package var snapLength: UInt32
+    package var records: [PcapRecord]
 
-    public init(linkType: UInt32 = 1, snapLength: UInt32 = 262_144, records: [PcapRecord] = []) {
+    package init(linkType: UInt32 = 1, snapLength: UInt32 = 262_144, records: [PcapRecord] = []) {
         self.linkType = linkType
         self.snapLength = snapLength
         self.records = records
     }
 
-    public init(bytes: [UInt8]) throws {
+    package init(bytes: [UInt8]) throws {
         guard bytes.count >= 24 else { throw PcapError(description: "shorter than a pcap file header (24 bytes)") }
         let magic = Self.read32(bytes, 0, bigEndian: false)
         let bigEndian: Bool
@@ -61,7 +61,7 @@ public struct PcapFile: Sendable {
         }
     }
 
-    public static func header(linkType: UInt32, snapLength: UInt32) -> [UInt8] {
+    package static func header(linkType: UInt32, snapLength: UInt32) -> [UInt8] {
         var bytes: [UInt8] = []
         append32(&bytes, 0xA1B2_C3D4)
         append16(&bytes, 2)
@@ -73,7 +73,7 @@ public struct PcapFile: Sendable {
         return bytes
     }
 
-    public static func recordBytes(_ record: PcapRecord) -> [UInt8] {
+    package static func recordBytes(_ record: PcapRecord) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(16 + record.data.count)
         append32(&bytes, UInt32(truncatingIfNeeded: record.micros / 1_000_000))
@@ -84,7 +84,7 @@ public struct PcapFile: Sendable {
         return bytes
     }
 
-    public func bytes() -> [UInt8] {
+    package func bytes() -> [UInt8] {
         var bytes = Self.header(linkType: linkType, snapLength: snapLength)
         for record in records { bytes += Self.recordBytes(record) }
         return bytes

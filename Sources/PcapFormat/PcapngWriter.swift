@@ -1,7 +1,7 @@
 /// pcapng output: one section, one Ethernet interface with microsecond
 /// timestamps, one Enhanced Packet Block per packet.
-public enum Pcapng {
-    public static func sectionHeader() -> [UInt8] {
+package enum Pcapng {
+    package static func sectionHeader() -> [UInt8] {
         var body: [UInt8] = []
         append32(&body, 0x1A2B_3C4D)            // byte-order magic
         append16(&body, 1)                      // major version
@@ -18,7 +18,7 @@ public enum Pcapng {
         return bytes
     }
 
-    public static func enhancedPacket(micros: UInt64, data: [UInt8], originalLength: UInt32? = nil) -> [UInt8] {
+    package static func enhancedPacket(micros: UInt64, data: [UInt8], originalLength: UInt32? = nil) -> [UInt8] {
         var body: [UInt8] = []
         body.reserveCapacity(20 + data.count + 3)
         append32(&body, 0)                               // interface 0

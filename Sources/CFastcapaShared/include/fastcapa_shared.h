@@ -1,0 +1,137 @@
+// CFastcapaShared: the memory the lcores and the control plane share.
+//
+// Counter blocks, the producer context librdkafka's callbacks write, the
+// delivery-latency histogram and the relaxed atomics that read and write them.
+// They are C so that their layouts are fixed (checked below) and their atomics
+// are plain instructions: each block has one writer (the thread that owns it)
+// and any number of readers (the statistics sampler).
+#ifndef FASTCAPA_SHARED_H
+#define FASTCAPA_SHARED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FASTCAPA_CACHE_LINE 64
+
+// MARK: - relaxed atomics
+
+/// Adds to a counter that only the calling thread writes: a relaxed store keeps
+/// each write visible to readers without a locked instruction.
+static inline void fastcapa_counter_add(uint64_t *counter, uint64_t value) {
+    __atomic_store_n(counter, *counter + value, __ATOMIC_RELAXED);
+}
+/// A word any thread may overwrite (not a counter: the last writer wins).
+static inline void fastcapa_counter_store(uint64_t *word, uint64_t value) {
+    __atomic_store_n(word, value, __ATOMIC_RELAXED);
+}
+static inline uint64_t fastcapa_counter_load(const uint64_t *counter) {
+    return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+/// Swaps a mailbox word (a pointer handed from an lcore to the control plane).
+static inline uint64_t fastcapa_mailbox_exchange(uint64_t *mailbox, uint64_t value) {
+    return __atomic_exchange_n(mailbox, value, __ATOMIC_ACQ_REL);
+}
+/// A flag another thread sets (stop requests): what was written before the
+/// flag is seen after it.
+static inline void fastcapa_flag_store(uint32_t *flag, uint32_t value) {
+    __atomic_store_n(flag, value, __ATOMIC_RELEASE);
+}
+static inline uint32_t fastcapa_flag_load(const uint32_t *flag) {
+    return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
+}
+
+// MARK: - counter blocks
+//
+// Sized to whole cache lines and allocated 64-byte aligned (CounterBlock in
+// Swift); no alignment attribute, since Swift does not import over-aligned structs.
+
+/// Receive worker counters, one cache line per worker.
+typedef struct fastcapa_rx_counters {
+    uint64_t received;          // packets returned by rte_eth_rx_burst
+    uint64_t received_bytes;    // their pkt_len
+    uint64_t enqueued;          // packets the transmit ring accepted
+    uint64_t ring_full_drops;   // packets the ring refused (policy drop)
+    uint64_t bursts;            // non-empty bursts
+    uint64_t full_bursts;       // bursts that came back full (queue under pressure)
+    uint64_t ring_full_waits;   // retries under the `wait` ring-full policy
+    uint64_t empty_polls;       // polls that returned nothing
+} fastcapa_rx_counters;
+
+#define FASTCAPA_LATENCY_BUCKETS 14
+
+/// Transmit worker counters, four cache lines per worker.
+typedef struct fastcapa_tx_counters {
+    uint64_t dequeued;            // packets taken off the ring
+    uint64_t produced;            // accepted by librdkafka (now in flight)
+    uint64_t produced_bytes;
+    uint64_t delivered;           // delivery report: success
+    uint64_t delivered_bytes;
+    uint64_t delivery_failed;     // delivery report: error (timeout, broker error, purged), not re-produced
+    uint64_t queue_full_drops;    // librdkafka's queue stayed full past the retry budget
+    uint64_t too_large_drops;     // larger than message.max.bytes
+    uint64_t produce_error_drops; // any other produce() refusal
+    uint64_t truncated;           // delivered shorter than captured (snap length)
+    uint64_t queue_full_retries;
+    uint64_t null_sink_drops;     // freed unsent by the null sink (--sink null, receive-path benchmarks)
+    uint64_t drain_timeout_drops; // still in the ring when the drain timeout ran out
+    uint64_t malformed_drops;     // the driver's segments hold fewer bytes than the frame's length
+    uint64_t reproduced;          // failed in a retired producer, produced again to its successor
+    uint64_t paused_polls;        // loops spent waiting for a failed producer to be replaced
+    // Delivery latency (capture time in the key → delivery report): bucket i
+    // counts latencies in (bound[i-1], bound[i]], see FASTCAPA_LATENCY_BOUNDS_US.
+    uint64_t latency_buckets[FASTCAPA_LATENCY_BUCKETS];
+    uint64_t latency_count;       // every successful delivery measured, above the last bound too
+    uint64_t latency_sum_us;
+} fastcapa_tx_counters;
+
+// MARK: - delivery latency
+
+/// Upper bounds of the delivery-latency buckets, in microseconds (1 ms ... 30 s).
+static const uint64_t FASTCAPA_LATENCY_BOUNDS_US[FASTCAPA_LATENCY_BUCKETS] = {
+    1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000, 500000,
+    1000000, 2000000, 5000000, 10000000, 30000000,
+};
+static inline uint64_t fastcapa_latency_bound_us(unsigned int index) { return FASTCAPA_LATENCY_BOUNDS_US[index]; }
+
+/// Counts one delivery latency (single writer: the thread serving the producer's reports).
+static inline void fastcapa_record_latency(fastcapa_tx_counters *counters, uint64_t latency_us) {
+    for (unsigned int i = 0; i < FASTCAPA_LATENCY_BUCKETS; i++) {
+        if (latency_us <= FASTCAPA_LATENCY_BOUNDS_US[i]) {
+            fastcapa_counter_add(&counters->latency_buckets[i], 1);
+            break;
+        }
+    }
+    fastcapa_counter_add(&counters->latency_count, 1);
+    fastcapa_counter_add(&counters->latency_sum_us, latency_us);
+}
+
+// MARK: - producer context
+
+/// One librdkafka producer's context (its conf opaque), written by librdkafka's
+/// callbacks on whichever thread polls the producer: the transmit lcore (or its
+/// delivery-report thread) while the producer is current, the supervisor's
+/// thread once it is retired.
+typedef struct fastcapa_producer_context {
+    fastcapa_tx_counters *deliveries; // where delivery reports are counted
+    uint64_t statistics_json;         // mailbox: latest statistics JSON (char *), taken by the control plane
+    uint64_t fatal;                   // 1 once librdkafka reported a fatal error: the producer is useless
+    uint64_t all_brokers_down;        // times librdkafka reported all brokers down
+    uint64_t errors;                  // error callbacks
+    uint64_t last_error;              // the last error callback's code
+    void *successor_topic;            // retiring: failed messages are produced again to this topic handle
+    void *rescue;                     // failed messages kept between a fatal error and the successor
+    // Second cache line: written by the transmit lcore and the partitioner.
+    uint64_t partition_count;         // the topic's partitions, as last seen by the partitioner (0: not yet known)
+    uint64_t poll_time_us;            // wall clock taken just before the owner polls: delivery latency without
+                                      // a clock read per report (0: read the clock)
+    uint64_t spare[6];
+} fastcapa_producer_context;
+
+_Static_assert(sizeof(fastcapa_producer_context) == 2 * FASTCAPA_CACHE_LINE, "a producer context fills two cache lines");
+_Static_assert(offsetof(fastcapa_producer_context, partition_count) == FASTCAPA_CACHE_LINE,
+               "the lcore-written words start the second cache line");
+_Static_assert(sizeof(fastcapa_rx_counters) == FASTCAPA_CACHE_LINE, "rx counters fill one cache line");
+_Static_assert(sizeof(fastcapa_tx_counters) == 4 * FASTCAPA_CACHE_LINE, "tx counters fill four cache lines");
+
+#endif

@@ -1,0 +1,52 @@
+import FastcapaKafka
+import Foundation
+
+/// The Kafka properties and files the options name.
+extension CaptureOptions {
+    /// `-X key=value` entries; `topic.KEY` goes to the topic.
+    static func parseDashX(_ texts: [String]) throws -> KafkaProperties {
+        var properties = KafkaProperties()
+        for text in texts {
+            let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = parts[0].trimmingCharacters(in: .whitespaces)
+            guard parts.count == 2, !key.isEmpty else {
+                throw SettingError("-X '\(text)' is not key=value. Write librdkafka properties as -X key=value, e.g. -X bootstrap.servers=localhost:9092.")
+            }
+            if key.hasPrefix("topic.") {
+                properties.topic.append(.init(key: String(key.dropFirst(6)), value: String(parts[1]), origin: "-X"))
+            } else {
+                properties.global.append(.init(key: key, value: String(parts[1]), origin: "-X"))
+            }
+        }
+        return properties
+    }
+
+    static func loadIni(_ path: String) throws -> KafkaProperties {
+        let text = try readTextFile(
+            path, what: "Kafka config file (-c)", kind: "INI",
+            missingFix: "Give the path of Fastcapa's INI file, or leave -c out to use the embedded broker.")
+        do {
+            return try KafkaIniFile.parse(text, path: path)
+        } catch {
+            throw SettingError("Kafka config file: \(error.description)")
+        }
+    }
+
+    /// A text file an option names, with a clear error for each way reading it can fail.
+    static func readTextFile(_ path: String, what: String, kind: String, missingFix: String) throws -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw SettingError("\(what) '\(path)' does not exist. \(missingFix)")
+        }
+        guard !isDirectory.boolValue else {
+            throw SettingError("\(what) '\(path)' is a directory. Give the path of a \(kind) file inside it.")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SettingError("\(what) '\(path)' cannot be read (permission denied?). Make it readable by this user.")
+        }
+        guard !data.contains(0), let text = String(data: data, encoding: .utf8) else {
+            throw SettingError("\(what) '\(path)' is not UTF-8 text (binary data?). Give a \(kind) text file.")
+        }
+        return text
+    }
+}

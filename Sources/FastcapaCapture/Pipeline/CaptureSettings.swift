@@ -1,0 +1,137 @@
+/// Everything the data path needs to know, validated before any resource exists.
+package struct CaptureSettings: Sendable, Equatable {
+    package enum RingFullPolicy: String, Sendable, CaseIterable {
+        /// Free and count the packets the ring refuses: capture never waits.
+        case drop
+        /// Retry until the ring takes them: nothing is lost after the NIC, and
+        /// on a live NIC the loss moves to the NIC's own counters.
+        case wait
+    }
+
+    package enum Partitioning: String, Sendable, CaseIterable {
+        /// Each batch a transmit worker produces goes to the next partition in
+        /// turn: spread evenly, with no partitioner call per message.
+        case `default`
+        /// One partition per flow: the packet's RSS hash, or a symmetric
+        /// software hash of addresses and ports, so a flow stays in order.
+        case flow
+        /// librdkafka's partitioner on the key (a hash of the capture time),
+        /// called per message, as Metron's Fastcapa did.
+        case key
+    }
+
+    /// How a transmit worker hands packets to librdkafka.
+    package enum ProduceCall: String, Sendable, CaseIterable {
+        /// rd_kafka_produce_batch: one call (one clock read, one lock) per batch.
+        case batch
+        /// rd_kafka_produce per packet (for comparison).
+        case single
+    }
+
+    /// Where a producer's delivery reports are served.
+    package enum DeliveryReports: String, Sendable, CaseIterable {
+        /// The transmit lcore polls its producer after every burst.
+        case lcore
+        /// A thread per producer on the control cores polls it; the lcore never does.
+        case thread
+    }
+
+    package var portMask: UInt64 = 0x01
+    package var rxBurst: Int = 32
+    package var maxRebursts: Int = 4
+    package var txBurst: Int = 256
+    package var rxDescriptors: Int = 1024
+    package var ringSize: Int = 2048
+    package var rxQueues: Int = 1
+    package var txWorkersPerRing: Int = 1
+    package var ringFull: RingFullPolicy = .drop
+    package var partitioning: Partitioning = .default
+    package var produceCall: ProduceCall = .batch
+    package var deliveryReports: DeliveryReports = .lcore
+    /// Frames longer than this are cut to it (and counted as truncated).
+    package var snapLength: Int = 262_144
+    /// How many times a transmit worker waits 1 ms for room in librdkafka's
+    /// queue before it drops the packet.
+    package var queueFullRetries: Int = 50
+    /// Polling lcores sleep after this many empty polls in a row...
+    package var idleSpinPolls: Int = 1024
+    /// ...for at most this long (doubling from 1 µs). 0: never sleep, poll hard.
+    package var idleSleepMaxMicros: Int = 100
+    package var topic: String = "pcap"
+    /// Where transmit workers send packets: Kafka, or nowhere (benchmarks of the
+    /// receive path: packets are freed after the ring and counted as null_sink).
+    package var sink: Sink = .kafka
+
+    package enum Sink: String, Sendable, CaseIterable {
+        case kafka
+        case null
+    }
+
+    package init() {}
+
+    package static let maxRxBurst = 1024
+    package static let maxTxBurst = 4096
+    package static let maxRebursts = 64
+    package static let maxSnapLength = 262_144
+
+    /// A setting out of its range. `key` is the setting's name in the
+    /// configuration (the long option and config-file key); the command line
+    /// adds its flags when it reports the problem.
+    package struct Invalid: Error, CustomStringConvertible, Equatable {
+        package var key: String
+        package var name: String
+        package var problem: String
+        package var fix: String
+        package var description: String { "\(name) (\(key)): \(problem). \(fix)" }
+    }
+
+    /// Checks every setting; the first problem found is thrown with its fix.
+    package func validate() throws(Invalid) {
+        func check(_ ok: Bool, _ key: String, _ name: String, _ problem: String, _ fix: String) throws(Invalid) {
+            if !ok { throw Invalid(key: key, name: name, problem: problem, fix: fix) }
+        }
+        try check(portMask != 0, "port-mask", "port mask", "0x0 selects no port", "Give a hex mask with a bit per port, e.g. 0x1 for port 0.")
+        try check((1...Self.maxRxBurst).contains(rxBurst), "rx-burst", "receive burst", "\(rxBurst) is out of range",
+                  "Use 1 to \(Self.maxRxBurst) (default 32).")
+        try check((0...Self.maxRebursts).contains(maxRebursts), "max-rebursts", "re-bursts", "\(maxRebursts) is out of range",
+                  "Use 0 to \(Self.maxRebursts) (default 4).")
+        try check((1...Self.maxTxBurst).contains(txBurst), "tx-burst", "transmit burst", "\(txBurst) is out of range",
+                  "Use 1 to \(Self.maxTxBurst) (default 256).")
+        try check((1...32768).contains(rxDescriptors), "rx-desc", "receive descriptors", "\(rxDescriptors) is out of range",
+                  "Use 1 to 32768 (default 1024); the device may round it.")
+        try check(ringSize >= 2 && ringSize <= 1 << 28 && ringSize & (ringSize - 1) == 0, "ring-size", "ring size",
+                  "\(ringSize) is not a power of two between 2 and 2^28",
+                  "Use a power of two such as 2048 (default) or 65536; the ring holds size - 1 packets.")
+        try check((1...128).contains(rxQueues), "rx-queues", "receive queues", "\(rxQueues) is out of range", "Use 1 to 128 (default 1).")
+        try check((1...64).contains(txWorkersPerRing), "tx-workers", "transmit workers", "\(txWorkersPerRing) is out of range",
+                  "Use 1 to 64 per ring (default 1).")
+        try check((1...Self.maxSnapLength).contains(snapLength), "snap-length", "snap length",
+                  "\(snapLength) is out of range", "Use 1 to 262144 bytes (default 262144: keep whole frames).")
+        try check((0...100_000).contains(queueFullRetries), "queue-full-retries", "queue-full retries",
+                  "\(queueFullRetries) is out of range", "Use 0 to 100000 (each waits 1 ms; default 50).")
+        try check(idleSpinPolls >= 0, "idle-spin-polls", "idle spin polls", "\(idleSpinPolls) is negative", "Use 0 or more.")
+        try check((0...1_000_000).contains(idleSleepMaxMicros), "idle-sleep-max-us", "idle sleep",
+                  "\(idleSleepMaxMicros) is out of range", "Use 0 (poll hard) to 1000000 µs (default 100).")
+        try check(Self.isValidTopicName(topic), "topic", "topic", "'\(topic)' is not a valid Kafka topic name",
+                  "Use 1 to 249 characters from a-z, A-Z, 0-9, '.', '_' and '-' (not '.' or '..').")
+    }
+
+    /// Kafka's own rule for topic names.
+    package static func isValidTopicName(_ name: String) -> Bool {
+        guard !name.isEmpty, name.utf8.count <= 249, name != ".", name != ".." else { return false }
+        return name.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+        }
+    }
+
+    /// The ports selected by the mask, in order.
+    package var ports: [UInt16] {
+        (0..<64).filter { portMask & (1 << UInt64($0)) != 0 }.map { UInt16($0) }
+    }
+
+    /// Lcores the pipeline needs besides the main one.
+    package var workerLcoresNeeded: Int {
+        ports.count * rxQueues * (1 + txWorkersPerRing)
+    }
+}

@@ -1,0 +1,131 @@
+import CDPDK
+import CFastcapaShared
+import Glibc
+
+/// Polls one receive queue and feeds its transmit ring.
+///
+/// Per burst: receive, re-burst while the queue keeps returning full bursts,
+/// stamp each packet with its capture time, enqueue the lot. No allocation,
+/// lock, log line or actor call in the loop.
+package final class ReceiveWorker: @unchecked Sendable {
+    let port: UInt16
+    let queue: UInt16
+    let ring: OpaquePointer
+    let burst: Int
+    let maxRebursts: Int
+    let ringFull: CaptureSettings.RingFullPolicy
+    let counters: UnsafeMutablePointer<fastcapa_rx_counters>
+    let control: WorkerControl
+    let captureTimeField: Int32
+    let deviceTimestamp: DeviceTimestamp?
+    let idleSpinPolls: Int
+    let idleSleepMaxMicros: Int
+    let packets: UnsafeMutablePointer<OpaquePointer?>
+
+    init(port: UInt16, queue: UInt16, ring: OpaquePointer, settings: CaptureSettings,
+         counters: UnsafeMutablePointer<fastcapa_rx_counters>, control: WorkerControl,
+         captureTimeField: Int32, deviceTimestamp: DeviceTimestamp?) {
+        self.port = port
+        self.queue = queue
+        self.ring = ring
+        self.burst = settings.rxBurst
+        self.maxRebursts = settings.maxRebursts
+        self.ringFull = settings.ringFull
+        self.counters = counters
+        self.control = control
+        self.captureTimeField = captureTimeField
+        self.deviceTimestamp = deviceTimestamp
+        self.idleSpinPolls = settings.idleSpinPolls
+        self.idleSleepMaxMicros = settings.idleSleepMaxMicros
+        let capacity = settings.rxBurst * (1 + settings.maxRebursts)
+        packets = .allocate(capacity: capacity)
+        packets.initialize(repeating: nil, count: capacity)
+    }
+
+    deinit { packets.deallocate() }
+
+    /// The lcore entry point: `arg` is an unretained `ReceiveWorker`.
+    static let entry: @convention(c) (UnsafeMutableRawPointer?) -> Int32 = { arg in
+        Unmanaged<ReceiveWorker>.fromOpaque(arg!).takeUnretainedValue().run()
+    }
+
+    func run() -> Int32 {
+        // Everything the loop touches, in locals.
+        let port = self.port, queue = self.queue, ring = self.ring
+        let burst = UInt16(self.burst), maxRebursts = self.maxRebursts
+        let counters = self.counters, packets = self.packets
+        let stop = control.flags + WorkerControl.stopReceiving
+        let abandon = control.flags + WorkerControl.abandon
+        let waitWhenFull = ringFull == .wait
+        var roomWait = RingRoomWait(ring: ring, maxSleepMicros: idleSleepMaxMicros)
+        let captureTimeField = self.captureTimeField
+        let device = deviceTimestamp
+        var clock = CaptureClock()
+        var idle = IdleBackoff(spinPolls: idleSpinPolls, maxSleepMicros: idleSleepMaxMicros, rcuReader: false)
+
+        while fastcapa_flag_load(stop) == 0 {
+            var count = Int(rte_eth_rx_burst(port, queue, packets, burst))
+            if count == 0 {
+                idle.idle()
+                continue
+            }
+            idle.reset()
+            // The queue is under pressure while bursts come back full: read
+            // again now and hand the ring one larger batch.
+            var last = count
+            var rebursts = 0
+            while last == Int(burst) && rebursts < maxRebursts {
+                fastcapa_counter_add(&counters.pointee.full_bursts, 1)
+                last = Int(rte_eth_rx_burst(port, queue, packets + count, burst))
+                count += last
+                rebursts += 1
+            }
+
+            let now = clock.nowMicros()
+            var bytes: UInt64 = 0
+            for index in 0..<count {
+                let packet = packets[index]
+                bytes &+= UInt64(CDPDK_rte_mbuf_pkt_len(packet))
+                var captured = now
+                if let device, CDPDK_rte_mbuf_ol_flags(packet) & device.flag != 0 {
+                    captured = device.micros(CDPDK_RTE_MBUF_DYNFIELD_u64(packet, device.fieldOffset))
+                }
+                CDPDK_RTE_MBUF_DYNFIELD_set_u64(packet, captureTimeField, captured)
+            }
+            fastcapa_counter_add(&counters.pointee.received, UInt64(count))
+            fastcapa_counter_add(&counters.pointee.received_bytes, bytes)
+            fastcapa_counter_add(&counters.pointee.bursts, 1)
+
+            var sent = enqueue(ring, packets, count)
+            if sent < count && waitWhenFull {
+                // Back-pressure: keep the packets and wait for room (or until
+                // shutdown gives up on the backlog).
+                while sent < count && fastcapa_flag_load(abandon) == 0 {
+                    let waits = roomWait.wait(forRoom: count - sent, unless: abandon)
+                    fastcapa_counter_add(&counters.pointee.ring_full_waits, waits)
+                    sent += enqueue(ring, packets + sent, count - sent)
+                }
+            }
+            fastcapa_counter_add(&counters.pointee.enqueued, UInt64(sent))
+            if sent < count {
+                CDPDK_rte_pktmbuf_free_bulk(packets + sent, UInt32(count - sent))
+                fastcapa_counter_add(&counters.pointee.ring_full_drops, UInt64(count - sent))
+                // Polling on only to free what the full ring refuses would take
+                // the CPU the transmit workers and librdkafka need to catch up:
+                // wait for room instead, while the NIC's descriptors hold the
+                // next packets (what they cannot hold the NIC counts as missed),
+                // but never longer than a millisecond: capture goes on.
+                let waits = roomWait.wait(forRoom: Int.max, unless: stop, atMostMicros: RingRoomWait.longestDropWaitMicros)
+                fastcapa_counter_add(&counters.pointee.ring_full_waits, waits)
+            }
+        }
+        return 0
+    }
+
+    @inline(__always)
+    private func enqueue(_ ring: OpaquePointer, _ packets: UnsafeMutablePointer<OpaquePointer?>, _ count: Int) -> Int {
+        packets.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: count) {
+            Int(rte_ring_enqueue_burst(ring, $0, UInt32(count), nil))
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import CFastcapaShared
+import FastcapaKafka
+
+extension TransmitWorker {
+    /// What happens to a message librdkafka refused.
+    enum RefusalOutcome {
+        /// Offer it again: the worker waited for room in librdkafka's queue.
+        case retry
+        /// The producer failed fatally: keep it (and what follows) for the successor.
+        case keepForSuccessor
+        /// Counted as dropped, with its reason.
+        case dropped
+    }
+
+    /// Decides, and counts, what happens to a refused message, for both ways of
+    /// producing: a full queue is waited out while the retry budget lasts and the
+    /// drain has not given up; a fatal error keeps the message for the successor
+    /// (unless the drain gave up); anything else is dropped and counted by reason.
+    /// The worker stays online while it waits: it still holds this record.
+    @inline(__always)
+    func settle(_ refusal: ProduceRefusal, retries: inout Int, _ record: WorkerRecord, giveUp: Bool) -> RefusalOutcome {
+        if refusal == .fatal && !giveUp { return .keepForSuccessor }
+        if refusal == .queueFull && retries < record.queueFullRetries
+            && fastcapa_flag_load(control.flags + WorkerControl.abandon) == 0
+        {
+            retries += 1
+            fastcapa_counter_add(&counters.pointee.queue_full_retries, 1)
+            record.producer.waitForQueueRoom(servingReports: deliveryReports == .lcore)
+            return .retry
+        }
+        switch refusal {
+        case .queueFull: fastcapa_counter_add(&counters.pointee.queue_full_drops, 1)
+        case .tooLarge: fastcapa_counter_add(&counters.pointee.too_large_drops, 1)
+        case .fatal, .other: fastcapa_counter_add(&counters.pointee.produce_error_drops, 1)
+        }
+        return .dropped
+    }
+
+    /// Counts `count` messages of `bytes` librdkafka took, `truncated` of them cut to the snap length.
+    @inline(__always)
+    func countProduced(_ count: Int, bytes: Int, truncated: Int) {
+        fastcapa_counter_add(&counters.pointee.produced, UInt64(count))
+        fastcapa_counter_add(&counters.pointee.produced_bytes, UInt64(bytes))
+        if truncated > 0 { fastcapa_counter_add(&counters.pointee.truncated, UInt64(truncated)) }
+    }
+}

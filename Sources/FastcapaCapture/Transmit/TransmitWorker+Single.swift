@@ -1,0 +1,74 @@
+import CDPDK
+import CFastcapaShared
+import FastcapaKafka
+
+extension TransmitWorker {
+    /// Produces packets [start, end) of the burst one rd_kafka_produce call each.
+    /// Returns the first packet it could not hand over because the producer
+    /// failed fatally (`end` when none).
+    func produceEach(_ start: Int, _ end: Int, _ record: WorkerRecord, giveUp: Bool) -> Int {
+        let batch = batchSequence
+        batchSequence &+= 1
+        var index = start
+        while index < end && produceOne(packets[index], record, batch: batch, giveUp: giveUp) {
+            index += 1
+        }
+        return index
+    }
+
+    /// Produces one packet (a chained frame gathered into the scratch buffer
+    /// first), or counts why it could not. Returns false only when the producer
+    /// has failed fatally: the packet is then kept for its successor.
+    @inline(__always)
+    func produceOne(_ packet: OpaquePointer?, _ record: WorkerRecord, batch: UInt, giveUp: Bool) -> Bool {
+        let captured = Int(CDPDK_rte_mbuf_pkt_len(packet))
+        let length = min(captured, record.snapLength, scratchSize)
+        let payload: UnsafeRawPointer
+        let available: Int
+        if CDPDK_rte_mbuf_nb_segs(packet) == 1 {
+            available = Int(CDPDK_rte_mbuf_data_len(packet))
+            payload = UnsafeRawPointer(CDPDK_rte_pktmbuf_mtod(packet)!)
+        } else {
+            // A chain (jumbo frame): gather it, since a message is one buffer.
+            available = gather(packet, upTo: length)
+            payload = UnsafeRawPointer(scratch)
+        }
+        if available < length {
+            // The driver's segments hold less than the frame's length (net_pcap in
+            // DPDK 22.11 does this to records over 65,535 bytes): never publish a
+            // frame that is silently short.
+            fastcapa_counter_add(&counters.pointee.malformed_drops, 1)
+            return true
+        }
+        let hint = hint(packet, payload, length, batch: batch)
+        singleKey.pointee = CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField).bigEndian
+        var retries = 0
+        while true {
+            guard let refusal = record.producer.produce(payload, length: length, key: singleKey, hint: hint) else {
+                countProduced(1, bytes: length, truncated: length < captured ? 1 : 0)
+                return true
+            }
+            switch settle(refusal, retries: &retries, record, giveUp: giveUp) {
+            case .retry: continue
+            case .keepForSuccessor: return false
+            case .dropped: return true
+            }
+        }
+    }
+
+    /// Copies up to `limit` bytes of a segment chain into `scratch`, following
+    /// the segments themselves (never trusting pkt_len alone), and returns how
+    /// many bytes it copied.
+    @inline(__always)
+    func gather(_ packet: OpaquePointer?, upTo limit: Int) -> Int {
+        var copied = 0
+        var segment: OpaquePointer? = packet
+        while let current = segment, copied < limit {
+            let take = min(Int(CDPDK_rte_mbuf_data_len(current)), limit - copied)
+            (scratch + copied).copyMemory(from: CDPDK_rte_pktmbuf_mtod(current)!, byteCount: take)
+            copied += take
+            segment = CDPDK_rte_mbuf_next(current)
+        }
+        return copied
+    }
+}

@@ -1,0 +1,207 @@
+import CDPDK
+import CFastcapaShared
+import CURCU
+import FastcapaKafka
+
+/// Drains one transmit ring into Kafka: one message per packet, keyed by the
+/// packet's capture time (8 bytes, epoch microseconds, big-endian).
+///
+/// Per burst: read the producer and live settings through RCU, dequeue,
+/// produce the packets (in one `rd_kafka_produce_batch` call, or one call per
+/// packet; copied by librdkafka), free the burst, serve delivery reports. When
+/// librdkafka reports a fatal error the worker stops dequeuing (the ring absorbs
+/// the gap) and keeps the rest of its burst until the supervisor has swapped in
+/// a new producer.
+package final class TransmitWorker: @unchecked Sendable {
+    package let index: Int
+    let ring: OpaquePointer
+    let burst: Int
+    let partitioning: CaptureSettings.Partitioning
+    let produceCall: CaptureSettings.ProduceCall
+    let deliveryReports: CaptureSettings.DeliveryReports
+    let counters: UnsafeMutablePointer<fastcapa_tx_counters>
+    /// Where retired producers count their delivery reports (written only by the
+    /// supervisor's thread that retires them).
+    let retiredCounters: CounterBlock<fastcapa_tx_counters>
+    let control: WorkerControl
+    let captureTimeField: Int32
+    let idleSpinPolls: Int
+    let idleSleepMaxMicros: Int
+    let topic: String
+    let nullSink: Bool
+    package let producer: ProducerSlot
+    /// The burst taken off the ring.
+    let packets: UnsafeMutablePointer<OpaquePointer?>
+    /// Where multi-segment frames are gathered into one contiguous message.
+    let scratch: UnsafeMutableRawPointer
+    let scratchSize: Int
+    /// One batch for rd_kafka_produce_batch, and the packet each message came
+    /// from (pre-allocated: nothing is allocated per burst).
+    let batch: MessageBatch
+    let sources: UnsafeMutablePointer<Int>
+    /// The key of a packet produced on its own.
+    let singleKey: UnsafeMutablePointer<UInt64>
+    /// Numbers the batches: the default partitioner sends batch n to partition n % partitions.
+    var batchSequence: UInt
+    /// Every this many batches go through the partitioner, which notices added partitions.
+    static let partitionRefreshBatches: UInt = 1024
+
+    init(
+        index: Int, ring: OpaquePointer, settings: CaptureSettings, counters: UnsafeMutablePointer<fastcapa_tx_counters>,
+        control: WorkerControl, captureTimeField: Int32, kafka: KafkaProperties
+    ) throws {
+        self.index = index
+        self.ring = ring
+        self.burst = settings.txBurst
+        self.partitioning = settings.partitioning
+        self.produceCall = settings.produceCall
+        self.deliveryReports = settings.deliveryReports
+        self.counters = counters
+        self.retiredCounters = CounterBlock(count: 1)
+        self.control = control
+        self.captureTimeField = captureTimeField
+        self.idleSpinPolls = settings.idleSpinPolls
+        self.idleSleepMaxMicros = settings.idleSleepMaxMicros
+        self.topic = settings.topic
+        self.nullSink = settings.sink == .null
+        batch = MessageBatch(capacity: settings.txBurst)
+        sources = .allocate(capacity: settings.txBurst)
+        sources.initialize(repeating: 0, count: settings.txBurst)
+        singleKey = .allocate(capacity: 1)
+        singleKey.initialize(to: 0)
+        // Workers start on different partitions.
+        batchSequence = UInt(index)
+        packets = .allocate(capacity: settings.txBurst)
+        packets.initialize(repeating: nil, count: settings.txBurst)
+        // Large enough for any snap length a reload may set.
+        scratchSize = CaptureSettings.maxSnapLength
+        scratch = .allocate(byteCount: scratchSize, alignment: 64)
+        producer = ProducerSlot(
+            try Self.firstGeneration(index: index, settings: settings, counters: counters, kafka: kafka),
+            live: LiveSettings(settings))
+        producer.generation.resumeDeliveryReports()
+    }
+
+    private static func firstGeneration(
+        index: Int, settings: CaptureSettings, counters: UnsafeMutablePointer<fastcapa_tx_counters>, kafka: KafkaProperties
+    ) throws -> ProducerGeneration {
+        try ProducerGeneration(
+            number: 1, properties: kafka, topic: settings.topic, clientID: "fastcapa-tx\(index)", deliveries: counters,
+            partitioner: settings.partitioning == .key ? .librdkafka : .hint,
+            reports: settings.deliveryReports == .thread ? .thread : .producer)
+    }
+
+    deinit {
+        packets.deallocate()
+        scratch.deallocate()
+        batch.deallocate()
+        sources.deallocate()
+        singleKey.deallocate()
+    }
+
+    /// The worker's counters, including its retired producers' delivery reports.
+    package func counts() -> TransmitCounts {
+        TransmitCounts(sampling: counters) + TransmitCounts(sampling: retiredCounters[0])
+    }
+
+    /// The lcore entry point: `arg` is an unretained `TransmitWorker`.
+    static let entry: @convention(c) (UnsafeMutableRawPointer?) -> Int32 = { arg in
+        Unmanaged<TransmitWorker>.fromOpaque(arg!).takeUnretainedValue().run()
+    }
+
+    func run() -> Int32 {
+        CURCU_rcu_register_thread()
+        defer { CURCU_rcu_unregister_thread() }
+        let ring = self.ring, burst = UInt32(self.burst), packets = self.packets, counters = self.counters
+        let drain = control.flags + WorkerControl.drain
+        let abandon = control.flags + WorkerControl.abandon
+        let slot = producer.pointer
+        let nullSink = self.nullSink
+        var idle = IdleBackoff(spinPolls: idleSpinPolls, maxSleepMicros: idleSleepMaxMicros, rcuReader: true)
+        // Packets [pendingStart, pendingEnd) of `packets` wait for a working producer.
+        var pendingStart = 0
+        var pendingEnd = 0
+
+        while true {
+            CURCU_rcu_quiescent_state()
+            let record = CURCU_rcu_dereference(slot)!.assumingMemoryBound(to: WorkerRecord.self).pointee
+            let giveUp = fastcapa_flag_load(abandon) != 0
+
+            if giveUp && pendingEnd > pendingStart {
+                // The drain timeout ran out while a producer was down: count the rest.
+                fastcapa_counter_add(&counters.pointee.drain_timeout_drops, UInt64(pendingEnd - pendingStart))
+                CDPDK_rte_pktmbuf_free_bulk(packets + pendingStart, UInt32(pendingEnd - pendingStart))
+                pendingStart = 0
+                pendingEnd = 0
+            }
+            if !giveUp && record.producer.isFatal {
+                // This producer is dead: leave packets in the ring until the
+                // supervisor publishes its successor, and its failed messages in
+                // its queue for the successor (no more polling it here).
+                fastcapa_counter_add(&counters.pointee.paused_polls, 1)
+                idle.idle()
+                continue
+            }
+
+            if pendingEnd == pendingStart {
+                let count = packets.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: Int(burst)) {
+                    Int(rte_ring_dequeue_burst(ring, $0, burst, nil))
+                }
+                if count == 0 {
+                    serveDeliveryReports(record)
+                    // Receive workers have stopped and the ring is empty: done.
+                    if fastcapa_flag_load(drain) != 0 { break }
+                    idle.idle()
+                    continue
+                }
+                fastcapa_counter_add(&counters.pointee.dequeued, UInt64(count))
+                pendingStart = 0
+                pendingEnd = count
+                if nullSink || giveUp {
+                    // Benchmarks of the receive path, or the drain timeout ran
+                    // out: count what is left instead of producing it.
+                    if nullSink {
+                        fastcapa_counter_add(&counters.pointee.null_sink_drops, UInt64(count))
+                    } else {
+                        fastcapa_counter_add(&counters.pointee.drain_timeout_drops, UInt64(count))
+                    }
+                    CDPDK_rte_pktmbuf_free_bulk(packets, UInt32(count))
+                    pendingEnd = 0
+                    continue
+                }
+            }
+            idle.reset()
+
+            let index = produceCall == .batch
+                ? produceBatches(pendingStart, pendingEnd, record, giveUp: giveUp)
+                : produceEach(pendingStart, pendingEnd, record, giveUp: giveUp)
+            CDPDK_rte_pktmbuf_free_bulk(packets + pendingStart, UInt32(index - pendingStart))
+            pendingStart = index
+            if pendingStart == pendingEnd {
+                pendingStart = 0
+                pendingEnd = 0
+            }
+            serveDeliveryReports(record)
+        }
+        return 0
+    }
+
+    /// Serves delivery reports here, unless a thread of the producer's own does.
+    @inline(__always)
+    func serveDeliveryReports(_ record: WorkerRecord) {
+        guard deliveryReports == .lcore else { return }
+        record.producer.serveDeliveryReports()
+    }
+
+    /// The partition hint of a packet: its flow hash under flow partitioning,
+    /// else the batch's sequence number (the partitioner takes it modulo the
+    /// partition count).
+    @inline(__always)
+    func hint(_ packet: OpaquePointer?, _ payload: UnsafeRawPointer, _ length: Int, batch: UInt) -> UInt {
+        guard partitioning == .flow else { return batch }
+        if CDPDK_rte_mbuf_ol_flags(packet) & CDPDK_RTE_MBUF_F_RX_RSS_HASH() != 0 {
+            return UInt(CDPDK_rte_mbuf_hash_rss(packet))
+        }
+        return UInt(FlowHash.hash(UnsafeRawBufferPointer(start: payload, count: length)))
+    }
+}

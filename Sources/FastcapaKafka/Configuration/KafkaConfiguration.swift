@@ -1,0 +1,75 @@
+import CRdKafka
+
+/// A librdkafka property that librdkafka refused, naming where it came from.
+package struct KafkaPropertyError: Error, CustomStringConvertible, Sendable {
+    package var key: String
+    package var origin: String
+    package var reason: String
+    package var description: String {
+        "Kafka property '\(key)' (from \(origin)) was refused by librdkafka: \(reason). "
+            + "Check the name and value against librdkafka's CONFIGURATION.md, or remove the line."
+    }
+}
+
+/// Builds librdkafka configuration objects from `KafkaProperties`.
+package enum KafkaConfiguration {
+    /// A new `rd_kafka_conf_t` with `properties.global` applied over `defaults`.
+    /// The caller owns it (rd_kafka_new takes it over on success).
+    package static func makeConf(
+        _ properties: KafkaProperties, defaults: [(String, String)] = []
+    ) throws(KafkaPropertyError) -> OpaquePointer {
+        let conf = rd_kafka_conf_new()!
+        do {
+            for (key, value) in defaults {
+                try set(key, value, origin: "fastcapa's defaults") { rd_kafka_conf_set(conf, $0, $1, $2, $3) }
+            }
+            for entry in properties.global {
+                try set(entry.key, entry.value, origin: entry.origin) { rd_kafka_conf_set(conf, $0, $1, $2, $3) }
+            }
+        } catch {
+            rd_kafka_conf_destroy(conf)
+            throw error
+        }
+        return conf
+    }
+
+    /// A new `rd_kafka_topic_conf_t` with `properties.topic` applied.
+    package static func makeTopicConf(_ properties: KafkaProperties) throws(KafkaPropertyError) -> OpaquePointer {
+        let conf = rd_kafka_topic_conf_new()!
+        do {
+            try apply(properties.topic, to: conf)
+        } catch {
+            rd_kafka_topic_conf_destroy(conf)
+            throw error
+        }
+        return conf
+    }
+
+    /// Sets topic properties on an existing `rd_kafka_topic_conf_t`.
+    package static func apply(_ entries: [KafkaProperties.Entry], to conf: OpaquePointer) throws(KafkaPropertyError) {
+        for entry in entries {
+            try set(entry.key, entry.value, origin: entry.origin) { rd_kafka_topic_conf_set(conf, $0, $1, $2, $3) }
+        }
+    }
+
+    /// Checks every property without keeping anything: used to reject a bad file
+    /// before any capture resource exists.
+    package static func validate(_ properties: KafkaProperties) throws(KafkaPropertyError) {
+        rd_kafka_conf_destroy(try makeConf(properties))
+        rd_kafka_topic_conf_destroy(try makeTopicConf(properties))
+    }
+
+    private static func set(
+        _ key: String, _ value: String, origin: String,
+        _ apply: (UnsafePointer<CChar>, UnsafePointer<CChar>, UnsafeMutablePointer<CChar>, Int) -> rd_kafka_conf_res_t
+    ) throws(KafkaPropertyError) {
+        var reason = [CChar](repeating: 0, count: 512)
+        let result = reason.withUnsafeMutableBufferPointer { buffer in
+            apply(key, value, buffer.baseAddress!, buffer.count)
+        }
+        if result != RD_KAFKA_CONF_OK {
+            let message = text(of: reason)
+            throw KafkaPropertyError(key: key, origin: origin, reason: message.isEmpty ? "invalid" : message)
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import CFastcapaShared
+import CRdKafka
+import Glibc
+
+// librdkafka's callbacks, on the thread that polls the producer: the transmit
+// lcore, its delivery-report thread, or a supervisor's thread retiring it.
+// No allocation, lock of ours or I/O: they may run on an lcore.
+extension ProducerGeneration {
+    /// Counts a delivery report. A retiring producer's failed messages are
+    /// produced again to its successor instead (librdkafka hands back their
+    /// payload and key): only what cannot be re-produced counts as failed.
+    static let deliveryReport: KafkaProducer.DeliveryCallback = { _, message, opaque in
+        guard let message, let opaque else { return }
+        let context = opaque.assumingMemoryBound(to: fastcapa_producer_context.self)
+        let counters = context.pointee.deliveries!
+        let report = message.pointee
+        if report.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            fastcapa_counter_add(&counters.pointee.delivered, 1)
+            fastcapa_counter_add(&counters.pointee.delivered_bytes, UInt64(report.len))
+            if report.key_len == 8, let key = report.key {
+                let captured = UInt64(bigEndian: key.loadUnaligned(as: UInt64.self))
+                // The owner reads the clock once before each poll, not once per report.
+                let polled = fastcapa_counter_load(&context.pointee.poll_time_us)
+                let now = polled != 0 ? polled : ProducerEndpoint.nowMicros()
+                fastcapa_record_latency(counters, now > captured ? now - captured : 0)
+            }
+            return
+        }
+        if let successor = context.pointee.successor_topic {
+            if reproduce(OpaquePointer(successor), report.payload, report.len, report.key, report.key_len, report._private) {
+                fastcapa_counter_add(&counters.pointee.reproduced, 1)
+                return
+            }
+        } else if fastcapa_counter_load(&context.pointee.fatal) != 0, let rescue = context.pointee.rescue {
+            // Failed by the fatal error before a successor exists: keep it for the successor.
+            let buffer = Unmanaged<RescueBuffer>.fromOpaque(rescue).takeUnretainedValue()
+            if buffer.keep(payload: report.payload, length: report.len, key: report.key, keyLength: report.key_len,
+                           opaque: report._private) {
+                return
+            }
+        }
+        fastcapa_counter_add(&counters.pointee.delivery_failed, 1)
+    }
+
+    /// Produces a message again to a successor's topic; false when it will not take it.
+    static func reproduce(
+        _ topic: OpaquePointer, _ payload: UnsafeRawPointer?, _ length: Int,
+        _ key: UnsafeRawPointer?, _ keyLength: Int, _ opaque: UnsafeMutableRawPointer?
+    ) -> Bool {
+        for _ in 0..<1000 {
+            let status = rd_kafka_produce(
+                topic, -1, RD_KAFKA_MSG_F_COPY, UnsafeMutableRawPointer(mutating: payload), length, key, keyLength, opaque)
+            if status == 0 { return true }
+            // Only the successor's own lcore (or thread) polls it: wait for room, do not poll.
+            guard rd_kafka_last_error() == RD_KAFKA_RESP_ERR__QUEUE_FULL else { return false }
+            usleep(1000)
+        }
+        return false
+    }
+
+    /// Records fatal errors and broker outages for the supervisor.
+    static let error: KafkaProducer.ErrorCallback = { _, code, _, opaque in
+        guard let opaque else { return }
+        let context = opaque.assumingMemoryBound(to: fastcapa_producer_context.self)
+        fastcapa_counter_add(&context.pointee.errors, 1)
+        _ = fastcapa_mailbox_exchange(&context.pointee.last_error, UInt64(UInt32(bitPattern: code)))
+        if code == RD_KAFKA_RESP_ERR__FATAL.rawValue {
+            _ = fastcapa_mailbox_exchange(&context.pointee.fatal, 1)
+        } else if code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue {
+            fastcapa_counter_add(&context.pointee.all_brokers_down, 1)
+        }
+    }
+
+    /// Posts librdkafka's statistics JSON to the mailbox for the control plane;
+    /// an older one nobody took is freed.
+    static let statistics: KafkaProducer.StatisticsCallback = { kafka, json, _, opaque in
+        guard let json, let opaque else { return 0 }
+        let context = opaque.assumingMemoryBound(to: fastcapa_producer_context.self)
+        let old = fastcapa_mailbox_exchange(&context.pointee.statistics_json, UInt64(UInt(bitPattern: json)))
+        if let stale = UnsafeMutableRawPointer(bitPattern: UInt(old)) { rd_kafka_mem_free(kafka, stale) }
+        return 1
+    }
+
+    /// The message opaque carries a partition hint (the flow hash, or the
+    /// batch's sequence number): the partition is hint % partitions. It also
+    /// records how many partitions there are, so that the transmit worker can
+    /// name partitions itself and skip the partitioner (and its clock read)
+    /// per message. Runs on the producing thread or librdkafka's main thread.
+    static let hintPartitioner: KafkaProducer.Partitioner = { _, _, _, partitionCount, topicOpaque, messageOpaque in
+        guard partitionCount > 0 else { return -1 }
+        if let topicOpaque {
+            let context = topicOpaque.assumingMemoryBound(to: fastcapa_producer_context.self)
+            if fastcapa_counter_load(&context.pointee.partition_count) != UInt64(partitionCount) {
+                fastcapa_counter_store(&context.pointee.partition_count, UInt64(partitionCount))
+            }
+        }
+        return Int32(truncatingIfNeeded: UInt(bitPattern: messageOpaque) % UInt(partitionCount))
+    }
+}

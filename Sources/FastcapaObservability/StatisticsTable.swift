@@ -1,0 +1,66 @@
+import FastcapaCapture
+import Foundation
+
+/// Fastcapa's periodic table: for each stage, what came in, what is queued,
+/// what went out and what was dropped, with rates since the last table.
+package struct StatisticsTable {
+    package init() {}
+
+    private var previous: CaptureSnapshot?
+    private var previousTime: Double = 0
+
+    package mutating func render(_ snapshot: CaptureSnapshot, at time: Double) -> String {
+        let elapsed = previous == nil ? 0 : time - previousTime
+        let old = previous
+        previous = snapshot
+        previousTime = time
+        let rx = snapshot.rx, tx = snapshot.tx, nic = snapshot.nic
+        let oldRx = old?.rx, oldTx = old?.tx, oldNic = old?.nic
+        func rate(_ now: UInt64, _ before: UInt64?) -> String {
+            guard let before, elapsed > 0 else { return "-" }
+            return Self.si(Double(now &- before) / elapsed) + "/s"
+        }
+        let header = "         \(pad("in", 12)) \(pad("in/s", 10)) \(pad("queued", 10)) \(pad("out", 12)) \(pad("out/s", 10)) \(pad("drops", 10))"
+        let nicDrops = nic.missed + nic.errors + nic.noMbuf
+        let txDrops = tx.queueFullDrops + tx.tooLargeDrops + tx.produceErrorDrops + tx.drainTimeoutDrops + tx.malformedDrops
+        var rows = [
+            row("[nic]", nic.received, rate(nic.received, oldNic?.received), "-", nic.received, rate(nic.received, oldNic?.received), nicDrops),
+            row("[rx]", rx.received, rate(rx.received, oldRx?.received), "-", rx.enqueued, rate(rx.enqueued, oldRx?.enqueued), rx.ringFullDrops),
+            row("[tx]", tx.dequeued, rate(tx.dequeued, oldTx?.dequeued), "\(snapshot.ringDepth)", tx.produced, rate(tx.produced, oldTx?.produced), txDrops),
+            row("[kaf]", tx.produced, rate(tx.produced, oldTx?.produced), "\(tx.inFlight)", tx.delivered, rate(tx.delivered, oldTx?.delivered), tx.deliveryFailed),
+        ]
+        // With several queues or workers, one line each under the totals.
+        if snapshot.perQueue.count > 1 {
+            for (index, queue) in snapshot.perQueue.enumerated() {
+                let before = old.flatMap { index < $0.perQueue.count ? $0.perQueue[index] : nil }
+                rows.append(row("[rx \(index)]", queue.received, rate(queue.received, before?.received), "-",
+                                queue.enqueued, rate(queue.enqueued, before?.enqueued), queue.ringFullDrops))
+            }
+        }
+        if snapshot.perWorker.count > 1 {
+            for (index, worker) in snapshot.perWorker.enumerated() {
+                let before = old.flatMap { index < $0.perWorker.count ? $0.perWorker[index] : nil }
+                rows.append(row("[kaf \(index)]", worker.produced, rate(worker.produced, before?.produced), "\(worker.inFlight)",
+                                worker.delivered, rate(worker.delivered, before?.delivered), worker.deliveryFailed))
+            }
+        }
+        return ([header] + rows).joined(separator: "\n")
+    }
+
+    private func row(_ stage: String, _ input: UInt64, _ inRate: String, _ queued: String, _ output: UInt64, _ outRate: String, _ drops: UInt64) -> String {
+        "\(pad(stage, 8)) \(pad("\(input)", 12)) \(pad(inRate, 10)) \(pad(queued, 10)) \(pad("\(output)", 12)) \(pad(outRate, 10)) \(pad("\(drops)", 10))"
+    }
+
+    private func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
+    }
+
+    static func si(_ value: Double) -> String {
+        switch value {
+        case 1e9...: String(format: "%.2fG", value / 1e9)
+        case 1e6...: String(format: "%.2fM", value / 1e6)
+        case 1e3...: String(format: "%.1fk", value / 1e3)
+        default: String(format: "%.0f", value)
+        }
+    }
+}

@@ -1,0 +1,96 @@
+@testable import FastcapaCLI
+import FastcapaCapture
+import FastcapaKafka
+import FastcapaTestSupport
+import Foundation
+import Testing
+
+@Suite struct ConfigurationTests {
+    static func file(_ text: String) throws -> String {
+        let path = TestFiles.temporaryDirectory().appendingPathComponent("fastcapa.yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func flagsWinOverTheFileWhichWinsOverDefaults() throws {
+        let path = try Self.file("""
+            eal: [--no-huge, -m, "512"]
+            rx-burst: 64
+            ring-size: 4096
+            topic: from-file
+            kafka:
+              linger.ms: 7
+              bootstrap.servers: file:9092
+            kafka-topic:
+              message.timeout.ms: 1000
+            """)
+        let resolved = try CaptureOptions.parse(["--config", path, "-b", "128", "-X", "linger.ms=9"]).resolve()
+        #expect(resolved.settings.rxBurst == 128)          // flag
+        #expect(resolved.settings.ringSize == 4096)        // file
+        #expect(resolved.settings.txBurst == 256)          // default
+        #expect(resolved.settings.topic == "from-file")
+        #expect(resolved.eal == ["--no-huge", "-m", "512"])
+        #expect(resolved.kafka.globalValue("linger.ms") == "9")
+        #expect(resolved.kafka.globalValue("bootstrap.servers") == "file:9092")
+        #expect(resolved.kafka.topic.map(\.key) == ["message.timeout.ms"])
+        // EAL arguments on the command line replace the file's.
+        let withEal = try CaptureOptions.parse(["--config", path]).resolve(eal: ["--vdev=net_null0"])
+        #expect(withEal.eal == ["--vdev=net_null0"])
+    }
+
+    @Test func printedConfigurationLoadsBackAndHidesSecrets() throws {
+        let options = try CaptureOptions.parse([
+            "-q", "2", "--ring-full", "wait", "-X", "sasl.password=hunter2", "-X", "ssl.key.password=k3y",
+            "-X", "sasl.username=alice", "-X", "topic.acks=all"])
+        let resolved = try options.resolve()
+        let printed = resolved.yaml()
+        #expect(!printed.contains("hunter2") && !printed.contains("k3y"))
+        #expect(printed.contains("\"sasl.password\": \"[redacted]\""))
+        #expect(printed.contains("alice"))
+        let unredacted = try CaptureOptions.parse(["--config", try Self.file(resolved.yaml(redactingSecrets: false))]).resolve()
+        #expect(unredacted.settings == resolved.settings)
+        #expect(unredacted.kafka.globalValue("sasl.password") == "hunter2")
+        #expect(unredacted.kafka.topic.last?.value == "all")
+    }
+
+    @Test func everySettingHasAFlagAndAConfigKey() throws {
+        let help = CaptureOptions.helpMessage()
+        for setting in Setting.all {
+            let value = setting.defaultValue.isEmpty ? "some-file" : setting.defaultValue
+            let options = try CaptureOptions.parse(["--\(setting.key)", value])
+            #expect(options.givenOnCommandLine == [setting.key: value], "--\(setting.key) reaches the setting")
+            #expect(help.contains("--\(setting.key)"), "--help lists --\(setting.key)")
+        }
+        #expect(try CaptureOptions.parse([]).givenOnCommandLine.isEmpty)
+    }
+
+    @Test(arguments: [
+        ("rx-burst: [1, 2\n", "line"),
+        ("rx-burst: 32\nrx-brust: 64\n", "Did you mean 'rx-burst'"),
+        ("- just\n- a list\n", "mapping"),
+        ("rx-burst: lots\n", "whole number"),
+        ("ring-size: 1000\n", "power of two"),
+        ("eal: --no-huge\n", "eal must be a list"),
+        ("kafka: 5\n", "mapping of librdkafka properties"),
+        ("kafka:\n  no.such.property: 1\n", "no.such.property"),
+        ("topic:\n  nested: true\n", "single value"),
+    ])
+    func badConfigFilesSayWhereAndWhat(_ text: String, _ mention: String) throws {
+        let path = try Self.file(text)
+        do {
+            _ = try CaptureOptions.parse(["--config", path]).resolve()
+            Issue.record("accepted: \(text)")
+        } catch {
+            #expect("\(error)".contains(mention), "\(error)")
+            #expect("\(error)".contains(path) || "\(error)".contains("no.such.property"), "names the file: \(error)")
+        }
+    }
+
+    @Test func lineNumbersPointAtTheOffendingLine() throws {
+        let path = try Self.file("# comment\nrx-burst: 32\n\nring-size: 1000\n")
+        #expect(throws: SettingError.self) { try CaptureOptions.parse(["--config", path]).resolve() }
+        do { _ = try CaptureOptions.parse(["--config", path]).resolve() } catch {
+            #expect("\(error)".contains("\(path):4"), "\(error)")
+        }
+    }
+}

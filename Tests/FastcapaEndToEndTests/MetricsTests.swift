@@ -1,0 +1,102 @@
+import FastcapaTestSupport
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+extension EndToEnd {
+    /// /metrics and /health, scraped while the probe runs.
+    @Suite struct Metrics {
+        static func get(_ url: String) async throws -> (status: Int, body: String) {
+            let (data, response) = try await URLSession.shared.data(from: URL(string: url)!)
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        }
+
+        /// `name{labels} value` → value, for the samples of one metric.
+        static func value(_ text: String, _ name: String, _ labels: String = "") -> Double? {
+            let prefix = labels.isEmpty ? "\(name) " : "\(name){\(labels)} "
+            return text.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Double($0.dropFirst(prefix.count)) }
+        }
+
+        static func address(_ child: Harness.Child) async throws -> String {
+            let deadline = Date().addingTimeInterval(20)
+            while Date() < deadline {
+                if let range = child.stderr.range(of: #"http://[0-9.]+:[0-9]+"#, options: .regularExpression) {
+                    return String(child.stderr[range])
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            throw HarnessError("the probe did not say where it serves metrics: \(child.stderr)")
+        }
+
+        @Test func scrapedCountersMatchTheFinalAccounting() async throws {
+            let broker = try Harness.Broker()
+            let sample = TestFiles.packageRoot.appendingPathComponent("Configs/sample.pcap").path
+            let probe = try Harness.Child(Harness.binary, Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(sample)"]) + [
+                "--", "--stats-interval", "0", "--idle-exit", "4", "--metrics-address", "127.0.0.1:0",
+                "-X", "bootstrap.servers=\(broker.address)"])
+            let base = try await Self.address(probe)
+            var metrics = ""
+            let deadline = Date().addingTimeInterval(20)
+            repeat {
+                try await Task.sleep(for: .milliseconds(200))
+                metrics = try await Self.get("\(base)/metrics").body
+            } while Self.value(metrics, "fastcapa_delivered_packets_total", "worker=\"0\"") != 236 && Date() < deadline
+            let health = try await Self.get("\(base)/health")
+            #expect(health.status == 200 && health.body.hasPrefix("healthy"))
+            #expect(try await Self.get("\(base)/nothing").status == 404)
+
+            let result = probe.wait(timeout: 60)
+            #expect(result.status == 0, "\(result.stderr)")
+            let accounting = result.accounting
+            let expected: [(String, String, String)] = [
+                ("fastcapa_received_packets_total", "queue=\"0/0\"", "received"),
+                ("fastcapa_enqueued_packets_total", "queue=\"0/0\"", "enqueued"),
+                ("fastcapa_produced_packets_total", "worker=\"0\"", "produced"),
+                ("fastcapa_delivered_packets_total", "worker=\"0\"", "delivered"),
+                ("fastcapa_delivered_bytes_total", "worker=\"0\"", "delivered_bytes"),
+                ("fastcapa_nic_received_packets_total", "", "nic_received"),
+                ("fastcapa_ring_full_drops_total", "queue=\"0/0\"", "drop_ring_full"),
+                ("fastcapa_delivery_failed_total", "worker=\"0\"", "drop_delivery_failed"),
+            ]
+            for (name, labels, key) in expected {
+                #expect(Self.value(metrics, name, labels).map { Int($0) } == accounting[key], "\(name) vs \(key)")
+            }
+            #expect(Self.value(metrics, "fastcapa_producer_state", "worker=\"0\"") == 0)
+            #expect(Self.value(metrics, "fastcapa_ring_depth", "queue=\"0/0\"") == 0)
+            // Every delivery was measured; a replay's capture times are years old.
+            #expect(Self.value(metrics, "fastcapa_delivery_latency_seconds_count", "worker=\"0\"") == 236)
+            #expect(Self.value(metrics, "fastcapa_delivery_latency_seconds_bucket", "worker=\"0\",le=\"+Inf\"") == 236)
+            #expect(metrics.components(separatedBy: "# TYPE fastcapa_delivery_latency_seconds histogram").count == 2)
+        }
+
+        @Test func liveCaptureLatencyIsMeasuredAndHealthFollowsTheProducers() async throws {
+            let broker = try Harness.Broker()
+            let probe = try Harness.Child(Harness.binary, Harness.eal(lcores: 3, vdevs: ["net_null0"]) + [
+                "--", "--stats-interval", "0", "--metrics-address", "127.0.0.1:0", "--testing-fault-signals",
+                "--max-restarts-per-minute", "1", "-X", "bootstrap.servers=\(broker.address)"])
+            let base = try await Self.address(probe)
+            try await Task.sleep(for: .seconds(2))
+            let metrics = try await Self.get("\(base)/metrics").body
+            // Wall-clock capture times: most deliveries within a second.
+            let count = Self.value(metrics, "fastcapa_delivery_latency_seconds_count", "worker=\"0\"") ?? 0
+            let withinSecond = Self.value(metrics, "fastcapa_delivery_latency_seconds_bucket", "worker=\"0\",le=\"1.0\"") ?? 0
+            #expect(count > 1000)
+            #expect(withinSecond > count / 2, "\(withinSecond) of \(count) within 1 s")
+            probe.signal(SIGUSR2)
+            var health = (status: 0, body: "")
+            let deadline = Date().addingTimeInterval(10)
+            repeat {
+                try await Task.sleep(for: .milliseconds(100))
+                health = try await Self.get("\(base)/health")
+            } while health.status != 503 && Date() < deadline
+            #expect(health.status == 503 && health.body.hasPrefix("unhealthy"), "\(health)")
+            let after = try await Self.get("\(base)/metrics").body
+            #expect(Self.value(after, "fastcapa_producer_restarts_total", "worker=\"0\"") == 1)
+            #expect(Self.value(after, "fastcapa_producer_state", "worker=\"0\"") == 3)
+            probe.signal(SIGTERM)
+            #expect(probe.wait(timeout: 60).status == 0)
+        }
+    }
+}

@@ -1,0 +1,202 @@
+import CFastcapaShared
+import FastcapaKafka
+import FastcapaKafkaTools
+import Foundation
+import Testing
+
+/// Producer generations on librdkafka's mock cluster, in this process: what the
+/// transmit lcore does (produce and poll through the endpoint), what a restart
+/// does (retire into a successor), what a stop does (flush or purge).
+@Suite(.serialized) struct ProducerGenerationTests {
+    /// A worker's counters, as the pipeline allocates them.
+    final class Counters: @unchecked Sendable {
+        let pointer = UnsafeMutablePointer<fastcapa_tx_counters>.allocate(capacity: 1)
+        init() { pointer.initialize(to: fastcapa_tx_counters()) }
+        deinit { pointer.deallocate() }
+        var delivered: UInt64 { fastcapa_counter_load(&pointer.pointee.delivered) }
+        var failed: UInt64 { fastcapa_counter_load(&pointer.pointee.delivery_failed) }
+        var reproduced: UInt64 { fastcapa_counter_load(&pointer.pointee.reproduced) }
+        var latencyCount: UInt64 { fastcapa_counter_load(&pointer.pointee.latency_count) }
+    }
+
+    static func properties(_ broker: EmbeddedBroker, _ extra: [(String, String)] = []) -> KafkaProperties {
+        var properties = KafkaProperties()
+        properties.setGlobal("bootstrap.servers", broker.bootstrapServers, origin: "test")
+        properties.setGlobal("log_level", "2", origin: "test")
+        for (key, value) in extra { properties.setGlobal(key, value, origin: "test") }
+        return properties
+    }
+
+    static func generation(
+        number: Int = 1, _ properties: KafkaProperties, topic: String = "pcap", counters: Counters,
+        reports: ProducerGeneration.ReportServing = .producer
+    ) throws -> ProducerGeneration {
+        try ProducerGeneration(
+            number: number, properties: properties, topic: topic, clientID: "test-\(number)",
+            deliveries: counters.pointer, partitioner: .hint, reports: reports)
+    }
+
+    /// `count` messages in one batch: payload i is "message i", its key i µs.
+    /// Owns the payloads' memory, as the mbufs own packets on the lcore.
+    final class Messages {
+        let batch: MessageBatch
+        let storage: UnsafeMutableRawPointer
+        let count: Int
+
+        init(_ count: Int) {
+            self.count = count
+            batch = MessageBatch(capacity: count)
+            storage = .allocate(byteCount: count * 32, alignment: 8)
+            for index in 0..<count {
+                let text = Array("message \(index)".utf8)
+                let slot = storage + index * 32
+                slot.copyMemory(from: text, byteCount: text.count)
+                batch.set(
+                    index, payload: slot, length: text.count, captureMicros: UInt64(index), hint: UInt(index),
+                    partition: -1)
+            }
+        }
+
+        deinit {
+            batch.deallocate()
+            storage.deallocate()
+        }
+
+        /// Produces them all through `endpoint`; returns how many librdkafka took.
+        func produce(_ endpoint: ProducerEndpoint) -> Int {
+            endpoint.produce(batch, from: 0, count: count, placement: .partitioner)
+        }
+    }
+
+    static func waitUntil(seconds: Double = 10, _ done: () -> Bool, poll: () -> Void = {}) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !done() && Date() < deadline {
+            poll()
+            usleep(5_000)
+        }
+    }
+
+    /// Reads back every message of `topic`, keyed.
+    static func readBack(_ broker: EmbeddedBroker, topic: String = "pcap") throws -> [(key: UInt64, value: String)] {
+        let reader = try KafkaTopicReader(properties: properties(broker), topic: topic, start: .beginning)
+        var messages: [(UInt64, String)] = []
+        let deadline = Date().addingTimeInterval(10)
+        while !reader.reachedEnd && Date() < deadline {
+            guard let message = try reader.next(timeoutMs: 100) else { continue }
+            let key = message.key.map { $0.reduce(UInt64(0)) { $0 << 8 | UInt64($1) } } ?? .max
+            messages.append((key, String(decoding: message.value, as: UTF8.self)))
+        }
+        return messages
+    }
+
+    @Test func aBatchIsDeliveredCountedAndKeyedByCaptureTime() throws {
+        let broker = try EmbeddedBroker(topics: [("pcap", 2)])
+        let counters = Counters()
+        let generation = try Self.generation(Self.properties(broker), counters: counters)
+        let endpoint = generation.endpoint
+        #expect(Messages(64).produce(endpoint) == 64)
+        Self.waitUntil({ counters.delivered == 64 }, poll: { endpoint.serveDeliveryReports() })
+        #expect(counters.delivered == 64)
+        #expect(counters.failed == 0)
+        #expect(counters.latencyCount == 64, "every delivery's latency is measured")
+        #expect(generation.partitionCount == 2, "the partitioner tells the worker how many partitions there are")
+        let messages = try Self.readBack(broker)
+        #expect(messages.count == 64)
+        #expect(Set(messages.map(\.key)) == Set(0..<64))
+        #expect(messages.allSatisfy { $0.value == "message \($0.key)" }, "each key is its message's capture time")
+    }
+
+    @Test func refusalsAreClassified() throws {
+        let broker = try EmbeddedBroker(topics: [("pcap", 1)])
+        let counters = Counters()
+        let generation = try Self.generation(
+            Self.properties(broker, [("message.max.bytes", "1000"), ("queue.buffering.max.messages", "10")]),
+            counters: counters)
+        let endpoint = generation.endpoint
+        let key = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        defer { key.deallocate() }
+        key.initialize(to: 0)
+        let large = [UInt8](repeating: 1, count: 2000)
+        let refusal = large.withUnsafeBytes { endpoint.produce($0.baseAddress!, length: $0.count, key: key, hint: 0) }
+        #expect(refusal == .tooLarge)
+        let small = [UInt8](repeating: 2, count: 10)
+        var refusals: [ProduceRefusal?] = []
+        for _ in 0..<11 {
+            refusals.append(small.withUnsafeBytes { endpoint.produce($0.baseAddress!, length: $0.count, key: key, hint: 0) })
+        }
+        #expect(refusals.prefix(10).allSatisfy { $0 == nil })
+        #expect(refusals.last == .queueFull)
+        #expect(generation.flushForShutdown(timeoutMs: 5000))
+        #expect(counters.delivered == 10)
+    }
+
+    @Test func deliveryReportsServedByTheGenerationsOwnThread() throws {
+        let broker = try EmbeddedBroker(topics: [("pcap", 1)])
+        let counters = Counters()
+        let generation = try Self.generation(Self.properties(broker), counters: counters, reports: .thread)
+        generation.resumeDeliveryReports()
+        #expect(Messages(16).produce(generation.endpoint) == 16)
+        // Nobody polls here: the generation's thread serves the reports.
+        Self.waitUntil { counters.delivered == 16 }
+        #expect(counters.delivered == 16)
+        generation.stopDeliveryReports()
+    }
+
+    /// A fatal error: what the dead producer still holds (its queue, its
+    /// in-flight messages, the messages failed into its rescue buffer) goes to
+    /// the successor; nothing is lost and nothing counts as failed.
+    @Test func aFatallyFailedGenerationRetiresIntoItsSuccessorLosingNothing() throws {
+        let broker = try EmbeddedBroker(topics: [("pcap", 1)])
+        let properties = Self.properties(broker, [("enable.idempotence", "true"), ("linger.ms", "50")])
+        let counters = Counters()
+        let retired = Counters()
+        let first = try Self.generation(number: 1, properties, counters: counters)
+        #expect(Messages(500).produce(first.endpoint) == 500)
+        first.injectFatalError(reason: "test")
+        Self.waitUntil({ first.isFatal }, poll: { first.endpoint.serveDeliveryReports() })
+        #expect(first.isFatal)
+        #expect(first.fatalError != nil)
+
+        let second = try Self.generation(number: 2, properties, counters: counters)
+        let retirement = first.retire(to: second, countingInto: retired.pointer, timeoutMs: 10_000)
+        #expect(retirement.lost == 0)
+        #expect(second.flushForShutdown(timeoutMs: 10_000))
+        #expect(counters.failed + retired.failed == 0)
+        #expect(counters.delivered + retired.delivered == 500, "delivered by one generation or the other")
+        let keys = Set(try Self.readBack(broker).map(\.key))
+        #expect(keys == Set(0..<500), "every message is in the topic")
+        print("retirement: \(retirement.reproduced) re-produced into the successor, \(counters.delivered) delivered in all")
+    }
+
+    /// A stop with no broker: the flush gives up at its timeout and every
+    /// message is purged and counted as a failed delivery.
+    @Test func aShutdownWithoutABrokerFailsWhatIsLeftWithinItsTimeout() throws {
+        var properties = KafkaProperties()
+        properties.setGlobal("bootstrap.servers", "127.0.0.1:1", origin: "test")
+        properties.setGlobal("log_level", "0", origin: "test")
+        let counters = Counters()
+        let generation = try Self.generation(properties, counters: counters)
+        #expect(Messages(100).produce(generation.endpoint) == 100)
+        let started = Date()
+        #expect(!generation.flushForShutdown(timeoutMs: 500))
+        #expect(Date().timeIntervalSince(started) < 6)
+        #expect(counters.failed == 100)
+        #expect(generation.outstanding == 0)
+    }
+
+    @Test func librdkafkasStatisticsArePostedForTheControlPlane() throws {
+        let broker = try EmbeddedBroker(topics: [("pcap", 1)])
+        let counters = Counters()
+        let generation = try Self.generation(
+            Self.properties(broker, [("statistics.interval.ms", "100")]), counters: counters)
+        var json: String?
+        Self.waitUntil({ json != nil }, poll: {
+            generation.endpoint.serveDeliveryReports()
+            json = generation.takeStatistics()
+        })
+        let statistics = try #require(json)
+        let object = try JSONSerialization.jsonObject(with: Data(statistics.utf8)) as? [String: Any]
+        #expect(object?["client_id"] as? String == "test-1")
+        #expect(generation.takeStatistics() == nil, "taken once")
+    }
+}

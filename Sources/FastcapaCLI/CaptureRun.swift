@@ -41,14 +41,19 @@ struct CaptureRun {
     private func capture() throws -> Int32 {
         // Before any thread starts: threads inherit the signal mask.
         let signals = try ProcessSignals(faultSignal: testingFaultSignals)
-        let statisticsFile = try configuration.statsFile.map { try Self.openForAppending($0, what: "statistics file (-s)") }
+        let statisticsFile = try configuration.statsFile.map {
+            try Self.openForAppending($0, what: "statistics file (-s)")
+        }
         let traceFile = try configuration.counterTrace.map {
             try Self.openForAppending($0, what: "counter trace (--counter-trace)")
         }
         let broker = try startEmbeddedBrokerIfNeeded()
         let properties = withRunDefaults(configuration.kafka, embeddedBroker: broker)
 
-        let eal = try Eal.initialize(programName: CommandLine.arguments.first ?? "fastcapa", arguments: configuration.eal)
+        let eal = try Eal.initialize(
+            programName: CommandLine.arguments.first ?? "fastcapa",
+            arguments: configuration.eal
+        )
         defer { eal.cleanup() }
         signals.beforeForcedExit { eal.removeRuntimeFiles() }
         let cpus = try eal.confineControlThreads(configuration.controlCores)
@@ -63,13 +68,24 @@ struct CaptureRun {
                 "rx_queues": "\(settings.rxQueues)", "tx_workers": "\(pipeline.transmitWorkers.count)",
                 "ring_size": "\(settings.ringSize)", "mbufs": "\(pipeline.mempoolSize)", "topic": "\(settings.topic)",
                 "capture_time": "\(pipeline.deviceTimestamps ? "device timestamps" : "wall clock per burst")",
-            ])
+            ]
+        )
         let statistics = StatisticsService(
             pipeline: pipeline,
             outputs: .init(
-                tableInterval: configuration.statsInterval, statisticsFile: statisticsFile, traceFile: traceFile,
-                traceIntervalMs: configuration.counterTraceIntervalMs))
-        let supervisor = makeSupervisor(pipeline, kafka: properties, broker: broker, signals: signals, statistics: statistics)
+                tableInterval: configuration.statsInterval,
+                statisticsFile: statisticsFile,
+                traceFile: traceFile,
+                traceIntervalMs: configuration.counterTraceIntervalMs
+            )
+        )
+        let supervisor = makeSupervisor(
+            pipeline,
+            kafka: properties,
+            broker: broker,
+            signals: signals,
+            statistics: statistics
+        )
         waitForAsync { await statistics.setHealthSource { await supervisor.health() } }
         let metricsServer = try configuration.metricsAddress.map {
             try startMetricsServer($0, pipeline: pipeline, supervisor: supervisor)
@@ -81,10 +97,14 @@ struct CaptureRun {
         let reason = waitForAsync { await supervisor.run() }
         SystemdNotify.send("STOPPING=1\nSTATUS=draining")
 
-        logger.notice("stopping (\(reason)): draining rings and flushing Kafka for at most \(configuration.drainTimeout) s")
+        logger.notice(
+            "stopping (\(reason)): draining rings and flushing Kafka for at most \(configuration.drainTimeout) s"
+        )
         let drained = pipeline.stopAndDrain(timeoutMs: configuration.drainTimeout * 1000)
         if !drained.ringsDrained || !drained.flushed {
-            logger.warning("the drain timeout ran out: what was left is counted as drain_timeout or delivery_failed drops")
+            logger.warning(
+                "the drain timeout ran out: what was left is counted as drain_timeout or delivery_failed drops"
+            )
         }
         waitForAsync { await statistics.flushStatistics() }
         let health = waitForAsync { await supervisor.health() }
@@ -113,7 +133,10 @@ struct CaptureRun {
     }
 
     private func makeSupervisor(
-        _ pipeline: CapturePipeline, kafka: KafkaProperties, broker: EmbeddedBroker?, signals: ProcessSignals,
+        _ pipeline: CapturePipeline,
+        kafka: KafkaProperties,
+        broker: EmbeddedBroker?,
+        signals: ProcessSignals,
         statistics: StatisticsService
     ) -> CaptureSupervisor {
         var policy = ProducerHealth.Policy()
@@ -128,28 +151,40 @@ struct CaptureRun {
         let run = self
         var injectFault: (@Sendable (ProducerGeneration) -> Void)?
         if testingFaultSignals {
-            injectFault = { generation in generation.injectFatalError(reason: "injected by SIGUSR2 (--testing-fault-signals)") }
+            injectFault = { generation in
+                generation.injectFatalError(reason: "injected by SIGUSR2 (--testing-fault-signals)")
+            }
         }
         return CaptureSupervisor(
-            pipeline: pipeline, kafka: kafka, options: .init(idleExit: configuration.idleExit, policy: policy),
-            events: signals.events, services: [statistics], logger: logger,
+            pipeline: pipeline,
+            kafka: kafka,
+            options: .init(idleExit: configuration.idleExit, policy: policy),
+            events: signals.events,
+            services: [statistics],
+            logger: logger,
             onStatistics: { json in await statistics.record(json) },
             injectFault: injectFault,
             reload: {
                 let next = try reload()
                 let needsRestart =
                     Setting.all.map(\.key).filter { key in
-                        !Setting.liveKeys.contains(key) && Setting.byKey[key]!.read(next) != Setting.byKey[key]!.read(running)
+                        !Setting.liveKeys.contains(key)
+                            && Setting.byKey[key]!.read(next) != Setting.byKey[key]!.read(running)
                     } + (next.eal != running.eal ? ["eal"] : [])
                 return .init(
                     kafka: run.withRunDefaults(next.kafka, embeddedBroker: broker),
-                    live: LiveSettings(next.settings), needsRestart: needsRestart)
-            })
+                    live: LiveSettings(next.settings),
+                    needsRestart: needsRestart
+                )
+            }
+        )
     }
 
     /// /metrics and /health, on their own event-loop thread, until the probe exits.
     private func startMetricsServer(
-        _ address: String, pipeline: CapturePipeline, supervisor: CaptureSupervisor
+        _ address: String,
+        pipeline: CapturePipeline,
+        supervisor: CaptureSupervisor
     ) throws -> MetricsServer {
         let parsed = try MetricsAddress(parsing: address)
         let registry = PrometheusCollectorRegistry()
@@ -157,14 +192,21 @@ struct CaptureRun {
         let exporter = MetricsExporter(pipeline: pipeline, producers: supervisor.producers, registry: registry)
         do {
             let server = try MetricsServer(
-                host: parsed.host, port: parsed.port, metrics: { await exporter.render() },
-                health: { await supervisor.health() })
-            logger.notice("serving metrics at http://\(server.address)/metrics and health at http://\(server.address)/health")
+                host: parsed.host,
+                port: parsed.port,
+                metrics: { await exporter.render() },
+                health: { await supervisor.health() }
+            )
+            logger.notice(
+                "serving metrics at http://\(server.address)/metrics and health at http://\(server.address)/health"
+            )
             return server
         } catch {
             throw StartFailure(
-                description: "cannot serve metrics at \(address): \(error). Choose a free HOST:PORT for --metrics-address.",
-                status: ExitStatus.startFailed)
+                description:
+                    "cannot serve metrics at \(address): \(error). Choose a free HOST:PORT for --metrics-address.",
+                status: ExitStatus.startFailed
+            )
         }
     }
 
@@ -173,7 +215,8 @@ struct CaptureRun {
     private func withRunDefaults(_ properties: KafkaProperties, embeddedBroker: EmbeddedBroker?) -> KafkaProperties {
         var properties = properties
         if properties.globalValue("statistics.interval.ms") == nil {
-            let seconds = configuration.statsFile != nil && configuration.statsInterval > 0 ? configuration.statsInterval : 1
+            let seconds =
+                configuration.statsFile != nil && configuration.statsInterval > 0 ? configuration.statsInterval : 1
             properties.setGlobal("statistics.interval.ms", "\(seconds * 1000)", origin: "fastcapa's health checks")
         }
         if let embeddedBroker, !properties.hasBrokers {
@@ -183,12 +226,15 @@ struct CaptureRun {
     }
 
     private static func openForAppending(_ path: String, what: String) throws -> FileHandle {
-        guard FileManager.default.fileExists(atPath: path) || FileManager.default.createFile(atPath: path, contents: nil),
+        guard
+            FileManager.default.fileExists(atPath: path) || FileManager.default.createFile(atPath: path, contents: nil),
             let handle = FileHandle(forWritingAtPath: path)
         else {
             throw StartFailure(
-                description: "cannot open the \(what) '\(path)' for appending. Check that its folder exists and is writable.",
-                status: ExitStatus.usage)
+                description:
+                    "cannot open the \(what) '\(path)' for appending. Check that its folder exists and is writable.",
+                status: ExitStatus.usage
+            )
         }
         handle.seekToEndOfFile()
         return handle

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import FastcapaKafka
+import Foundation
 import Logging
 
 /// `fastcapa [EAL options] -- [options]` captures (DPDK's convention, and
@@ -29,10 +29,13 @@ package enum FastcapaMain {
         } catch {
             var message = error is SettingError ? "\(error)" : CaptureOptions.message(for: error)
             if eal.isEmpty, let first = application.first,
-               first.hasPrefix("--vdev") || first == "-l" || first.hasPrefix("--lcores") || first == "--no-huge" {
+                first.hasPrefix("--vdev") || first == "-l" || first.hasPrefix("--lcores") || first == "--no-huge"
+            {
                 message += "\nEAL options go before '--': fastcapa \(first) ... -- [options]"
             }
-            FileHandle.standardError.write(Data("fastcapa: \(message)\nRun 'fastcapa -- --help' for every option.\n".utf8))
+            FileHandle.standardError.write(
+                Data("fastcapa: \(message)\nRun 'fastcapa -- --help' for every option.\n".utf8)
+            )
             return error is SettingError ? ExitStatus.usage : CaptureOptions.exitCode(for: error).rawValue
         }
         if options.printConfig {
@@ -49,20 +52,25 @@ package enum FastcapaMain {
         let kafkaLogger = Logger(label: "librdkafka")
         KafkaLog.route { level, facility, message, client in
             // librdkafka's syslog levels onto swift-log's.
-            let mapped: Logger.Level = switch level {
-            case ...2: .critical
-            case 3: .error
-            case 4: .warning
-            case 5: .notice
-            case 6: .info
-            default: .debug
-            }
+            let mapped: Logger.Level =
+                switch level {
+                case ...2: .critical
+                case 3: .error
+                case 4: .warning
+                case 5: .notice
+                case 6: .info
+                default: .debug
+                }
             kafkaLogger.log(level: mapped, "\(message)", metadata: ["facility": "\(facility)", "client": "\(client)"])
         }
-        let reload: @Sendable () throws -> ResolvedConfiguration = { try CaptureOptions.parse(application).resolve(eal: eal) }
+        let reload: @Sendable () throws -> ResolvedConfiguration = {
+            try CaptureOptions.parse(application).resolve(eal: eal)
+        }
         return CaptureRun(
-            configuration: configuration, testingFaultSignals: options.testingFaultSignals,
-            reloadConfiguration: reload, logger: logger
+            configuration: configuration,
+            testingFaultSignals: options.testingFaultSignals,
+            reloadConfiguration: reload,
+            logger: logger
         ).run()
     }
 

@@ -72,7 +72,9 @@ final class ProcessSignals: Sendable {
             case SIGINT, SIGTERM:
                 stops += 1
                 if stops >= 2 {
-                    FileHandle.standardError.write(Data("fastcapa: second stop signal, exiting now without draining\n".utf8))
+                    FileHandle.standardError.write(
+                        Data("fastcapa: second stop signal, exiting now without draining\n".utf8)
+                    )
                     cleanup.withLock { $0 }?()
                     _exit(ExitStatus.forced)
                 }

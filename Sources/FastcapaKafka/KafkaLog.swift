@@ -20,10 +20,19 @@ package enum KafkaLog {
         rd_kafka_conf_set_log_cb(conf, callback)
     }
 
-    private static let callback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Void = {
-        handle, level, facility, message in
-        guard let current = sink.withLock({ $0 }) else { return }
-        let client = handle.map { String(cString: rd_kafka_name($0)) } ?? ""
-        current(level, facility.map { String(cString: $0) } ?? "", message.map { String(cString: $0) } ?? "", client)
-    }
+    private static let callback:
+        @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Void = {
+            handle,
+            level,
+            facility,
+            message in
+            guard let current = sink.withLock({ $0 }) else { return }
+            let client = handle.map { String(cString: rd_kafka_name($0)) } ?? ""
+            current(
+                level,
+                facility.map { String(cString: $0) } ?? "",
+                message.map { String(cString: $0) } ?? "",
+                client
+            )
+        }
 }

@@ -7,7 +7,11 @@ import Glibc
 package enum KafkaBenchmarkTools {
     /// The sum of the high watermarks of every partition of `topic`: how many
     /// messages the broker has taken (the mock broker starts at offset 0).
-    package static func highWatermarks(properties: KafkaProperties, topic: String, timeoutMs: Int32 = 5000) throws -> Int64 {
+    package static func highWatermarks(
+        properties: KafkaProperties,
+        topic: String,
+        timeoutMs: Int32 = 5000
+    ) throws -> Int64 {
         let conf = try KafkaConfiguration.makeConf(properties, defaults: [("group.id", "fastcapa-watermarks")])
         var reason = [CChar](repeating: 0, count: 512)
         guard let handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &reason, reason.count) else {
@@ -20,16 +24,30 @@ package enum KafkaBenchmarkTools {
         var metadata: UnsafePointer<rd_kafka_metadata>?
         let error = rd_kafka_metadata(handle, 0, topicHandle, &metadata, timeoutMs)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata, metadata.pointee.topic_cnt == 1 else {
-            throw KafkaError(code: error, message: "cannot read metadata of '\(topic)': \(String(cString: rd_kafka_err2str(error)))")
+            throw KafkaError(
+                code: error,
+                message: "cannot read metadata of '\(topic)': \(String(cString: rd_kafka_err2str(error)))"
+            )
         }
         defer { rd_kafka_metadata_destroy(metadata) }
         var total: Int64 = 0
         let partitions = metadata.pointee.topics[0]
         for index in 0..<Int(partitions.partition_cnt) {
-            var low: Int64 = 0, high: Int64 = 0
-            let status = rd_kafka_query_watermark_offsets(handle, topic, partitions.partitions[index].id, &low, &high, timeoutMs)
+            var low: Int64 = 0
+            var high: Int64 = 0
+            let status = rd_kafka_query_watermark_offsets(
+                handle,
+                topic,
+                partitions.partitions[index].id,
+                &low,
+                &high,
+                timeoutMs
+            )
             guard status == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                throw KafkaError(code: status, message: "cannot read watermarks: \(String(cString: rd_kafka_err2str(status)))")
+                throw KafkaError(
+                    code: status,
+                    message: "cannot read watermarks: \(String(cString: rd_kafka_err2str(status)))"
+                )
             }
             total += high
         }
@@ -50,17 +68,27 @@ package enum KafkaBenchmarkTools {
     /// 8-byte key as fast as librdkafka takes them, serving delivery reports
     /// every `batch` messages. Copied by librdkafka like the probe's unless
     /// `copy` is false. Returns messages delivered.
-    package static func produceFlat(properties: KafkaProperties, topic: String, size: Int, seconds: Double,
-                                   call: Call = .batch, batch: Int = 256, copy: Bool = true) throws -> UInt64 {
+    package static func produceFlat(
+        properties: KafkaProperties,
+        topic: String,
+        size: Int,
+        seconds: Double,
+        call: Call = .batch,
+        batch: Int = 256,
+        copy: Bool = true
+    ) throws -> UInt64 {
         final class Count: @unchecked Sendable { var delivered: UInt64 = 0 }
         let count = Count()
         let producer = try KafkaProducer(
-            properties: properties, topicName: topic, clientID: "fastcapa-limit",
+            properties: properties,
+            topicName: topic,
+            clientID: "fastcapa-limit",
             onDelivery: { _, message, opaque in
                 guard let message, let opaque, message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR else { return }
                 Unmanaged<Count>.fromOpaque(opaque).takeUnretainedValue().delivered += 1
             },
-            opaque: Unmanaged.passUnretained(count).toOpaque())
+            opaque: Unmanaged.passUnretained(count).toOpaque()
+        )
         let payload = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 64)
         defer { payload.deallocate() }
         memset(payload, 0x5A, max(size, 1))
@@ -86,7 +114,8 @@ package enum KafkaBenchmarkTools {
         fields[2].u.mem = .init(ptr: UnsafeMutableRawPointer(key), size: 8)
         fields[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS
         fields[3].u.i = flags
-        var start = timespec(), now = timespec()
+        var start = timespec()
+        var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &start)
         while true {
             rd_kafka_poll(producer.handle, 0)
@@ -111,7 +140,7 @@ package enum KafkaBenchmarkTools {
                 }
             }
             if taken < batch {
-                rd_kafka_poll(producer.handle, 1) // queue full: make room
+                rd_kafka_poll(producer.handle, 1)  // queue full: make room
             }
         }
         producer.flush(timeoutMs: 10_000)

@@ -4,7 +4,9 @@ import FastcapaSupervision
 /// The final accounting: every packet received is delivered or dropped with a reason.
 package enum Accounting {
     package static func text(_ snapshot: CaptureSnapshot, health: HealthSummary) -> String {
-        let rx = snapshot.rx, tx = snapshot.tx, nic = snapshot.nic
+        let rx = snapshot.rx
+        let tx = snapshot.tx
+        let nic = snapshot.nic
         let reasons = snapshot.drops.map { "\($0.reason) \($0.count)" }.joined(separator: ", ")
         var lines = [
             "accounting: received \(rx.received) = delivered \(tx.delivered) + dropped \(snapshot.dropped) (\(reasons)) + in flight \(snapshot.inFlight)"
@@ -12,20 +14,26 @@ package enum Accounting {
             "accounting: delivered \(tx.deliveredBytes) bytes; truncated to the snap length \(tx.truncated)",
             "accounting: before the probe (NIC): missed \(nic.missed), no mbuf \(nic.noMbuf), errors \(nic.errors)",
         ]
-        lines.append("accounting: producer restarts \(health.restarts), messages re-produced after a restart \(tx.reproduced); health \(health.state)")
+        lines.append(
+            "accounting: producer restarts \(health.restarts), messages re-produced after a restart \(tx.reproduced); health \(health.state)"
+        )
         lines.append("accounting-json: " + json(snapshot, health: health))
         return lines.joined(separator: "\n")
     }
 
     package static func json(_ snapshot: CaptureSnapshot, health: HealthSummary) -> String {
-        let rx = snapshot.rx, tx = snapshot.tx, nic = snapshot.nic
+        let rx = snapshot.rx
+        let tx = snapshot.tx
+        let nic = snapshot.nic
         var fields: [(String, UInt64)] = [
             ("received", rx.received), ("received_bytes", rx.receivedBytes), ("enqueued", rx.enqueued),
             ("dequeued", tx.dequeued), ("produced", tx.produced), ("delivered", tx.delivered),
             ("delivered_bytes", tx.deliveredBytes), ("dropped", snapshot.dropped), ("in_flight", snapshot.inFlight),
-            ("truncated", tx.truncated), ("queue_full_retries", tx.queueFullRetries), ("ring_full_waits", rx.ringFullWaits),
+            ("truncated", tx.truncated), ("queue_full_retries", tx.queueFullRetries),
+            ("ring_full_waits", rx.ringFullWaits),
             ("reproduced", tx.reproduced), ("restarts", UInt64(health.restarts)),
-            ("nic_received", nic.received), ("nic_missed", nic.missed), ("nic_no_mbuf", nic.noMbuf), ("nic_errors", nic.errors),
+            ("nic_received", nic.received), ("nic_missed", nic.missed), ("nic_no_mbuf", nic.noMbuf),
+            ("nic_errors", nic.errors),
         ]
         fields += snapshot.drops.map { ("drop_\($0.reason)", $0.count) }
         let body = fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")

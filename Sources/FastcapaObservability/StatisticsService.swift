@@ -50,7 +50,12 @@ package actor StatisticsService: Service {
             if let trace = outputs.traceFile {
                 let snapshot = pipeline.snapshot()
                 let restarts = await healthSource().restarts
-                trace.write(Data("\(Int((now - started) * 1000)) \(snapshot.rx.received) \(snapshot.tx.delivered) \(restarts)\n".utf8))
+                trace.write(
+                    Data(
+                        "\(Int((now - started) * 1000)) \(snapshot.rx.received) \(snapshot.tx.delivered) \(restarts)\n"
+                            .utf8
+                    )
+                )
             }
             if now >= nextTable {
                 let snapshot = pipeline.snapshot()
@@ -62,7 +67,8 @@ package actor StatisticsService: Service {
                 if outputs.statisticsFile != nil {
                     record(
                         "{\"fastcapa\":\(Accounting.json(snapshot, health: health)),"
-                            + "\"xstats\":\(pipeline.extendedStatisticsJSON()),\"time\":\(Int(Date().timeIntervalSince1970))}")
+                            + "\"xstats\":\(pipeline.extendedStatisticsJSON()),\"time\":\(Int(Date().timeIntervalSince1970))}"
+                    )
                 }
             }
         }

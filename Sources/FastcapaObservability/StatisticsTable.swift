@@ -14,40 +14,104 @@ package struct StatisticsTable {
         let old = previous
         previous = snapshot
         previousTime = time
-        let rx = snapshot.rx, tx = snapshot.tx, nic = snapshot.nic
-        let oldRx = old?.rx, oldTx = old?.tx, oldNic = old?.nic
+        let rx = snapshot.rx
+        let tx = snapshot.tx
+        let nic = snapshot.nic
+        let oldRx = old?.rx
+        let oldTx = old?.tx
+        let oldNic = old?.nic
         func rate(_ now: UInt64, _ before: UInt64?) -> String {
             guard let before, elapsed > 0 else { return "-" }
             return Self.si(Double(now &- before) / elapsed) + "/s"
         }
-        let header = "         \(pad("in", 12)) \(pad("in/s", 10)) \(pad("queued", 10)) \(pad("out", 12)) \(pad("out/s", 10)) \(pad("drops", 10))"
+        let header =
+            "         \(pad("in", 12)) \(pad("in/s", 10)) \(pad("queued", 10)) \(pad("out", 12)) \(pad("out/s", 10)) \(pad("drops", 10))"
         let nicDrops = nic.missed + nic.errors + nic.noMbuf
-        let txDrops = tx.queueFullDrops + tx.tooLargeDrops + tx.produceErrorDrops + tx.drainTimeoutDrops + tx.malformedDrops
+        let txDrops =
+            tx.queueFullDrops + tx.tooLargeDrops + tx.produceErrorDrops + tx.drainTimeoutDrops + tx.malformedDrops
         var rows = [
-            row("[nic]", nic.received, rate(nic.received, oldNic?.received), "-", nic.received, rate(nic.received, oldNic?.received), nicDrops),
-            row("[rx]", rx.received, rate(rx.received, oldRx?.received), "-", rx.enqueued, rate(rx.enqueued, oldRx?.enqueued), rx.ringFullDrops),
-            row("[tx]", tx.dequeued, rate(tx.dequeued, oldTx?.dequeued), "\(snapshot.ringDepth)", tx.produced, rate(tx.produced, oldTx?.produced), txDrops),
-            row("[kaf]", tx.produced, rate(tx.produced, oldTx?.produced), "\(tx.inFlight)", tx.delivered, rate(tx.delivered, oldTx?.delivered), tx.deliveryFailed),
+            row(
+                "[nic]",
+                nic.received,
+                rate(nic.received, oldNic?.received),
+                "-",
+                nic.received,
+                rate(nic.received, oldNic?.received),
+                nicDrops
+            ),
+            row(
+                "[rx]",
+                rx.received,
+                rate(rx.received, oldRx?.received),
+                "-",
+                rx.enqueued,
+                rate(rx.enqueued, oldRx?.enqueued),
+                rx.ringFullDrops
+            ),
+            row(
+                "[tx]",
+                tx.dequeued,
+                rate(tx.dequeued, oldTx?.dequeued),
+                "\(snapshot.ringDepth)",
+                tx.produced,
+                rate(tx.produced, oldTx?.produced),
+                txDrops
+            ),
+            row(
+                "[kaf]",
+                tx.produced,
+                rate(tx.produced, oldTx?.produced),
+                "\(tx.inFlight)",
+                tx.delivered,
+                rate(tx.delivered, oldTx?.delivered),
+                tx.deliveryFailed
+            ),
         ]
         // With several queues or workers, one line each under the totals.
         if snapshot.perQueue.count > 1 {
             for (index, queue) in snapshot.perQueue.enumerated() {
                 let before = old.flatMap { index < $0.perQueue.count ? $0.perQueue[index] : nil }
-                rows.append(row("[rx \(index)]", queue.received, rate(queue.received, before?.received), "-",
-                                queue.enqueued, rate(queue.enqueued, before?.enqueued), queue.ringFullDrops))
+                rows.append(
+                    row(
+                        "[rx \(index)]",
+                        queue.received,
+                        rate(queue.received, before?.received),
+                        "-",
+                        queue.enqueued,
+                        rate(queue.enqueued, before?.enqueued),
+                        queue.ringFullDrops
+                    )
+                )
             }
         }
         if snapshot.perWorker.count > 1 {
             for (index, worker) in snapshot.perWorker.enumerated() {
                 let before = old.flatMap { index < $0.perWorker.count ? $0.perWorker[index] : nil }
-                rows.append(row("[kaf \(index)]", worker.produced, rate(worker.produced, before?.produced), "\(worker.inFlight)",
-                                worker.delivered, rate(worker.delivered, before?.delivered), worker.deliveryFailed))
+                rows.append(
+                    row(
+                        "[kaf \(index)]",
+                        worker.produced,
+                        rate(worker.produced, before?.produced),
+                        "\(worker.inFlight)",
+                        worker.delivered,
+                        rate(worker.delivered, before?.delivered),
+                        worker.deliveryFailed
+                    )
+                )
             }
         }
         return ([header] + rows).joined(separator: "\n")
     }
 
-    private func row(_ stage: String, _ input: UInt64, _ inRate: String, _ queued: String, _ output: UInt64, _ outRate: String, _ drops: UInt64) -> String {
+    private func row(
+        _ stage: String,
+        _ input: UInt64,
+        _ inRate: String,
+        _ queued: String,
+        _ output: UInt64,
+        _ outRate: String,
+        _ drops: UInt64
+    ) -> String {
         "\(pad(stage, 8)) \(pad("\(input)", 12)) \(pad(inRate, 10)) \(pad(queued, 10)) \(pad("\(output)", 12)) \(pad(outRate, 10)) \(pad("\(drops)", 10))"
     }
 

@@ -51,8 +51,13 @@ package actor CaptureSupervisor {
     ///   - onStatistics: receives librdkafka's statistics JSON as the producer supervisors take it.
     ///   - injectFault: the testing aid `ControlEvent.injectFault` applies to every producer, if enabled.
     package init(
-        pipeline: CapturePipeline, kafka: KafkaProperties, options: Options, events: AsyncStream<ControlEvent>,
-        services: [any Service], logger: Logger, onStatistics: @escaping @Sendable (String) async -> Void,
+        pipeline: CapturePipeline,
+        kafka: KafkaProperties,
+        options: Options,
+        events: AsyncStream<ControlEvent>,
+        services: [any Service],
+        logger: Logger,
+        onStatistics: @escaping @Sendable (String) async -> Void,
         injectFault: (@Sendable (ProducerGeneration) -> Void)? = nil,
         reload: @escaping @Sendable () throws -> Reloaded
     ) {
@@ -65,8 +70,13 @@ package actor CaptureSupervisor {
         self.services = services
         producers = pipeline.transmitWorkers.map {
             ProducerSupervisor(
-                worker: $0, kafka: kafka, live: LiveSettings(pipeline.settings), policy: options.policy,
-                logger: logger, onStatistics: onStatistics)
+                worker: $0,
+                kafka: kafka,
+                live: LiveSettings(pipeline.settings),
+                policy: options.policy,
+                logger: logger,
+                onStatistics: onStatistics
+            )
         }
     }
 
@@ -150,7 +160,9 @@ package actor CaptureSupervisor {
             reloaded = try reload()
         } catch {
             logger.error(
-                "SIGHUP: the new configuration is refused; keeping the running one", metadata: ["error": "\(error)"])
+                "SIGHUP: the new configuration is refused; keeping the running one",
+                metadata: ["error": "\(error)"]
+            )
             return
         }
         for name in reloaded.needsRestart {
@@ -164,11 +176,13 @@ package actor CaptureSupervisor {
                     metadata: [
                         "worker": "\(replacement.worker)", "generation": "\(replacement.newGeneration)",
                         "reproduced": "\(replacement.reproduced)", "lost": "\(replacement.lost)",
-                    ])
+                    ]
+                )
             } catch {
                 logger.error(
                     "SIGHUP: cannot create a producer from the new configuration; keeping the running one",
-                    metadata: ["error": "\(error)"])
+                    metadata: ["error": "\(error)"]
+                )
             }
         }
     }

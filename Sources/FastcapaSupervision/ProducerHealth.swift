@@ -58,8 +58,14 @@ package struct ProducerHealth: Sendable {
         package var inFlight: UInt64
         /// The slowest broker's average round trip in librdkafka's latest statistics.
         package var roundTripMs: Double?
-        package init(now: Double, fatal: Bool, allBrokersDownReports: UInt64, delivered: UInt64, inFlight: UInt64,
-                    roundTripMs: Double? = nil) {
+        package init(
+            now: Double,
+            fatal: Bool,
+            allBrokersDownReports: UInt64,
+            delivered: UInt64,
+            inFlight: UInt64,
+            roundTripMs: Double? = nil
+        ) {
             self.now = now
             self.fatal = fatal
             self.allBrokersDownReports = allBrokersDownReports
@@ -110,7 +116,8 @@ package struct ProducerHealth: Sendable {
         var restart: Action?
         if observation.fatal && !restarting {
             restarting = true
-            let delay = recentRestarts.isEmpty
+            let delay =
+                recentRestarts.isEmpty
                 ? 0 : min(policy.backoffBase * Double(1 << min(recentRestarts.count - 1, 30)), policy.backoffCap)
             restart = .restart(afterSeconds: delay)
         }
@@ -125,7 +132,9 @@ package struct ProducerHealth: Sendable {
         } else if let roundTrip = observation.roundTripMs, roundTrip > policy.slowRoundTripMs {
             next = .degraded("broker round trip \(Int(roundTrip)) ms")
         } else if let lastProgress, observation.inFlight > 0, now - lastProgress >= policy.stallSeconds {
-            next = .degraded("no delivery for \(Int(now - lastProgress)) s with \(observation.inFlight) messages waiting")
+            next = .degraded(
+                "no delivery for \(Int(now - lastProgress)) s with \(observation.inFlight) messages waiting"
+            )
         } else {
             next = .healthy
         }

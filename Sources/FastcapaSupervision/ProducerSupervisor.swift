@@ -23,8 +23,13 @@ package actor ProducerSupervisor: Service {
     private let tick: Duration
 
     package init(
-        worker: TransmitWorker, kafka: KafkaProperties, live: LiveSettings, policy: ProducerHealth.Policy,
-        logger: Logger, tick: Duration = .milliseconds(10), onStatistics: @escaping @Sendable (String) async -> Void
+        worker: TransmitWorker,
+        kafka: KafkaProperties,
+        live: LiveSettings,
+        policy: ProducerHealth.Policy,
+        logger: Logger,
+        tick: Duration = .milliseconds(10),
+        onStatistics: @escaping @Sendable (String) async -> Void
     ) {
         self.worker = worker
         self.kafka = kafka
@@ -58,14 +63,21 @@ package actor ProducerSupervisor: Service {
             }
             let counts = worker.counts()
             let observation = ProducerHealth.Observation(
-                now: Self.now(), fatal: generation.isFatal, allBrokersDownReports: generation.allBrokersDownReports,
-                delivered: counts.delivered, inFlight: counts.inFlight, roundTripMs: roundTripMs)
+                now: Self.now(),
+                fatal: generation.isFatal,
+                allBrokersDownReports: generation.allBrokersDownReports,
+                delivered: counts.delivered,
+                inFlight: counts.inFlight,
+                roundTripMs: roundTripMs
+            )
             for action in health.observe(observation) {
                 switch action {
                 case .report(let state):
                     logger.log(
-                        level: state == .healthy ? .notice : .warning, "producer \(state)",
-                        metadata: ["generation": "\(generation.number)"])
+                        level: state == .healthy ? .notice : .warning,
+                        "producer \(state)",
+                        metadata: ["generation": "\(generation.number)"]
+                    )
                 case .restart(let delay):
                     let noticed = observation.now
                     let reason = generation.fatalError.map { "\($0.name): \($0.message)" } ?? "fatal error"
@@ -73,7 +85,8 @@ package actor ProducerSupervisor: Service {
                         "producer failed fatally, replacing it",
                         metadata: [
                             "generation": "\(generation.number)", "error": "\(reason)", "backoff_seconds": "\(delay)",
-                        ])
+                        ]
+                    )
                     if delay > 0 { try? await Task.sleep(for: .seconds(delay)) }
                     // A stop cancels the backoff: leave the failed producer to the drain.
                     guard !Task.isCancelled else { return }
@@ -85,7 +98,9 @@ package actor ProducerSupervisor: Service {
     }
 
     private func replace(noticedAt noticed: Double) async {
-        let worker = self.worker, kafka = self.kafka, live = self.live
+        let worker = self.worker
+        let kafka = self.kafka
+        let live = self.live
         do {
             let replacement = try await blocking.run { try worker.replaceProducer(kafka: kafka, live: live) }
             let now = Self.now()
@@ -96,7 +111,8 @@ package actor ProducerSupervisor: Service {
                 metadata: [
                     "generation": "\(replacement.newGeneration)", "reproduced": "\(replacement.reproduced)",
                     "lost": "\(replacement.lost)", "recovery_seconds": "\(String(format: "%.3f", now - noticed))",
-                ])
+                ]
+            )
         } catch {
             health.restartFailed(at: Self.now())
             logger.error("cannot create a new producer; will retry", metadata: ["error": "\(error)"])

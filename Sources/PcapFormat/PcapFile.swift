@@ -47,16 +47,24 @@ package struct PcapFile: Sendable {
         records = []
         var offset = 24
         while offset < bytes.count {
-            guard offset + 16 <= bytes.count else { throw PcapError(description: "record header cut short at byte \(offset)") }
+            guard offset + 16 <= bytes.count else {
+                throw PcapError(description: "record header cut short at byte \(offset)")
+            }
             let seconds = UInt64(Self.read32(bytes, offset, bigEndian: bigEndian))
             let fraction = UInt64(Self.read32(bytes, offset + 4, bigEndian: bigEndian))
             let captured = Int(Self.read32(bytes, offset + 8, bigEndian: bigEndian))
             let original = Self.read32(bytes, offset + 12, bigEndian: bigEndian)
             offset += 16
-            guard offset + captured <= bytes.count else { throw PcapError(description: "record data cut short at byte \(offset)") }
-            records.append(PcapRecord(
-                micros: seconds * 1_000_000 + (nanos ? fraction / 1000 : fraction),
-                data: Array(bytes[offset..<offset + captured]), originalLength: original))
+            guard offset + captured <= bytes.count else {
+                throw PcapError(description: "record data cut short at byte \(offset)")
+            }
+            records.append(
+                PcapRecord(
+                    micros: seconds * 1_000_000 + (nanos ? fraction / 1000 : fraction),
+                    data: Array(bytes[offset..<offset + captured]),
+                    originalLength: original
+                )
+            )
             offset += captured
         }
     }

@@ -3,10 +3,10 @@
 package enum Pcapng {
     package static func sectionHeader() -> [UInt8] {
         var body: [UInt8] = []
-        append32(&body, 0x1A2B_3C4D)            // byte-order magic
-        append16(&body, 1)                      // major version
-        append16(&body, 0)                      // minor version
-        append32(&body, 0xFFFF_FFFF)            // section length: unknown
+        append32(&body, 0x1A2B_3C4D)  // byte-order magic
+        append16(&body, 1)  // major version
+        append16(&body, 0)  // minor version
+        append32(&body, 0xFFFF_FFFF)  // section length: unknown
         append32(&body, 0xFFFF_FFFF)
         var bytes = block(type: 0x0A0D_0D0A, body: body)
         // The interface every packet refers to: Ethernet, no snap length, µs.
@@ -21,7 +21,7 @@ package enum Pcapng {
     package static func enhancedPacket(micros: UInt64, data: [UInt8], originalLength: UInt32? = nil) -> [UInt8] {
         var body: [UInt8] = []
         body.reserveCapacity(20 + data.count + 3)
-        append32(&body, 0)                               // interface 0
+        append32(&body, 0)  // interface 0
         append32(&body, UInt32(truncatingIfNeeded: micros >> 32))
         append32(&body, UInt32(truncatingIfNeeded: micros))
         append32(&body, UInt32(data.count))

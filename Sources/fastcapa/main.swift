@@ -1,2 +1,3 @@
 import FastcapaCLI
+
 FastcapaMain.main()

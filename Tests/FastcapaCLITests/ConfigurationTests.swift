@@ -1,9 +1,10 @@
-@testable import FastcapaCLI
 import FastcapaCapture
 import FastcapaKafka
 import FastcapaTestSupport
 import Foundation
 import Testing
+
+@testable import FastcapaCLI
 
 @Suite struct ConfigurationTests {
     static func file(_ text: String) throws -> String {
@@ -13,7 +14,8 @@ import Testing
     }
 
     @Test func flagsWinOverTheFileWhichWinsOverDefaults() throws {
-        let path = try Self.file("""
+        let path = try Self.file(
+            """
             eal: [--no-huge, -m, "512"]
             rx-burst: 64
             ring-size: 4096
@@ -23,11 +25,12 @@ import Testing
               bootstrap.servers: file:9092
             kafka-topic:
               message.timeout.ms: 1000
-            """)
+            """
+        )
         let resolved = try CaptureOptions.parse(["--config", path, "-b", "128", "-X", "linger.ms=9"]).resolve()
-        #expect(resolved.settings.rxBurst == 128)          // flag
-        #expect(resolved.settings.ringSize == 4096)        // file
-        #expect(resolved.settings.txBurst == 256)          // default
+        #expect(resolved.settings.rxBurst == 128)  // flag
+        #expect(resolved.settings.ringSize == 4096)  // file
+        #expect(resolved.settings.txBurst == 256)  // default
         #expect(resolved.settings.topic == "from-file")
         #expect(resolved.eal == ["--no-huge", "-m", "512"])
         #expect(resolved.kafka.globalValue("linger.ms") == "9")
@@ -41,13 +44,15 @@ import Testing
     @Test func printedConfigurationLoadsBackAndHidesSecrets() throws {
         let options = try CaptureOptions.parse([
             "-q", "2", "--ring-full", "wait", "-X", "sasl.password=hunter2", "-X", "ssl.key.password=k3y",
-            "-X", "sasl.username=alice", "-X", "topic.acks=all"])
+            "-X", "sasl.username=alice", "-X", "topic.acks=all",
+        ])
         let resolved = try options.resolve()
         let printed = resolved.yaml()
         #expect(!printed.contains("hunter2") && !printed.contains("k3y"))
         #expect(printed.contains("\"sasl.password\": \"[redacted]\""))
         #expect(printed.contains("alice"))
-        let unredacted = try CaptureOptions.parse(["--config", try Self.file(resolved.yaml(redactingSecrets: false))]).resolve()
+        let unredacted = try CaptureOptions.parse(["--config", try Self.file(resolved.yaml(redactingSecrets: false))])
+            .resolve()
         #expect(unredacted.settings == resolved.settings)
         #expect(unredacted.kafka.globalValue("sasl.password") == "hunter2")
         #expect(unredacted.kafka.topic.last?.value == "all")

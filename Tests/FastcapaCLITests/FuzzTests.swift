@@ -1,7 +1,8 @@
-@testable import FastcapaCLI
 import FastcapaKafka
 import Foundation
 import Testing
+
+@testable import FastcapaCLI
 
 /// The INI, config-file and -X parsers under random mutations of valid input,
 /// for a bounded time: they never crash, and every rejection is a clear error
@@ -70,7 +71,8 @@ import Testing
     }
 
     @Test func configFileParser() {
-        let valid = "eal: [--no-huge, -m, \"512\"]\nrx-burst: 64\ntopic: pcap\nkafka:\n  linger.ms: 5\nkafka-topic:\n  acks: all\n"
+        let valid =
+            "eal: [--no-huge, -m, \"512\"]\nrx-burst: 64\ntopic: pcap\nkafka:\n  linger.ms: 5\nkafka-topic:\n  acks: all\n"
         let iterations = Self.runFor(seconds: 2, seed: 2) { random in
             let input = Self.mutate(valid, &random)
             do {

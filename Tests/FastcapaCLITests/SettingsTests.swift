@@ -1,6 +1,7 @@
-@testable import FastcapaCLI
 import FastcapaCapture
 import Testing
+
+@testable import FastcapaCLI
 
 @Suite struct SettingsTests {
     @Test func fastcapaDefaults() throws {
@@ -27,7 +28,9 @@ import Testing
     }
 
     @Test func fastcapaShortFlags() throws {
-        let options = try CaptureOptions.parse(["-p", "0x3", "-b", "64", "-w", "512", "-d", "2048", "-x", "4096", "-q", "2", "-t", "packets"])
+        let options = try CaptureOptions.parse([
+            "-p", "0x3", "-b", "64", "-w", "512", "-d", "2048", "-x", "4096", "-q", "2", "-t", "packets",
+        ])
         let settings = try options.resolve().settings
         #expect(settings.ports == [0, 1])
         #expect(settings.rxBurst == 64 && settings.txBurst == 512 && settings.rxDescriptors == 2048)
@@ -48,7 +51,9 @@ import Testing
     /// Every setting the data path refuses names a config key the command line
     /// knows, so the message can name its flags.
     @Test func refusedSettingsAreNamedWithTheirFlags() throws {
-        for arguments in [["-b", "0"], ["-x", "3"], ["-q", "0"], ["--snap-length", "0"], ["--idle-sleep-max-us=-1"]] {
+        for arguments in [
+            ["-b", "0"], ["-x", "3"], ["-q", "0"], ["--snap-length", "0"], ["--idle-sleep-max-us=-1"],
+        ] {
             #expect {
                 try CaptureOptions.parse(arguments).resolve()
             } throws: { error in

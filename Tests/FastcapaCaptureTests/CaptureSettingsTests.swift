@@ -1,5 +1,6 @@
-@testable import FastcapaCapture
 import Testing
+
+@testable import FastcapaCapture
 
 @Suite struct CaptureSettingsTests {
     @Test(arguments: [0, 3, 1000, 1 << 29, -8])
@@ -31,7 +32,8 @@ import Testing
             try settings.validate()
         } throws: { error in
             guard let invalid = error as? CaptureSettings.Invalid else { return false }
-            return invalid.key == "rx-burst" && invalid.name == "receive burst" && invalid.fix.hasPrefix("Use 1 to 1024")
+            return invalid.key == "rx-burst" && invalid.name == "receive burst"
+                && invalid.fix.hasPrefix("Use 1 to 1024")
         }
     }
 

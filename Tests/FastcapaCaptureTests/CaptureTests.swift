@@ -1,6 +1,7 @@
-@testable import FastcapaCapture
 import Foundation
 import Testing
+
+@testable import FastcapaCapture
 
 @Suite struct CaptureTimeTests {
     @Test func pcapTimesPast2038AreRecovered() {
@@ -22,12 +23,21 @@ import Testing
 }
 
 @Suite struct FlowHashTests {
-    static func ipv4(_ source: [UInt8], _ destination: [UInt8], _ sourcePort: UInt16, _ destinationPort: UInt16, vlan: Bool = false) -> [UInt8] {
+    static func ipv4(
+        _ source: [UInt8],
+        _ destination: [UInt8],
+        _ sourcePort: UInt16,
+        _ destinationPort: UInt16,
+        vlan: Bool = false
+    ) -> [UInt8] {
         var frame: [UInt8] = Array(repeating: 0xAA, count: 6) + Array(repeating: 0xBB, count: 6)
         if vlan { frame += [0x81, 0x00, 0x00, 0x05] }
         frame += [0x08, 0x00]
         frame += [0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0] + source + destination
-        frame += [UInt8(sourcePort >> 8), UInt8(sourcePort & 0xFF), UInt8(destinationPort >> 8), UInt8(destinationPort & 0xFF)]
+        frame += [
+            UInt8(sourcePort >> 8), UInt8(sourcePort & 0xFF), UInt8(destinationPort >> 8),
+            UInt8(destinationPort & 0xFF),
+        ]
         frame += Array(repeating: 0, count: 16)
         return frame
     }

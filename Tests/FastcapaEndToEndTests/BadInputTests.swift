@@ -18,50 +18,234 @@ extension EndToEnd {
         }
 
         static let cases: [Case] = [
-            Case(name: "ring size not a power of two", eal: eal, application: ["-x", "1000"], status: 64, mentions: ["ring size", "power of two"]),
-            Case(name: "receive burst too large", eal: eal, application: ["-b", "4096"], status: 64, mentions: ["receive burst", "1 to 1024"]),
-            Case(name: "zero transmit burst", eal: eal, application: ["-w", "0"], status: 64, mentions: ["transmit burst"]),
+            Case(
+                name: "ring size not a power of two",
+                eal: eal,
+                application: ["-x", "1000"],
+                status: 64,
+                mentions: ["ring size", "power of two"]
+            ),
+            Case(
+                name: "receive burst too large",
+                eal: eal,
+                application: ["-b", "4096"],
+                status: 64,
+                mentions: ["receive burst", "1 to 1024"]
+            ),
+            Case(
+                name: "zero transmit burst",
+                eal: eal,
+                application: ["-w", "0"],
+                status: 64,
+                mentions: ["transmit burst"]
+            ),
             Case(name: "non-numeric queue count", eal: eal, application: ["-q", "two"], status: 64, mentions: ["two"]),
-            Case(name: "port mask not hex", eal: eal, application: ["-p", "zz"], status: 64, mentions: ["port mask", "hex"]),
-            Case(name: "port mask naming no port", eal: eal, application: ["-p", "0x0"], status: 64, mentions: ["selects no port"]),
-            Case(name: "port mask naming a missing port", eal: eal, application: ["-p", "0x2"], status: 1, mentions: ["port 1", "does not exist", "0x1"]),
-            Case(name: "invalid topic", eal: eal, application: ["-t", "bad topic!"], status: 64, mentions: ["topic", "valid Kafka topic"]),
+            Case(
+                name: "port mask not hex",
+                eal: eal,
+                application: ["-p", "zz"],
+                status: 64,
+                mentions: ["port mask", "hex"]
+            ),
+            Case(
+                name: "port mask naming no port",
+                eal: eal,
+                application: ["-p", "0x0"],
+                status: 64,
+                mentions: ["selects no port"]
+            ),
+            Case(
+                name: "port mask naming a missing port",
+                eal: eal,
+                application: ["-p", "0x2"],
+                status: 1,
+                mentions: ["port 1", "does not exist", "0x1"]
+            ),
+            Case(
+                name: "invalid topic",
+                eal: eal,
+                application: ["-t", "bad topic!"],
+                status: 64,
+                mentions: ["topic", "valid Kafka topic"]
+            ),
             Case(name: "unknown option", eal: eal, application: ["--frobnicate"], status: 64, mentions: ["frobnicate"]),
             Case(name: "option missing its value", eal: eal, application: ["-x"], status: 64, mentions: ["-x"]),
-            Case(name: "unknown librdkafka property", eal: eal, application: ["-X", "no.such.property=1"], status: 64, mentions: ["no.such.property", "-X"]),
-            Case(name: "invalid librdkafka value", eal: eal, application: ["-X", "linger.ms=soon"], status: 64, mentions: ["linger.ms"]),
+            Case(
+                name: "unknown librdkafka property",
+                eal: eal,
+                application: ["-X", "no.such.property=1"],
+                status: 64,
+                mentions: ["no.such.property", "-X"]
+            ),
+            Case(
+                name: "invalid librdkafka value",
+                eal: eal,
+                application: ["-X", "linger.ms=soon"],
+                status: 64,
+                mentions: ["linger.ms"]
+            ),
             // Each value is valid; librdkafka refuses them together when it builds the producer (a start failure, not a crash).
-            Case(name: "librdkafka properties that conflict", eal: eal,
-                 application: ["-X", "enable.idempotence=true", "-X", "acks=1", "-X", "bootstrap.servers=127.0.0.1:1"], status: 1,
-                 mentions: ["cannot create a Kafka producer", "acks", "enable.idempotence"]),
-            Case(name: "-X without =", eal: eal, application: ["-X", "linger.ms"], status: 64, mentions: ["key=value"]),
-            Case(name: "missing Kafka file", eal: eal, application: ["-c", "/nonexistent/kafka.ini"], status: 64, mentions: ["/nonexistent/kafka.ini", "does not exist"]),
-            Case(name: "more queues than the device has", eal: Harness.eal(lcores: 9, vdevs: ["net_af_packet0,iface=lo"]),
-                 application: ["-q", "4"], status: 1, mentions: ["receive queue", "Use 1 receive queue or fewer", "rx-queues"]),
-            Case(name: "unknown virtual device", eal: Harness.eal(lcores: 3, vdevs: ["net_nosuch0"]), application: [], status: 1,
-                 mentions: ["DPDK could not start", "--vdev"]),
-            Case(name: "too few lcores", eal: Harness.eal(lcores: 2, vdevs: ["net_null0"]), application: [], status: 1,
-                 mentions: ["2 worker lcores are needed", "--lcores"]),
-            Case(name: "negative number", eal: eal, application: ["--rx-burst=-5"], status: 64, mentions: ["receive burst", "-5"]),
-            Case(name: "overflowing number", eal: eal, application: ["-x", "99999999999999999999999"], status: 64, mentions: ["ring-size", "out of range"]),
-            Case(name: "empty topic", eal: eal, application: ["-t", ""], status: 64, mentions: ["topic", "valid Kafka topic"]),
-            Case(name: "Kafka file is a directory", eal: eal, application: ["-c", "/tmp"], status: 64, mentions: ["/tmp", "directory"]),
-            Case(name: "unreadable Kafka file", eal: eal, application: ["-c", "/proc/self/mem"], status: 64, mentions: ["/proc/self/mem", "cannot be read"]),
-            Case(name: "invalid EAL option", eal: eal + ["--no-such-eal-option"], application: [], status: 1, mentions: ["DPDK could not start", "--no-such-eal-option"]),
-            Case(name: "missing config file", eal: eal, application: ["--config", "/nonexistent.yaml"], status: 64, mentions: ["/nonexistent.yaml", "does not exist"]),
-            Case(name: "bad ring-full policy", eal: eal, application: ["--ring-full", "block"], status: 64, mentions: ["ring-full", "drop, wait"]),
-            Case(name: "bad metrics address", eal: eal, application: ["--metrics-address", "localhost"], status: 64, mentions: ["metrics-address", "HOST:PORT"]),
-            Case(name: "unknown sink", eal: eal, application: ["--sink", "s3"], status: 64, mentions: ["sink", "kafka, null"]),
-            Case(name: "malformed control cores", eal: eal, application: ["--control-cores", "3-1"], status: 64,
-                 mentions: ["control cores", "not a CPU list", "0,2-3"]),
-            Case(name: "control core number beyond any CPU", eal: eal, application: ["--control-cores", "4000"], status: 64,
-                 mentions: ["control cores", "not a CPU list"]),
-            Case(name: "control cores outside the process's CPUs", eal: eal, application: ["--control-cores", "1000"], status: 1,
-                 mentions: ["control cores 1000", "control-cores"]),
-            Case(name: "unknown partitioner", eal: eal, application: ["--partitioner", "random"], status: 64, mentions: ["partitioner", "default, flow, key"]),
-            Case(name: "unknown produce call", eal: eal, application: ["--produce-call", "va"], status: 64, mentions: ["produce-call", "batch, single"]),
-            Case(name: "unknown delivery-report place", eal: eal, application: ["--delivery-reports", "poller"], status: 64, mentions: ["delivery-reports", "lcore, thread"]),
-            Case(name: "EAL options after --", eal: [], application: ["--vdev=net_null0"], status: 64, mentions: ["EAL options go before '--'"]),
+            Case(
+                name: "librdkafka properties that conflict",
+                eal: eal,
+                application: ["-X", "enable.idempotence=true", "-X", "acks=1", "-X", "bootstrap.servers=127.0.0.1:1"],
+                status: 1,
+                mentions: ["cannot create a Kafka producer", "acks", "enable.idempotence"]
+            ),
+            Case(
+                name: "-X without =",
+                eal: eal,
+                application: ["-X", "linger.ms"],
+                status: 64,
+                mentions: ["key=value"]
+            ),
+            Case(
+                name: "missing Kafka file",
+                eal: eal,
+                application: ["-c", "/nonexistent/kafka.ini"],
+                status: 64,
+                mentions: ["/nonexistent/kafka.ini", "does not exist"]
+            ),
+            Case(
+                name: "more queues than the device has",
+                eal: Harness.eal(lcores: 9, vdevs: ["net_af_packet0,iface=lo"]),
+                application: ["-q", "4"],
+                status: 1,
+                mentions: ["receive queue", "Use 1 receive queue or fewer", "rx-queues"]
+            ),
+            Case(
+                name: "unknown virtual device",
+                eal: Harness.eal(lcores: 3, vdevs: ["net_nosuch0"]),
+                application: [],
+                status: 1,
+                mentions: ["DPDK could not start", "--vdev"]
+            ),
+            Case(
+                name: "too few lcores",
+                eal: Harness.eal(lcores: 2, vdevs: ["net_null0"]),
+                application: [],
+                status: 1,
+                mentions: ["2 worker lcores are needed", "--lcores"]
+            ),
+            Case(
+                name: "negative number",
+                eal: eal,
+                application: ["--rx-burst=-5"],
+                status: 64,
+                mentions: ["receive burst", "-5"]
+            ),
+            Case(
+                name: "overflowing number",
+                eal: eal,
+                application: ["-x", "99999999999999999999999"],
+                status: 64,
+                mentions: ["ring-size", "out of range"]
+            ),
+            Case(
+                name: "empty topic",
+                eal: eal,
+                application: ["-t", ""],
+                status: 64,
+                mentions: ["topic", "valid Kafka topic"]
+            ),
+            Case(
+                name: "Kafka file is a directory",
+                eal: eal,
+                application: ["-c", "/tmp"],
+                status: 64,
+                mentions: ["/tmp", "directory"]
+            ),
+            Case(
+                name: "unreadable Kafka file",
+                eal: eal,
+                application: ["-c", "/proc/self/mem"],
+                status: 64,
+                mentions: ["/proc/self/mem", "cannot be read"]
+            ),
+            Case(
+                name: "invalid EAL option",
+                eal: eal + ["--no-such-eal-option"],
+                application: [],
+                status: 1,
+                mentions: ["DPDK could not start", "--no-such-eal-option"]
+            ),
+            Case(
+                name: "missing config file",
+                eal: eal,
+                application: ["--config", "/nonexistent.yaml"],
+                status: 64,
+                mentions: ["/nonexistent.yaml", "does not exist"]
+            ),
+            Case(
+                name: "bad ring-full policy",
+                eal: eal,
+                application: ["--ring-full", "block"],
+                status: 64,
+                mentions: ["ring-full", "drop, wait"]
+            ),
+            Case(
+                name: "bad metrics address",
+                eal: eal,
+                application: ["--metrics-address", "localhost"],
+                status: 64,
+                mentions: ["metrics-address", "HOST:PORT"]
+            ),
+            Case(
+                name: "unknown sink",
+                eal: eal,
+                application: ["--sink", "s3"],
+                status: 64,
+                mentions: ["sink", "kafka, null"]
+            ),
+            Case(
+                name: "malformed control cores",
+                eal: eal,
+                application: ["--control-cores", "3-1"],
+                status: 64,
+                mentions: ["control cores", "not a CPU list", "0,2-3"]
+            ),
+            Case(
+                name: "control core number beyond any CPU",
+                eal: eal,
+                application: ["--control-cores", "4000"],
+                status: 64,
+                mentions: ["control cores", "not a CPU list"]
+            ),
+            Case(
+                name: "control cores outside the process's CPUs",
+                eal: eal,
+                application: ["--control-cores", "1000"],
+                status: 1,
+                mentions: ["control cores 1000", "control-cores"]
+            ),
+            Case(
+                name: "unknown partitioner",
+                eal: eal,
+                application: ["--partitioner", "random"],
+                status: 64,
+                mentions: ["partitioner", "default, flow, key"]
+            ),
+            Case(
+                name: "unknown produce call",
+                eal: eal,
+                application: ["--produce-call", "va"],
+                status: 64,
+                mentions: ["produce-call", "batch, single"]
+            ),
+            Case(
+                name: "unknown delivery-report place",
+                eal: eal,
+                application: ["--delivery-reports", "poller"],
+                status: 64,
+                mentions: ["delivery-reports", "lcore, thread"]
+            ),
+            Case(
+                name: "EAL options after --",
+                eal: [],
+                application: ["--vdev=net_null0"],
+                status: 64,
+                mentions: ["EAL options go before '--'"]
+            ),
         ]
 
         @Test(arguments: cases)
@@ -98,7 +282,11 @@ extension EndToEnd {
         @Test func malformedKafkaFileNamesTheLine() throws {
             let directory = TestFiles.temporaryDirectory()
             let file = directory.appendingPathComponent("kafka.ini")
-            try "[kafka-global]\nbootstrap.servers = localhost:9092\nthis line is wrong\n".write(to: file, atomically: true, encoding: .utf8)
+            try "[kafka-global]\nbootstrap.servers = localhost:9092\nthis line is wrong\n".write(
+                to: file,
+                atomically: true,
+                encoding: .utf8
+            )
             let result = try Harness.probe(eal: Self.eal, ["-c", file.path])
             #expect(result.status == 64)
             #expect(result.stderr.contains("kafka.ini:3"))

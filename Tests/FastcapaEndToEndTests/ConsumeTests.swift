@@ -23,12 +23,19 @@ extension EndToEnd {
             let broker = try Harness.Broker(partitions: 1)
             let captured = try Harness.probe(
                 eal: Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(input)"]),
-                ["--idle-exit", "2", "--stats-interval", "0", "--ring-full", "wait", "-X", "bootstrap.servers=\(broker.address)"])
+                [
+                    "--idle-exit", "2", "--stats-interval", "0", "--ring-full", "wait", "-X",
+                    "bootstrap.servers=\(broker.address)",
+                ]
+            )
             #expect(captured.status == 0, "\(captured.stderr)")
             #expect(captured.accounting["delivered"] == records.count)
 
             let output = directory.appendingPathComponent("output.pcap").path
-            let consumed = try Harness.run(Harness.binary, ["consume", "-b", broker.address, "--format", "pcap", "-o", output])
+            let consumed = try Harness.run(
+                Harness.binary,
+                ["consume", "-b", broker.address, "--format", "pcap", "-o", output]
+            )
             #expect(consumed.status == 0, "\(consumed.stderr)")
             let back = try PcapFile(bytes: [UInt8](Data(contentsOf: URL(fileURLWithPath: output)))).records
             #expect(back.count == records.count)
@@ -37,8 +44,14 @@ extension EndToEnd {
 
             // pcapng, read by tshark: the same times and lengths.
             let pcapng = directory.appendingPathComponent("output.pcapng").path
-            #expect(try Harness.run(Harness.binary, ["consume", "-b", broker.address, "--format", "pcapng", "-o", pcapng]).status == 0)
-            let fields = try Harness.run("/usr/bin/env", ["tshark", "-r", pcapng, "-T", "fields", "-e", "frame.time_epoch", "-e", "frame.cap_len"])
+            #expect(
+                try Harness.run(Harness.binary, ["consume", "-b", broker.address, "--format", "pcapng", "-o", pcapng])
+                    .status == 0
+            )
+            let fields = try Harness.run(
+                "/usr/bin/env",
+                ["tshark", "-r", pcapng, "-T", "fields", "-e", "frame.time_epoch", "-e", "frame.cap_len"]
+            )
             #expect(fields.status == 0, "\(fields.stderr)")
             let lines = fields.stdout.split(separator: "\n")
             #expect(lines.count == records.count)
@@ -50,12 +63,21 @@ extension EndToEnd {
             }
 
             // A pipe into tshark, a time range, chosen partitions and a count.
-            let piped = try Harness.run("/bin/sh", ["-c", "'\(Harness.binary)' consume -b \(broker.address) --format pcap | tshark -r - -T fields -e frame.number | wc -l"])
+            let piped = try Harness.run(
+                "/bin/sh",
+                [
+                    "-c",
+                    "'\(Harness.binary)' consume -b \(broker.address) --format pcap | tshark -r - -T fields -e frame.number | wc -l",
+                ]
+            )
             #expect(piped.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "\(records.count)")
             let sorted = records.map(\.micros).sorted()
             let since = sorted[sorted.count / 2]
             let expectedInRange = records.filter { $0.micros >= since }.count
-            let ranged = try Harness.run(Harness.binary, ["consume", "-b", broker.address, "--since", "\(Double(since) / 1e6)", "--partitions", "0"])
+            let ranged = try Harness.run(
+                Harness.binary,
+                ["consume", "-b", broker.address, "--since", "\(Double(since) / 1e6)", "--partitions", "0"]
+            )
             #expect(ranged.stdout.split(separator: "\n").count == expectedInRange, "\(ranged.stderr)")
             let counted = try Harness.run(Harness.binary, ["consume", "-b", broker.address, "-n", "5"])
             #expect(counted.stdout.split(separator: "\n").count == 5)

@@ -15,13 +15,20 @@ extension EndToEnd {
             address.sun_family = sa_family_t(AF_UNIX)
             withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
             let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
             }
             try #require(bound == 0)
 
             let sample = TestFiles.packageRoot.appendingPathComponent("Configs/sample.pcap").path
-            let result = try Harness.run("/usr/bin/env", ["NOTIFY_SOCKET=\(path)", Harness.binary]
-                + Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(sample)"]) + ["--", "--idle-exit", "1", "--stats-interval", "0"])
+            let result = try Harness.run(
+                "/usr/bin/env",
+                ["NOTIFY_SOCKET=\(path)", Harness.binary]
+                    + Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(sample)"]) + [
+                        "--", "--idle-exit", "1", "--stats-interval", "0",
+                    ]
+            )
             #expect(result.status == 0, "\(result.stderr)")
 
             var messages: [String] = []

@@ -1,5 +1,4 @@
 import FastcapaTestSupport
-import FastcapaTestSupport
 import Foundation
 import PcapFormat
 import Testing
@@ -11,9 +10,14 @@ extension EndToEnd {
         /// librdkafka's queue stays full (no broker, a 100-message queue): after
         /// the retry budget the transmit worker drops and counts, receive goes on.
         @Test func queueFullDropsAreCounted() throws {
-            let result = try Harness.probe(for: 2, eal: Harness.eal(lcores: 3, vdevs: ["net_null0"]), [
-                "--stats-interval", "0", "--drain-timeout", "1", "--queue-full-retries", "2",
-                "-X", "bootstrap.servers=127.0.0.1:1", "-X", "queue.buffering.max.messages=100"])
+            let result = try Harness.probe(
+                for: 2,
+                eal: Harness.eal(lcores: 3, vdevs: ["net_null0"]),
+                [
+                    "--stats-interval", "0", "--drain-timeout", "1", "--queue-full-retries", "2",
+                    "-X", "bootstrap.servers=127.0.0.1:1", "-X", "queue.buffering.max.messages=100",
+                ]
+            )
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.balanced)
             let accounting = result.accounting
@@ -27,8 +31,13 @@ extension EndToEnd {
         /// counted as null_sink, nothing reaches Kafka, and the books balance.
         @Test func nullSinkCountsWhatItFrees() throws {
             let broker = try Harness.Broker()
-            let result = try Harness.probe(for: 2, eal: Harness.eal(lcores: 3, vdevs: ["net_null0"]), [
-                "--sink", "null", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)"])
+            let result = try Harness.probe(
+                for: 2,
+                eal: Harness.eal(lcores: 3, vdevs: ["net_null0"]),
+                [
+                    "--sink", "null", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)",
+                ]
+            )
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.balanced)
             #expect((result.accounting["drop_null_sink"] ?? 0) > 0)
@@ -44,8 +53,11 @@ extension EndToEnd {
             let broker = try Harness.Broker()
             let result = try Harness.probe(
                 eal: Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(path)"]),
-                ["--idle-exit", "2", "--stats-interval", "0", "--ring-full", "wait",
-                 "-X", "bootstrap.servers=\(broker.address)", "-X", "message.max.bytes=1000"])
+                [
+                    "--idle-exit", "2", "--stats-interval", "0", "--ring-full", "wait",
+                    "-X", "bootstrap.servers=\(broker.address)", "-X", "message.max.bytes=1000",
+                ]
+            )
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.balanced)
             let accounting = result.accounting
@@ -66,8 +78,11 @@ extension EndToEnd {
             let broker = try Harness.Broker()
             let result = try Harness.probe(
                 eal: Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(path)"]),
-                ["--idle-exit", "2", "--stats-interval", "0", "--ring-full", "wait", "--snap-length", "100",
-                 "-X", "bootstrap.servers=\(broker.address)"])
+                [
+                    "--idle-exit", "2", "--stats-interval", "0", "--ring-full", "wait", "--snap-length", "100",
+                    "-X", "bootstrap.servers=\(broker.address)",
+                ]
+            )
             #expect(result.status == 0, "\(result.stderr)")
             let accounting = result.accounting
             #expect(accounting["dropped"] == 0, "chains are cut before they are read: none is malformed")

@@ -18,14 +18,22 @@ extension EndToEnd {
             let trace: String
             let name: String
 
-            init(_ name: String, brokers: Int = 1, idempotent: Bool = false, _ extra: [String] = [], config: String? = nil) async throws {
+            init(
+                _ name: String,
+                brokers: Int = 1,
+                idempotent: Bool = false,
+                _ extra: [String] = [],
+                config: String? = nil
+            ) async throws {
                 self.name = name
                 broker = try Harness.Broker(brokers: brokers, control: true)
                 trace = TestFiles.temporaryDirectory().appendingPathComponent("trace.txt").path
                 let sample = TestFiles.packageRoot.appendingPathComponent("Configs/sample.pcap").path
-                var arguments = Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(sample),infinite_rx=1"]) + [
-                    "--", "--stats-interval", "0", "--counter-trace", trace, "--testing-fault-signals",
-                    "-X", "bootstrap.servers=\(broker.address)"]
+                var arguments =
+                    Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(sample),infinite_rx=1"]) + [
+                        "--", "--stats-interval", "0", "--counter-trace", trace, "--testing-fault-signals",
+                        "-X", "bootstrap.servers=\(broker.address)",
+                    ]
                 if idempotent { arguments += ["-X", "enable.idempotence=true"] }
                 if let config { arguments += ["--config", config] }
                 probe = try Harness.Child(Harness.binary, arguments + extra)
@@ -48,7 +56,8 @@ extension EndToEnd {
                 let text = (try? String(contentsOfFile: trace, encoding: .utf8)) ?? ""
                 return text.split(separator: "\n").compactMap { line in
                     let fields = line.split(separator: " ").compactMap { Int($0) }
-                    return fields.count == 4 ? Sample(ms: fields[0], received: fields[1], delivered: fields[2], restarts: fields[3]) : nil
+                    return fields.count == 4
+                        ? Sample(ms: fields[0], received: fields[1], delivered: fields[2], restarts: fields[3]) : nil
                 }
             }
 
@@ -99,17 +108,24 @@ extension EndToEnd {
                 #expect(result.status == 0, "\(name): \(result.stderr.suffix(2000))")
                 #expect(result.balanced, "\(name): received = delivered + dropped + in flight")
                 #expect(accounting["in_flight"] == 0, "\(name)")
-                #expect((accounting["received"] ?? 0) == (accounting["delivered"] ?? 0) + (accounting["dropped"] ?? 0), "\(name)")
+                #expect(
+                    (accounting["received"] ?? 0) == (accounting["delivered"] ?? 0) + (accounting["dropped"] ?? 0),
+                    "\(name)"
+                )
                 if let restarts { #expect(accounting["restarts"] == restarts, "\(name): restarts") }
                 let gap = longestReceiveGapMs()
                 #expect(gap <= 100, "\(name): receive stood still for \(gap) ms")
                 #expect(samples().count > 100, "\(name): the counter trace was written")
-                let probeRecoveries = Self.recoveries(result).map { String(format: "%.3f s", $0) }.joined(separator: ", ")
-                print("failure scenario \(name): restarts \(accounting["restarts"] ?? -1), "
-                      + "recovery \(recoveryMs.map { "\($0) ms" } ?? "-")\(probeRecoveries.isEmpty ? "" : " (probe: \(probeRecoveries))"), "
-                      + "longest receive gap \(gap) ms, received \(accounting["received"] ?? 0), delivered \(accounting["delivered"] ?? 0), "
-                      + "re-produced \(accounting["reproduced"] ?? 0), delivery failed \(accounting["drop_delivery_failed"] ?? 0), "
-                      + "ring full \(accounting["drop_ring_full"] ?? 0)")
+                let probeRecoveries = Self.recoveries(result).map { String(format: "%.3f s", $0) }.joined(
+                    separator: ", "
+                )
+                print(
+                    "failure scenario \(name): restarts \(accounting["restarts"] ?? -1), "
+                        + "recovery \(recoveryMs.map { "\($0) ms" } ?? "-")\(probeRecoveries.isEmpty ? "" : " (probe: \(probeRecoveries))"), "
+                        + "longest receive gap \(gap) ms, received \(accounting["received"] ?? 0), delivered \(accounting["delivered"] ?? 0), "
+                        + "re-produced \(accounting["reproduced"] ?? 0), delivery failed \(accounting["drop_delivery_failed"] ?? 0), "
+                        + "ring full \(accounting["drop_ring_full"] ?? 0)"
+                )
             }
         }
 
@@ -117,15 +133,21 @@ extension EndToEnd {
         /// thread stops before the successor's starts, and nothing is lost.
         @Test(arguments: [[String](), ["--delivery-reports", "thread"]])
         func fatalProducerErrorRestartsTheProducer(options: [String]) async throws {
-            let run = try await FaultRun("fatal error (rd_kafka_test_fatal_error)\(options.isEmpty ? "" : ", " + options.joined(separator: " "))",
-                                         idempotent: true, options)
+            let run = try await FaultRun(
+                "fatal error (rd_kafka_test_fatal_error)\(options.isEmpty ? "" : ", " + options.joined(separator: " "))",
+                idempotent: true,
+                options
+            )
             let fault = run.nowMs
             run.probe.signal(SIGUSR2)
             try await Task.sleep(for: .seconds(2))
             let result = run.stop()
             run.checkAndReport(result, restarts: 1, recoveryMs: run.deliveryResumedMs(after: fault))
             #expect(result.stderr.contains("producer replaced"))
-            #expect(result.accounting["drop_delivery_failed"] == 0, "messages the failed producer held were re-produced")
+            #expect(
+                result.accounting["drop_delivery_failed"] == 0,
+                "messages the failed producer held were re-produced"
+            )
             #expect(FaultRun.recoveries(result).allSatisfy { $0 < 1 })
         }
 
@@ -173,7 +195,9 @@ extension EndToEnd {
         @Test func retriableProduceErrorsLoseNothing() async throws {
             let run = try await FaultRun("produce errors NOT_LEADER_FOR_PARTITION, REQUEST_TIMED_OUT")
             let fault = run.nowMs
-            run.broker.send("produce-errors NOT_LEADER_FOR_PARTITION NOT_LEADER_FOR_PARTITION REQUEST_TIMED_OUT REQUEST_TIMED_OUT")
+            run.broker.send(
+                "produce-errors NOT_LEADER_FOR_PARTITION NOT_LEADER_FOR_PARTITION REQUEST_TIMED_OUT REQUEST_TIMED_OUT"
+            )
             try await Task.sleep(for: .seconds(3))
             let result = run.stop()
             run.checkAndReport(result, restarts: 0, recoveryMs: run.deliveryResumedMs(after: fault))
@@ -193,7 +217,10 @@ extension EndToEnd {
             let run = try await FaultRun("broker RTT 500 ms", ["--slow-round-trip-ms", "200"])
             run.broker.send("rtt 1 500")
             try await Task.sleep(for: .seconds(3))
-            #expect(run.probe.stderr.contains("degraded: broker round trip"), "librdkafka's statistics show the slow broker")
+            #expect(
+                run.probe.stderr.contains("degraded: broker round trip"),
+                "librdkafka's statistics show the slow broker"
+            )
             let healed = run.nowMs
             run.broker.send("rtt 1 0")
             try await Task.sleep(for: .seconds(1))
@@ -203,7 +230,10 @@ extension EndToEnd {
         }
 
         @Test func deliveryTimeoutsAreCounted() async throws {
-            let run = try await FaultRun("delivery timeouts (message.timeout.ms 300)", ["-X", "message.timeout.ms=300"])
+            let run = try await FaultRun(
+                "delivery timeouts (message.timeout.ms 300)",
+                ["-X", "message.timeout.ms=300"]
+            )
             run.broker.send("down 1")
             try await Task.sleep(for: .seconds(2))
             let healed = run.nowMs
@@ -218,12 +248,16 @@ extension EndToEnd {
         /// place; the restarts back off, the probe reports unhealthy and stays up.
         @Test func restartStormBacksOffAndStaysUp() async throws {
             let run = try await FaultRun(
-                "restart storm (10 fatal errors)", idempotent: true,
-                ["--restart-backoff-ms", "20", "--restart-backoff-max", "1", "--max-restarts-per-minute", "5"])
+                "restart storm (10 fatal errors)",
+                idempotent: true,
+                ["--restart-backoff-ms", "20", "--restart-backoff-max", "1", "--max-restarts-per-minute", "5"]
+            )
             for round in 1...10 {
                 run.probe.signal(SIGUSR2)
                 let deadline = Date().addingTimeInterval(10)
-                while Date() < deadline && run.probe.stderr.components(separatedBy: "producer replaced").count - 1 < round {
+                while Date() < deadline
+                    && run.probe.stderr.components(separatedBy: "producer replaced").count - 1 < round
+                {
                     try await Task.sleep(for: .milliseconds(20))
                 }
             }
@@ -237,7 +271,10 @@ extension EndToEnd {
             }
             #expect(backoffs.count == 10)
             #expect(backoffs.first == 0, "the first restart is immediate")
-            #expect(zip(backoffs, backoffs.dropFirst()).allSatisfy { $0 <= $1 }, "backoff never shrinks during a storm: \(backoffs)")
+            #expect(
+                zip(backoffs, backoffs.dropFirst()).allSatisfy { $0 <= $1 },
+                "backoff never shrinks during a storm: \(backoffs)"
+            )
             #expect(backoffs.allSatisfy { $0 <= 1 }, "capped at --restart-backoff-max")
         }
 
@@ -263,14 +300,19 @@ extension EndToEnd {
         /// still ends within the drain timeout, with everything counted.
         @Test func sigtermWhileAProducerIsDownAndReceiveWaits() async throws {
             let run = try await FaultRun(
-                "SIGTERM with a producer down and --ring-full wait", idempotent: true,
-                ["--ring-full", "wait", "--drain-timeout", "2", "--restart-backoff-ms", "60000", "--restart-backoff-max", "60"])
-            run.probe.signal(SIGUSR2) // first restart: at once
+                "SIGTERM with a producer down and --ring-full wait",
+                idempotent: true,
+                [
+                    "--ring-full", "wait", "--drain-timeout", "2", "--restart-backoff-ms", "60000",
+                    "--restart-backoff-max", "60",
+                ]
+            )
+            run.probe.signal(SIGUSR2)  // first restart: at once
             let deadline = Date().addingTimeInterval(10)
             while Date() < deadline && !run.probe.stderr.contains("producer replaced") {
                 try await Task.sleep(for: .milliseconds(20))
             }
-            run.probe.signal(SIGUSR2) // second: held back for 60 s
+            run.probe.signal(SIGUSR2)  // second: held back for 60 s
             try await Task.sleep(for: .seconds(1))
             let asked = Date()
             let result = run.stop()
@@ -280,8 +322,10 @@ extension EndToEnd {
             #expect(result.balanced)
             #expect(result.accounting["in_flight"] == 0)
             #expect(result.accounting["restarts"] == 1)
-            print("failure scenario producer down, ring-full wait, SIGTERM: stopped in \(String(format: "%.1f", took)) s, "
-                  + "drain timeout drops \(result.accounting["drop_drain_timeout"] ?? 0), ring full \(result.accounting["drop_ring_full"] ?? 0)")
+            print(
+                "failure scenario producer down, ring-full wait, SIGTERM: stopped in \(String(format: "%.1f", took)) s, "
+                    + "drain timeout drops \(result.accounting["drop_drain_timeout"] ?? 0), ring full \(result.accounting["drop_ring_full"] ?? 0)"
+            )
         }
 
         @Test func sigtermDuringAnOutageStopsWithinTheDrainTimeout() async throws {

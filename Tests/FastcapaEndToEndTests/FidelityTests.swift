@@ -13,14 +13,23 @@ extension EndToEnd {
         /// protocol mix and a BIG-TCP record (80,000 bytes) that net_pcap cannot
         /// deliver whole: it must be counted as malformed, never published short.
         @Test func builtCapturesComeBackExactlyOnce() throws {
-            let bigTCP = PcapRecord(micros: SyntheticCaptures.Times.june2024 + 9_000_000, data: FrameBuilder.raw(count: 80_000))
+            let bigTCP = PcapRecord(
+                micros: SyntheticCaptures.Times.june2024 + 9_000_000,
+                data: FrameBuilder.raw(count: 80_000)
+            )
             let records = SyntheticCaptures.edgeCases + SyntheticCaptures.protocolMix(count: 300) + [bigTCP]
             let results = try Self.captureAndReadBack(records)
             #expect(results.accounting["drop_malformed"] == 1, "the 80,000-byte record")
             #expect(results.received.contains { $0.bytes.isEmpty }, "empty records arrive as empty messages")
             #expect(results.received.contains { $0.bytes.count == 65_535 }, "frames of 65,535 bytes arrive whole")
-            #expect(results.received.contains { $0.micros == SyntheticCaptures.Times.endOfRange }, "2106 keeps its value")
-            #expect(results.received.contains { $0.micros == SyntheticCaptures.Times.epoch }, "the epoch keeps its value")
+            #expect(
+                results.received.contains { $0.micros == SyntheticCaptures.Times.endOfRange },
+                "2106 keeps its value"
+            )
+            #expect(
+                results.received.contains { $0.micros == SyntheticCaptures.Times.epoch },
+                "the epoch keeps its value"
+            )
         }
 
         /// The same with every record of the shared corpus (tcpdump's test captures).
@@ -29,7 +38,10 @@ extension EndToEnd {
             #expect(records.count == 4798, "the shared captures changed: update this count")
             let results = try Self.captureAndReadBack(records)
             #expect(results.received.contains { $0.bytes.count > 9_000 }, "frames larger than one mbuf arrive whole")
-            #expect(results.received.contains { $0.micros >= UInt64(1 << 31) * 1_000_000 }, "times past 2038 keep their value")
+            #expect(
+                results.received.contains { $0.micros >= UInt64(1 << 31) * 1_000_000 },
+                "times past 2038 keep their value"
+            )
         }
 
         struct Record: Equatable {
@@ -51,7 +63,11 @@ extension EndToEnd {
             let broker = try Harness.Broker()
             let result = try Harness.probe(
                 eal: Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(path)"]),
-                ["--idle-exit", "2", "--stats-interval", "0", "--ring-full", "wait", "-X", "bootstrap.servers=\(broker.address)"])
+                [
+                    "--idle-exit", "2", "--stats-interval", "0", "--ring-full", "wait", "-X",
+                    "bootstrap.servers=\(broker.address)",
+                ]
+            )
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.runtimeFolderRemoved)
             let accounting = result.accounting
@@ -82,7 +98,10 @@ extension EndToEnd {
                     continue
                 }
                 for skipped in sent[nextIndex..<index] {
-                    #expect(skipped.bytes.count > 65_535, "record of \(skipped.bytes.count) bytes at \(skipped.micros) µs was lost")
+                    #expect(
+                        skipped.bytes.count > 65_535,
+                        "record of \(skipped.bytes.count) bytes at \(skipped.micros) µs was lost"
+                    )
                 }
                 nextIndex = index + 1
             }

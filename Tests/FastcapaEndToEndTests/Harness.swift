@@ -35,16 +35,18 @@ enum Harness {
         /// The probe's final accounting (its `accounting-json:` line).
         var accounting: [String: Int] {
             guard let line = stdout.split(separator: "\n").last(where: { $0.hasPrefix("accounting-json: ") }),
-                  let data = line.dropFirst("accounting-json: ".count).data(using: .utf8),
-                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+                let data = line.dropFirst("accounting-json: ".count).data(using: .utf8),
+                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            else { return [:] }
             return object.compactMapValues { $0 as? Int }
         }
 
         /// An array field of the accounting (per queue, per worker).
         func accountingList(_ name: String) -> [Int] {
             guard let line = stdout.split(separator: "\n").last(where: { $0.hasPrefix("accounting-json: ") }),
-                  let data = line.dropFirst("accounting-json: ".count).data(using: .utf8),
-                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [] }
+                let data = line.dropFirst("accounting-json: ".count).data(using: .utf8),
+                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            else { return [] }
             return object[name] as? [Int] ?? []
         }
 
@@ -101,7 +103,7 @@ enum Harness {
                 process.waitUntilExit()
             }
             process.waitUntilExit()
-            usleep(50_000) // let the readers drain the pipes
+            usleep(50_000)  // let the readers drain the pipes
             out.fileHandleForReading.readabilityHandler = nil
             err.fileHandleForReading.readabilityHandler = nil
             let restOut = out.fileHandleForReading.readDataToEndOfFile()
@@ -110,8 +112,13 @@ enum Harness {
                 outData.append(restOut)
                 errData.append(restErr)
             }
-            return Result(pid: process.processIdentifier, status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
-                          stdout: stdout, stderr: stderr)
+            return Result(
+                pid: process.processIdentifier,
+                status: process.terminationStatus,
+                signaled: process.terminationReason == .uncaughtSignal,
+                stdout: stdout,
+                stderr: stderr
+            )
         }
 
         deinit {
@@ -134,9 +141,15 @@ enum Harness {
 
     /// Starts the probe, lets it capture for `seconds`, stops it with SIGTERM
     /// and waits for its accounting. `wrapper` runs it under `env`, `ip netns exec`...
-    static func probe(for seconds: UInt32, eal: [String], _ application: [String], wrapper: [String] = []) throws -> Result {
+    static func probe(
+        for seconds: UInt32,
+        eal: [String],
+        _ application: [String],
+        wrapper: [String] = []
+    ) throws -> Result {
         let arguments = eal + ["--"] + application
-        let child = wrapper.isEmpty
+        let child =
+            wrapper.isEmpty
             ? try Child(binary, arguments)
             : try Child("/usr/bin/env", wrapper + [binary] + arguments)
         sleep(seconds)
@@ -151,18 +164,31 @@ enum Harness {
         let address: String
 
         /// - Parameter control: accept fault-injection commands (`send`).
-        init(partitions: Int = 1, topic: String = "pcap", brokers: Int = 1, control: Bool = false, wrapper: [String] = []) throws {
+        init(
+            partitions: Int = 1,
+            topic: String = "pcap",
+            brokers: Int = 1,
+            control: Bool = false,
+            wrapper: [String] = []
+        ) throws {
             let directory = TestFiles.temporaryDirectory()
             let file = directory.appendingPathComponent("address").path
-            let arguments = ["broker", "--partitions", "\(partitions)", "--topic", topic, "--address-file", file,
-                             "--brokers", "\(brokers)"] + (control ? ["--control"] : [])
-            child = wrapper.isEmpty
+            let arguments =
+                [
+                    "broker", "--partitions", "\(partitions)", "--topic", topic, "--address-file", file,
+                    "--brokers", "\(brokers)",
+                ] + (control ? ["--control"] : [])
+            child =
+                wrapper.isEmpty
                 ? try Child(Harness.binary, arguments, interactive: control)
                 : try Child("/usr/bin/env", wrapper + [Harness.binary] + arguments)
             let deadline = Date().addingTimeInterval(15)
             var address = ""
             while address.isEmpty && Date() < deadline {
-                address = (try? String(contentsOfFile: file, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+                address =
+                    (try? String(contentsOfFile: file, encoding: .utf8))?.trimmingCharacters(
+                        in: .whitespacesAndNewlines
+                    ) ?? ""
                 if address.isEmpty { usleep(20_000) }
             }
             self.address = address
@@ -191,8 +217,10 @@ enum Harness {
     static func kcatRead(broker: String, topic: String = "pcap", wrapper: [String] = []) throws -> [Message] {
         let directory = TestFiles.temporaryDirectory()
         let output = directory.appendingPathComponent("messages.bin").path
-        let kcat = ["kcat", "-C", "-b", broker, "-t", topic, "-o", "beginning", "-e", "-q", "-D", "",
-                    "-f", "%p:%K:%S:%k%s", "-o", "beginning"]
+        let kcat = [
+            "kcat", "-C", "-b", broker, "-t", topic, "-o", "beginning", "-e", "-q", "-D", "",
+            "-f", "%p:%K:%S:%k%s", "-o", "beginning",
+        ]
         let shell = (wrapper + ["sh", "-c", kcat.map { "'\($0)'" }.joined(separator: " ") + " > '\(output)'"])
         let result = try run("/usr/bin/env", shell, timeout: 120)
         guard result.status == 0 else {
@@ -237,16 +265,25 @@ enum Harness {
 
     /// How many messages a topic holds: the sum of its partitions' high
     /// watermarks, read with kcat (the mock broker starts offsets at 0).
-    static func kcatCount(broker: String, topic: String = "pcap", partitions: Int, wrapper: [String] = []) throws -> Int {
+    static func kcatCount(broker: String, topic: String = "pcap", partitions: Int, wrapper: [String] = []) throws -> Int
+    {
         try kcatCounts(broker: broker, topic: topic, partitions: partitions, wrapper: wrapper).reduce(0, +)
     }
 
     /// How many messages each partition holds.
-    static func kcatCounts(broker: String, topic: String = "pcap", partitions: Int, wrapper: [String] = []) throws -> [Int] {
+    static func kcatCounts(
+        broker: String,
+        topic: String = "pcap",
+        partitions: Int,
+        wrapper: [String] = []
+    ) throws -> [Int] {
         var counts: [Int] = []
         for partition in 0..<partitions {
             var total = 0
-            let arguments = wrapper + ["kcat", "-C", "-b", broker, "-t", topic, "-p", "\(partition)", "-o", "-1", "-e", "-q", "-f", "%o\n"]
+            let arguments =
+                wrapper + [
+                    "kcat", "-C", "-b", broker, "-t", topic, "-p", "\(partition)", "-o", "-1", "-e", "-q", "-f", "%o\n",
+                ]
             let result = try run("/usr/bin/env", arguments, timeout: 60)
             guard result.status == 0 else { throw HarnessError("kcat failed: \(result.stderr)") }
             if let last = result.stdout.split(separator: "\n").last, let offset = Int(last) {

@@ -10,16 +10,23 @@ extension EndToEnd {
         @Test func workerLcoresDoNotAllocatePerPacket() throws {
             let directory = TestFiles.temporaryDirectory()
             let library = directory.appendingPathComponent("alloc_counter.so").path
-            let source = TestFiles.packageRoot.appendingPathComponent("Tests/FastcapaEndToEndTests/Support/alloc_counter.c").path
-            let compiled = try Harness.run("/usr/bin/env", ["cc", "-O2", "-shared", "-fPIC", "-o", library, source, "-ldl", "-lpthread"])
+            let source = TestFiles.packageRoot.appendingPathComponent(
+                "Tests/FastcapaEndToEndTests/Support/alloc_counter.c"
+            ).path
+            let compiled = try Harness.run(
+                "/usr/bin/env",
+                ["cc", "-O2", "-shared", "-fPIC", "-o", library, source, "-ldl", "-lpthread"]
+            )
             try #require(compiled.status == 0, "\(compiled.stderr)")
             let report = directory.appendingPathComponent("allocations.txt").path
 
             let broker = try Harness.Broker()
             let result = try Harness.probe(
-                for: 4, eal: Harness.eal(lcores: 3, vdevs: ["net_null0"]),
+                for: 4,
+                eal: Harness.eal(lcores: 3, vdevs: ["net_null0"]),
                 ["--stats-interval", "1", "-X", "bootstrap.servers=\(broker.address)"],
-                wrapper: ["LD_PRELOAD=\(library)", "FASTCAPA_ALLOC_REPORT=\(report)"])
+                wrapper: ["LD_PRELOAD=\(library)", "FASTCAPA_ALLOC_REPORT=\(report)"]
+            )
             #expect(result.status == 0, "\(result.stderr)")
             let received = result.accounting["received"] ?? 0
             let produced = result.accounting["produced"] ?? 0
@@ -35,7 +42,9 @@ extension EndToEnd {
             // A worker that never allocates never appears in the report.
             let receive = counts["rte-worker-1"] ?? (0, 0)
             let transmit = try #require(counts["rte-worker-2"], "the counter must see the transmit lcore: \(lines)")
-            print("hot loops: \(received) packets received, \(produced) produced; receive lcore: \(receive.mallocs) mallocs, \(receive.swift) Swift allocations; transmit lcore: \(transmit.swift) Swift allocations, \(transmit.mallocs) mallocs (librdkafka copies each message)")
+            print(
+                "hot loops: \(received) packets received, \(produced) produced; receive lcore: \(receive.mallocs) mallocs, \(receive.swift) Swift allocations; transmit lcore: \(transmit.swift) Swift allocations, \(transmit.mallocs) mallocs (librdkafka copies each message)"
+            )
             // The receive lcore: nothing at all per packet.
             #expect(receive.mallocs + receive.swift < 100)
             // The transmit lcore: no Swift allocation per packet; librdkafka's own

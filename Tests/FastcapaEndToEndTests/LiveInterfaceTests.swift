@@ -13,13 +13,19 @@ extension EndToEnd {
             let inNamespace = ["ip", "netns", "exec", namespace]
             func ip(_ arguments: [String]) throws {
                 let result = try Harness.run("/usr/bin/env", arguments, timeout: 30)
-                guard result.status == 0 else { throw HarnessError("\(arguments.joined(separator: " ")): \(result.stderr)") }
+                guard result.status == 0 else {
+                    throw HarnessError("\(arguments.joined(separator: " ")): \(result.stderr)")
+                }
             }
             try ip(["ip", "netns", "add", namespace])
             defer { _ = try? Harness.run("/usr/bin/env", ["ip", "netns", "del", namespace], timeout: 30) }
             try ip(["ip", "-n", namespace, "link", "add", "fcA", "type", "veth", "peer", "name", "fcB"])
             // No IPv6 in the namespace: the kernel's own neighbour discovery stays off the wire.
-            try ip(inNamespace + ["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"])
+            try ip(
+                inNamespace + [
+                    "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1",
+                ]
+            )
             for link in ["lo", "fcA", "fcB"] { try ip(["ip", "-n", namespace, "link", "set", link, "up"]) }
 
             // Ethernet frames a veth carries unchanged: untagged, 60 to 1514 bytes.
@@ -30,7 +36,8 @@ extension EndToEnd {
             let frames = all.filter { record in
                 guard (60...1514).contains(record.data.count) else { return false }
                 let etherType = UInt16(record.data[12]) << 8 | UInt16(record.data[13])
-                let fragment = etherType == 0x0800 && (UInt16(record.data[20]) << 8 | UInt16(record.data[21])) & 0x3FFF != 0
+                let fragment =
+                    etherType == 0x0800 && (UInt16(record.data[20]) << 8 | UInt16(record.data[21])) & 0x3FFF != 0
                 return etherType != 0x8100 && etherType != 0x88A8 && etherType >= 0x0600 && !fragment
             }.prefix(600)
             let replay = try Harness.writePcap(Array(frames), to: directory, name: "replay.pcap")
@@ -38,12 +45,19 @@ extension EndToEnd {
             let broker = try Harness.Broker(partitions: 4, wrapper: inNamespace)
             let eal = Harness.eal(lcores: 5, vdevs: ["net_af_packet0,iface=fcA,qpairs=2"])
             let start = UInt64(Date().timeIntervalSince1970 * 1_000_000)
-            let probe = try Harness.Child("/usr/bin/env", inNamespace + [Harness.binary] + eal + [
-                "--", "-q", "2", "--partitioner", "flow", "--stats-interval", "0",
-                "-X", "bootstrap.servers=\(broker.address)"])
+            let probe = try Harness.Child(
+                "/usr/bin/env",
+                inNamespace + [Harness.binary] + eal + [
+                    "--", "-q", "2", "--partitioner", "flow", "--stats-interval", "0",
+                    "-X", "bootstrap.servers=\(broker.address)",
+                ]
+            )
             let ready = Date().addingTimeInterval(20)
             while !probe.stderr.contains("capturing") && Date() < ready { usleep(50_000) }
-            let replayed = try Harness.run("/usr/bin/env", inNamespace + ["tcpreplay", "-q", "-i", "fcB", "--pps", "3000", replay])
+            let replayed = try Harness.run(
+                "/usr/bin/env",
+                inNamespace + ["tcpreplay", "-q", "-i", "fcB", "--pps", "3000", replay]
+            )
             #expect(replayed.status == 0, "\(replayed.stderr)")
             sleep(2)
             probe.signal(SIGTERM)

@@ -9,9 +9,14 @@ extension EndToEnd {
         /// the broker holds exactly what the probe says it delivered.
         @Test func multipleQueuesAndTransmitWorkersAccountForEveryPacket() throws {
             let broker = try Harness.Broker(partitions: 4)
-            let result = try Harness.probe(for: 4, eal: Harness.eal(lcores: 7, vdevs: ["net_null0"]), [
-                "-q", "2", "--tx-workers", "2", "-x", "4096", "--stats-interval", "1",
-                "-X", "bootstrap.servers=\(broker.address)"])
+            let result = try Harness.probe(
+                for: 4,
+                eal: Harness.eal(lcores: 7, vdevs: ["net_null0"]),
+                [
+                    "-q", "2", "--tx-workers", "2", "-x", "4096", "--stats-interval", "1",
+                    "-X", "bootstrap.servers=\(broker.address)",
+                ]
+            )
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.balanced)
             let accounting = result.accounting
@@ -20,9 +25,15 @@ extension EndToEnd {
             #expect(result.accountingList("received_per_queue").count == 2)
             #expect(result.accountingList("received_per_queue").allSatisfy { $0 > 0 }, "both queues received")
             #expect(result.accountingList("delivered_per_worker").count == 4)
-            #expect(result.accountingList("delivered_per_worker").allSatisfy { $0 > 0 }, "all four transmit workers delivered")
+            #expect(
+                result.accountingList("delivered_per_worker").allSatisfy { $0 > 0 },
+                "all four transmit workers delivered"
+            )
             #expect(result.stdout.contains("[kaf]"), "periodic statistics were printed")
-            #expect(result.stdout.contains("[rx 1]") && result.stdout.contains("[kaf 3]"), "a line per queue and per worker")
+            #expect(
+                result.stdout.contains("[rx 1]") && result.stdout.contains("[kaf 3]"),
+                "a line per queue and per worker"
+            )
             #expect(try Harness.kcatCount(broker: broker.address, partitions: 4) == accounting["delivered"])
         }
 
@@ -30,12 +41,19 @@ extension EndToEnd {
         /// default), librdkafka's partitioner per message, a produce call per
         /// packet, delivery reports on a thread. Every partition gets its share,
         /// and the broker holds exactly what the probe counted as delivered.
-        @Test(arguments: [[String](), ["--partitioner", "key"], ["--produce-call", "single"], ["--partitioner", "flow"],
-                          ["--delivery-reports", "thread"]])
+        @Test(arguments: [
+            [String](), ["--partitioner", "key"], ["--produce-call", "single"], ["--partitioner", "flow"],
+            ["--delivery-reports", "thread"],
+        ])
         func everyProducePathSpreadsOverThePartitionsAndAccounts(options: [String]) throws {
             let broker = try Harness.Broker(partitions: 3)
-            let result = try Harness.probe(for: 2, eal: Harness.eal(lcores: 3, vdevs: ["net_null0"]), options + [
-                "--ring-full", "wait", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)"])
+            let result = try Harness.probe(
+                for: 2,
+                eal: Harness.eal(lcores: 3, vdevs: ["net_null0"]),
+                options + [
+                    "--ring-full", "wait", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)",
+                ]
+            )
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.balanced)
             let accounting = result.accounting
@@ -47,19 +65,29 @@ extension EndToEnd {
             if options != ["--partitioner", "flow"] {
                 // net_null's frames all have one flow; the other paths spread.
                 let total = Double(counts.reduce(0, +))
-                #expect(counts.allSatisfy { Double($0) > total / 10 }, "\(options): every partition has its share: \(counts)")
+                #expect(
+                    counts.allSatisfy { Double($0) > total / 10 },
+                    "\(options): every partition has its share: \(counts)"
+                )
             } else {
                 #expect(counts.filter { $0 > 0 }.count == 1, "one flow, one partition: \(counts)")
             }
-            print("produce path \(options.isEmpty ? "default" : options.joined(separator: " ")): per partition \(counts)")
+            print(
+                "produce path \(options.isEmpty ? "default" : options.joined(separator: " ")): per partition \(counts)"
+            )
         }
 
         /// net_null at full speed into a ring of 64 slots: the ring overflows,
         /// the drops are counted, and the books still balance exactly.
         @Test func overloadDropsAreCountedAndTheBooksBalance() throws {
             let broker = try Harness.Broker()
-            let result = try Harness.probe(for: 3, eal: Harness.eal(lcores: 3, vdevs: ["net_null0"]), [
-                "-x", "64", "-w", "16", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)"])
+            let result = try Harness.probe(
+                for: 3,
+                eal: Harness.eal(lcores: 3, vdevs: ["net_null0"]),
+                [
+                    "-x", "64", "-w", "16", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)",
+                ]
+            )
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.balanced)
             let accounting = result.accounting
@@ -69,7 +97,9 @@ extension EndToEnd {
             #expect(accounting["in_flight"] == 0)
             #expect(received == (accounting["delivered"] ?? 0) + (accounting["dropped"] ?? 0))
             #expect(try Harness.kcatCount(broker: broker.address, partitions: 1) == accounting["delivered"])
-            print("overload: received \(received), delivered \(accounting["delivered"] ?? 0), ring-full drops \(ringFull)")
+            print(
+                "overload: received \(received), delivered \(accounting["delivered"] ?? 0), ring-full drops \(ringFull)"
+            )
         }
 
         /// SIGTERM mid-stream with a healthy broker: the rings drain, Kafka is
@@ -80,8 +110,13 @@ extension EndToEnd {
             let copy = directory.appendingPathComponent("small.pcap").path
             try FileManager.default.copyItem(atPath: source, toPath: copy)
             let broker = try Harness.Broker()
-            let result = try Harness.probe(for: 3, eal: Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(copy),infinite_rx=1"]), [
-                "--ring-full", "wait", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)"])
+            let result = try Harness.probe(
+                for: 3,
+                eal: Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(copy),infinite_rx=1"]),
+                [
+                    "--ring-full", "wait", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)",
+                ]
+            )
             #expect(result.status == 0, "\(result.stderr)")
             let accounting = result.accounting
             #expect((accounting["received"] ?? 0) > 1000)

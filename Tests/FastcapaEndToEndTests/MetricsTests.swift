@@ -1,9 +1,10 @@
 import FastcapaTestSupport
 import Foundation
+import Testing
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Testing
 
 extension EndToEnd {
     /// /metrics and /health, scraped while the probe runs.
@@ -16,7 +17,9 @@ extension EndToEnd {
         /// `name{labels} value` → value, for the samples of one metric.
         static func value(_ text: String, _ name: String, _ labels: String = "") -> Double? {
             let prefix = labels.isEmpty ? "\(name) " : "\(name){\(labels)} "
-            return text.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Double($0.dropFirst(prefix.count)) }
+            return text.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap {
+                Double($0.dropFirst(prefix.count))
+            }
         }
 
         static func address(_ child: Harness.Child) async throws -> String {
@@ -33,9 +36,13 @@ extension EndToEnd {
         @Test func scrapedCountersMatchTheFinalAccounting() async throws {
             let broker = try Harness.Broker()
             let sample = TestFiles.packageRoot.appendingPathComponent("Configs/sample.pcap").path
-            let probe = try Harness.Child(Harness.binary, Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(sample)"]) + [
-                "--", "--stats-interval", "0", "--idle-exit", "4", "--metrics-address", "127.0.0.1:0",
-                "-X", "bootstrap.servers=\(broker.address)"])
+            let probe = try Harness.Child(
+                Harness.binary,
+                Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(sample)"]) + [
+                    "--", "--stats-interval", "0", "--idle-exit", "4", "--metrics-address", "127.0.0.1:0",
+                    "-X", "bootstrap.servers=\(broker.address)",
+                ]
+            )
             let base = try await Self.address(probe)
             var metrics = ""
             let deadline = Date().addingTimeInterval(20)
@@ -73,15 +80,20 @@ extension EndToEnd {
 
         @Test func liveCaptureLatencyIsMeasuredAndHealthFollowsTheProducers() async throws {
             let broker = try Harness.Broker()
-            let probe = try Harness.Child(Harness.binary, Harness.eal(lcores: 3, vdevs: ["net_null0"]) + [
-                "--", "--stats-interval", "0", "--metrics-address", "127.0.0.1:0", "--testing-fault-signals",
-                "--max-restarts-per-minute", "1", "-X", "bootstrap.servers=\(broker.address)"])
+            let probe = try Harness.Child(
+                Harness.binary,
+                Harness.eal(lcores: 3, vdevs: ["net_null0"]) + [
+                    "--", "--stats-interval", "0", "--metrics-address", "127.0.0.1:0", "--testing-fault-signals",
+                    "--max-restarts-per-minute", "1", "-X", "bootstrap.servers=\(broker.address)",
+                ]
+            )
             let base = try await Self.address(probe)
             try await Task.sleep(for: .seconds(2))
             let metrics = try await Self.get("\(base)/metrics").body
             // Wall-clock capture times: most deliveries within a second.
             let count = Self.value(metrics, "fastcapa_delivery_latency_seconds_count", "worker=\"0\"") ?? 0
-            let withinSecond = Self.value(metrics, "fastcapa_delivery_latency_seconds_bucket", "worker=\"0\",le=\"1.0\"") ?? 0
+            let withinSecond =
+                Self.value(metrics, "fastcapa_delivery_latency_seconds_bucket", "worker=\"0\",le=\"1.0\"") ?? 0
             #expect(count > 1000)
             #expect(withinSecond > count / 2, "\(withinSecond) of \(count) within 1 s")
             probe.signal(SIGUSR2)

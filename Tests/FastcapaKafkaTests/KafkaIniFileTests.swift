@@ -1,18 +1,19 @@
-@testable import FastcapaKafka
 import Testing
+
+@testable import FastcapaKafka
 
 @Suite struct KafkaIniFileTests {
     @Test func readsBothGroupsWithCommentsAndSpacing() throws {
         let text = """
-        # Fastcapa's example
-        [kafka-global]
-        bootstrap.servers = k1:9092,k2:9092
-          ; another comment style
-        queue.buffering.max.ms=100
+            # Fastcapa's example
+            [kafka-global]
+            bootstrap.servers = k1:9092,k2:9092
+              ; another comment style
+            queue.buffering.max.ms=100
 
-        [kafka-topic]
-        message.timeout.ms = 30000
-        """
+            [kafka-topic]
+            message.timeout.ms = 30000
+            """
         let properties = try KafkaIniFile.parse(text, path: "k.ini")
         #expect(properties.global.map(\.key) == ["bootstrap.servers", "queue.buffering.max.ms"])
         #expect(properties.globalValue("bootstrap.servers") == "k1:9092,k2:9092")
@@ -28,12 +29,20 @@ import Testing
     }
 
     @Test func errorsNameTheLineAndTheFix() {
-        #expect(throws: KafkaIniFile.ParseError(path: "k.ini", line: 2, problem: "unknown section [kafka]",
-                                                fix: "Use [kafka-global] for producer properties or [kafka-topic] for topic properties.")) {
+        #expect(
+            throws: KafkaIniFile.ParseError(
+                path: "k.ini",
+                line: 2,
+                problem: "unknown section [kafka]",
+                fix: "Use [kafka-global] for producer properties or [kafka-topic] for topic properties."
+            )
+        ) {
             try KafkaIniFile.parse("# x\n[kafka]\n", path: "k.ini")
         }
-        for (text, line) in [("[kafka-global]\nnot a property\n", 2), ("linger.ms = 1\n", 1),
-                             ("[kafka-global\n", 1), ("[kafka-global]\n = value\n", 2)] {
+        for (text, line) in [
+            ("[kafka-global]\nnot a property\n", 2), ("linger.ms = 1\n", 1),
+            ("[kafka-global\n", 1), ("[kafka-global]\n = value\n", 2),
+        ] {
             do {
                 _ = try KafkaIniFile.parse(text, path: "k.ini")
                 Issue.record("accepted \(text)")
@@ -64,7 +73,9 @@ import Testing
     }
 
     @Test func sensitiveKeysAreRecognised() {
-        for key in ["sasl.password", "ssl.key.password", "ssl.key.pem", "ssl.certificate.pem", "sasl.oauthbearer.client.secret"] {
+        for key in [
+            "sasl.password", "ssl.key.password", "ssl.key.pem", "ssl.certificate.pem", "sasl.oauthbearer.client.secret",
+        ] {
             #expect(KafkaProperties.isSensitive(key), "\(key)")
         }
         #expect(!KafkaProperties.isSensitive("bootstrap.servers"))

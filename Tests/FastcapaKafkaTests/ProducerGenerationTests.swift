@@ -28,12 +28,21 @@ import Testing
     }
 
     static func generation(
-        number: Int = 1, _ properties: KafkaProperties, topic: String = "pcap", counters: Counters,
+        number: Int = 1,
+        _ properties: KafkaProperties,
+        topic: String = "pcap",
+        counters: Counters,
         reports: ProducerGeneration.ReportServing = .producer
     ) throws -> ProducerGeneration {
         try ProducerGeneration(
-            number: number, properties: properties, topic: topic, clientID: "test-\(number)",
-            deliveries: counters.pointer, partitioner: .hint, reports: reports)
+            number: number,
+            properties: properties,
+            topic: topic,
+            clientID: "test-\(number)",
+            deliveries: counters.pointer,
+            partitioner: .hint,
+            reports: reports
+        )
     }
 
     /// `count` messages in one batch: payload i is "message i", its key i µs.
@@ -52,8 +61,13 @@ import Testing
                 let slot = storage + index * 32
                 slot.copyMemory(from: text, byteCount: text.count)
                 batch.set(
-                    index, payload: slot, length: text.count, captureMicros: UInt64(index), hint: UInt(index),
-                    partition: -1)
+                    index,
+                    payload: slot,
+                    length: text.count,
+                    captureMicros: UInt64(index),
+                    hint: UInt(index),
+                    partition: -1
+                )
             }
         }
 
@@ -111,7 +125,8 @@ import Testing
         let counters = Counters()
         let generation = try Self.generation(
             Self.properties(broker, [("message.max.bytes", "1000"), ("queue.buffering.max.messages", "10")]),
-            counters: counters)
+            counters: counters
+        )
         let endpoint = generation.endpoint
         let key = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
         defer { key.deallocate() }
@@ -122,7 +137,9 @@ import Testing
         let small = [UInt8](repeating: 2, count: 10)
         var refusals: [ProduceRefusal?] = []
         for _ in 0..<11 {
-            refusals.append(small.withUnsafeBytes { endpoint.produce($0.baseAddress!, length: $0.count, key: key, hint: 0) })
+            refusals.append(
+                small.withUnsafeBytes { endpoint.produce($0.baseAddress!, length: $0.count, key: key, hint: 0) }
+            )
         }
         #expect(refusals.prefix(10).allSatisfy { $0 == nil })
         #expect(refusals.last == .queueFull)
@@ -165,7 +182,9 @@ import Testing
         #expect(counters.delivered + retired.delivered == 500, "delivered by one generation or the other")
         let keys = Set(try Self.readBack(broker).map(\.key))
         #expect(keys == Set(0..<500), "every message is in the topic")
-        print("retirement: \(retirement.reproduced) re-produced into the successor, \(counters.delivered) delivered in all")
+        print(
+            "retirement: \(retirement.reproduced) re-produced into the successor, \(counters.delivered) delivered in all"
+        )
     }
 
     /// A stop with no broker: the flush gives up at its timeout and every
@@ -188,12 +207,17 @@ import Testing
         let broker = try EmbeddedBroker(topics: [("pcap", 1)])
         let counters = Counters()
         let generation = try Self.generation(
-            Self.properties(broker, [("statistics.interval.ms", "100")]), counters: counters)
+            Self.properties(broker, [("statistics.interval.ms", "100")]),
+            counters: counters
+        )
         var json: String?
-        Self.waitUntil({ json != nil }, poll: {
-            generation.endpoint.serveDeliveryReports()
-            json = generation.takeStatistics()
-        })
+        Self.waitUntil(
+            { json != nil },
+            poll: {
+                generation.endpoint.serveDeliveryReports()
+                json = generation.takeStatistics()
+            }
+        )
         let statistics = try #require(json)
         let object = try JSONSerialization.jsonObject(with: Data(statistics.utf8)) as? [String: Any]
         #expect(object?["client_id"] as? String == "test-1")

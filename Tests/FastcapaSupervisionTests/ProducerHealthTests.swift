@@ -4,9 +4,22 @@ import Testing
 @Suite struct ProducerHealthTests {
     typealias Observation = ProducerHealth.Observation
 
-    static func observation(_ now: Double, fatal: Bool = false, down: UInt64 = 0, delivered: UInt64 = 0,
-                            inFlight: UInt64 = 0, rtt: Double? = nil) -> Observation {
-        Observation(now: now, fatal: fatal, allBrokersDownReports: down, delivered: delivered, inFlight: inFlight, roundTripMs: rtt)
+    static func observation(
+        _ now: Double,
+        fatal: Bool = false,
+        down: UInt64 = 0,
+        delivered: UInt64 = 0,
+        inFlight: UInt64 = 0,
+        rtt: Double? = nil
+    ) -> Observation {
+        Observation(
+            now: now,
+            fatal: fatal,
+            allBrokersDownReports: down,
+            delivered: delivered,
+            inFlight: inFlight,
+            roundTripMs: rtt
+        )
     }
 
     @Test func aFatalErrorRestartsAtOnceThenBacksOffUpToTheCap() {
@@ -54,7 +67,11 @@ import Testing
     @Test func brokersDownIsDegradedUntilDeliveriesResumeWithoutARestart() {
         var health = ProducerHealth()
         #expect(health.observe(Self.observation(0, delivered: 10)).isEmpty)
-        #expect(health.observe(Self.observation(1, down: 1, delivered: 10, inFlight: 5)) == [.report(.degraded("all brokers down"))])
+        #expect(
+            health.observe(Self.observation(1, down: 1, delivered: 10, inFlight: 5)) == [
+                .report(.degraded("all brokers down"))
+            ]
+        )
         #expect(health.observe(Self.observation(2, down: 1, delivered: 10, inFlight: 50)).isEmpty)
         #expect(health.observe(Self.observation(3, down: 1, delivered: 60, inFlight: 0)) == [.report(.healthy)])
         #expect(health.restarts == 0)
@@ -67,9 +84,17 @@ import Testing
         var health = ProducerHealth(policy: policy)
         _ = health.observe(Self.observation(0, delivered: 1, inFlight: 3))
         #expect(health.observe(Self.observation(4, delivered: 1, inFlight: 3)).isEmpty)
-        #expect(health.observe(Self.observation(5, delivered: 1, inFlight: 3)) == [.report(.degraded("no delivery for 5 s with 3 messages waiting"))])
+        #expect(
+            health.observe(Self.observation(5, delivered: 1, inFlight: 3)) == [
+                .report(.degraded("no delivery for 5 s with 3 messages waiting"))
+            ]
+        )
         #expect(health.observe(Self.observation(6, delivered: 2, inFlight: 0)) == [.report(.healthy)])
-        #expect(health.observe(Self.observation(7, delivered: 3, rtt: 450)) == [.report(.degraded("broker round trip 450 ms"))])
+        #expect(
+            health.observe(Self.observation(7, delivered: 3, rtt: 450)) == [
+                .report(.degraded("broker round trip 450 ms"))
+            ]
+        )
         #expect(health.observe(Self.observation(8, delivered: 4, rtt: 20)) == [.report(.healthy)])
     }
 }

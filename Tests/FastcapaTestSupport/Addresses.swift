@@ -22,7 +22,14 @@ package struct MACAddress: Hashable, Sendable, CustomStringConvertible {
     /// A locally administered unicast address (02:...) unique per `index`, so
     /// hosts in a corpus have stable, distinct MACs.
     package static func local(_ index: UInt32) -> MACAddress {
-        MACAddress(0x02, 0x00, UInt8(index >> 24 & 0xFF), UInt8(index >> 16 & 0xFF), UInt8(index >> 8 & 0xFF), UInt8(index & 0xFF))
+        MACAddress(
+            0x02,
+            0x00,
+            UInt8(index >> 24 & 0xFF),
+            UInt8(index >> 16 & 0xFF),
+            UInt8(index >> 8 & 0xFF),
+            UInt8(index & 0xFF)
+        )
     }
 
     package var description: String { bytes.map { hex2($0) }.joined(separator: ":") }
@@ -59,10 +66,14 @@ package struct IPv6Address: Hashable, Sendable, CustomStringConvertible {
         let halves = text.components(separatedBy: "::")
         precondition(halves.count <= 2, "bad IPv6 address \(text)")
         func groups(_ s: String) -> [UInt16] {
-            s.isEmpty ? [] : s.split(separator: ":", omittingEmptySubsequences: false).map {
-                guard let g = UInt16($0, radix: 16), $0.count <= 4 else { preconditionFailure("bad IPv6 address \(text)") }
-                return g
-            }
+            s.isEmpty
+                ? []
+                : s.split(separator: ":", omittingEmptySubsequences: false).map {
+                    guard let g = UInt16($0, radix: 16), $0.count <= 4 else {
+                        preconditionFailure("bad IPv6 address \(text)")
+                    }
+                    return g
+                }
         }
         let head = groups(halves[0])
         let tail = halves.count == 2 ? groups(halves[1]) : []
@@ -80,7 +91,9 @@ package struct IPv6Address: Hashable, Sendable, CustomStringConvertible {
     /// Lower-case, uncompressed groups without leading zeros (e.g. "2001:db8:0:0:0:0:0:1");
     /// enough for messages, not meant to match tcpdump's text.
     package var description: String {
-        stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(separator: ":")
+        stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(
+            separator: ":"
+        )
     }
 }
 

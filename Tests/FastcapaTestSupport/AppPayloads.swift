@@ -7,24 +7,32 @@ package enum AppPayloads {
     }
 
     /// The reply to `dnsQuery` with one answer (4 or 16 address bytes).
-    package static func dnsReply(id: UInt16, name: String, type: UInt16 = 1, address: [UInt8], ttl: UInt32 = 300) -> [UInt8] {
+    package static func dnsReply(
+        id: UInt16,
+        name: String,
+        type: UInt16 = 1,
+        address: [UInt8],
+        ttl: UInt32 = 300
+    ) -> [UInt8] {
         bigEndian16(id) + [0x81, 0x80] + bigEndian16(1) + bigEndian16(1) + [0, 0, 0, 0] + question(name, type)
-            + [0xC0, 0x0C] + bigEndian16(type) + bigEndian16(1) + bigEndian32(ttl) + bigEndian16(UInt16(address.count)) + address
+            + [0xC0, 0x0C] + bigEndian16(type) + bigEndian16(1) + bigEndian32(ttl) + bigEndian16(UInt16(address.count))
+            + address
     }
 
     static func question(_ name: String, _ type: UInt16) -> [UInt8] {
-        name.split(separator: ".").flatMap { [UInt8($0.utf8.count)] + Array($0.utf8) } + [0] + bigEndian16(type) + bigEndian16(1)
+        name.split(separator: ".").flatMap { [UInt8($0.utf8.count)] + Array($0.utf8) } + [0] + bigEndian16(type)
+            + bigEndian16(1)
     }
 
     /// An NTPv4 packet (48 bytes): mode 3 (client) or 4 (server).
     package static func ntp(server: Bool, transmit: UInt64) -> [UInt8] {
         var out: [UInt8] = [server ? 0x24 : 0x23, server ? 2 : 0, 6, 0xE9]
-        out += [UInt8](repeating: 0, count: 8)                  // root delay, dispersion
-        out += server ? [192, 168, 1, 1] : [0, 0, 0, 0]          // reference id
+        out += [UInt8](repeating: 0, count: 8)  // root delay, dispersion
+        out += server ? [192, 168, 1, 1] : [0, 0, 0, 0]  // reference id
         let stamp = bigEndian32(UInt32(transmit >> 32)) + bigEndian32(UInt32(transmit & 0xFFFF_FFFF))
-        out += server ? stamp : [UInt8](repeating: 0, count: 8) // reference time
-        out += [UInt8](repeating: 0, count: 16)                  // origin, receive
-        out += stamp                                             // transmit
+        out += server ? stamp : [UInt8](repeating: 0, count: 8)  // reference time
+        out += [UInt8](repeating: 0, count: 16)  // origin, receive
+        out += stamp  // transmit
         return out
     }
 
@@ -55,8 +63,10 @@ package enum AppPayloads {
         }
 
         package static func kexInit(cookie: [UInt8]) -> [UInt8] {
-            let lists = ["curve25519-sha256", "ssh-rsa", "chacha20-poly1305@openssh.com", "chacha20-poly1305@openssh.com",
-                         "hmac-sha2-256", "hmac-sha2-256", "none", "none", "", ""]
+            let lists = [
+                "curve25519-sha256", "ssh-rsa", "chacha20-poly1305@openssh.com", "chacha20-poly1305@openssh.com",
+                "hmac-sha2-256", "hmac-sha2-256", "none", "none", "", "",
+            ]
             return packet([20] + cookie.prefix(16) + lists.flatMap { string(Array($0.utf8)) } + [0, 0, 0, 0, 0])
         }
 
@@ -66,7 +76,7 @@ package enum AppPayloads {
         /// `modulus` and `signature` are 256 bytes for a 2048-bit key.
         package static func ecdhReplyAndNewKeys(modulus: [UInt8], publicKey: [UInt8], signature: [UInt8]) -> [UInt8] {
             let rsa = string(Array("ssh-rsa".utf8))
-            let key = rsa + string([1, 0, 1]) + string([0] + modulus)   // e = 65537, n (mpint, positive)
+            let key = rsa + string([1, 0, 1]) + string([0] + modulus)  // e = 65537, n (mpint, positive)
             return packet([31] + string(key) + string(publicKey) + string(rsa + string(signature))) + newKeys
         }
 
@@ -76,7 +86,8 @@ package enum AppPayloads {
         static func packet(_ payload: [UInt8]) -> [UInt8] {
             var pad = 8 - (5 + payload.count) % 8
             if pad < 4 { pad += 8 }
-            return bigEndian32(UInt32(1 + payload.count + pad)) + [UInt8(pad)] + payload + [UInt8](repeating: 0, count: pad)
+            return bigEndian32(UInt32(1 + payload.count + pad)) + [UInt8(pad)] + payload
+                + [UInt8](repeating: 0, count: pad)
         }
 
         static func string(_ bytes: [UInt8]) -> [UInt8] { bigEndian32(UInt32(bytes.count)) + bytes }

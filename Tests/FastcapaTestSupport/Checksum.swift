@@ -27,14 +27,28 @@ package enum InternetChecksum {
     }
 
     /// The checksum over an IPv4 pseudo-header (RFC 793/768) and `segment`.
-    package static func ipv4(source: IPv4Address, destination: IPv4Address, protocol proto: UInt8, segment: [UInt8]) -> UInt16 {
+    package static func ipv4(
+        source: IPv4Address,
+        destination: IPv4Address,
+        protocol proto: UInt8,
+        segment: [UInt8]
+    ) -> UInt16 {
         checksum(segment, initial: sum(source.bytes) + sum(destination.bytes) + UInt32(proto) + UInt32(segment.count))
     }
 
     /// The checksum over an IPv6 pseudo-header (RFC 8200 §8.1) and `segment`.
-    package static func ipv6(source: IPv6Address, destination: IPv6Address, nextHeader: UInt8, segment: [UInt8]) -> UInt16 {
+    package static func ipv6(
+        source: IPv6Address,
+        destination: IPv6Address,
+        nextHeader: UInt8,
+        segment: [UInt8]
+    ) -> UInt16 {
         let length = UInt32(segment.count)
-        return checksum(segment, initial: sum(source.bytes) + sum(destination.bytes) + (length >> 16) + (length & 0xFFFF) + UInt32(nextHeader))
+        return checksum(
+            segment,
+            initial: sum(source.bytes) + sum(destination.bytes) + (length >> 16) + (length & 0xFFFF)
+                + UInt32(nextHeader)
+        )
     }
 }
 

@@ -20,9 +20,15 @@ extension SyntheticCaptures {
 
     /// `flows(...)` written straight to a classic pcap file, without holding
     /// every record in memory (for captures of millions of frames).
-    package static func writeFlows(count: Int, packetsPerFlow: Int = 2, frameLength: Int = 128, to path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: Data(PcapFile.header(linkType: 1, snapLength: 262_144))),
-              let file = FileHandle(forWritingAtPath: path) else { throw PcapError(description: "cannot create \(path)") }
+    package static func writeFlows(count: Int, packetsPerFlow: Int = 2, frameLength: Int = 128, to path: String) throws
+    {
+        guard
+            FileManager.default.createFile(
+                atPath: path,
+                contents: Data(PcapFile.header(linkType: 1, snapLength: 262_144))
+            ),
+            let file = FileHandle(forWritingAtPath: path)
+        else { throw PcapError(description: "cannot create \(path)") }
         defer { try? file.close() }
         try file.seekToEnd()
         var chunk: [UInt8] = []
@@ -40,8 +46,12 @@ extension SyntheticCaptures {
     /// of a flow are built in full; later ones copy them and rewrite the fields
     /// that change (TCP seq/ack, DNS id) and the checksum, which is several
     /// times faster in debug builds and gives the same bytes.
-    package static func forEachFlowRecord(count: Int, packetsPerFlow: Int, frameLength: Int,
-                                          _ body: (PcapRecord) throws -> Void) rethrows {
+    package static func forEachFlowRecord(
+        count: Int,
+        packetsPerFlow: Int,
+        frameLength: Int,
+        _ body: (PcapRecord) throws -> Void
+    ) rethrows {
         precondition(count >= 0 && count < 1 << 24 - 2 && packetsPerFlow >= 0 && frameLength >= 60)
         var templates: [[UInt8]] = []
         templates.reserveCapacity(count * min(2, packetsPerFlow))
@@ -92,19 +102,32 @@ extension SyntheticCaptures {
     package static func flowFrame(flow: Int, packet: Int, frameLength: Int) -> [UInt8] {
         let shape = FlowShape(flow)
         let toServer = packet % 2 == 0
-        let link = FrameBuilder(source: .local(0x0100_0000 + UInt32(flow)), destination: .local(0xC0A8_0101 + UInt32(flow % 64)))
+        let link = FrameBuilder(
+            source: .local(0x0100_0000 + UInt32(flow)),
+            destination: .local(0xC0A8_0101 + UInt32(flow % 64))
+        )
         let (sport, dport) = toServer ? (shape.clientPort, shape.serverPort) : (shape.serverPort, shape.clientPort)
         let payload: IPPayload
         if shape.udp {
             let (id, name) = (dnsID(flow: flow, packet: packet), "flow\(flow).example.com")
-            let app = shape.serverPort != 53 ? AppPayloads.ntp(server: !toServer, transmit: UInt64(flow) << 32)
-                : toServer ? AppPayloads.dnsQuery(id: id, name: name)
-                : AppPayloads.dnsReply(id: id, name: name, address: shape.server.bytes)
+            let app =
+                shape.serverPort != 53
+                ? AppPayloads.ntp(server: !toServer, transmit: UInt64(flow) << 32)
+                : toServer
+                    ? AppPayloads.dnsQuery(id: id, name: name)
+                    : AppPayloads.dnsReply(id: id, name: name, address: shape.server.bytes)
             payload = .udp(UDPDatagram(sourcePort: sport, destinationPort: dport, payload: app))
         } else {
             let (sequence, acknowledgment) = flowNumbers(packet: packet, body: frameLength - 54)
-            payload = .tcp(TCPSegment(sourcePort: sport, destinationPort: dport, sequence: sequence,
-                                      acknowledgment: acknowledgment, flags: [.ack, .psh]))
+            payload = .tcp(
+                TCPSegment(
+                    sourcePort: sport,
+                    destinationPort: dport,
+                    sequence: sequence,
+                    acknowledgment: acknowledgment,
+                    flags: [.ack, .psh]
+                )
+            )
         }
         return toServer
             ? link.ip(from: .v4(shape.client), to: .v4(shape.server), payload, frameLength: frameLength)

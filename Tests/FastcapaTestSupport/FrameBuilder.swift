@@ -39,7 +39,12 @@ package struct FrameBuilder: Hashable, Sendable {
     /// minimum (64 with the FCS pcap leaves out). 0 keeps frames as built.
     package var minimumLength: Int
 
-    package init(source: MACAddress = .local(1), destination: MACAddress = .local(2), vlans: [VLANTag] = [], minimumLength: Int = 60) {
+    package init(
+        source: MACAddress = .local(1),
+        destination: MACAddress = .local(2),
+        vlans: [VLANTag] = [],
+        minimumLength: Int = 60
+    ) {
         self.source = source
         self.destination = destination
         self.vlans = vlans
@@ -80,11 +85,27 @@ package struct FrameBuilder: Hashable, Sendable {
     }
 
     /// IPv4 or IPv6 by the addresses' family (which must match).
-    package func ip(from source: IPAddress, to destination: IPAddress, _ payload: IPPayload,
-                    ttl: UInt8 = 64, identification: UInt16 = 0, dontFragment: Bool = true, flowLabel: UInt32 = 0) -> [UInt8] {
+    package func ip(
+        from source: IPAddress,
+        to destination: IPAddress,
+        _ payload: IPPayload,
+        ttl: UInt8 = 64,
+        identification: UInt16 = 0,
+        dontFragment: Bool = true,
+        flowLabel: UInt32 = 0
+    ) -> [UInt8] {
         switch (source, destination) {
         case (.v4(let s), .v4(let d)):
-            ipv4(IPv4Packet(source: s, destination: d, payload: payload, identification: identification, ttl: ttl, dontFragment: dontFragment))
+            ipv4(
+                IPv4Packet(
+                    source: s,
+                    destination: d,
+                    payload: payload,
+                    identification: identification,
+                    ttl: ttl,
+                    dontFragment: dontFragment
+                )
+            )
         case (.v6(let s), .v6(let d)):
             ipv6(IPv6Packet(source: s, destination: d, payload: payload, hopLimit: ttl, flowLabel: flowLabel))
         default:
@@ -95,23 +116,48 @@ package struct FrameBuilder: Hashable, Sendable {
     /// Like `ip`, with the transport payload grown or shrunk so the whole
     /// frame is exactly `frameLength` bytes (e.g. 1514, 9014). Added bytes
     /// count up from 0; traps when the headers alone are longer.
-    package func ip(from source: IPAddress, to destination: IPAddress, _ payload: IPPayload, frameLength: Int,
-                    ttl: UInt8 = 64, identification: UInt16 = 0, dontFragment: Bool = true) -> [UInt8] {
+    package func ip(
+        from source: IPAddress,
+        to destination: IPAddress,
+        _ payload: IPPayload,
+        frameLength: Int,
+        ttl: UInt8 = 64,
+        identification: UInt16 = 0,
+        dontFragment: Bool = true
+    ) -> [UInt8] {
         let network = source.isIPv6 ? 40 : 20
         let target = frameLength - headerLength - network - (payload.count - payload.bodyCount)
         precondition(target >= 0, "headers alone exceed \(frameLength) bytes")
-        let frame = ip(from: source, to: destination, payload.withBodyCount(target),
-                       ttl: ttl, identification: identification, dontFragment: dontFragment)
-        precondition(frame.count == frameLength, "\(frame.count) bytes, expected \(frameLength) (below the minimum length?)")
+        let frame = ip(
+            from: source,
+            to: destination,
+            payload.withBodyCount(target),
+            ttl: ttl,
+            identification: identification,
+            dontFragment: dontFragment
+        )
+        precondition(
+            frame.count == frameLength,
+            "\(frame.count) bytes, expected \(frameLength) (below the minimum length?)"
+        )
         return frame
     }
 
-    package enum ARPOperation: UInt16, Sendable { case request = 1, reply = 2 }
+    package enum ARPOperation: UInt16, Sendable {
+        case request = 1
+        case reply = 2
+    }
 
     /// ARP for IPv4 over Ethernet (RFC 826).
-    package func arp(_ operation: ARPOperation, senderMAC: MACAddress, senderIP: IPv4Address,
-                     targetMAC: MACAddress, targetIP: IPv4Address) -> [UInt8] {
-        let body = bigEndian16(1) + bigEndian16(EtherType.ipv4) + [6, 4] + bigEndian16(operation.rawValue)
+    package func arp(
+        _ operation: ARPOperation,
+        senderMAC: MACAddress,
+        senderIP: IPv4Address,
+        targetMAC: MACAddress,
+        targetIP: IPv4Address
+    ) -> [UInt8] {
+        let body =
+            bigEndian16(1) + bigEndian16(EtherType.ipv4) + [6, 4] + bigEndian16(operation.rawValue)
             + senderMAC.bytes + senderIP.bytes + targetMAC.bytes + targetIP.bytes
         return frame(etherType: EtherType.arp, payload: body)
     }
@@ -160,9 +206,15 @@ extension IPPayload {
             body.count >= count ? Array(body.prefix(count)) : body + Self.filler[body.count..<count]
         }
         switch self {
-        case .tcp(var s): s.payload = fit(s.payload); return .tcp(s)
-        case .udp(var d): d.payload = fit(d.payload); return .udp(d)
-        case .echo(var e): e.payload = fit(e.payload); return .echo(e)
+        case .tcp(var s):
+            s.payload = fit(s.payload)
+            return .tcp(s)
+        case .udp(var d):
+            d.payload = fit(d.payload)
+            return .udp(d)
+        case .echo(var e):
+            e.payload = fit(e.payload)
+            return .echo(e)
         case .raw(let proto, let bytes): return .raw(protocol: proto, bytes: fit(bytes))
         }
     }

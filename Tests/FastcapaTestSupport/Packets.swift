@@ -27,8 +27,17 @@ package struct TCPSegment: Hashable, Sendable {
     package var options: [UInt8]
     package var payload: [UInt8]
 
-    package init(sourcePort: UInt16, destinationPort: UInt16, sequence: UInt32 = 0, acknowledgment: UInt32 = 0,
-                 flags: TCPFlags, window: UInt16 = 64_240, urgentPointer: UInt16 = 0, options: [UInt8] = [], payload: [UInt8] = []) {
+    package init(
+        sourcePort: UInt16,
+        destinationPort: UInt16,
+        sequence: UInt32 = 0,
+        acknowledgment: UInt32 = 0,
+        flags: TCPFlags,
+        window: UInt16 = 64_240,
+        urgentPointer: UInt16 = 0,
+        options: [UInt8] = [],
+        payload: [UInt8] = []
+    ) {
         self.sourcePort = sourcePort
         self.destinationPort = destinationPort
         self.sequence = sequence
@@ -131,7 +140,7 @@ package enum IPPayload: Hashable, Sendable {
             out.append16(0)
             out += d.payload
             let sum = pseudo(17, out)
-            put16(&out, 6, sum == 0 ? 0xFFFF : sum) // 0 means "no checksum" in UDP
+            put16(&out, 6, sum == 0 ? 0xFFFF : sum)  // 0 means "no checksum" in UDP
         case .echo(let e):
             out += [ipv6 ? (e.isReply ? 129 : 128) : (e.isReply ? 0 : 8), 0, 0, 0]
             out.append16(e.identifier)
@@ -160,9 +169,18 @@ package struct IPv4Packet: Hashable, Sendable {
     /// Raw option bytes; padded with zeros (end of option list) to 4 bytes, raising IHL.
     package var options: [UInt8]
 
-    package init(source: IPv4Address, destination: IPv4Address, payload: IPPayload, identification: UInt16 = 0,
-                 ttl: UInt8 = 64, tos: UInt8 = 0, dontFragment: Bool = false, moreFragments: Bool = false,
-                 fragmentOffset: Int = 0, options: [UInt8] = []) {
+    package init(
+        source: IPv4Address,
+        destination: IPv4Address,
+        payload: IPPayload,
+        identification: UInt16 = 0,
+        ttl: UInt8 = 64,
+        tos: UInt8 = 0,
+        dontFragment: Bool = false,
+        moreFragments: Bool = false,
+        fragmentOffset: Int = 0,
+        options: [UInt8] = []
+    ) {
         self.source = source
         self.destination = destination
         self.payload = payload
@@ -222,7 +240,10 @@ package struct IPv4Packet: Hashable, Sendable {
     /// which takes the remainder (so it may be the largest).
     package func fragmented(into count: Int) -> [IPv4Packet] {
         let transport = transportBytes()
-        precondition(count >= 1 && transport.count >= 8 * count, "\(transport.count) bytes cannot make \(count) fragments")
+        precondition(
+            count >= 1 && transport.count >= 8 * count,
+            "\(transport.count) bytes cannot make \(count) fragments"
+        )
         let chunk = transport.count / count / 8 * 8
         return (0..<count).map { i in
             let start = i * chunk
@@ -246,8 +267,14 @@ package struct IPv6Packet: Hashable, Sendable {
     /// 20 bits.
     package var flowLabel: UInt32
 
-    package init(source: IPv6Address, destination: IPv6Address, payload: IPPayload, hopLimit: UInt8 = 64,
-                 trafficClass: UInt8 = 0, flowLabel: UInt32 = 0) {
+    package init(
+        source: IPv6Address,
+        destination: IPv6Address,
+        payload: IPPayload,
+        hopLimit: UInt8 = 64,
+        trafficClass: UInt8 = 0,
+        flowLabel: UInt32 = 0
+    ) {
         self.source = source
         self.destination = destination
         self.payload = payload

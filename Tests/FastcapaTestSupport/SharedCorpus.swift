@@ -24,7 +24,9 @@ package enum SharedCorpus {
     /// The corpus's `.pcap` files, sorted by name.
     package static func files() throws -> [URL] {
         guard isPresent else {
-            throw CorpusMissing(description: "CI is set but \(folder.path) does not exist: CI must provide the shared captures")
+            throw CorpusMissing(
+                description: "CI is set but \(folder.path) does not exist: CI must provide the shared captures"
+            )
         }
         return try FileManager.default.contentsOfDirectory(atPath: folder.path)
             .filter { $0.hasSuffix(".pcap") }.sorted().map { folder.appendingPathComponent($0) }
@@ -45,6 +47,7 @@ extension Trait where Self == ConditionTrait {
     package static var sharedCorpus: Self {
         .enabled(
             if: SharedCorpus.isPresent || SharedCorpus.isRequired,
-            "../shared/pcaps is absent (set FASTCAPA_PCAPS to a folder of captures to run this on real ones)")
+            "../shared/pcaps is absent (set FASTCAPA_PCAPS to a folder of captures to run this on real ones)"
+        )
     }
 }

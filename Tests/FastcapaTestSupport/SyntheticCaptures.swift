@@ -40,14 +40,32 @@ package enum SyntheticCaptures {
     /// - `time-last-signed-32` (2^31 − 1 s), `time-2^31` (2^31 s), `time-after-2038`
     ///   (2^31 + 5 s), `time-end-of-range-minus-1us`, `time-end-of-range` (2^32 − 1 s + 999,999 µs).
     package static var edgeCaseEntries: [NamedRecord] {
-        let c4: IPAddress = "10.0.0.1", s4: IPAddress = "10.0.0.2"
-        let c6: IPAddress = "2001:db8::1", s6: IPAddress = "2001:db8::2"
+        let c4: IPAddress = "10.0.0.1"
+        let s4: IPAddress = "10.0.0.2"
+        let c6: IPAddress = "2001:db8::1"
+        let s6: IPAddress = "2001:db8::2"
         let out = FrameBuilder(source: .local(1), destination: .local(2))
         let back = out.reversed
         // Each TCP entry gets its own client port, so tshark sees no retransmissions.
-        func tcp(_ flags: TCPFlags, port: UInt16, seq: UInt32 = 1000, ack: UInt32 = 0, payload: [UInt8] = [], options: [UInt8] = []) -> IPPayload {
-            .tcp(TCPSegment(sourcePort: port, destinationPort: 443, sequence: seq, acknowledgment: ack, flags: flags,
-                            options: options, payload: payload))
+        func tcp(
+            _ flags: TCPFlags,
+            port: UInt16,
+            seq: UInt32 = 1000,
+            ack: UInt32 = 0,
+            payload: [UInt8] = [],
+            options: [UInt8] = []
+        ) -> IPPayload {
+            .tcp(
+                TCPSegment(
+                    sourcePort: port,
+                    destinationPort: 443,
+                    sequence: seq,
+                    acknowledgment: ack,
+                    flags: flags,
+                    options: options,
+                    payload: payload
+                )
+            )
         }
         func udp(_ port: UInt16 = 9, _ payload: [UInt8] = []) -> IPPayload {
             .udp(UDPDatagram(sourcePort: 40_001, destinationPort: port, payload: payload))
@@ -60,20 +78,69 @@ package enum SyntheticCaptures {
             ("arp-reply", back.arpReply(senderIP: IPv4Address("10.0.0.2"), targetIP: IPv4Address("10.0.0.1"))),
             ("udp-64", out.ip(from: c4, to: s4, udp(), frameLength: 64)),
             ("icmp-echo-request", out.ip(from: c4, to: s4, .echo(ICMPEcho(identifier: 0x1F, sequence: 1)))),
-            ("icmp-echo-reply", back.ip(from: s4, to: c4, .echo(ICMPEcho(isReply: true, identifier: 0x1F, sequence: 1)))),
+            (
+                "icmp-echo-reply",
+                back.ip(from: s4, to: c4, .echo(ICMPEcho(isReply: true, identifier: 0x1F, sequence: 1)))
+            ),
             ("icmpv6-echo-request", out.ip(from: c6, to: s6, .echo(ICMPEcho(identifier: 0x2F, sequence: 1)))),
-            ("icmpv6-echo-reply", back.ip(from: s6, to: c6, .echo(ICMPEcho(isReply: true, identifier: 0x2F, sequence: 1)))),
-            ("ipv6-tcp-syn", out.ip(from: c6, to: s6, tcp(.syn, port: 40_010, options: TCPSegment.mss(1440)), flowLabel: 0xABCDE)),
+            (
+                "icmpv6-echo-reply",
+                back.ip(from: s6, to: c6, .echo(ICMPEcho(isReply: true, identifier: 0x2F, sequence: 1)))
+            ),
+            (
+                "ipv6-tcp-syn",
+                out.ip(from: c6, to: s6, tcp(.syn, port: 40_010, options: TCPSegment.mss(1440)), flowLabel: 0xABCDE)
+            ),
             ("vlan-tcp", FrameBuilder(vlans: [100]).ip(from: c4, to: s4, data(40_011), frameLength: 200)),
-            ("qinq-udp", FrameBuilder(vlans: [300, 100]).ip(from: c4, to: s4, udp(53, AppPayloads.dnsQuery(id: 7, name: "example.com")))),
-            ("ipv4-options", out.ipv4(IPv4Packet(source: IPv4Address("10.0.0.1"), destination: IPv4Address("10.0.0.2"),
-                                                 payload: udp(), identification: 77, ttl: 1, options: IPv4Packet.routerAlert))),
-            ("tcp-urg-psh", out.ip(from: c4, to: s4, {
-                guard case .tcp(var s) = tcp([.urg, .psh, .ack], port: 40_012, seq: 1001, ack: 5001, payload: Array("!urgent".utf8)) else { fatalError() }
-                s.urgentPointer = 1
-                return .tcp(s)
-            }())),
-            ("tcp-rst", back.ip(from: s4, to: c4, .tcp(TCPSegment(sourcePort: 443, destinationPort: 40_013, sequence: 5001, flags: .rst, window: 0)))),
+            (
+                "qinq-udp",
+                FrameBuilder(vlans: [300, 100]).ip(
+                    from: c4,
+                    to: s4,
+                    udp(53, AppPayloads.dnsQuery(id: 7, name: "example.com"))
+                )
+            ),
+            (
+                "ipv4-options",
+                out.ipv4(
+                    IPv4Packet(
+                        source: IPv4Address("10.0.0.1"),
+                        destination: IPv4Address("10.0.0.2"),
+                        payload: udp(),
+                        identification: 77,
+                        ttl: 1,
+                        options: IPv4Packet.routerAlert
+                    )
+                )
+            ),
+            (
+                "tcp-urg-psh",
+                out.ip(
+                    from: c4,
+                    to: s4,
+                    {
+                        guard
+                            case .tcp(var s) = tcp(
+                                [.urg, .psh, .ack],
+                                port: 40_012,
+                                seq: 1001,
+                                ack: 5001,
+                                payload: Array("!urgent".utf8)
+                            )
+                        else { fatalError() }
+                        s.urgentPointer = 1
+                        return .tcp(s)
+                    }()
+                )
+            ),
+            (
+                "tcp-rst",
+                back.ip(
+                    from: s4,
+                    to: c4,
+                    .tcp(TCPSegment(sourcePort: 443, destinationPort: 40_013, sequence: 5001, flags: .rst, window: 0))
+                )
+            ),
             ("tcp-fin", out.ip(from: c4, to: s4, tcp([.fin, .ack], port: 40_014, seq: 1001, ack: 5001))),
             ("tcp-1514", out.ip(from: c4, to: s4, data(40_015), frameLength: 1514)),
             ("udp-2048", out.ip(from: c4, to: s4, udp(), frameLength: 2048, identification: 2048)),
@@ -83,27 +150,40 @@ package enum SyntheticCaptures {
             ("ipv6-tcp-16384", out.ip(from: c6, to: s6, data(40_020), frameLength: 16_384)),
             ("udp-65535", out.ip(from: c4, to: s4, udp(), frameLength: 65_535, identification: 65_535)),
         ]
-        let datagram = IPv4Packet(source: IPv4Address("10.0.0.1"), destination: IPv4Address("10.0.0.2"),
-                                  payload: udp(9, (0..<3_992).map { UInt8(truncatingIfNeeded: $0) }), identification: 0x4242)
+        let datagram = IPv4Packet(
+            source: IPv4Address("10.0.0.1"),
+            destination: IPv4Address("10.0.0.2"),
+            payload: udp(9, (0..<3_992).map { UInt8(truncatingIfNeeded: $0) }),
+            identification: 0x4242
+        )
         frames += out.ipv4Fragments(datagram, count: 4).enumerated().map { ("fragment-\($0.offset + 1)", $0.element) }
 
-        var entries = [NamedRecord(name: "empty", record: PcapRecord(micros: Times.epoch, data: [])),
-                       NamedRecord(name: "one-byte", record: PcapRecord(micros: Times.oneMicrosecond, data: [0x5A]))]
+        var entries = [
+            NamedRecord(name: "empty", record: PcapRecord(micros: Times.epoch, data: [])),
+            NamedRecord(name: "one-byte", record: PcapRecord(micros: Times.oneMicrosecond, data: [0x5A])),
+        ]
         for (i, (name, frame)) in frames.enumerated() {
             let micros = Times.june2024 + UInt64(i) * 1000
             entries.append(NamedRecord(name: name, record: PcapRecord(micros: micros, data: frame)))
             if name == "tcp-1514" {
                 // Same shape as tcp-1514, cut by a 96-byte snap length; next to it so the two are easy to compare.
                 let full = out.ip(from: c4, to: s4, data(40_016), frameLength: 1514)
-                entries.append(NamedRecord(name: "truncated-1514", record: .truncated(full, to: 96, micros: micros + 500)))
+                entries.append(
+                    NamedRecord(name: "truncated-1514", record: .truncated(full, to: 96, micros: micros + 500))
+                )
             }
         }
         let late: [(String, UInt64)] = [
-            ("time-last-signed-32", Times.lastSigned32), ("time-2^31", Times.firstPast2038), ("time-after-2038", Times.after2038),
+            ("time-last-signed-32", Times.lastSigned32), ("time-2^31", Times.firstPast2038),
+            ("time-after-2038", Times.after2038),
             ("time-end-of-range-minus-1us", Times.endOfRange - 1), ("time-end-of-range", Times.endOfRange),
         ]
         for (i, (name, micros)) in late.enumerated() {
-            let frame = out.ip(from: c4, to: s4, tcp(.ack, port: 40_030 + UInt16(i), seq: 1001, ack: 5001, payload: Array(name.utf8)))
+            let frame = out.ip(
+                from: c4,
+                to: s4,
+                tcp(.ack, port: 40_030 + UInt16(i), seq: 1001, ack: 5001, payload: Array(name.utf8))
+            )
             entries.append(NamedRecord(name: name, record: PcapRecord(micros: micros, data: frame)))
         }
         return entries

@@ -13,8 +13,11 @@ import Testing
     }
 
     @Test func pcapRoundTripsBothByteOrders() throws {
-        let records = [PcapRecord(micros: 1_500_000_000_123_456, data: [1, 2, 3], originalLength: 60),
-                       PcapRecord(micros: 0, data: []), PcapRecord(micros: 4_294_967_295_999_999, data: Array(repeating: 7, count: 70_000))]
+        let records = [
+            PcapRecord(micros: 1_500_000_000_123_456, data: [1, 2, 3], originalLength: 60),
+            PcapRecord(micros: 0, data: []),
+            PcapRecord(micros: 4_294_967_295_999_999, data: Array(repeating: 7, count: 70_000)),
+        ]
         let file = PcapFile(records: records)
         let parsed = try PcapFile(bytes: file.bytes())
         #expect(parsed.records == records)

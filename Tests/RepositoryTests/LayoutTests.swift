@@ -16,7 +16,9 @@ import Testing
             guard let walker = FileManager.default.enumerator(atPath: base.path) else { continue }
             while let path = walker.nextObject() as? String {
                 let name = (path as NSString).lastPathComponent
-                guard name.hasSuffix(".swift") || name.hasSuffix(".c") || name.hasSuffix(".h") || name == "module.modulemap"
+                guard
+                    name.hasSuffix(".swift") || name.hasSuffix(".c") || name.hasSuffix(".h")
+                        || name == "module.modulemap"
                 else { continue }
                 found.append("\(top)/\(path)")
             }
@@ -27,7 +29,9 @@ import Testing
     /// The text of `file` from the heading `## title` to the next `## ` heading.
     static func section(_ file: String, _ title: String) throws -> String {
         let text = try String(contentsOf: root.appendingPathComponent(file), encoding: .utf8)
-        guard let start = text.range(of: "\n## \(title)\n") else { throw LayoutError("\(file) has no '## \(title)' section") }
+        guard let start = text.range(of: "\n## \(title)\n") else {
+            throw LayoutError("\(file) has no '## \(title)' section")
+        }
         let rest = text[start.upperBound...]
         let end = rest.range(of: "\n## ")?.lowerBound ?? rest.endIndex
         return String(rest[..<end])

@@ -7,13 +7,17 @@ import Foundation
 struct BrokerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "broker",
-        abstract: "Run librdkafka's mock cluster on loopback until SIGINT/SIGTERM.")
+        abstract: "Run librdkafka's mock cluster on loopback until SIGINT/SIGTERM."
+    )
 
     @Option(help: "Number of brokers.") var brokers: Int = 1
     @Option(help: "Topic to create.") var topic: String = "pcap"
     @Option(help: "Partitions of the topic.") var partitions: Int = 1
     @Option(help: "Write the bootstrap address to this file once listening.") var addressFile: String?
-    @Flag(help: "Read fault-injection commands from standard input, one per line: down ID, up ID, rtt ID MS, produce-errors NAME [NAME...] (brokers are numbered from 1).")
+    @Flag(
+        help:
+            "Read fault-injection commands from standard input, one per line: down ID, up ID, rtt ID MS, produce-errors NAME [NAME...] (brokers are numbered from 1)."
+    )
     var control = false
 
     func validate() throws {

@@ -10,13 +10,21 @@ struct ConsumeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "consume",
         abstract: "Read packets from a topic and write them as text, pcap or pcapng.",
-        discussion: "Example: fastcapa consume -b localhost:9092 -t pcap --format pcap | tshark -r -")
+        discussion: "Example: fastcapa consume -b localhost:9092 -t pcap --format pcap | tshark -r -"
+    )
 
     @Option(name: [.short, .long], help: "Bootstrap servers (or give them with -c or -X bootstrap.servers=...).")
     var brokers: String?
-    @Option(name: [.customShort("c"), .customLong("kafka-config")], help: "Fastcapa's Kafka INI file; [kafka-global] properties are used.")
+    @Option(
+        name: [.customShort("c"), .customLong("kafka-config")],
+        help: "Fastcapa's Kafka INI file; [kafka-global] properties are used."
+    )
     var kafkaConfig: String?
-    @Option(name: .customShort("X"), parsing: .unconditionalSingleValue, help: "A librdkafka property, key=value (repeatable).")
+    @Option(
+        name: .customShort("X"),
+        parsing: .unconditionalSingleValue,
+        help: "A librdkafka property, key=value (repeatable)."
+    )
     var properties: [String] = []
     @Option(name: [.short, .long], help: "Topic to read.") var topic: String = "pcap"
     @Option(help: "Where to start: beginning, end, or stored (the consumer group's committed offsets).")
@@ -24,7 +32,9 @@ struct ConsumeCommand: ParsableCommand {
     @Option(help: "Consumer group (used with --from stored).") var group: String = "fastcapa-consume"
     @Option(help: "Partitions to read, comma-separated (default: all).") var partitions: String?
     @Option(name: [.customShort("n"), .long], help: "Stop after this many packets (0: no limit).") var count: Int = 0
-    @Option(help: "Only packets captured at or after this time (epoch seconds, or ISO 8601 such as 2024-05-01T12:00:00Z).")
+    @Option(
+        help: "Only packets captured at or after this time (epoch seconds, or ISO 8601 such as 2024-05-01T12:00:00Z)."
+    )
     var since: String?
     @Option(help: "Only packets captured before this time (same forms as --since).") var until: String?
     @Flag(help: "Keep waiting for new packets after reaching the end.") var follow = false
@@ -33,8 +43,12 @@ struct ConsumeCommand: ParsableCommand {
     @Option(name: [.short, .long], help: "Write here instead of standard output.") var output: String?
 
     func validate() throws {
-        guard ["text", "pcap", "pcapng"].contains(format) else { throw ValidationError("--format: '\(format)' is not a format. Use text, pcap or pcapng.") }
-        guard KafkaTopicReader.Start(rawValue: from) != nil else { throw ValidationError("--from: '\(from)' is not a start. Use beginning, end or stored.") }
+        guard ["text", "pcap", "pcapng"].contains(format) else {
+            throw ValidationError("--format: '\(format)' is not a format. Use text, pcap or pcapng.")
+        }
+        guard KafkaTopicReader.Start(rawValue: from) != nil else {
+            throw ValidationError("--from: '\(from)' is not a start. Use beginning, end or stored.")
+        }
         guard count >= 0 else { throw ValidationError("--count: \(count) is negative. Use 0 (no limit) or more.") }
         guard timeout > 0 else { throw ValidationError("--timeout: use 1 or more seconds.") }
         _ = try partitionList()
@@ -45,7 +59,9 @@ struct ConsumeCommand: ParsableCommand {
         guard let partitions else { return nil }
         let list = partitions.split(separator: ",").map { Int32($0.trimmingCharacters(in: .whitespaces)) }
         guard !list.isEmpty, list.allSatisfy({ $0 != nil && $0! >= 0 }) else {
-            throw ValidationError("--partitions: '\(partitions)' is not a list of partition numbers. Write it like 0,2,3.")
+            throw ValidationError(
+                "--partitions: '\(partitions)' is not a list of partition numbers. Write it like 0,2,3."
+            )
         }
         return list.map { $0! }
     }
@@ -68,7 +84,9 @@ struct ConsumeCommand: ParsableCommand {
         if let date = formatter.date(from: text) ?? plain.date(from: text), date.timeIntervalSince1970 >= 0 {
             return UInt64((date.timeIntervalSince1970 * 1_000_000).rounded())
         }
-        throw ValidationError("\(option): '\(text)' is not a time. Give epoch seconds (1714564800.5) or ISO 8601 (2024-05-01T12:00:00Z).")
+        throw ValidationError(
+            "\(option): '\(text)' is not a time. Give epoch seconds (1714564800.5) or ISO 8601 (2024-05-01T12:00:00Z)."
+        )
     }
 
     func kafkaProperties() throws -> KafkaProperties {
@@ -85,7 +103,9 @@ struct ConsumeCommand: ParsableCommand {
             kafka.setGlobal(String(parts[0]), String(parts[1]), origin: "-X")
         }
         guard kafka.hasBrokers else {
-            throw ValidationError("no broker to read from. Give -b HOST:PORT, -c FILE or -X bootstrap.servers=HOST:PORT.")
+            throw ValidationError(
+                "no broker to read from. Give -b HOST:PORT, -c FILE or -X bootstrap.servers=HOST:PORT."
+            )
         }
         return kafka
     }
@@ -94,13 +114,18 @@ struct ConsumeCommand: ParsableCommand {
         let kafka = try kafkaProperties()
         let range = try timeRange()
         let reader = try KafkaTopicReader(
-            properties: kafka, topic: topic, start: KafkaTopicReader.Start(rawValue: from)!,
-            partitions: try partitionList(), group: group)
-        var sink: any PacketSink = switch format {
-        case "pcap": try PcapSink(path: output)
-        case "pcapng": try PcapngSink(path: output)
-        default: try TextSink(path: output)
-        }
+            properties: kafka,
+            topic: topic,
+            start: KafkaTopicReader.Start(rawValue: from)!,
+            partitions: try partitionList(),
+            group: group
+        )
+        var sink: any PacketSink =
+            switch format {
+            case "pcap": try PcapSink(path: output)
+            case "pcapng": try PcapngSink(path: output)
+            default: try TextSink(path: output)
+            }
         var written = 0
         var quietSince = Date()
         while count == 0 || written < count {

@@ -5,7 +5,8 @@ import FastcapaKafkaTools
 struct LimitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "limit",
-        abstract: "Push pre-built messages of one size (8-byte key, copied) as fast as librdkafka takes them.")
+        abstract: "Push pre-built messages of one size (8-byte key, copied) as fast as librdkafka takes them."
+    )
     @Option(help: "How to hand messages over: batch (rd_kafka_produce_batch), produce or produceva.")
     var call: String = "batch"
     @Option(help: "Messages per batch, and between polls.") var batch: Int = 256
@@ -21,7 +22,9 @@ struct LimitCommand: ParsableCommand {
         guard (0...1_000_000).contains(size) else { throw ValidationError("--size: use 0 to 1000000.") }
         guard seconds > 0 else { throw ValidationError("--seconds: use more than 0.") }
         guard KafkaBenchmarkTools.Call(rawValue: call) != nil else {
-            throw ValidationError("--call: use one of \(KafkaBenchmarkTools.Call.allCases.map(\.rawValue).joined(separator: ", ")).")
+            throw ValidationError(
+                "--call: use one of \(KafkaBenchmarkTools.Call.allCases.map(\.rawValue).joined(separator: ", "))."
+            )
         }
         guard (1...100_000).contains(batch) else { throw ValidationError("--batch: use 1 to 100000.") }
     }
@@ -29,8 +32,16 @@ struct LimitCommand: ParsableCommand {
     func run() throws {
         var kafka = try CaptureOptions.parseDashX(properties)
         kafka.setGlobal("bootstrap.servers", brokers, origin: "--brokers")
-        print(try KafkaBenchmarkTools.produceFlat(
-            properties: kafka, topic: topic, size: size, seconds: seconds,
-            call: KafkaBenchmarkTools.Call(rawValue: call)!, batch: batch, copy: !noCopy))
+        print(
+            try KafkaBenchmarkTools.produceFlat(
+                properties: kafka,
+                topic: topic,
+                size: size,
+                seconds: seconds,
+                call: KafkaBenchmarkTools.Call(rawValue: call)!,
+                batch: batch,
+                copy: !noCopy
+            )
+        )
     }
 }

@@ -10,7 +10,8 @@ protocol PacketSink {
 /// Standard output, or a new file at `path`.
 func openOutput(_ path: String?) throws -> FileHandle {
     guard let path else { return .standardOutput }
-    guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+    guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path)
+    else {
         throw PcapError(description: "cannot create '\(path)': check the folder exists and is writable")
     }
     return handle
@@ -29,8 +30,16 @@ struct TextSink: PacketSink {
         var parts = tm()
         var copy = seconds
         gmtime_r(&copy, &parts)
-        let time = String(format: "%04d-%02d-%02d %02d:%02d:%02d.%06d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
-                          parts.tm_hour, parts.tm_min, parts.tm_sec, Int(micros % 1_000_000))
+        let time = String(
+            format: "%04d-%02d-%02d %02d:%02d:%02d.%06d",
+            parts.tm_year + 1900,
+            parts.tm_mon + 1,
+            parts.tm_mday,
+            parts.tm_hour,
+            parts.tm_min,
+            parts.tm_sec,
+            Int(micros % 1_000_000)
+        )
         let head = frame.prefix(16).map { String(format: "%02x", $0) }.joined(separator: " ")
         return "\(time) length \(frame.count): \(head)\(frame.count > 16 ? " ..." : "")"
     }

@@ -4,5 +4,6 @@ import ArgumentParser
 struct Tools: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fastcapa",
-        subcommands: [BrokerCommand.self, ConsumeCommand.self, WatermarksCommand.self, LimitCommand.self])
+        subcommands: [BrokerCommand.self, ConsumeCommand.self, WatermarksCommand.self, LimitCommand.self]
+    )
 }

@@ -10,7 +10,9 @@ extension CaptureOptions {
             let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let key = parts[0].trimmingCharacters(in: .whitespaces)
             guard parts.count == 2, !key.isEmpty else {
-                throw SettingError("-X '\(text)' is not key=value. Write librdkafka properties as -X key=value, e.g. -X bootstrap.servers=localhost:9092.")
+                throw SettingError(
+                    "-X '\(text)' is not key=value. Write librdkafka properties as -X key=value, e.g. -X bootstrap.servers=localhost:9092."
+                )
             }
             if key.hasPrefix("topic.") {
                 properties.topic.append(.init(key: String(key.dropFirst(6)), value: String(parts[1]), origin: "-X"))
@@ -23,8 +25,11 @@ extension CaptureOptions {
 
     static func loadIni(_ path: String) throws -> KafkaProperties {
         let text = try readTextFile(
-            path, what: "Kafka config file (-c)", kind: "INI",
-            missingFix: "Give the path of Fastcapa's INI file, or leave -c out to use the embedded broker.")
+            path,
+            what: "Kafka config file (-c)",
+            kind: "INI",
+            missingFix: "Give the path of Fastcapa's INI file, or leave -c out to use the embedded broker."
+        )
         do {
             return try KafkaIniFile.parse(text, path: path)
         } catch {

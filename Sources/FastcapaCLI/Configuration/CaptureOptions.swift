@@ -12,124 +12,238 @@ import Foundation
 package struct CaptureOptions: ParsableArguments {
     package init() {}
 
-    @Option(name: .customLong("config"), help: "A YAML file with EAL arguments, settings and Kafka properties (see Configs/fastcapa.yaml).")
+    @Option(
+        name: .customLong("config"),
+        help: "A YAML file with EAL arguments, settings and Kafka properties (see Configs/fastcapa.yaml)."
+    )
     var config: String?
 
     @Flag(name: .customLong("print-config"), help: "Print the effective configuration (secrets redacted) and exit.")
     var printConfig = false
 
-    @Option(name: [.customShort("p"), .customLong("port-mask")], help: "Hex mask of the ports to capture from. (default: 0x1)")
+    @Option(
+        name: [.customShort("p"), .customLong("port-mask")],
+        help: "Hex mask of the ports to capture from. (default: 0x1)"
+    )
     var portMask: String?
 
-    @Option(name: [.customShort("b"), .customLong("rx-burst")], help: "Packets per receive burst, 1-1024. (default: 32)")
+    @Option(
+        name: [.customShort("b"), .customLong("rx-burst")],
+        help: "Packets per receive burst, 1-1024. (default: 32)"
+    )
     var rxBurst: String?
 
-    @Option(name: .customLong("max-rebursts"), help: "Receive again at once, up to this many times, while bursts come back full. (default: 4)")
+    @Option(
+        name: .customLong("max-rebursts"),
+        help: "Receive again at once, up to this many times, while bursts come back full. (default: 4)"
+    )
     var maxRebursts: String?
 
-    @Option(name: [.customShort("w"), .customLong("tx-burst")], help: "Packets per transmit-ring dequeue, 1-4096. (default: 256)")
+    @Option(
+        name: [.customShort("w"), .customLong("tx-burst")],
+        help: "Packets per transmit-ring dequeue, 1-4096. (default: 256)"
+    )
     var txBurst: String?
 
     @Option(name: [.customShort("d"), .customLong("rx-desc")], help: "Receive descriptors per queue. (default: 1024)")
     var rxDescriptors: String?
 
-    @Option(name: [.customShort("x"), .customLong("ring-size")], help: "Slots per transmit ring, a power of two. (default: 2048)")
+    @Option(
+        name: [.customShort("x"), .customLong("ring-size")],
+        help: "Slots per transmit ring, a power of two. (default: 2048)"
+    )
     var ringSize: String?
 
-    @Option(name: [.customShort("q"), .customLong("rx-queues")], help: "Receive queues per port, spread by RSS. (default: 1)")
+    @Option(
+        name: [.customShort("q"), .customLong("rx-queues")],
+        help: "Receive queues per port, spread by RSS. (default: 1)"
+    )
     var rxQueues: String?
 
-    @Option(name: .customLong("tx-workers"), help: "Transmit workers per ring, each with its own producer and lcore. (default: 1)")
+    @Option(
+        name: .customLong("tx-workers"),
+        help: "Transmit workers per ring, each with its own producer and lcore. (default: 1)"
+    )
     var txWorkers: String?
 
     @Option(name: [.customShort("t"), .customLong("topic")], help: "Kafka topic. (default: pcap)")
     var topic: String?
 
-    @Option(name: [.customShort("c"), .customLong("kafka-config")],
-            help: "Fastcapa's Kafka INI file: [kafka-global] and [kafka-topic] librdkafka properties.")
+    @Option(
+        name: [.customShort("c"), .customLong("kafka-config")],
+        help: "Fastcapa's Kafka INI file: [kafka-global] and [kafka-topic] librdkafka properties."
+    )
     var kafkaConfig: String?
 
-    @Option(name: [.customShort("s"), .customLong("stats-file")],
-            help: "Append librdkafka's statistics JSON here, one object per line, with the probe's own snapshot.")
+    @Option(
+        name: [.customShort("s"), .customLong("stats-file")],
+        help: "Append librdkafka's statistics JSON here, one object per line, with the probe's own snapshot."
+    )
     var statsFile: String?
 
-    @Option(name: .customShort("X"), parsing: .unconditionalSingleValue,
-            help: ArgumentHelp("A librdkafka property (repeatable; topic.KEY=value for topic properties).", valueName: "key=value"))
+    @Option(
+        name: .customShort("X"),
+        parsing: .unconditionalSingleValue,
+        help: ArgumentHelp(
+            "A librdkafka property (repeatable; topic.KEY=value for topic properties).",
+            valueName: "key=value"
+        )
+    )
     var properties: [String] = []
 
-    @Option(name: .customLong("ring-full"), help: "When a transmit ring is full: drop (count and free) or wait (back-pressure). (default: drop)")
+    @Option(
+        name: .customLong("ring-full"),
+        help: "When a transmit ring is full: drop (count and free) or wait (back-pressure). (default: drop)"
+    )
     var ringFull: String?
 
-    @Option(name: .customLong("partitioner"), help: "default (each batch to the next partition), flow (one partition per flow, in order) or key (librdkafka's, per message). (default: default)")
+    @Option(
+        name: .customLong("partitioner"),
+        help:
+            "default (each batch to the next partition), flow (one partition per flow, in order) or key (librdkafka's, per message). (default: default)"
+    )
     var partitioner: String?
 
-    @Option(name: .customLong("produce-call"), help: "batch (rd_kafka_produce_batch) or single (rd_kafka_produce per packet). (default: batch)")
+    @Option(
+        name: .customLong("produce-call"),
+        help: "batch (rd_kafka_produce_batch) or single (rd_kafka_produce per packet). (default: batch)"
+    )
     var produceCall: String?
 
-    @Option(name: .customLong("delivery-reports"), help: "Where delivery reports are served: lcore (the transmit lcore, after every burst) or thread (a thread per producer on the control cores). (default: lcore)")
+    @Option(
+        name: .customLong("delivery-reports"),
+        help:
+            "Where delivery reports are served: lcore (the transmit lcore, after every burst) or thread (a thread per producer on the control cores). (default: lcore)"
+    )
     var deliveryReports: String?
 
-    @Option(name: .customLong("sink"), help: "kafka, or null: free packets after the ring without sending them (receive-path benchmarks). (default: kafka)")
+    @Option(
+        name: .customLong("sink"),
+        help:
+            "kafka, or null: free packets after the ring without sending them (receive-path benchmarks). (default: kafka)"
+    )
     var sink: String?
 
-    @Option(name: .customLong("snap-length"), help: "Cut frames longer than this many bytes (counted as truncated). (default: 262144)")
+    @Option(
+        name: .customLong("snap-length"),
+        help: "Cut frames longer than this many bytes (counted as truncated). (default: 262144)"
+    )
     var snapLength: String?
 
-    @Option(name: .customLong("queue-full-retries"), help: "Times to wait 1 ms for room in librdkafka's queue before dropping. (default: 50)")
+    @Option(
+        name: .customLong("queue-full-retries"),
+        help: "Times to wait 1 ms for room in librdkafka's queue before dropping. (default: 50)"
+    )
     var queueFullRetries: String?
 
-    @Option(name: .customLong("idle-spin-polls"), help: "Empty polls before a polling lcore starts to sleep. (default: 1024)")
+    @Option(
+        name: .customLong("idle-spin-polls"),
+        help: "Empty polls before a polling lcore starts to sleep. (default: 1024)"
+    )
     var idleSpinPolls: String?
 
-    @Option(name: .customLong("idle-sleep-max-us"), help: "Longest idle sleep of a polling lcore in µs; 0 never sleeps. (default: 100)")
+    @Option(
+        name: .customLong("idle-sleep-max-us"),
+        help: "Longest idle sleep of a polling lcore in µs; 0 never sleeps. (default: 100)"
+    )
     var idleSleepMaxMicros: String?
 
-    @Option(name: .customLong("stats-interval"), help: "Seconds between statistics tables; 0 turns them off. (default: 5)")
+    @Option(
+        name: .customLong("stats-interval"),
+        help: "Seconds between statistics tables; 0 turns them off. (default: 5)"
+    )
     var statsInterval: String?
 
-    @Option(name: .customLong("drain-timeout"), help: "Seconds a graceful stop may spend emptying rings and flushing Kafka. (default: 10)")
+    @Option(
+        name: .customLong("drain-timeout"),
+        help: "Seconds a graceful stop may spend emptying rings and flushing Kafka. (default: 10)"
+    )
     var drainTimeout: String?
 
-    @Option(name: .customLong("idle-exit"), help: "Stop after this many seconds without a packet (replaying files); 0: never. (default: 0)")
+    @Option(
+        name: .customLong("idle-exit"),
+        help: "Stop after this many seconds without a packet (replaying files); 0: never. (default: 0)"
+    )
     var idleExit: String?
 
-    @Option(name: .customLong("embedded-partitions"), help: "Partitions of the topic on the embedded broker. (default: 1)")
+    @Option(
+        name: .customLong("embedded-partitions"),
+        help: "Partitions of the topic on the embedded broker. (default: 1)"
+    )
     var embeddedPartitions: String?
 
-    @Option(name: .customLong("embedded-address-file"), help: "Write the embedded broker's bootstrap address to this file.")
+    @Option(
+        name: .customLong("embedded-address-file"),
+        help: "Write the embedded broker's bootstrap address to this file."
+    )
     var embeddedAddressFile: String?
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. (default: info)")
+    @Option(
+        name: .customLong("log-level"),
+        help: "trace, debug, info, notice, warning, error or critical. (default: info)"
+    )
     var logLevel: String?
 
-    @Option(name: .customLong("restart-backoff-ms"), help: "First wait before restarting a producer that failed again within a minute; doubles each time. (default: 100)")
+    @Option(
+        name: .customLong("restart-backoff-ms"),
+        help:
+            "First wait before restarting a producer that failed again within a minute; doubles each time. (default: 100)"
+    )
     var restartBackoffMs: String?
 
-    @Option(name: .customLong("restart-backoff-max"), help: "Longest wait between producer restarts, in seconds. (default: 30)")
+    @Option(
+        name: .customLong("restart-backoff-max"),
+        help: "Longest wait between producer restarts, in seconds. (default: 30)"
+    )
     var restartBackoffMax: String?
 
-    @Option(name: .customLong("max-restarts-per-minute"), help: "This many producer restart attempts within a minute make the probe unhealthy. (default: 10)")
+    @Option(
+        name: .customLong("max-restarts-per-minute"),
+        help: "This many producer restart attempts within a minute make the probe unhealthy. (default: 10)"
+    )
     var maxRestartsPerMinute: String?
 
-    @Option(name: .customLong("stall-seconds"), help: "Messages waiting this long without a delivery make a producer degraded. (default: 30)")
+    @Option(
+        name: .customLong("stall-seconds"),
+        help: "Messages waiting this long without a delivery make a producer degraded. (default: 30)"
+    )
     var stallSeconds: String?
 
-    @Option(name: .customLong("slow-round-trip-ms"), help: "A broker round trip above this (librdkafka's statistics) makes a producer degraded. (default: 1000)")
+    @Option(
+        name: .customLong("slow-round-trip-ms"),
+        help: "A broker round trip above this (librdkafka's statistics) makes a producer degraded. (default: 1000)"
+    )
     var slowRoundTripMs: String?
 
-    @Option(name: .customLong("counter-trace"), help: "Append 'elapsed-ms received delivered restarts' lines here every --counter-trace-interval-ms.")
+    @Option(
+        name: .customLong("counter-trace"),
+        help: "Append 'elapsed-ms received delivered restarts' lines here every --counter-trace-interval-ms."
+    )
     var counterTrace: String?
 
-    @Option(name: .customLong("counter-trace-interval-ms"), help: "Milliseconds between counter-trace lines. (default: 10)")
+    @Option(
+        name: .customLong("counter-trace-interval-ms"),
+        help: "Milliseconds between counter-trace lines. (default: 10)"
+    )
     var counterTraceIntervalMs: String?
 
-    @Option(name: .customLong("metrics-address"), help: "Serve /metrics (Prometheus) and /health here, e.g. 127.0.0.1:9464. (default: off)")
+    @Option(
+        name: .customLong("metrics-address"),
+        help: "Serve /metrics (Prometheus) and /health here, e.g. 127.0.0.1:9464. (default: off)"
+    )
     var metricsAddress: String?
 
-    @Option(name: .customLong("control-cores"), help: "CPUs for librdkafka's threads and the supervisors: auto (those no worker lcore uses, or all), main-lcore, or a list like 0,2-3. (default: auto)")
+    @Option(
+        name: .customLong("control-cores"),
+        help:
+            "CPUs for librdkafka's threads and the supervisors: auto (those no worker lcore uses, or all), main-lcore, or a list like 0,2-3. (default: auto)"
+    )
     var controlCores: String?
 
-    @Flag(name: .customLong("testing-fault-signals"), help: "Testing aid: SIGUSR2 makes every producer fail fatally (as a fenced idempotent producer does).")
+    @Flag(
+        name: .customLong("testing-fault-signals"),
+        help: "Testing aid: SIGUSR2 makes every producer fail fatally (as a fenced idempotent producer does)."
+    )
     var testingFaultSignals = false
 
     /// The settings given as flags, by config-file key.
@@ -139,12 +253,15 @@ package struct CaptureOptions: ParsableArguments {
             ("rx-desc", rxDescriptors), ("ring-size", ringSize), ("rx-queues", rxQueues), ("tx-workers", txWorkers),
             ("topic", topic), ("kafka-config", kafkaConfig), ("stats-file", statsFile), ("ring-full", ringFull),
             ("partitioner", partitioner), ("produce-call", produceCall),
-            ("delivery-reports", deliveryReports), ("sink", sink), ("snap-length", snapLength), ("queue-full-retries", queueFullRetries),
+            ("delivery-reports", deliveryReports), ("sink", sink), ("snap-length", snapLength),
+            ("queue-full-retries", queueFullRetries),
             ("idle-spin-polls", idleSpinPolls), ("idle-sleep-max-us", idleSleepMaxMicros),
             ("stats-interval", statsInterval), ("drain-timeout", drainTimeout), ("idle-exit", idleExit),
             ("embedded-partitions", embeddedPartitions), ("embedded-address-file", embeddedAddressFile),
-            ("log-level", logLevel), ("restart-backoff-ms", restartBackoffMs), ("restart-backoff-max", restartBackoffMax),
-            ("max-restarts-per-minute", maxRestartsPerMinute), ("stall-seconds", stallSeconds), ("slow-round-trip-ms", slowRoundTripMs),
+            ("log-level", logLevel), ("restart-backoff-ms", restartBackoffMs),
+            ("restart-backoff-max", restartBackoffMax),
+            ("max-restarts-per-minute", maxRestartsPerMinute), ("stall-seconds", stallSeconds),
+            ("slow-round-trip-ms", slowRoundTripMs),
             ("counter-trace", counterTrace), ("counter-trace-interval-ms", counterTraceIntervalMs),
             ("metrics-address", metricsAddress), ("control-cores", controlCores),
         ]

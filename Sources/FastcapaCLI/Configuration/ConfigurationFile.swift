@@ -21,8 +21,11 @@ struct ConfigurationFile: Sendable {
 
     static func load(_ path: String) throws -> ConfigurationFile {
         let text = try CaptureOptions.readTextFile(
-            path, what: "config file", kind: "YAML",
-            missingFix: "Give the path of a YAML config file (see Configs/fastcapa.yaml).")
+            path,
+            what: "config file",
+            kind: "YAML",
+            missingFix: "Give the path of a YAML config file (see Configs/fastcapa.yaml)."
+        )
         return try parse(text, path: path)
     }
 
@@ -36,9 +39,11 @@ struct ConfigurationFile: Sendable {
         } catch {
             throw SettingError("config file \(path): \(error). Fix the YAML syntax.")
         }
-        guard let root else { return file } // an empty file sets nothing
+        guard let root else { return file }  // an empty file sets nothing
         guard let mapping = root.mapping else {
-            throw SettingError("config file \(path):\(Self.line(root)): the top level must be a mapping of 'key: value' lines.")
+            throw SettingError(
+                "config file \(path):\(Self.line(root)): the top level must be a mapping of 'key: value' lines."
+            )
         }
         for (keyNode, value) in mapping {
             guard let key = keyNode.scalar?.string else {
@@ -47,9 +52,13 @@ struct ConfigurationFile: Sendable {
             let at = "\(path):\(Self.line(keyNode))"
             switch key {
             case "eal":
-                guard let sequence = value.sequence, let arguments = Optional(sequence.compactMap { $0.scalar?.string }),
-                      arguments.count == sequence.count else {
-                    throw SettingError("config file \(at): eal must be a list of EAL arguments, e.g. eal: [--no-huge, -m, \"512\"].")
+                guard let sequence = value.sequence,
+                    let arguments = Optional(sequence.compactMap { $0.scalar?.string }),
+                    arguments.count == sequence.count
+                else {
+                    throw SettingError(
+                        "config file \(at): eal must be a list of EAL arguments, e.g. eal: [--no-huge, -m, \"512\"]."
+                    )
                 }
                 file.eal = arguments
             case "kafka", "kafka-topic":
@@ -58,7 +67,9 @@ struct ConfigurationFile: Sendable {
             default:
                 guard Setting.byKey[key] != nil else {
                     let suggestion = Self.closest(to: key).map { " Did you mean '\($0)'?" } ?? ""
-                    throw SettingError("config file \(at): unknown key '\(key)'.\(suggestion) Keys are the long option names (fastcapa -- --help), plus eal, kafka and kafka-topic.")
+                    throw SettingError(
+                        "config file \(at): unknown key '\(key)'.\(suggestion) Keys are the long option names (fastcapa -- --help), plus eal, kafka and kafka-topic."
+                    )
                 }
                 guard let scalar = value.scalar?.string else {
                     throw SettingError("config file \(at): '\(key)' needs a single value, not a list or mapping.")
@@ -69,14 +80,23 @@ struct ConfigurationFile: Sendable {
         return file
     }
 
-    private static func properties(_ node: Node, name: String, at: String, path: String) throws -> [KafkaProperties.Entry] {
+    private static func properties(
+        _ node: Node,
+        name: String,
+        at: String,
+        path: String
+    ) throws -> [KafkaProperties.Entry] {
         if node.scalar?.string == "" || node.null != nil { return [] }
         guard let mapping = node.mapping else {
-            throw SettingError("config file \(at): \(name) must be a mapping of librdkafka properties, e.g.\n  \(name):\n    linger.ms: 5")
+            throw SettingError(
+                "config file \(at): \(name) must be a mapping of librdkafka properties, e.g.\n  \(name):\n    linger.ms: 5"
+            )
         }
         return try mapping.map { key, value in
             guard let keyText = key.scalar?.string, let valueText = value.scalar?.string else {
-                throw SettingError("config file \(path):\(line(key)): each \(name) property needs a name and a single value.")
+                throw SettingError(
+                    "config file \(path):\(line(key)): each \(name) property needs a name and a single value."
+                )
             }
             return KafkaProperties.Entry(key: keyText, value: valueText, origin: "\(path):\(line(key))")
         }
@@ -96,7 +116,8 @@ struct ConfigurationFile: Sendable {
     /// The known key closest to a misspelt one.
     private static func closest(to key: String) -> String? {
         func distance(_ a: String, _ b: String) -> Int {
-            let a = Array(a), b = Array(b)
+            let a = Array(a)
+            let b = Array(b)
             var row = Array(0...b.count)
             for i in 1...max(a.count, 1) where !a.isEmpty {
                 var previous = row[0]

@@ -8,7 +8,8 @@ struct MetricsAddress: Sendable, Equatable {
             (0...65535).contains(port), colon != text.startIndex
         else {
             throw SettingError(
-                "metrics-address: '\(text)' is not HOST:PORT. Write it like 127.0.0.1:9464 (or [::1]:9464; port 0 picks a free one).")
+                "metrics-address: '\(text)' is not HOST:PORT. Write it like 127.0.0.1:9464 (or [::1]:9464; port 0 picks a free one)."
+            )
         }
         var host = String(text[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }

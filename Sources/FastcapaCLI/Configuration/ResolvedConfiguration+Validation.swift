@@ -11,18 +11,44 @@ extension ResolvedConfiguration {
         }
         func check(_ ok: Bool, _ message: String) throws { if !ok { throw SettingError(message) } }
         try check(statsInterval >= 0, "stats-interval: \(statsInterval) is negative. Use 0 (off) or more seconds.")
-        try check((0...86_400).contains(drainTimeout), "drain-timeout: \(drainTimeout) is out of range. Use 0 to 86400 seconds.")
+        try check(
+            (0...86_400).contains(drainTimeout),
+            "drain-timeout: \(drainTimeout) is out of range. Use 0 to 86400 seconds."
+        )
         try check(idleExit >= 0, "idle-exit: \(idleExit) is negative. Use 0 (never) or more seconds.")
-        try check((1...1000).contains(embeddedPartitions), "embedded-partitions: \(embeddedPartitions) is out of range. Use 1 to 1000.")
-        try check((1...600_000).contains(restartBackoffMs), "restart-backoff-ms: \(restartBackoffMs) is out of range. Use 1 to 600000 ms.")
-        try check((1...3600).contains(restartBackoffMaxSeconds), "restart-backoff-max: \(restartBackoffMaxSeconds) is out of range. Use 1 to 3600 s.")
-        try check((1...10_000).contains(maxRestartsPerMinute), "max-restarts-per-minute: \(maxRestartsPerMinute) is out of range. Use 1 to 10000.")
-        try check((1...600_000).contains(slowRoundTripMs), "slow-round-trip-ms: \(slowRoundTripMs) is out of range. Use 1 to 600000 ms.")
-        try check((1...86_400).contains(stallSeconds), "stall-seconds: \(stallSeconds) is out of range. Use 1 to 86400.")
-        try check((1...60_000).contains(counterTraceIntervalMs), "counter-trace-interval-ms: \(counterTraceIntervalMs) is out of range. Use 1 to 60000.")
+        try check(
+            (1...1000).contains(embeddedPartitions),
+            "embedded-partitions: \(embeddedPartitions) is out of range. Use 1 to 1000."
+        )
+        try check(
+            (1...600_000).contains(restartBackoffMs),
+            "restart-backoff-ms: \(restartBackoffMs) is out of range. Use 1 to 600000 ms."
+        )
+        try check(
+            (1...3600).contains(restartBackoffMaxSeconds),
+            "restart-backoff-max: \(restartBackoffMaxSeconds) is out of range. Use 1 to 3600 s."
+        )
+        try check(
+            (1...10_000).contains(maxRestartsPerMinute),
+            "max-restarts-per-minute: \(maxRestartsPerMinute) is out of range. Use 1 to 10000."
+        )
+        try check(
+            (1...600_000).contains(slowRoundTripMs),
+            "slow-round-trip-ms: \(slowRoundTripMs) is out of range. Use 1 to 600000 ms."
+        )
+        try check(
+            (1...86_400).contains(stallSeconds),
+            "stall-seconds: \(stallSeconds) is out of range. Use 1 to 86400."
+        )
+        try check(
+            (1...60_000).contains(counterTraceIntervalMs),
+            "counter-trace-interval-ms: \(counterTraceIntervalMs) is out of range. Use 1 to 60000."
+        )
         if let metricsAddress { _ = try MetricsAddress(parsing: metricsAddress) }
-        try check(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel),
-                  "log-level: '\(logLevel)' is not a level. Use trace, debug, info, notice, warning, error or critical.")
+        try check(
+            ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel),
+            "log-level: '\(logLevel)' is not a level. Use trace, debug, info, notice, warning, error or critical."
+        )
         do {
             try KafkaConfiguration.validate(kafka)
         } catch {

@@ -12,47 +12,76 @@ struct Setting: Sendable {
     var read: @Sendable (ResolvedConfiguration) -> String?
 
     static func integer(
-        _ key: String, flag: String? = nil, _ path: WritableKeyPath<ResolvedConfiguration, Int> & Sendable
+        _ key: String,
+        flag: String? = nil,
+        _ path: WritableKeyPath<ResolvedConfiguration, Int> & Sendable
     ) -> Setting {
-        Setting(key: key, fastcapaFlag: flag, defaultValue: "\(ResolvedConfiguration()[keyPath: path])",
-                apply: { configuration, text in configuration[keyPath: path] = try parseInteger(text, key: key) },
-                read: { "\($0[keyPath: path])" })
+        Setting(
+            key: key,
+            fastcapaFlag: flag,
+            defaultValue: "\(ResolvedConfiguration()[keyPath: path])",
+            apply: { configuration, text in configuration[keyPath: path] = try parseInteger(text, key: key) },
+            read: { "\($0[keyPath: path])" }
+        )
     }
 
     static func string(
-        _ key: String, flag: String? = nil, _ path: WritableKeyPath<ResolvedConfiguration, String> & Sendable
+        _ key: String,
+        flag: String? = nil,
+        _ path: WritableKeyPath<ResolvedConfiguration, String> & Sendable
     ) -> Setting {
-        Setting(key: key, fastcapaFlag: flag, defaultValue: ResolvedConfiguration()[keyPath: path],
-                apply: { configuration, text in configuration[keyPath: path] = text },
-                read: { $0[keyPath: path] })
+        Setting(
+            key: key,
+            fastcapaFlag: flag,
+            defaultValue: ResolvedConfiguration()[keyPath: path],
+            apply: { configuration, text in configuration[keyPath: path] = text },
+            read: { $0[keyPath: path] }
+        )
     }
 
     static func optionalString(
-        _ key: String, flag: String? = nil, _ path: WritableKeyPath<ResolvedConfiguration, String?> & Sendable
+        _ key: String,
+        flag: String? = nil,
+        _ path: WritableKeyPath<ResolvedConfiguration, String?> & Sendable
     ) -> Setting {
-        Setting(key: key, fastcapaFlag: flag, defaultValue: "",
-                apply: { configuration, text in configuration[keyPath: path] = text.isEmpty ? nil : text },
-                read: { $0[keyPath: path] })
+        Setting(
+            key: key,
+            fastcapaFlag: flag,
+            defaultValue: "",
+            apply: { configuration, text in configuration[keyPath: path] = text.isEmpty ? nil : text },
+            read: { $0[keyPath: path] }
+        )
     }
 
     static func choice<Value: RawRepresentable & CaseIterable & Sendable>(
-        _ key: String, _ path: WritableKeyPath<ResolvedConfiguration, Value> & Sendable
+        _ key: String,
+        _ path: WritableKeyPath<ResolvedConfiguration, Value> & Sendable
     ) -> Setting where Value.RawValue == String {
-        Setting(key: key, fastcapaFlag: nil, defaultValue: ResolvedConfiguration()[keyPath: path].rawValue,
-                apply: { configuration, text in
-                    guard let value = Value(rawValue: text) else {
-                        throw SettingError("\(key): '\(text)' is not one of \(Value.allCases.map(\.rawValue).joined(separator: ", ")). Use one of those.")
-                    }
-                    configuration[keyPath: path] = value
-                },
-                read: { $0[keyPath: path].rawValue })
+        Setting(
+            key: key,
+            fastcapaFlag: nil,
+            defaultValue: ResolvedConfiguration()[keyPath: path].rawValue,
+            apply: { configuration, text in
+                guard let value = Value(rawValue: text) else {
+                    throw SettingError(
+                        "\(key): '\(text)' is not one of \(Value.allCases.map(\.rawValue).joined(separator: ", ")). Use one of those."
+                    )
+                }
+                configuration[keyPath: path] = value
+            },
+            read: { $0[keyPath: path].rawValue }
+        )
     }
 
     /// Every setting, in the order `--print-config` and `--help` show them.
     static let all: [Setting] = [
-        Setting(key: "port-mask", fastcapaFlag: "-p", defaultValue: "0x1",
-                apply: { $0.settings.portMask = try parsePortMask($1) },
-                read: { "0x" + String($0.settings.portMask, radix: 16) }),
+        Setting(
+            key: "port-mask",
+            fastcapaFlag: "-p",
+            defaultValue: "0x1",
+            apply: { $0.settings.portMask = try parsePortMask($1) },
+            read: { "0x" + String($0.settings.portMask, radix: 16) }
+        ),
         .integer("rx-burst", flag: "-b", \.settings.rxBurst),
         .integer("max-rebursts", \.settings.maxRebursts),
         .integer("tx-burst", flag: "-w", \.settings.txBurst),
@@ -86,15 +115,19 @@ struct Setting: Sendable {
         .optionalString("counter-trace", \.counterTrace),
         .integer("counter-trace-interval-ms", \.counterTraceIntervalMs),
         .optionalString("metrics-address", \.metricsAddress),
-        Setting(key: "control-cores", fastcapaFlag: nil, defaultValue: "auto",
-                apply: { configuration, text in
-                    do throws(CaptureSettings.Invalid) {
-                        configuration.controlCores = try ControlCores(parsing: text)
-                    } catch {
-                        throw SettingError(error)
-                    }
-                },
-                read: { $0.controlCores.description }),
+        Setting(
+            key: "control-cores",
+            fastcapaFlag: nil,
+            defaultValue: "auto",
+            apply: { configuration, text in
+                do throws(CaptureSettings.Invalid) {
+                    configuration.controlCores = try ControlCores(parsing: text)
+                } catch {
+                    throw SettingError(error)
+                }
+            },
+            read: { $0.controlCores.description }
+        ),
     ]
 
     /// Settings a SIGHUP applies to the running probe; the others need a restart.
@@ -105,9 +138,12 @@ struct Setting: Sendable {
     static func parseInteger(_ text: String, key: String) throws -> Int {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         guard let value = Int(trimmed) else {
-            let problem = trimmed.first == "-" || trimmed.allSatisfy(\.isNumber) && !trimmed.isEmpty
+            let problem =
+                trimmed.first == "-" || trimmed.allSatisfy(\.isNumber) && !trimmed.isEmpty
                 ? "is out of range" : "is not a whole number"
-            throw SettingError("\(key): '\(text)' \(problem). Give a whole number, e.g. --\(key) \(byKey[key]?.defaultValue ?? "1").")
+            throw SettingError(
+                "\(key): '\(text)' \(problem). Give a whole number, e.g. --\(key) \(byKey[key]?.defaultValue ?? "1")."
+            )
         }
         return value
     }
@@ -117,10 +153,14 @@ struct Setting: Sendable {
         var digits = Substring(text.trimmingCharacters(in: .whitespaces))
         if digits.lowercased().hasPrefix("0x") { digits = digits.dropFirst(2) }
         guard !digits.isEmpty, digits.count <= 16, let mask = UInt64(digits, radix: 16) else {
-            throw SettingError("port mask (-p): '\(text)' is not a hex number. Write it like 0x1 (port 0) or 0x3 (ports 0 and 1).")
+            throw SettingError(
+                "port mask (-p): '\(text)' is not a hex number. Write it like 0x1 (port 0) or 0x3 (ports 0 and 1)."
+            )
         }
         guard mask != 0 else {
-            throw SettingError("port mask (-p): 0x0 selects no port. Give a hex mask with a bit per port, e.g. -p 0x1 for port 0.")
+            throw SettingError(
+                "port mask (-p): 0x0 selects no port. Give a hex mask with a bit per port, e.g. -p 0x1 for port 0."
+            )
         }
         return mask
     }

@@ -46,11 +46,19 @@ package final class CapturePipeline: @unchecked Sendable {
             throw CaptureError("cannot register the capture-time mbuf field: \(CaptureError.dpdkReason())", fix: "")
         }
         // One pool per port, on the port's NUMA socket: a packet never crosses sockets to be received.
-        mempoolSize = MempoolSizing(settings: settings, ports: 1, lcores: settings.workerLcoresNeeded / portIDs.count + 1).mbufs
+        mempoolSize =
+            MempoolSizing(settings: settings, ports: 1, lcores: settings.workerLcoresNeeded / portIDs.count + 1).mbufs
         for id in portIDs {
             let pool = try Self.makePool(port: id, size: mempoolSize)
             pools.append(pool)
-            ports.append(try Port.configure(id: id, rxQueues: settings.rxQueues, rxDescriptors: settings.rxDescriptors, pool: pool))
+            ports.append(
+                try Port.configure(
+                    id: id,
+                    rxQueues: settings.rxQueues,
+                    rxDescriptors: settings.rxDescriptors,
+                    pool: pool
+                )
+            )
         }
         // Drivers register the timestamp field when they start.
         let device = ports.allSatisfy(\.deliversEpochTimestamps) ? DeviceTimestamp.registered() : nil
@@ -62,16 +70,32 @@ package final class CapturePipeline: @unchecked Sendable {
                 let ringIndex = rings.count
                 let ring = try makeRing(port: port, queue: queue)
                 rings.append(ring)
-                receiveWorkers.append(ReceiveWorker(
-                    port: port.id, queue: UInt16(queue), ring: ring, settings: settings,
-                    counters: rxCounters[ringIndex], control: control,
-                    captureTimeField: captureTimeField, deviceTimestamp: device))
+                receiveWorkers.append(
+                    ReceiveWorker(
+                        port: port.id,
+                        queue: UInt16(queue),
+                        ring: ring,
+                        settings: settings,
+                        counters: rxCounters[ringIndex],
+                        control: control,
+                        captureTimeField: captureTimeField,
+                        deviceTimestamp: device
+                    )
+                )
                 receiveLcores.append(lcoreIterator.next()!)
                 for worker in 0..<settings.txWorkersPerRing {
                     let txIndex = ringIndex * settings.txWorkersPerRing + worker
-                    transmitWorkers.append(try TransmitWorker(
-                        index: txIndex, ring: ring, settings: settings, counters: txCounters[txIndex], control: control,
-                        captureTimeField: captureTimeField, kafka: kafka))
+                    transmitWorkers.append(
+                        try TransmitWorker(
+                            index: txIndex,
+                            ring: ring,
+                            settings: settings,
+                            counters: txCounters[txIndex],
+                            control: control,
+                            captureTimeField: captureTimeField,
+                            kafka: kafka
+                        )
+                    )
                     transmitLcores.append(lcoreIterator.next()!)
                 }
             }
@@ -81,23 +105,32 @@ package final class CapturePipeline: @unchecked Sendable {
     private static func checkLcores(_ available: Int, settings: CaptureSettings) throws(CaptureError) {
         let needed = settings.workerLcoresNeeded
         guard available < needed else { return }
-        let ports = settings.ports.count, queues = settings.rxQueues
+        let ports = settings.ports.count
+        let queues = settings.rxQueues
         throw CaptureError(
             "\(needed) worker lcores are needed (\(ports) port\(ports == 1 ? "" : "s") × \(queues) queue\(queues == 1 ? "" : "s")"
                 + " × (1 receive + \(settings.txWorkersPerRing) transmit)) but EAL gave \(available)",
             fix: "Give EAL \(needed + 1) lcores (one main + \(needed) workers), e.g. -l 0-\(needed), "
-                + "or share cores with --lcores '(0-\(needed))@(0,1)'.")
+                + "or share cores with --lcores '(0-\(needed))@(0,1)'."
+        )
     }
 
     private static func makePool(port id: UInt16, size: Int) throws(CaptureError) -> OpaquePointer {
-        guard let pool = rte_pktmbuf_pool_create(
-            "fastcapa_mbufs_\(id)", UInt32(size), UInt32(MempoolSizing.cacheSize), 0,
-            CDPDK_RTE_MBUF_DEFAULT_BUF_SIZE(), rte_eth_dev_socket_id(id))
+        guard
+            let pool = rte_pktmbuf_pool_create(
+                "fastcapa_mbufs_\(id)",
+                UInt32(size),
+                UInt32(MempoolSizing.cacheSize),
+                0,
+                CDPDK_RTE_MBUF_DEFAULT_BUF_SIZE(),
+                rte_eth_dev_socket_id(id)
+            )
         else {
             throw CaptureError(
                 "cannot allocate \(size) packet buffers for port \(id): \(CaptureError.dpdkReason())",
                 fix: "Give EAL more memory (-m, or hugepages), or lower the receive descriptors, ring size "
-                    + "and receive queues (rx-desc, ring-size, rx-queues), which size the pool.")
+                    + "and receive queues (rx-desc, ring-size, rx-queues), which size the pool."
+            )
         }
         return pool
     }
@@ -106,10 +139,13 @@ package final class CapturePipeline: @unchecked Sendable {
     /// a single consumer unless several transmit workers share it.
     private func makeRing(port: Port, queue: Int) throws(CaptureError) -> OpaquePointer {
         let flags = UInt32(RING_F_SP_ENQ) | (settings.txWorkersPerRing == 1 ? UInt32(RING_F_SC_DEQ) : 0)
-        guard let ring = rte_ring_create("fastcapa_tx_\(port.id)_\(queue)", UInt32(settings.ringSize), port.socket, flags) else {
+        guard
+            let ring = rte_ring_create("fastcapa_tx_\(port.id)_\(queue)", UInt32(settings.ringSize), port.socket, flags)
+        else {
             throw CaptureError(
                 "cannot create transmit ring \(rings.count) of \(settings.ringSize) slots: \(CaptureError.dpdkReason())",
-                fix: "Lower the ring size (ring-size) or give EAL more memory (-m).")
+                fix: "Lower the ring size (ring-size) or give EAL more memory (-m)."
+            )
         }
         return ring
     }
@@ -125,7 +161,9 @@ package final class CapturePipeline: @unchecked Sendable {
     }
 
     private func launch(
-        _ entry: @convention(c) (UnsafeMutableRawPointer?) -> Int32, _ arg: UnsafeMutableRawPointer, _ lcore: UInt32
+        _ entry: @convention(c) (UnsafeMutableRawPointer?) -> Int32,
+        _ arg: UnsafeMutableRawPointer,
+        _ lcore: UInt32
     ) throws(CaptureError) {
         let status = rte_eal_remote_launch(entry, arg, lcore)
         guard status == 0 else {

@@ -90,30 +90,97 @@ package struct CaptureSettings: Sendable, Equatable {
         func check(_ ok: Bool, _ key: String, _ name: String, _ problem: String, _ fix: String) throws(Invalid) {
             if !ok { throw Invalid(key: key, name: name, problem: problem, fix: fix) }
         }
-        try check(portMask != 0, "port-mask", "port mask", "0x0 selects no port", "Give a hex mask with a bit per port, e.g. 0x1 for port 0.")
-        try check((1...Self.maxRxBurst).contains(rxBurst), "rx-burst", "receive burst", "\(rxBurst) is out of range",
-                  "Use 1 to \(Self.maxRxBurst) (default 32).")
-        try check((0...Self.maxRebursts).contains(maxRebursts), "max-rebursts", "re-bursts", "\(maxRebursts) is out of range",
-                  "Use 0 to \(Self.maxRebursts) (default 4).")
-        try check((1...Self.maxTxBurst).contains(txBurst), "tx-burst", "transmit burst", "\(txBurst) is out of range",
-                  "Use 1 to \(Self.maxTxBurst) (default 256).")
-        try check((1...32768).contains(rxDescriptors), "rx-desc", "receive descriptors", "\(rxDescriptors) is out of range",
-                  "Use 1 to 32768 (default 1024); the device may round it.")
-        try check(ringSize >= 2 && ringSize <= 1 << 28 && ringSize & (ringSize - 1) == 0, "ring-size", "ring size",
-                  "\(ringSize) is not a power of two between 2 and 2^28",
-                  "Use a power of two such as 2048 (default) or 65536; the ring holds size - 1 packets.")
-        try check((1...128).contains(rxQueues), "rx-queues", "receive queues", "\(rxQueues) is out of range", "Use 1 to 128 (default 1).")
-        try check((1...64).contains(txWorkersPerRing), "tx-workers", "transmit workers", "\(txWorkersPerRing) is out of range",
-                  "Use 1 to 64 per ring (default 1).")
-        try check((1...Self.maxSnapLength).contains(snapLength), "snap-length", "snap length",
-                  "\(snapLength) is out of range", "Use 1 to 262144 bytes (default 262144: keep whole frames).")
-        try check((0...100_000).contains(queueFullRetries), "queue-full-retries", "queue-full retries",
-                  "\(queueFullRetries) is out of range", "Use 0 to 100000 (each waits 1 ms; default 50).")
-        try check(idleSpinPolls >= 0, "idle-spin-polls", "idle spin polls", "\(idleSpinPolls) is negative", "Use 0 or more.")
-        try check((0...1_000_000).contains(idleSleepMaxMicros), "idle-sleep-max-us", "idle sleep",
-                  "\(idleSleepMaxMicros) is out of range", "Use 0 (poll hard) to 1000000 µs (default 100).")
-        try check(Self.isValidTopicName(topic), "topic", "topic", "'\(topic)' is not a valid Kafka topic name",
-                  "Use 1 to 249 characters from a-z, A-Z, 0-9, '.', '_' and '-' (not '.' or '..').")
+        try check(
+            portMask != 0,
+            "port-mask",
+            "port mask",
+            "0x0 selects no port",
+            "Give a hex mask with a bit per port, e.g. 0x1 for port 0."
+        )
+        try check(
+            (1...Self.maxRxBurst).contains(rxBurst),
+            "rx-burst",
+            "receive burst",
+            "\(rxBurst) is out of range",
+            "Use 1 to \(Self.maxRxBurst) (default 32)."
+        )
+        try check(
+            (0...Self.maxRebursts).contains(maxRebursts),
+            "max-rebursts",
+            "re-bursts",
+            "\(maxRebursts) is out of range",
+            "Use 0 to \(Self.maxRebursts) (default 4)."
+        )
+        try check(
+            (1...Self.maxTxBurst).contains(txBurst),
+            "tx-burst",
+            "transmit burst",
+            "\(txBurst) is out of range",
+            "Use 1 to \(Self.maxTxBurst) (default 256)."
+        )
+        try check(
+            (1...32768).contains(rxDescriptors),
+            "rx-desc",
+            "receive descriptors",
+            "\(rxDescriptors) is out of range",
+            "Use 1 to 32768 (default 1024); the device may round it."
+        )
+        try check(
+            ringSize >= 2 && ringSize <= 1 << 28 && ringSize & (ringSize - 1) == 0,
+            "ring-size",
+            "ring size",
+            "\(ringSize) is not a power of two between 2 and 2^28",
+            "Use a power of two such as 2048 (default) or 65536; the ring holds size - 1 packets."
+        )
+        try check(
+            (1...128).contains(rxQueues),
+            "rx-queues",
+            "receive queues",
+            "\(rxQueues) is out of range",
+            "Use 1 to 128 (default 1)."
+        )
+        try check(
+            (1...64).contains(txWorkersPerRing),
+            "tx-workers",
+            "transmit workers",
+            "\(txWorkersPerRing) is out of range",
+            "Use 1 to 64 per ring (default 1)."
+        )
+        try check(
+            (1...Self.maxSnapLength).contains(snapLength),
+            "snap-length",
+            "snap length",
+            "\(snapLength) is out of range",
+            "Use 1 to 262144 bytes (default 262144: keep whole frames)."
+        )
+        try check(
+            (0...100_000).contains(queueFullRetries),
+            "queue-full-retries",
+            "queue-full retries",
+            "\(queueFullRetries) is out of range",
+            "Use 0 to 100000 (each waits 1 ms; default 50)."
+        )
+        try check(
+            idleSpinPolls >= 0,
+            "idle-spin-polls",
+            "idle spin polls",
+            "\(idleSpinPolls) is negative",
+            "Use 0 or more."
+        )
+        try check(
+            (0...1_000_000).contains(idleSleepMaxMicros),
+            "idle-sleep-max-us",
+            "idle sleep",
+            "\(idleSleepMaxMicros) is out of range",
+            "Use 0 (poll hard) to 1000000 µs (default 100)."
+        )
+        try check(
+            Self.isValidTopicName(topic),
+            "topic",
+            "topic",
+            "'\(topic)' is not a valid Kafka topic name",
+            "Use 1 to 249 characters from a-z, A-Z, 0-9, '.', '_' and '-' (not '.' or '..')."
+        )
     }
 
     /// Kafka's own rule for topic names.

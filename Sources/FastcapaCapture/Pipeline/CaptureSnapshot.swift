@@ -17,7 +17,8 @@ package struct CaptureSnapshot: Sendable {
 
     /// Packets dropped after the probe received them, by reason.
     package var drops: [(reason: String, count: UInt64)] {
-        let rx = self.rx, tx = self.tx
+        let rx = self.rx
+        let tx = self.tx
         return [
             ("ring_full", rx.ringFullDrops), ("queue_full", tx.queueFullDrops), ("too_large", tx.tooLargeDrops),
             ("produce_error", tx.produceErrorDrops), ("delivery_failed", tx.deliveryFailed),
@@ -29,7 +30,8 @@ package struct CaptureSnapshot: Sendable {
 
     /// Received, not yet delivered nor dropped: in a ring, or produced and awaiting its report.
     package var inFlight: UInt64 {
-        let rx = self.rx, tx = self.tx
+        let rx = self.rx
+        let tx = self.tx
         return (rx.enqueued &- tx.dequeued) &+ tx.inFlight
     }
 

@@ -22,9 +22,16 @@ package final class ReceiveWorker: @unchecked Sendable {
     let idleSleepMaxMicros: Int
     let packets: UnsafeMutablePointer<OpaquePointer?>
 
-    init(port: UInt16, queue: UInt16, ring: OpaquePointer, settings: CaptureSettings,
-         counters: UnsafeMutablePointer<fastcapa_rx_counters>, control: WorkerControl,
-         captureTimeField: Int32, deviceTimestamp: DeviceTimestamp?) {
+    init(
+        port: UInt16,
+        queue: UInt16,
+        ring: OpaquePointer,
+        settings: CaptureSettings,
+        counters: UnsafeMutablePointer<fastcapa_rx_counters>,
+        control: WorkerControl,
+        captureTimeField: Int32,
+        deviceTimestamp: DeviceTimestamp?
+    ) {
         self.port = port
         self.queue = queue
         self.ring = ring
@@ -51,9 +58,13 @@ package final class ReceiveWorker: @unchecked Sendable {
 
     func run() -> Int32 {
         // Everything the loop touches, in locals.
-        let port = self.port, queue = self.queue, ring = self.ring
-        let burst = UInt16(self.burst), maxRebursts = self.maxRebursts
-        let counters = self.counters, packets = self.packets
+        let port = self.port
+        let queue = self.queue
+        let ring = self.ring
+        let burst = UInt16(self.burst)
+        let maxRebursts = self.maxRebursts
+        let counters = self.counters
+        let packets = self.packets
         let stop = control.flags + WorkerControl.stopReceiving
         let abandon = control.flags + WorkerControl.abandon
         let waitWhenFull = ringFull == .wait
@@ -115,7 +126,11 @@ package final class ReceiveWorker: @unchecked Sendable {
                 // wait for room instead, while the NIC's descriptors hold the
                 // next packets (what they cannot hold the NIC counts as missed),
                 // but never longer than a millisecond: capture goes on.
-                let waits = roomWait.wait(forRoom: Int.max, unless: stop, atMostMicros: RingRoomWait.longestDropWaitMicros)
+                let waits = roomWait.wait(
+                    forRoom: Int.max,
+                    unless: stop,
+                    atMostMicros: RingRoomWait.longestDropWaitMicros
+                )
                 fastcapa_counter_add(&counters.pointee.ring_full_waits, waits)
             }
         }

@@ -32,8 +32,11 @@ struct RingRoomWait {
     /// free, or `flag` is set, or `atMostMicros` have passed. Returns how many
     /// times it slept or spun.
     @inline(__always)
-    mutating func wait(forRoom wanted: Int, unless flag: UnsafeMutablePointer<UInt32>,
-                       atMostMicros: UInt64 = .max) -> UInt64 {
+    mutating func wait(
+        forRoom wanted: Int,
+        unless flag: UnsafeMutablePointer<UInt32>,
+        atMostMicros: UInt64 = .max
+    ) -> UInt64 {
         let room = min(wanted, resumeRoom)
         guard Int(rte_ring_free_count(ring)) < room else { return 0 }
         let started = CDPDK_rte_rdtsc()

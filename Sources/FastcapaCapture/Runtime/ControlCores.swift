@@ -24,8 +24,11 @@ package enum ControlCores: Sendable, Equatable, CustomStringConvertible {
         default:
             guard let cpus = Self.parseList(trimmed), !cpus.isEmpty else {
                 throw CaptureSettings.Invalid(
-                    key: "control-cores", name: "control cores", problem: "'\(text)' is not a CPU list",
-                    fix: "Use auto (default), main-lcore, or CPU numbers and ranges such as 0 or 0,2-3.")
+                    key: "control-cores",
+                    name: "control cores",
+                    problem: "'\(text)' is not a CPU list",
+                    fix: "Use auto (default), main-lcore, or CPU numbers and ranges such as 0 or 0,2-3."
+                )
             }
             self = .cpus(cpus)
         }
@@ -45,8 +48,10 @@ package enum ControlCores: Sendable, Equatable, CustomStringConvertible {
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
             guard (1...2).contains(bounds.count),
-                  let low = Int(bounds[0].trimmingCharacters(in: .whitespaces)), let high = Int(bounds[bounds.count - 1].trimmingCharacters(in: .whitespaces)),
-                  low >= 0, low <= high, high < CPUAffinity.setSize else { return nil }
+                let low = Int(bounds[0].trimmingCharacters(in: .whitespaces)),
+                let high = Int(bounds[bounds.count - 1].trimmingCharacters(in: .whitespaces)),
+                low >= 0, low <= high, high < CPUAffinity.setSize
+            else { return nil }
             cpus.append(contentsOf: low...high)
         }
         return Array(Set(cpus)).sorted()
@@ -85,7 +90,8 @@ extension EalRuntime {
             guard cpus.allSatisfy(allowed.contains) else {
                 throw CaptureError(
                     "control cores \(ControlCores.formatList(cpus)) are not all among the CPUs this process may use (\(ControlCores.formatList(processCPUs)))",
-                    fix: "Give control-cores CPUs from \(ControlCores.formatList(processCPUs)), or auto.")
+                    fix: "Give control-cores CPUs from \(ControlCores.formatList(processCPUs)), or auto."
+                )
             }
             chosen = cpus
         }
@@ -94,7 +100,8 @@ extension EalRuntime {
         guard error == 0 else {
             throw CaptureError(
                 "cannot move the control threads to CPUs \(ControlCores.formatList(chosen)) (\(String(cString: strerror(error))))",
-                fix: "Give control-cores CPUs this process may use, or main-lcore to keep DPDK's pinning.")
+                fix: "Give control-cores CPUs this process may use, or main-lcore to keep DPDK's pinning."
+            )
         }
         return chosen
     }

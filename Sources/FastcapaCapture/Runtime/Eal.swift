@@ -31,7 +31,8 @@ package enum Eal {
             throw CaptureError(
                 "DPDK could not start (rte_eal_init: \(CaptureError.dpdkReason(code))) with EAL arguments '\(arguments.joined(separator: " "))'",
                 fix: "Check the EAL options before '--' (DPDK prints the one it refused above); without hugepages use "
-                    + "--no-huge --no-pci -m 512, and name virtual devices as --vdev=net_pcap0,rx_pcap=FILE or --vdev=net_null0.")
+                    + "--no-huge --no-pci -m 512, and name virtual devices as --vdev=net_pcap0,rx_pcap=FILE or --vdev=net_null0."
+            )
         }
         return EalRuntime(ownedPrefix: ownedPrefix, initialized: true, processCPUs: processCPUs)
     }

@@ -8,7 +8,8 @@ package struct MempoolSizing: Equatable, Sendable {
 
     package init(settings: CaptureSettings, ports: Int, lcores: Int) {
         let rings = ports * settings.rxQueues
-        let perRing = settings.rxDescriptors + settings.ringSize
+        let perRing =
+            settings.rxDescriptors + settings.ringSize
             + settings.rxBurst * (1 + settings.maxRebursts)
             + settings.txWorkersPerRing * settings.txBurst
         // Frames larger than one mbuf arrive as chains; leave a quarter more

@@ -30,10 +30,18 @@ package final class ProducerSlot: @unchecked Sendable {
         pointer.initialize(to: UnsafeMutableRawPointer(record))
     }
 
-    private static func makeRecord(_ generation: ProducerGeneration, _ live: LiveSettings) -> UnsafeMutablePointer<WorkerRecord> {
+    private static func makeRecord(
+        _ generation: ProducerGeneration,
+        _ live: LiveSettings
+    ) -> UnsafeMutablePointer<WorkerRecord> {
         let record = UnsafeMutablePointer<WorkerRecord>.allocate(capacity: 1)
-        record.initialize(to: WorkerRecord(
-            producer: generation.endpoint, snapLength: live.snapLength, queueFullRetries: live.queueFullRetries))
+        record.initialize(
+            to: WorkerRecord(
+                producer: generation.endpoint,
+                snapLength: live.snapLength,
+                queueFullRetries: live.queueFullRetries
+            )
+        )
         return record
     }
 

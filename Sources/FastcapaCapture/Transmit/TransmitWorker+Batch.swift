@@ -31,9 +31,13 @@ extension TransmitWorker {
                 let payload = UnsafeRawPointer(CDPDK_rte_pktmbuf_mtod(packet)!)
                 let hint = hint(packet, payload, length, batch: sequence)
                 batch.set(
-                    count, payload: payload, length: length,
-                    captureMicros: CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField), hint: hint,
-                    partition: named ? Int32(truncatingIfNeeded: hint % partitions) : -1)
+                    count,
+                    payload: payload,
+                    length: length,
+                    captureMicros: CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField),
+                    hint: hint,
+                    partition: named ? Int32(truncatingIfNeeded: hint % partitions) : -1
+                )
                 sources[count] = index
                 bytes += length
                 if length < captured { truncated += 1 }

@@ -18,9 +18,14 @@ extension TransmitWorker {
     /// A new producer generation for this worker (not yet published).
     func makeGeneration(number: Int, kafka: KafkaProperties) throws -> ProducerGeneration {
         try ProducerGeneration(
-            number: number, properties: kafka, topic: topic, clientID: "fastcapa-tx\(index)", deliveries: counters,
+            number: number,
+            properties: kafka,
+            topic: topic,
+            clientID: "fastcapa-tx\(index)",
+            deliveries: counters,
             partitioner: partitioning == .key ? .librdkafka : .hint,
-            reports: deliveryReports == .thread ? .thread : .producer)
+            reports: deliveryReports == .thread ? .thread : .producer
+        )
     }
 
     /// Builds the next producer generation, publishes it (with `live`) through
@@ -29,7 +34,9 @@ extension TransmitWorker {
     /// Blocks (grace period, retirement): run it on a thread of its own, never on
     /// an lcore or Swift's cooperative pool. One at a time per worker.
     package func replaceProducer(
-        kafka: KafkaProperties, live: LiveSettings, retireTimeoutMs: Int = 30_000
+        kafka: KafkaProperties,
+        live: LiveSettings,
+        retireTimeoutMs: Int = 30_000
     ) throws -> ProducerReplacement {
         let started = Self.seconds()
         let next = try makeGeneration(number: producer.generation.number + 1, kafka: kafka)
@@ -38,8 +45,14 @@ extension TransmitWorker {
         let fatal = old.isFatal
         let retirement = old.retire(to: next, countingInto: retiredCounters[0], timeoutMs: retireTimeoutMs)
         return ProducerReplacement(
-            worker: index, oldGeneration: old.number, newGeneration: next.number, oldWasFatal: fatal,
-            reproduced: retirement.reproduced, lost: retirement.lost, seconds: Self.seconds() - started)
+            worker: index,
+            oldGeneration: old.number,
+            newGeneration: next.number,
+            oldWasFatal: fatal,
+            reproduced: retirement.reproduced,
+            lost: retirement.lost,
+            seconds: Self.seconds() - started
+        )
     }
 
     static func seconds() -> Double {

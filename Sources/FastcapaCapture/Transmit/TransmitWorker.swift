@@ -47,8 +47,13 @@ package final class TransmitWorker: @unchecked Sendable {
     static let partitionRefreshBatches: UInt = 1024
 
     init(
-        index: Int, ring: OpaquePointer, settings: CaptureSettings, counters: UnsafeMutablePointer<fastcapa_tx_counters>,
-        control: WorkerControl, captureTimeField: Int32, kafka: KafkaProperties
+        index: Int,
+        ring: OpaquePointer,
+        settings: CaptureSettings,
+        counters: UnsafeMutablePointer<fastcapa_tx_counters>,
+        control: WorkerControl,
+        captureTimeField: Int32,
+        kafka: KafkaProperties
     ) throws {
         self.index = index
         self.ring = ring
@@ -78,17 +83,26 @@ package final class TransmitWorker: @unchecked Sendable {
         scratch = .allocate(byteCount: scratchSize, alignment: 64)
         producer = ProducerSlot(
             try Self.firstGeneration(index: index, settings: settings, counters: counters, kafka: kafka),
-            live: LiveSettings(settings))
+            live: LiveSettings(settings)
+        )
         producer.generation.resumeDeliveryReports()
     }
 
     private static func firstGeneration(
-        index: Int, settings: CaptureSettings, counters: UnsafeMutablePointer<fastcapa_tx_counters>, kafka: KafkaProperties
+        index: Int,
+        settings: CaptureSettings,
+        counters: UnsafeMutablePointer<fastcapa_tx_counters>,
+        kafka: KafkaProperties
     ) throws -> ProducerGeneration {
         try ProducerGeneration(
-            number: 1, properties: kafka, topic: settings.topic, clientID: "fastcapa-tx\(index)", deliveries: counters,
+            number: 1,
+            properties: kafka,
+            topic: settings.topic,
+            clientID: "fastcapa-tx\(index)",
+            deliveries: counters,
             partitioner: settings.partitioning == .key ? .librdkafka : .hint,
-            reports: settings.deliveryReports == .thread ? .thread : .producer)
+            reports: settings.deliveryReports == .thread ? .thread : .producer
+        )
     }
 
     deinit {
@@ -112,7 +126,10 @@ package final class TransmitWorker: @unchecked Sendable {
     func run() -> Int32 {
         CURCU_rcu_register_thread()
         defer { CURCU_rcu_unregister_thread() }
-        let ring = self.ring, burst = UInt32(self.burst), packets = self.packets, counters = self.counters
+        let ring = self.ring
+        let burst = UInt32(self.burst)
+        let packets = self.packets
+        let counters = self.counters
         let drain = control.flags + WorkerControl.drain
         let abandon = control.flags + WorkerControl.abandon
         let slot = producer.pointer
@@ -172,7 +189,8 @@ package final class TransmitWorker: @unchecked Sendable {
             }
             idle.reset()
 
-            let index = produceCall == .batch
+            let index =
+                produceCall == .batch
                 ? produceBatches(pendingStart, pendingEnd, record, giveUp: giveUp)
                 : produceEach(pendingStart, pendingEnd, record, giveUp: giveUp)
             CDPDK_rte_pktmbuf_free_bulk(packets + pendingStart, UInt32(index - pendingStart))

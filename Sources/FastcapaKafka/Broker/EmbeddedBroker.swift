@@ -31,7 +31,9 @@ package final class EmbeddedBroker: @unchecked Sendable {
             if error != RD_KAFKA_RESP_ERR_NO_ERROR {
                 throw KafkaError(
                     code: error,
-                    message: "cannot create topic '\(topic.name)' on the embedded broker: \(String(cString: rd_kafka_err2str(error)))")
+                    message:
+                        "cannot create topic '\(topic.name)' on the embedded broker: \(String(cString: rd_kafka_err2str(error)))"
+                )
             }
         }
     }
@@ -40,12 +42,15 @@ package final class EmbeddedBroker: @unchecked Sendable {
 
     package func setDown(broker: Int32) { _ = rd_kafka_mock_broker_set_down(cluster, broker) }
     package func setUp(broker: Int32) { _ = rd_kafka_mock_broker_set_up(cluster, broker) }
-    package func setRoundTrip(broker: Int32, milliseconds: Int32) { _ = rd_kafka_mock_broker_set_rtt(cluster, broker, milliseconds) }
+    package func setRoundTrip(broker: Int32, milliseconds: Int32) {
+        _ = rd_kafka_mock_broker_set_rtt(cluster, broker, milliseconds)
+    }
 
     /// The next `errors.count` produce requests fail with these errors, in order.
     package func failProduceRequests(with errors: [rd_kafka_resp_err_t]) {
+        // API key 0 is Produce.
         errors.withUnsafeBufferPointer { buffer in
-            rd_kafka_mock_push_request_errors_array(cluster, 0 /* Produce */, buffer.count, buffer.baseAddress)
+            rd_kafka_mock_push_request_errors_array(cluster, 0, buffer.count, buffer.baseAddress)
         }
     }
 

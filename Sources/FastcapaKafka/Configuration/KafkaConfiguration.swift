@@ -16,7 +16,8 @@ package enum KafkaConfiguration {
     /// A new `rd_kafka_conf_t` with `properties.global` applied over `defaults`.
     /// The caller owns it (rd_kafka_new takes it over on success).
     package static func makeConf(
-        _ properties: KafkaProperties, defaults: [(String, String)] = []
+        _ properties: KafkaProperties,
+        defaults: [(String, String)] = []
     ) throws(KafkaPropertyError) -> OpaquePointer {
         let conf = rd_kafka_conf_new()!
         do {
@@ -60,7 +61,9 @@ package enum KafkaConfiguration {
     }
 
     private static func set(
-        _ key: String, _ value: String, origin: String,
+        _ key: String,
+        _ value: String,
+        origin: String,
         _ apply: (UnsafePointer<CChar>, UnsafePointer<CChar>, UnsafeMutablePointer<CChar>, Int) -> rd_kafka_conf_res_t
     ) throws(KafkaPropertyError) {
         var reason = [CChar](repeating: 0, count: 512)

@@ -22,8 +22,11 @@ package enum KafkaIniFile {
     package static func parse(_ text: String, path: String) throws(ParseError) -> KafkaProperties {
         if text.utf8.contains(0) {
             throw ParseError(
-                path: path, line: 1, problem: "the file holds binary data (a NUL byte), not INI text",
-                fix: "Give -c a text file with [kafka-global] and [kafka-topic] sections.")
+                path: path,
+                line: 1,
+                problem: "the file holds binary data (a NUL byte), not INI text",
+                fix: "Give -c a text file with [kafka-global] and [kafka-topic] sections."
+            )
         }
         var properties = KafkaProperties()
         var section: String?
@@ -35,34 +38,50 @@ package enum KafkaIniFile {
             if line.hasPrefix("[") {
                 guard line.hasSuffix("]") else {
                     throw ParseError(
-                        path: path, line: lineNumber, problem: "section header '\(line)' has no closing ']'",
-                        fix: "Write it as [kafka-global] or [kafka-topic].")
+                        path: path,
+                        line: lineNumber,
+                        problem: "section header '\(line)' has no closing ']'",
+                        fix: "Write it as [kafka-global] or [kafka-topic]."
+                    )
                 }
                 let name = String(line.dropFirst().dropLast()).trimmingWhitespace()
                 guard name == globalSection || name == topicSection else {
                     throw ParseError(
-                        path: path, line: lineNumber, problem: "unknown section [\(name)]",
-                        fix: "Use [\(globalSection)] for producer properties or [\(topicSection)] for topic properties.")
+                        path: path,
+                        line: lineNumber,
+                        problem: "unknown section [\(name)]",
+                        fix: "Use [\(globalSection)] for producer properties or [\(topicSection)] for topic properties."
+                    )
                 }
                 section = name
                 continue
             }
             guard let equals = line.firstIndex(of: "=") else {
                 throw ParseError(
-                    path: path, line: lineNumber, problem: "'\(line)' is not a 'key = value' line",
-                    fix: "Write one librdkafka property per line as key = value, or start the line with # for a comment.")
+                    path: path,
+                    line: lineNumber,
+                    problem: "'\(line)' is not a 'key = value' line",
+                    fix:
+                        "Write one librdkafka property per line as key = value, or start the line with # for a comment."
+                )
             }
             let key = String(line[..<equals]).trimmingWhitespace()
             let value = String(line[line.index(after: equals)...]).trimmingWhitespace()
             guard !key.isEmpty else {
                 throw ParseError(
-                    path: path, line: lineNumber, problem: "the line has a value but no property name",
-                    fix: "Write it as key = value, e.g. bootstrap.servers = localhost:9092.")
+                    path: path,
+                    line: lineNumber,
+                    problem: "the line has a value but no property name",
+                    fix: "Write it as key = value, e.g. bootstrap.servers = localhost:9092."
+                )
             }
             guard let section else {
                 throw ParseError(
-                    path: path, line: lineNumber, problem: "property '\(key)' comes before any section",
-                    fix: "Put it under [\(globalSection)] or [\(topicSection)].")
+                    path: path,
+                    line: lineNumber,
+                    problem: "property '\(key)' comes before any section",
+                    fix: "Put it under [\(globalSection)] or [\(topicSection)]."
+                )
             }
             let entry = KafkaProperties.Entry(key: key, value: value, origin: "\(path):\(lineNumber)")
             if section == globalSection {

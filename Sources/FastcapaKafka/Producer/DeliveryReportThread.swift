@@ -29,15 +29,24 @@ final class DeliveryReportThread: @unchecked Sendable {
     private static let running: UInt32 = 1
     private static let stopping: UInt32 = 2
 
-    init(kafka: OpaquePointer, context: UnsafeMutablePointer<fastcapa_producer_context>, name: String) throws(KafkaThreadError) {
+    init(
+        kafka: OpaquePointer,
+        context: UnsafeMutablePointer<fastcapa_producer_context>,
+        name: String
+    ) throws(KafkaThreadError) {
         shared = .allocate(capacity: 1)
         shared.initialize(to: Shared(state: Self.paused, kafka: kafka, context: context, name: name))
-        let status = pthread_create(&thread, nil, { arg in
-            DeliveryReportThread.run(arg!.assumingMemoryBound(to: Shared.self))
-            return nil
-        }, UnsafeMutableRawPointer(shared))
+        let status = pthread_create(
+            &thread,
+            nil,
+            { arg in
+                DeliveryReportThread.run(arg!.assumingMemoryBound(to: Shared.self))
+                return nil
+            },
+            UnsafeMutableRawPointer(shared)
+        )
         guard status == 0 else {
-            joined = true // nothing to join: deinit (which runs on this throw) frees `shared`
+            joined = true  // nothing to join: deinit (which runs on this throw) frees `shared`
             throw KafkaThreadError(status: status)
         }
     }
@@ -60,7 +69,8 @@ final class DeliveryReportThread: @unchecked Sendable {
     }
 
     private static func run(_ shared: UnsafeMutablePointer<Shared>) {
-        let kafka = shared.pointee.kafka, context = shared.pointee.context
+        let kafka = shared.pointee.kafka
+        let context = shared.pointee.context
         Thread.current.name = shared.pointee.name  // as ps and /proc show it
         // Polls block, so a time read before one would be stale for its reports:
         // each report reads the clock itself.

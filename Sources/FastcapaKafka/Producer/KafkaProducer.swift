@@ -5,21 +5,25 @@ import CRdKafka
 /// `ProducerEndpoint` made from the same handles.
 package final class KafkaProducer: @unchecked Sendable {
     /// Called for each delivery report on the thread that polls the producer.
-    package typealias DeliveryCallback = @convention(c) (
-        OpaquePointer?, UnsafePointer<rd_kafka_message_t>?, UnsafeMutableRawPointer?
-    ) -> Void
+    package typealias DeliveryCallback =
+        @convention(c) (
+            OpaquePointer?, UnsafePointer<rd_kafka_message_t>?, UnsafeMutableRawPointer?
+        ) -> Void
     /// librdkafka's statistics callback: return 1 to keep the JSON (free it with rd_kafka_mem_free).
-    package typealias StatisticsCallback = @convention(c) (
-        OpaquePointer?, UnsafeMutablePointer<CChar>?, Int, UnsafeMutableRawPointer?
-    ) -> Int32
+    package typealias StatisticsCallback =
+        @convention(c) (
+            OpaquePointer?, UnsafeMutablePointer<CChar>?, Int, UnsafeMutableRawPointer?
+        ) -> Int32
     /// librdkafka's error callback (fatal errors, all brokers down, ...).
-    package typealias ErrorCallback = @convention(c) (
-        OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafeMutableRawPointer?
-    ) -> Void
+    package typealias ErrorCallback =
+        @convention(c) (
+            OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafeMutableRawPointer?
+        ) -> Void
     /// librdkafka's topic partitioner callback.
-    package typealias Partitioner = @convention(c) (
-        OpaquePointer?, UnsafeRawPointer?, Int, Int32, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?
-    ) -> Int32
+    package typealias Partitioner =
+        @convention(c) (
+            OpaquePointer?, UnsafeRawPointer?, Int, Int32, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?
+        ) -> Int32
 
     package let handle: OpaquePointer
     package let topic: OpaquePointer
@@ -30,9 +34,14 @@ package final class KafkaProducer: @unchecked Sendable {
     ///   - partitioner: replaces librdkafka's partitioner when given; it gets
     ///     `opaque` as its topic opaque.
     package init(
-        properties: KafkaProperties, topicName: String, clientID: String,
-        onDelivery: DeliveryCallback, opaque: UnsafeMutableRawPointer?,
-        partitioner: Partitioner? = nil, onStatistics: StatisticsCallback? = nil, onError: ErrorCallback? = nil
+        properties: KafkaProperties,
+        topicName: String,
+        clientID: String,
+        onDelivery: DeliveryCallback,
+        opaque: UnsafeMutableRawPointer?,
+        partitioner: Partitioner? = nil,
+        onStatistics: StatisticsCallback? = nil,
+        onError: ErrorCallback? = nil
     ) throws {
         let conf = try KafkaConfiguration.makeConf(properties, defaults: [("client.id", clientID)])
         rd_kafka_conf_set_dr_msg_cb(conf, onDelivery)
@@ -63,7 +72,10 @@ package final class KafkaProducer: @unchecked Sendable {
         guard let topic = rd_kafka_topic_new(handle, topicName, topicConf) else {
             let error = rd_kafka_last_error()
             rd_kafka_destroy(handle)
-            throw KafkaError(code: error, message: "cannot open topic '\(topicName)': \(String(cString: rd_kafka_err2str(error)))")
+            throw KafkaError(
+                code: error,
+                message: "cannot open topic '\(topicName)': \(String(cString: rd_kafka_err2str(error)))"
+            )
         }
         self.handle = handle
         self.topic = topic

@@ -48,17 +48,32 @@ package struct ProducerEndpoint {
     /// Produces one message (copied), keyed by `key` (8 bytes), letting the
     /// partitioner place it by `hint`. Returns why it was refused, or nil.
     @inlinable package func produce(
-        _ payload: UnsafeRawPointer, length: Int, key: UnsafeRawPointer, hint: UInt
+        _ payload: UnsafeRawPointer,
+        length: Int,
+        key: UnsafeRawPointer,
+        hint: UInt
     ) -> ProduceRefusal? {
         let status = rd_kafka_produce(
-            topic, Self.unassignedPartition, RD_KAFKA_MSG_F_COPY, UnsafeMutableRawPointer(mutating: payload), length,
-            key, 8, UnsafeMutableRawPointer(bitPattern: hint))
+            topic,
+            Self.unassignedPartition,
+            RD_KAFKA_MSG_F_COPY,
+            UnsafeMutableRawPointer(mutating: payload),
+            length,
+            key,
+            8,
+            UnsafeMutableRawPointer(bitPattern: hint)
+        )
         return status == 0 ? nil : ProduceRefusal(rd_kafka_last_error())
     }
 
     /// Produces messages [start, start + count) of `batch` (copied) in one call.
     /// Returns how many librdkafka took; each refused one carries its reason.
-    @inlinable package func produce(_ batch: MessageBatch, from start: Int, count: Int, placement: BatchPlacement) -> Int {
+    @inlinable package func produce(
+        _ batch: MessageBatch,
+        from start: Int,
+        count: Int,
+        placement: BatchPlacement
+    ) -> Int {
         let partition: Int32
         var flags = RD_KAFKA_MSG_F_COPY
         switch placement {
@@ -137,7 +152,12 @@ package struct MessageBatch {
     /// Fills message `index`: `payload` is copied when produced; `captureMicros`
     /// becomes the 8-byte big-endian key; `hint` places it under the partitioner.
     @inlinable package func set(
-        _ index: Int, payload: UnsafeRawPointer, length: Int, captureMicros: UInt64, hint: UInt, partition: Int32
+        _ index: Int,
+        payload: UnsafeRawPointer,
+        length: Int,
+        captureMicros: UInt64,
+        hint: UInt,
+        partition: Int32
     ) {
         keys[index] = captureMicros.bigEndian
         messages[index].payload = UnsafeMutableRawPointer(mutating: payload)

@@ -27,15 +27,27 @@ extension ProducerGeneration {
             return
         }
         if let successor = context.pointee.successor_topic {
-            if reproduce(OpaquePointer(successor), report.payload, report.len, report.key, report.key_len, report._private) {
+            if reproduce(
+                OpaquePointer(successor),
+                report.payload,
+                report.len,
+                report.key,
+                report.key_len,
+                report._private
+            ) {
                 fastcapa_counter_add(&counters.pointee.reproduced, 1)
                 return
             }
         } else if fastcapa_counter_load(&context.pointee.fatal) != 0, let rescue = context.pointee.rescue {
             // Failed by the fatal error before a successor exists: keep it for the successor.
             let buffer = Unmanaged<RescueBuffer>.fromOpaque(rescue).takeUnretainedValue()
-            if buffer.keep(payload: report.payload, length: report.len, key: report.key, keyLength: report.key_len,
-                           opaque: report._private) {
+            if buffer.keep(
+                payload: report.payload,
+                length: report.len,
+                key: report.key,
+                keyLength: report.key_len,
+                opaque: report._private
+            ) {
                 return
             }
         }
@@ -44,12 +56,24 @@ extension ProducerGeneration {
 
     /// Produces a message again to a successor's topic; false when it will not take it.
     static func reproduce(
-        _ topic: OpaquePointer, _ payload: UnsafeRawPointer?, _ length: Int,
-        _ key: UnsafeRawPointer?, _ keyLength: Int, _ opaque: UnsafeMutableRawPointer?
+        _ topic: OpaquePointer,
+        _ payload: UnsafeRawPointer?,
+        _ length: Int,
+        _ key: UnsafeRawPointer?,
+        _ keyLength: Int,
+        _ opaque: UnsafeMutableRawPointer?
     ) -> Bool {
         for _ in 0..<1000 {
             let status = rd_kafka_produce(
-                topic, -1, RD_KAFKA_MSG_F_COPY, UnsafeMutableRawPointer(mutating: payload), length, key, keyLength, opaque)
+                topic,
+                -1,
+                RD_KAFKA_MSG_F_COPY,
+                UnsafeMutableRawPointer(mutating: payload),
+                length,
+                key,
+                keyLength,
+                opaque
+            )
             if status == 0 { return true }
             // Only the successor's own lcore (or thread) polls it: wait for room, do not poll.
             guard rd_kafka_last_error() == RD_KAFKA_RESP_ERR__QUEUE_FULL else { return false }

@@ -20,7 +20,8 @@ extension ProducerGeneration {
     /// in-flight ones) are purged and produced again to the successor from
     /// their delivery reports, as are the messages its rescue buffer kept.
     package func retire(
-        to successor: ProducerGeneration, countingInto retired: UnsafeMutablePointer<fastcapa_tx_counters>,
+        to successor: ProducerGeneration,
+        countingInto retired: UnsafeMutablePointer<fastcapa_tx_counters>,
         timeoutMs: Int
     ) -> Retirement {
         stopDeliveryReports()
@@ -41,7 +42,8 @@ extension ProducerGeneration {
         producer.poll(timeoutMs: 0)
         return Retirement(
             reproduced: fastcapa_counter_load(&retired.pointee.reproduced) - reproducedBefore,
-            lost: fastcapa_counter_load(&retired.pointee.delivery_failed) - failedBefore)
+            lost: fastcapa_counter_load(&retired.pointee.delivery_failed) - failedBefore
+        )
     }
 
     /// Shutdown: serves reports here until everything is delivered or

@@ -34,8 +34,13 @@ package final class ProducerGeneration: @unchecked Sendable {
 
     /// - Parameter deliveries: where delivery reports are counted (the worker's counters).
     package init(
-        number: Int, properties: KafkaProperties, topic: String, clientID: String,
-        deliveries: UnsafeMutablePointer<fastcapa_tx_counters>, partitioner: Partitioner, reports: ReportServing
+        number: Int,
+        properties: KafkaProperties,
+        topic: String,
+        clientID: String,
+        deliveries: UnsafeMutablePointer<fastcapa_tx_counters>,
+        partitioner: Partitioner,
+        reports: ReportServing
     ) throws {
         self.number = number
         var raw: UnsafeMutableRawPointer?
@@ -50,10 +55,15 @@ package final class ProducerGeneration: @unchecked Sendable {
         // Every stored property is set: if creating the producer or its thread
         // throws, deinit runs and frees what exists.
         producer = try KafkaProducer(
-            properties: properties, topicName: topic, clientID: clientID,
-            onDelivery: Self.deliveryReport, opaque: UnsafeMutableRawPointer(context),
+            properties: properties,
+            topicName: topic,
+            clientID: clientID,
+            onDelivery: Self.deliveryReport,
+            opaque: UnsafeMutableRawPointer(context),
             partitioner: partitioner == .hint ? Self.hintPartitioner : nil,
-            onStatistics: Self.statistics, onError: Self.error)
+            onStatistics: Self.statistics,
+            onError: Self.error
+        )
         if reports == .thread {
             reportThread = try DeliveryReportThread(kafka: producer.handle, context: context, name: "\(clientID)-dr")
         }

@@ -21,7 +21,13 @@ final class RescueBuffer {
     static let headerSize = 14
 
     /// Keeps a message; false when it does not fit (it is then lost, and counted so).
-    func keep(payload: UnsafeRawPointer?, length: Int, key: UnsafeRawPointer?, keyLength: Int, opaque: UnsafeMutableRawPointer?) -> Bool {
+    func keep(
+        payload: UnsafeRawPointer?,
+        length: Int,
+        key: UnsafeRawPointer?,
+        keyLength: Int,
+        opaque: UnsafeMutableRawPointer?
+    ) -> Bool {
         let size = Self.headerSize + keyLength + length
         guard keyLength <= Int(UInt16.max), length <= Int(UInt32.max), used + size <= capacity else { return false }
         let entry = base + used
@@ -29,21 +35,36 @@ final class RescueBuffer {
         entry.storeBytes(of: UInt16(keyLength), toByteOffset: 4, as: UInt16.self)
         entry.storeBytes(of: UInt64(UInt(bitPattern: opaque)), toByteOffset: 6, as: UInt64.self)
         if let key, keyLength > 0 { (entry + Self.headerSize).copyMemory(from: key, byteCount: keyLength) }
-        if let payload, length > 0 { (entry + Self.headerSize + keyLength).copyMemory(from: payload, byteCount: length) }
+        if let payload, length > 0 {
+            (entry + Self.headerSize + keyLength).copyMemory(from: payload, byteCount: length)
+        }
         used += size
         count += 1
         return true
     }
 
     /// Visits every kept message, then empties the buffer.
-    func drain(_ body: (_ payload: UnsafeRawPointer, _ length: Int, _ key: UnsafeRawPointer, _ keyLength: Int, _ opaque: UnsafeMutableRawPointer?) -> Void) {
+    func drain(
+        _ body: (
+            _ payload: UnsafeRawPointer, _ length: Int, _ key: UnsafeRawPointer, _ keyLength: Int,
+            _ opaque: UnsafeMutableRawPointer?
+        ) -> Void
+    ) {
         var offset = 0
         while offset < used {
             let entry = base + offset
             let length = Int(entry.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
             let keyLength = Int(entry.loadUnaligned(fromByteOffset: 4, as: UInt16.self))
-            let opaque = UnsafeMutableRawPointer(bitPattern: UInt(entry.loadUnaligned(fromByteOffset: 6, as: UInt64.self)))
-            body(UnsafeRawPointer(entry + Self.headerSize + keyLength), length, UnsafeRawPointer(entry + Self.headerSize), keyLength, opaque)
+            let opaque = UnsafeMutableRawPointer(
+                bitPattern: UInt(entry.loadUnaligned(fromByteOffset: 6, as: UInt64.self))
+            )
+            body(
+                UnsafeRawPointer(entry + Self.headerSize + keyLength),
+                length,
+                UnsafeRawPointer(entry + Self.headerSize),
+                keyLength,
+                opaque
+            )
             offset += Self.headerSize + keyLength + length
         }
         used = 0

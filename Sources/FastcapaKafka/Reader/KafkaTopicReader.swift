@@ -22,13 +22,20 @@ package final class KafkaTopicReader: @unchecked Sendable {
 
     /// - Parameter partitions: the partitions to read; nil for all of them.
     package init(
-        properties: KafkaProperties, topic: String, start: Start, partitions wanted: [Int32]? = nil,
-        group: String = "fastcapa-consume", metadataTimeoutMs: Int32 = 10_000
+        properties: KafkaProperties,
+        topic: String,
+        start: Start,
+        partitions wanted: [Int32]? = nil,
+        group: String = "fastcapa-consume",
+        metadataTimeoutMs: Int32 = 10_000
     ) throws {
         let conf = try KafkaConfiguration.makeConf(
             properties,
-            defaults: [("group.id", group), ("enable.auto.commit", start == .stored ? "true" : "false"),
-                       ("enable.partition.eof", "true"), ("client.id", "fastcapa-consume")])
+            defaults: [
+                ("group.id", group), ("enable.auto.commit", start == .stored ? "true" : "false"),
+                ("enable.partition.eof", "true"), ("client.id", "fastcapa-consume"),
+            ]
+        )
         var reason = [CChar](repeating: 0, count: 512)
         guard let handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &reason, reason.count) else {
             rd_kafka_conf_destroy(conf)
@@ -43,13 +50,20 @@ package final class KafkaTopicReader: @unchecked Sendable {
         let error = rd_kafka_metadata(handle, 0, topicHandle, &metadata, metadataTimeoutMs)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
             rd_kafka_destroy(handle)
-            throw KafkaError(code: error, message: "cannot read metadata of topic '\(topic)': \(String(cString: rd_kafka_err2str(error)))")
+            throw KafkaError(
+                code: error,
+                message: "cannot read metadata of topic '\(topic)': \(String(cString: rd_kafka_err2str(error)))"
+            )
         }
         defer { rd_kafka_metadata_destroy(metadata) }
         guard metadata.pointee.topic_cnt == 1, metadata.pointee.topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            let topicError = metadata.pointee.topic_cnt == 1 ? metadata.pointee.topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
+            let topicError =
+                metadata.pointee.topic_cnt == 1 ? metadata.pointee.topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
             rd_kafka_destroy(handle)
-            throw KafkaError(code: topicError, message: "topic '\(topic)' is not readable: \(String(cString: rd_kafka_err2str(topicError)))")
+            throw KafkaError(
+                code: topicError,
+                message: "topic '\(topic)' is not readable: \(String(cString: rd_kafka_err2str(topicError)))"
+            )
         }
         let topicMetadata = metadata.pointee.topics[0]
         let existing = (0..<Int(topicMetadata.partition_cnt)).map { topicMetadata.partitions[$0].id }.sorted()
@@ -57,7 +71,10 @@ package final class KafkaTopicReader: @unchecked Sendable {
             let unknown = wanted.filter { !existing.contains($0) }
             guard unknown.isEmpty else {
                 rd_kafka_destroy(handle)
-                throw KafkaError(message: "topic '\(topic)' has no partition \(unknown.map(String.init).joined(separator: ", ")) (it has \(existing.count): 0 to \(existing.count - 1))")
+                throw KafkaError(
+                    message:
+                        "topic '\(topic)' has no partition \(unknown.map(String.init).joined(separator: ", ")) (it has \(existing.count): 0 to \(existing.count - 1))"
+                )
             }
             partitions = wanted
         } else {
@@ -77,7 +94,10 @@ package final class KafkaTopicReader: @unchecked Sendable {
         let assignError = rd_kafka_assign(handle, list)
         guard assignError == RD_KAFKA_RESP_ERR_NO_ERROR else {
             rd_kafka_destroy(handle)
-            throw KafkaError(code: assignError, message: "cannot assign partitions: \(String(cString: rd_kafka_err2str(assignError)))")
+            throw KafkaError(
+                code: assignError,
+                message: "cannot assign partitions: \(String(cString: rd_kafka_err2str(assignError)))"
+            )
         }
     }
 

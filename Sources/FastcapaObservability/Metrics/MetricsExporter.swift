@@ -44,9 +44,11 @@ package actor MetricsExporter {
             set(counter: "fastcapa_delivered_bytes_total", labels, counts.deliveredBytes)
             set(counter: "fastcapa_delivery_failed_total", labels, counts.deliveryFailed)
             set(counter: "fastcapa_reproduced_packets_total", labels, counts.reproduced)
-            for (reason, count) in [("queue_full", counts.queueFullDrops), ("too_large", counts.tooLargeDrops),
-                                    ("produce_error", counts.produceErrorDrops), ("malformed", counts.malformedDrops),
-                                    ("drain_timeout", counts.drainTimeoutDrops)] {
+            for (reason, count) in [
+                ("queue_full", counts.queueFullDrops), ("too_large", counts.tooLargeDrops),
+                ("produce_error", counts.produceErrorDrops), ("malformed", counts.malformedDrops),
+                ("drain_timeout", counts.drainTimeoutDrops),
+            ] {
                 set(counter: "fastcapa_dropped_packets_total", labels + [("reason", reason)], count)
             }
             gauge("fastcapa_kafka_queue_messages", labels).set(Double(kafkaQueues[index]))
@@ -62,8 +64,10 @@ package actor MetricsExporter {
         set(counter: "fastcapa_nic_missed_packets_total", [], snapshot.nic.missed)
         set(counter: "fastcapa_nic_no_mbuf_total", [], snapshot.nic.noMbuf)
         set(counter: "fastcapa_nic_errors_total", [], snapshot.nic.errors)
-        let header = ["# HELP fastcapa_delivery_latency_seconds \(Self.help["fastcapa_delivery_latency_seconds"]!)",
-                      "# TYPE fastcapa_delivery_latency_seconds histogram"]
+        let header = [
+            "# HELP fastcapa_delivery_latency_seconds \(Self.help["fastcapa_delivery_latency_seconds"]!)",
+            "# TYPE fastcapa_delivery_latency_seconds histogram",
+        ]
         let latency = histograms.isEmpty ? "" : (header + histograms).joined(separator: "\n") + "\n"
         return registry.emitToString() + latency
     }

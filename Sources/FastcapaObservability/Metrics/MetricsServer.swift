@@ -62,8 +62,10 @@ package final class MetricsServer: Sendable {
             case .body:
                 break
             case .end:
-                let path = self.path, method = self.method
-                let metrics = self.metrics, health = self.health
+                let path = self.path
+                let method = self.method
+                let metrics = self.metrics
+                let health = self.health
                 let loop = context.eventLoop
                 let promise = loop.makePromise(of: (HTTPResponseStatus, String, String).self)
                 Task {
@@ -76,7 +78,8 @@ package final class MetricsServer: Sendable {
                         promise.succeed((.ok, "text/plain; version=0.0.4; charset=utf-8", await metrics()))
                     case "/health":
                         let summary = await health()
-                        let status: HTTPResponseStatus = if case .unhealthy = summary.state { .serviceUnavailable } else { .ok }
+                        let status: HTTPResponseStatus =
+                            if case .unhealthy = summary.state { .serviceUnavailable } else { .ok }
                         promise.succeed((status, "text/plain", "\(summary.state)\n"))
                     default:
                         promise.succeed((.notFound, "text/plain", "not found: try /metrics or /health\n"))
@@ -90,12 +93,21 @@ package final class MetricsServer: Sendable {
             }
         }
 
-        private func respond(_ context: ChannelHandlerContext, status: HTTPResponseStatus, type: String, body: String, head: Bool) {
+        private func respond(
+            _ context: ChannelHandlerContext,
+            status: HTTPResponseStatus,
+            type: String,
+            body: String,
+            head: Bool
+        ) {
             var headers = HTTPHeaders()
             headers.add(name: "Content-Type", value: type)
             headers.add(name: "Content-Length", value: "\(body.utf8.count)")
             headers.add(name: "Connection", value: "close")
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+                promise: nil
+            )
             if !head {
                 var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
                 buffer.writeString(body)

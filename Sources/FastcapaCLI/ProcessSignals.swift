@@ -46,8 +46,11 @@ final class ProcessSignals: Sendable {
     private static func install(_ signal: Int32) {
         var action = sigaction()
         action.__sigaction_handler.sa_handler = { number in
+            // write(2) may set errno: keep the interrupted code's.
+            let saved = errno
             var byte = UInt8(truncatingIfNeeded: number)
             _ = write(signalPipeWriteEnd.load(ordering: .acquiring), &byte, 1)
+            errno = saved
         }
         action.sa_flags = SA_RESTART
         sigemptyset(&action.sa_mask)

@@ -61,6 +61,7 @@ struct CaptureRun {
 
         let pipeline = try CapturePipeline(settings: settings, kafka: properties, lcores: eal.workerLcores)
         defer { pipeline.release() }
+        try signals.verifyHandlers()
         logger.info(
             "capturing",
             metadata: [

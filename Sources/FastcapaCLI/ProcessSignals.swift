@@ -19,11 +19,13 @@ final class ProcessSignals: Sendable {
     let events: AsyncStream<ControlEvent>
     private let continuation: AsyncStream<ControlEvent>.Continuation
     private let cleanup = Mutex<(@Sendable () -> Void)?>(nil)
+    private let handled: [Int32]
 
     /// Installs the handlers. Call it before any other thread starts: threads
     /// inherit the signal mask, which this unblocks for the handled signals.
     init(faultSignal: Bool) throws {
         (events, continuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
+        handled = [SIGINT, SIGTERM, SIGHUP] + (faultSignal ? [SIGUSR2] : [])
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else {
             throw SettingError("cannot create the signal pipe: \(String(cString: strerror(errno)))")
@@ -33,8 +35,21 @@ final class ProcessSignals: Sendable {
         let thread = Thread { [self] in forward(from: readEnd) }
         thread.name = "fastcapa-signals"
         thread.start()
-        for signal in [SIGINT, SIGTERM, SIGHUP] + (faultSignal ? [SIGUSR2] : []) {
-            Self.install(signal)
+        for signal in handled { Self.install(signal) }
+    }
+
+    /// Checks that no library replaced a handler since (librdkafka does with
+    /// `internal.termination.signal`): a replaced handler would lose stops.
+    func verifyHandlers() throws {
+        for signal in handled {
+            var current = sigaction()
+            sigaction(signal, nil, &current)
+            let installed = unsafeBitCast(current.__sigaction_handler.sa_handler, to: UnsafeRawPointer?.self)
+            guard installed == unsafeBitCast(Self.handler, to: UnsafeRawPointer.self) else {
+                throw SettingError(
+                    "the handler of signal \(signal) (\(String(cString: strsignal(signal)))) was replaced by a library after start-up, so stops and reloads would be lost. Remove the setting that makes a library handle it (e.g. librdkafka's internal.termination.signal)."
+                )
+            }
         }
     }
 
@@ -43,15 +58,18 @@ final class ProcessSignals: Sendable {
         cleanup.withLock { $0 = body }
     }
 
+    /// Only writes the signal's number to the pipe: write(2) is async-signal-safe.
+    private static let handler: @convention(c) (Int32) -> Void = { number in
+        // write(2) may set errno: keep the interrupted code's.
+        let saved = errno
+        var byte = UInt8(truncatingIfNeeded: number)
+        _ = write(signalPipeWriteEnd.load(ordering: .acquiring), &byte, 1)
+        errno = saved
+    }
+
     private static func install(_ signal: Int32) {
         var action = sigaction()
-        action.__sigaction_handler.sa_handler = { number in
-            // write(2) may set errno: keep the interrupted code's.
-            let saved = errno
-            var byte = UInt8(truncatingIfNeeded: number)
-            _ = write(signalPipeWriteEnd.load(ordering: .acquiring), &byte, 1)
-            errno = saved
-        }
+        action.__sigaction_handler.sa_handler = handler
         action.sa_flags = SA_RESTART
         sigemptyset(&action.sa_mask)
         sigaction(signal, &action, nil)

@@ -93,6 +93,13 @@ extension EndToEnd {
                 mentions: ["cannot create a Kafka producer", "acks", "enable.idempotence"]
             ),
             Case(
+                name: "a librdkafka setting that takes over the stop signal",
+                eal: eal,
+                application: ["-X", "internal.termination.signal=15", "-X", "bootstrap.servers=127.0.0.1:1"],
+                status: 1,
+                mentions: ["signal 15", "replaced by a library", "internal.termination.signal"]
+            ),
+            Case(
                 name: "-X without =",
                 eal: eal,
                 application: ["-X", "linger.ms"],

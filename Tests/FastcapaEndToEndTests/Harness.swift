@@ -81,6 +81,13 @@ enum Harness {
                 let data = handle.availableData
                 self?.lock.withLock { self?.errData.append(data) }
             }
+            // Children start with no signal blocked, as from a shell: the test
+            // runner's threads block SIGTERM and SIGINT, and a child inherits that.
+            var none = sigset_t()
+            var runner = sigset_t()
+            sigemptyset(&none)
+            pthread_sigmask(SIG_SETMASK, &none, &runner)
+            defer { pthread_sigmask(SIG_SETMASK, &runner, nil) }
             try process.run()
         }
 

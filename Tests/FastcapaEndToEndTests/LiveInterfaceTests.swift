@@ -262,11 +262,16 @@ extension EndToEnd {
                     "--metrics-address", "127.0.0.1:0", "-X", "bootstrap.servers=\(broker.address)",
                 ]
             )
+            // The metrics server says where it listens just after "capturing".
             let ready = Date().addingTimeInterval(20)
-            while !probe.stderr.contains("capturing") && Date() < ready { usleep(50_000) }
-            let metricsAddress = probe.stderr.range(of: #"http://[0-9.]+:[0-9]+"#, options: .regularExpression).map {
-                String(probe.stderr[$0])
+            var metricsAddress: String?
+            while metricsAddress == nil && Date() < ready {
+                metricsAddress = probe.stderr.range(of: #"http://[0-9.]+:[0-9]+"#, options: .regularExpression).map {
+                    String(probe.stderr[$0])
+                }
+                if metricsAddress == nil { usleep(50_000) }
             }
+            #expect(metricsAddress != nil, "the probe says where it serves metrics: \(probe.stderr)")
             // Long enough for the receive lcore to reach its longest sleep.
             sleep(3)
             let tcpdump = try Harness.Tcpdump(namespace, interface: namespace.probeEnd)

@@ -67,10 +67,21 @@ struct CaptureRun {
             metadata: [
                 "ports": "\(pipeline.ports.map { "\($0.id) (\($0.driver))" }.joined(separator: ", "))",
                 "rx_queues": "\(settings.rxQueues)", "tx_workers": "\(pipeline.transmitWorkers.count)",
-                "ring_size": "\(settings.ringSize)", "mbufs": "\(pipeline.mempoolSize)", "topic": "\(settings.topic)",
+                "ring_size": "\(settings.ringSize)",
+                "mbufs":
+                    "\(pipeline.mempools.map { "\($0.mbufs) × \($0.dataRoom) B (\($0.bytes >> 20) MiB)" }.joined(separator: ", "))",
+                "topic": "\(settings.topic)",
                 "capture_time": "\(pipeline.deviceTimestamps ? "device timestamps" : "wall clock per burst")",
             ]
         )
+        for port in pipeline.ports {
+            for warning in port.path.warnings { logger.warning("\(warning)") }
+            if !port.path.interfaces.isEmpty && !port.kernelDropsVisible {
+                logger.warning(
+                    "port \(port.id) (\(port.driver)): the kernel's drops on this port's sockets cannot be read; frames the kernel drops before the probe reads them are counted nowhere"
+                )
+            }
+        }
         let statistics = StatisticsService(
             pipeline: pipeline,
             outputs: .init(

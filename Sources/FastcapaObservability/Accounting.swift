@@ -12,7 +12,8 @@ package enum Accounting {
             "accounting: received \(rx.received) = delivered \(tx.delivered) + dropped \(snapshot.dropped) (\(reasons)) + in flight \(snapshot.inFlight)"
                 + (snapshot.balances ? "" : "  ** DOES NOT BALANCE **"),
             "accounting: delivered \(tx.deliveredBytes) bytes; truncated to the snap length \(tx.truncated)",
-            "accounting: before the probe (NIC): missed \(nic.missed), no mbuf \(nic.noMbuf), errors \(nic.errors)",
+            "accounting: before the probe (NIC): missed \(nic.missed), no mbuf \(nic.noMbuf), errors \(nic.errors), "
+                + "kernel dropped \(nic.kernelDropped) (not part of received)",
         ]
         lines.append(
             "accounting: producer restarts \(health.restarts), messages re-produced after a restart \(tx.reproduced); health \(health.state)"
@@ -33,7 +34,7 @@ package enum Accounting {
             ("ring_full_waits", rx.ringFullWaits),
             ("reproduced", tx.reproduced), ("restarts", UInt64(health.restarts)),
             ("nic_received", nic.received), ("nic_missed", nic.missed), ("nic_no_mbuf", nic.noMbuf),
-            ("nic_errors", nic.errors),
+            ("nic_errors", nic.errors), ("nic_kernel_dropped", nic.kernelDropped),
         ]
         fields += snapshot.drops.map { ("drop_\($0.reason)", $0.count) }
         let body = fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")

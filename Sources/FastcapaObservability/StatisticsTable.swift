@@ -26,7 +26,7 @@ package struct StatisticsTable {
         }
         let header =
             "         \(pad("in", 12)) \(pad("in/s", 10)) \(pad("queued", 10)) \(pad("out", 12)) \(pad("out/s", 10)) \(pad("drops", 10))"
-        let nicDrops = nic.missed + nic.errors + nic.noMbuf
+        let nicDrops = nic.missed + nic.errors + nic.noMbuf + nic.kernelDropped
         let txDrops =
             tx.queueFullDrops + tx.tooLargeDrops + tx.produceErrorDrops + tx.drainTimeoutDrops + tx.malformedDrops
         var rows = [

@@ -1,3 +1,4 @@
+import CDPDK
 import Foundation
 import Testing
 
@@ -80,5 +81,38 @@ import Testing
         settings.rxQueues = 4
         settings.ringSize = 65536
         #expect(MempoolSizing(settings: settings, ports: 2, lcores: 17).mbufs > 8 * 65536)
+    }
+}
+
+@Suite struct CaptureClockTests {
+    /// A TSC frequency half the real one makes the clock run fast: each
+    /// re-anchor to the system clock would step it back by half a second.
+    @Test func aClockThatRunsFastNeverStepsBack() {
+        // The TSC's frequency, measured (EAL is not initialised here).
+        var start = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &start)
+        let tscStart = CDPDK_rte_rdtsc()
+        usleep(100_000)
+        var stop = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &stop)
+        let nanos = (stop.tv_sec - start.tv_sec) * 1_000_000_000 + (stop.tv_nsec - start.tv_nsec)
+        let hz = (CDPDK_rte_rdtsc() - tscStart) * 1_000_000_000 / UInt64(nanos)
+        var clock = CaptureClock(ticksPerSecond: hz / 2)
+        var last: UInt64 = 0
+        var stepsBack = 0
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let end = now.tv_sec + 2
+        repeat {
+            let micros = clock.nowMicros()
+            if micros < last { stepsBack += 1 }
+            last = micros
+            clock_gettime(CLOCK_MONOTONIC, &now)
+        } while now.tv_sec < end
+        #expect(stepsBack == 0)
+        // Held, not frozen: it follows the system clock.
+        clock_gettime(CLOCK_REALTIME, &now)
+        let wall = UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
+        #expect(last <= wall + 1_000_000 && last + 1_000_000 >= wall)
     }
 }

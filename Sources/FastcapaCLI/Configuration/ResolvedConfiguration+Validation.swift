@@ -1,3 +1,4 @@
+import FastcapaCapture
 import FastcapaKafka
 import Foundation
 
@@ -45,6 +46,14 @@ extension ResolvedConfiguration {
             "counter-trace-interval-ms: \(counterTraceIntervalMs) is out of range. Use 1 to 60000."
         )
         if let metricsAddress { _ = try MetricsAddress(parsing: metricsAddress) }
+        // The af_packet ring the kernel would refuse: DPDK then fails to start without saying why.
+        for device in DeviceArguments.virtualDevices(in: eal) where device.isAfPacket {
+            do throws(AfPacketRing.RingError) {
+                try AfPacketRing(device).check(device: device)
+            } catch {
+                throw SettingError("\(device.vdev): \(error.description)")
+            }
+        }
         try check(
             ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel),
             "log-level: '\(logLevel)' is not a level. Use trace, debug, info, notice, warning, error or critical."

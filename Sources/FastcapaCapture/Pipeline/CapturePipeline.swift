@@ -10,8 +10,8 @@ package final class CapturePipeline: @unchecked Sendable {
     package private(set) var ports: [Port] = []
     package private(set) var receiveWorkers: [ReceiveWorker] = []
     package private(set) var transmitWorkers: [TransmitWorker] = []
-    /// Packet buffers per port.
-    package private(set) var mempoolSize = 0
+    /// Each port's packet-buffer pool: how many, how large.
+    package private(set) var mempools: [MempoolSizing] = []
     package private(set) var deviceTimestamps = false
     private var pools: [OpaquePointer] = []
     private var rings: [OpaquePointer] = []
@@ -38,22 +38,30 @@ package final class CapturePipeline: @unchecked Sendable {
 
     private func build(kafka: KafkaProperties, lcores: [UInt32]) throws {
         let portIDs = settings.ports
-        // Check every port before touching any.
-        for id in portIDs { _ = try Port.inspect(id) }
+        // Check every port before touching any: that it exists, its queues, and
+        // that it delivers every frame whole.
+        var paths: [ReceivePath] = []
+        for id in portIDs {
+            paths.append(try ReceivePath.plan(port: id, info: try Port.inspect(id), rxQueues: settings.rxQueues))
+        }
         try Self.checkLcores(lcores.count, settings: settings)
         let captureTimeField = CDPDK_rte_mbuf_dynfield_register_u64("fastcapa_capture_time_us")
         guard captureTimeField >= 0 else {
             throw CaptureError("cannot register the capture-time mbuf field: \(CaptureError.dpdkReason())", fix: "")
         }
         // One pool per port, on the port's NUMA socket: a packet never crosses sockets to be received.
-        mempoolSize =
-            MempoolSizing(settings: settings, ports: 1, lcores: settings.workerLcoresNeeded / portIDs.count + 1).mbufs
-        for id in portIDs {
-            let pool = try Self.makePool(port: id, size: mempoolSize)
+        for path in paths {
+            let sizing = MempoolSizing(
+                settings: settings,
+                path: path,
+                lcores: settings.workerLcoresNeeded / portIDs.count + 1
+            )
+            let pool = try Self.makePool(path: path, sizing: sizing)
             pools.append(pool)
+            mempools.append(sizing)
             ports.append(
                 try Port.configure(
-                    id: id,
+                    path: path,
                     rxQueues: settings.rxQueues,
                     rxDescriptors: settings.rxDescriptors,
                     pool: pool
@@ -93,6 +101,7 @@ package final class CapturePipeline: @unchecked Sendable {
                             counters: txCounters[txIndex],
                             control: control,
                             captureTimeField: captureTimeField,
+                            cutLength: port.path.cutLength,
                             kafka: kafka
                         )
                     )
@@ -115,19 +124,32 @@ package final class CapturePipeline: @unchecked Sendable {
         )
     }
 
-    private static func makePool(port id: UInt16, size: Int) throws(CaptureError) -> OpaquePointer {
+    private static func makePool(path: ReceivePath, sizing: MempoolSizing) throws(CaptureError) -> OpaquePointer {
+        let id = path.port
         guard
             let pool = rte_pktmbuf_pool_create(
                 "fastcapa_mbufs_\(id)",
-                UInt32(size),
+                UInt32(sizing.mbufs),
                 UInt32(MempoolSizing.cacheSize),
                 0,
-                CDPDK_RTE_MBUF_DEFAULT_BUF_SIZE(),
+                UInt16(sizing.dataRoom),
                 rte_eth_dev_socket_id(id)
             )
         else {
+            let size =
+                "\(sizing.mbufs) packet buffers of \(sizing.dataRoom) bytes (\(sizing.bytes >> 20) MiB)"
+            if case .afPacket(let ring) = path.kind {
+                throw CaptureError(
+                    "cannot allocate \(size) for port \(id) (\(path.device.name), framesz=\(ring.frameSize)): "
+                        + "\(CaptureError.dpdkReason())",
+                    fix:
+                        "The af_packet driver copies each frame into one buffer of framesz bytes: give EAL more memory "
+                        + "(-m, or hugepages), use a smaller framesz that still holds the interface's frames, or lower "
+                        + "the ring size and receive queues (ring-size, rx-queues), which size the pool."
+                )
+            }
             throw CaptureError(
-                "cannot allocate \(size) packet buffers for port \(id): \(CaptureError.dpdkReason())",
+                "cannot allocate \(size) for port \(id): \(CaptureError.dpdkReason())",
                 fix: "Give EAL more memory (-m, or hugepages), or lower the receive descriptors, ring size "
                     + "and receive queues (rx-desc, ring-size, rx-queues), which size the pool."
             )

@@ -6,10 +6,17 @@ import Glibc
 /// A receive worker reads it once per burst for devices that do not stamp
 /// packets themselves. Each worker owns its clock (no sharing, no locks) and
 /// re-anchors it to the system clock once a second, so TSC drift never
-/// accumulates beyond a second's worth.
+/// accumulates beyond a second's worth. It never steps back: when the TSC ran
+/// ahead of the system clock, a re-anchor holds the time until the system clock
+/// catches up, so a queue's keys stay in capture order; only a system clock set
+/// back by more than a second is followed.
 package struct CaptureClock {
     private var anchorTsc: UInt64 = 0
     private var anchorMicros: UInt64 = 0
+    /// The latest time handed out.
+    private var lastMicros: UInt64 = 0
+    /// A system clock set back by more than this is followed, not waited for.
+    static let largestHeldStep: UInt64 = 1_000_000
     private let ticksPerSecond: UInt64
     /// Microseconds per tick as a 32.32 fixed-point number.
     private let microsPerTickQ32: UInt64
@@ -28,7 +35,9 @@ package struct CaptureClock {
             anchor(at: tsc)
             elapsed = 0
         }
-        return anchorMicros &+ Self.scale(elapsed, by: microsPerTickQ32)
+        let now = anchorMicros &+ Self.scale(elapsed, by: microsPerTickQ32)
+        if now > lastMicros { lastMicros = now }
+        return lastMicros
     }
 
     /// `ticks * factorQ32 >> 32` without overflow.
@@ -43,5 +52,6 @@ package struct CaptureClock {
         clock_gettime(CLOCK_REALTIME, &now)
         anchorTsc = tsc
         anchorMicros = UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
+        if anchorMicros &+ Self.largestHeldStep < lastMicros { lastMicros = anchorMicros }
     }
 }

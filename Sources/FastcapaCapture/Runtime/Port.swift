@@ -35,21 +35,20 @@ package struct Port: Sendable {
         return info
     }
 
+    /// How frames reach the probe: the driver, its kernel interface, what a packet buffer holds.
+    package let path: ReceivePath
+    /// The kernel's drops on af_packet's sockets, when they can be read.
+    let packetSockets: PacketSocketDrops?
+
     package static func configure(
-        id: UInt16,
+        path: ReceivePath,
         rxQueues: Int,
         rxDescriptors: Int,
         pool: OpaquePointer
     ) throws(CaptureError) -> Port {
+        let id = path.port
         let info = try inspect(id)
-        let driver = info.driver_name.map { String(cString: $0) } ?? "unknown"
-        guard rxQueues <= Int(info.max_rx_queues) else {
-            throw CaptureError(
-                "port \(id) (\(driver)) has at most \(info.max_rx_queues) receive queue\(info.max_rx_queues == 1 ? "" : "s"); \(rxQueues) were asked for",
-                fix:
-                    "Use \(info.max_rx_queues) receive queue\(info.max_rx_queues == 1 ? "" : "s") or fewer (rx-queues; net_af_packet takes qpairs=N, net_null and net_ring accept more)."
-            )
-        }
+        let driver = path.driver
         let socket = rte_eth_dev_socket_id(id)
         var conf = rte_eth_conf()
         let rss =
@@ -111,13 +110,23 @@ package struct Port: Sendable {
         }
         // Some virtual devices have no promiscuous mode; they deliver everything anyway.
         _ = rte_eth_promiscuous_enable(id)
+        var packetSockets: PacketSocketDrops?
+        if case .afPacket = path.kind, let interface = path.interfaces.first {
+            packetSockets = PacketSocketDrops(
+                port: id,
+                queues: rxQueues,
+                interfaceIndex: KernelInterface.index(of: interface.name)
+            )
+        }
         return Port(
             id: id,
             driver: driver,
             socket: socket,
             rxQueues: rxQueues,
             rssHashFunctions: rss,
-            deliversEpochTimestamps: driver == "net_pcap"
+            deliversEpochTimestamps: driver == "net_pcap",
+            path: path,
+            packetSockets: packetSockets
         )
     }
 
@@ -125,6 +134,7 @@ package struct Port: Sendable {
     static let jumboMTU: UInt16 = 9600
 
     package func stop() {
+        packetSockets?.close()
         _ = rte_eth_dev_stop(id)
         _ = rte_eth_dev_close(id)
     }

@@ -59,11 +59,13 @@ extension TransmitWorker {
         return end
     }
 
-    /// A frame that is produced straight from its one segment.
+    /// A frame that is produced straight from its one segment (a cut one is
+    /// left to `produceOne`, which counts it).
     @inline(__always)
     func fitsBatch(_ packet: OpaquePointer?, _ record: WorkerRecord) -> Bool {
-        CDPDK_rte_mbuf_nb_segs(packet) == 1
-            && Int(CDPDK_rte_mbuf_data_len(packet)) >= min(Int(CDPDK_rte_mbuf_pkt_len(packet)), record.snapLength)
+        let length = min(Int(CDPDK_rte_mbuf_pkt_len(packet)), record.snapLength)
+        return CDPDK_rte_mbuf_nb_segs(packet) == 1 && Int(CDPDK_rte_mbuf_data_len(packet)) >= length
+            && length < cutLength
     }
 
     /// Counts the outcome of a batch librdkafka did not take whole (it refuses

@@ -33,10 +33,12 @@ extension TransmitWorker {
             available = gather(packet, upTo: length)
             payload = UnsafeRawPointer(scratch)
         }
-        if available < length {
+        if available < length || length >= cutLength {
             // The driver's segments hold less than the frame's length (net_pcap in
-            // DPDK 22.11 does this to records over 65,535 bytes): never publish a
-            // frame that is silently short.
+            // DPDK 22.11 does this to records over 65,535 bytes), or the frame
+            // filled what a kernel interface's receive path holds (af_packet's
+            // slot, net_pcap's live snap length) and was cut there: never publish
+            // a frame that is silently short.
             fastcapa_counter_add(&counters.pointee.malformed_drops, 1)
             return true
         }

@@ -29,6 +29,9 @@ package final class TransmitWorker: @unchecked Sendable {
     let idleSleepMaxMicros: Int
     let topic: String
     let nullSink: Bool
+    /// Frames of this length or longer were cut by the kernel before the driver
+    /// saw them (the ring's port's `ReceivePath.cutLength`): dropped as malformed.
+    let cutLength: Int
     package let producer: ProducerSlot
     /// The burst taken off the ring.
     let packets: UnsafeMutablePointer<OpaquePointer?>
@@ -53,9 +56,11 @@ package final class TransmitWorker: @unchecked Sendable {
         counters: UnsafeMutablePointer<fastcapa_tx_counters>,
         control: WorkerControl,
         captureTimeField: Int32,
+        cutLength: Int = Int.max,
         kafka: KafkaProperties
     ) throws {
         self.index = index
+        self.cutLength = cutLength
         self.ring = ring
         self.burst = settings.txBurst
         self.partitioning = settings.partitioning

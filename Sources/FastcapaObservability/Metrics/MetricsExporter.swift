@@ -64,6 +64,7 @@ package actor MetricsExporter {
         set(counter: "fastcapa_nic_missed_packets_total", [], snapshot.nic.missed)
         set(counter: "fastcapa_nic_no_mbuf_total", [], snapshot.nic.noMbuf)
         set(counter: "fastcapa_nic_errors_total", [], snapshot.nic.errors)
+        set(counter: "fastcapa_nic_kernel_dropped_packets_total", [], snapshot.nic.kernelDropped)
         let header = [
             "# HELP fastcapa_delivery_latency_seconds \(Self.help["fastcapa_delivery_latency_seconds"]!)",
             "# TYPE fastcapa_delivery_latency_seconds histogram",
@@ -107,6 +108,8 @@ package actor MetricsExporter {
         "fastcapa_nic_missed_packets_total": "Packets the NIC dropped for lack of descriptors (imissed).",
         "fastcapa_nic_no_mbuf_total": "Packets the NIC dropped for lack of packet buffers (rx_nombuf).",
         "fastcapa_nic_errors_total": "Frames the NIC received in error (ierrors).",
+        "fastcapa_nic_kernel_dropped_packets_total":
+            "Frames a kernel interface's packet sockets dropped before the driver read them (net_pcap, net_af_packet).",
         "fastcapa_delivery_latency_seconds": "Capture time (the message key) to delivery report.",
     ]
 

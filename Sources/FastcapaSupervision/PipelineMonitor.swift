@@ -79,10 +79,7 @@ package final class PipelineMonitor: Sendable {
     /// Starts sampling; returns once the first snapshot is published.
     package func start() {
         guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        let thread = Thread { [self] in
-            Thread.current.name = "fastcapa-sampler"  // as ps and /proc show it
-            sampleUntilStopped()
-        }
+        let thread = Thread { [self] in sampleUntilStopped() }
         thread.start()
         started.wait()
     }

@@ -220,9 +220,10 @@ package final class CapturePipeline: @unchecked Sendable {
         return (snapshot, extended ? extendedStatisticsJSON() : nil)
     }
 
-    /// Makes the calling thread the sampler: a registered RCU reader, offline
-    /// except while `sample` reads the producers.
+    /// Makes the calling thread the sampler (named `fastcapa-sampler`): a
+    /// registered RCU reader, offline except while `sample` reads the producers.
     package static func registerSamplerThread() {
+        _ = CDPDK_pthread_setname_np("fastcapa-sampler")
         CURCU_rcu_register_thread()
         CURCU_rcu_thread_offline()
     }

@@ -135,6 +135,11 @@ let package = Package(
             name: "FastcapaSupervisionTests", dependencies: ["FastcapaSupervision"], swiftSettings: strict + dpdkSwiftFlags
         ),
         .testTarget(
+            name: "FastcapaObservabilityTests",
+            dependencies: ["FastcapaObservability", "FastcapaSupervision", "FastcapaTestSupport"],
+            swiftSettings: strict + dpdkSwiftFlags
+        ),
+        .testTarget(
             name: "FastcapaCLITests", dependencies: ["FastcapaCLI", "FastcapaKafka", "FastcapaCapture", "FastcapaTestSupport"],
             swiftSettings: strict + dpdkSwiftFlags
         ),

@@ -7,7 +7,7 @@ import Synchronization
 /// logged: librdkafka may log from `rd_kafka_produce` or `rd_kafka_poll`, which
 /// run on a transmit lcore, and the lcores log nothing. So each producer gets
 /// `log.queue=true` and a log queue of its own (`rd_kafka_set_log_queue`); one
-/// thread (`fastcapa-kafka-log`, on the control cores) serves every such queue,
+/// thread (`fastcapa-rdklog`, on the control cores) serves every such queue,
 /// and the log callback, and with it the application's logger, runs there.
 /// librdkafka never logs property values it marks sensitive.
 package enum KafkaLog {
@@ -77,7 +77,7 @@ package enum KafkaLog {
             entries.withLock { $0.append(entry) }
             guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
             let thread = Thread { [self] in
-                Thread.current.name = "fastcapa-kafka-log"  // as ps and /proc show it
+                Thread.current.name = "fastcapa-rdklog"  // as ps and /proc show it
                 serve()
             }
             thread.start()

@@ -220,10 +220,10 @@ package final class CapturePipeline: @unchecked Sendable {
         return (snapshot, extended ? extendedStatisticsJSON() : nil)
     }
 
-    /// Makes the calling thread the sampler (named `fastcapa-sampler`): a
+    /// Makes the calling thread the sampler (named `fastcapa-sample`): a
     /// registered RCU reader, offline except while `sample` reads the producers.
     package static func registerSamplerThread() {
-        _ = CDPDK_pthread_setname_np("fastcapa-sampler")
+        _ = CDPDK_pthread_setname_np("fastcapa-sample")  // 15 bytes at most
         CURCU_rcu_register_thread()
         CURCU_rcu_thread_offline()
     }

@@ -107,6 +107,7 @@ struct CaptureRun {
         let reason = waitForAsync { await supervisor.run() }
         // From here a stop signal is the second one: it cuts the drain short.
         signals.stopping()
+        statistics.stopTracing()
         SystemdNotify.send("STOPPING=1\nSTATUS=draining")
 
         logger.notice(

@@ -28,6 +28,8 @@ package actor StatisticsService: Service {
     private let monitor = Mutex<PipelineMonitor?>(nil)
     /// Serialises writes to the statistics file (from this actor and the monitor's thread).
     private let fileLock = Mutex(())
+    /// The counter trace covers the capture: it ends when the stop begins.
+    private let tracing = Atomic<Bool>(true)
 
     package init(outputs: Outputs) {
         self.outputs = outputs
@@ -71,6 +73,9 @@ package actor StatisticsService: Service {
         }
     }
 
+    /// The stop begins: the trace ends (receive stops on purpose from here).
+    package nonisolated func stopTracing() { tracing.store(false, ordering: .relaxed) }
+
     /// -s: one JSON object per line (librdkafka's statistics as Fastcapa wrote
     /// them, handed over by the monitor as it takes them from the mailboxes).
     package nonisolated func record(_ json: String) {
@@ -78,9 +83,10 @@ package actor StatisticsService: Service {
         fileLock.withLock { _ in file.write(Data((json + "\n").utf8)) }
     }
 
-    /// --counter-trace: one line per snapshot (called on the monitor's thread).
+    /// --counter-trace: one line per snapshot (called on the monitor's thread),
+    /// until `stopTracing`.
     package nonisolated func trace(_ snapshot: PipelineMonitor.Snapshot) {
-        guard let trace = outputs.traceFile else { return }
+        guard let trace = outputs.traceFile, tracing.load(ordering: .relaxed) else { return }
         let capture = snapshot.capture
         let elapsed = Int((snapshot.uptime - started) * 1000)
         trace.write(

@@ -165,6 +165,10 @@ package struct ProducerHealth: Sendable {
         return actions
     }
 
+    /// A restart was decided and is not carried out yet (the state may say
+    /// unhealthy meanwhile: too many restarts within the window).
+    package var restartDecided: Bool { restartingGeneration != nil }
+
     /// The new producer (`generation`) is in place.
     package mutating func restartFinished(at now: Double, generation: Int) {
         restartingGeneration = nil

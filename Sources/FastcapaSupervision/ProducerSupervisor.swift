@@ -101,7 +101,7 @@ package actor ProducerSupervisor: Service {
                 pending = (generation, Self.now() + delay, observation.now)
             }
         }
-        if pending != nil && health.state != .restarting {
+        if pending != nil && !health.restartDecided {
             // The decision was dropped (another generation took the failed one's place).
             pending = nil
         }

@@ -87,7 +87,13 @@ import Testing
         }
         let actions = health.observe(Self.observation(3.5, generation: 4))
         #expect(actions == [.report(.unhealthy("3 restarts in 60 s"))])
-        #expect(health.observe(Self.observation(70, generation: 4)) == [.report(.healthy)])
+        // An unhealthy producer that fails again still gets its restart (the state stays unhealthy).
+        let again = health.observe(Self.observation(4, generation: 4, fatal: true))
+        #expect(again.contains { if case .restart(_, 4) = $0 { true } else { false } }, "\(again)")
+        #expect(health.state == .unhealthy("3 restarts in 60 s"))
+        #expect(health.restartDecided, "the supervisor keeps the decision while the state says unhealthy")
+        health.restartFinished(at: 5, generation: 5)
+        #expect(health.observe(Self.observation(70, generation: 5)) == [.report(.healthy)])
     }
 
     @Test func brokersDownIsDegradedUntilDeliveriesResumeWithoutARestart() {

@@ -61,7 +61,7 @@ package struct StatisticsTable {
                 "[kaf]",
                 tx.produced,
                 rate(tx.produced, oldTx?.produced),
-                "\(tx.inFlight)",
+                "\(snapshot.kafkaQueued)",
                 tx.delivered,
                 rate(tx.delivered, oldTx?.delivered),
                 tx.deliveryFailed
@@ -92,7 +92,7 @@ package struct StatisticsTable {
                         "[kaf \(index)]",
                         worker.produced,
                         rate(worker.produced, before?.produced),
-                        "\(worker.inFlight)",
+                        "\(index < snapshot.producers.count ? snapshot.producers[index].kafkaQueued : 0)",
                         worker.delivered,
                         rate(worker.delivered, before?.delivered),
                         worker.deliveryFailed

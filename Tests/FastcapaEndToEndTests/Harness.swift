@@ -136,6 +136,19 @@ enum Harness {
         }
     }
 
+    /// Compiles a library of `Tests/FastcapaEndToEndTests/Support/` to preload
+    /// into the probe (LD_PRELOAD); returns its path.
+    static func compilePreload(_ name: String) throws -> String {
+        let library = TestFiles.temporaryDirectory().appendingPathComponent("\(name).so").path
+        let source = TestFiles.packageRoot.appendingPathComponent("Tests/FastcapaEndToEndTests/Support/\(name).c").path
+        let compiled = try run(
+            "/usr/bin/env",
+            ["cc", "-O2", "-shared", "-fPIC", "-o", library, source, "-ldl", "-lpthread"]
+        )
+        guard compiled.status == 0 else { throw HarnessError("cannot compile \(name).c: \(compiled.stderr)") }
+        return library
+    }
+
     /// Runs a command to completion.
     static func run(_ executable: String, _ arguments: [String], timeout: Double = 120) throws -> Result {
         try Child(executable, arguments).wait(timeout: timeout)

@@ -9,15 +9,7 @@ extension EndToEnd {
     @Suite struct HotLoops {
         @Test func workerLcoresDoNotAllocatePerPacket() throws {
             let directory = TestFiles.temporaryDirectory()
-            let library = directory.appendingPathComponent("alloc_counter.so").path
-            let source = TestFiles.packageRoot.appendingPathComponent(
-                "Tests/FastcapaEndToEndTests/Support/alloc_counter.c"
-            ).path
-            let compiled = try Harness.run(
-                "/usr/bin/env",
-                ["cc", "-O2", "-shared", "-fPIC", "-o", library, source, "-ldl", "-lpthread"]
-            )
-            try #require(compiled.status == 0, "\(compiled.stderr)")
+            let library = try Harness.compilePreload("alloc_counter")
             let report = directory.appendingPathComponent("allocations.txt").path
 
             let broker = try Harness.Broker()

@@ -1,7 +1,9 @@
 import CDPDK
 import CFastcapaShared
+import CURCU
 import FastcapaKafka
 import Glibc
+import Synchronization
 
 /// The whole data path: ports → receive workers → transmit rings → transmit
 /// workers → Kafka. Built in that order, torn down in reverse.
@@ -21,6 +23,10 @@ package final class CapturePipeline: @unchecked Sendable {
     var receiveLcores: [UInt32] = []
     var transmitLcores: [UInt32] = []
     private var released = false
+    /// Set by the drain once every lcore has returned (read by the sampler).
+    private let workersReturned = Atomic<Bool>(false)
+    var workersStopped: Bool { workersReturned.load(ordering: .acquiring) }
+    func markWorkersStopped() { workersReturned.store(true, ordering: .releasing) }
 
     /// Sets everything up; on failure releases whatever it had set up.
     package init(settings: CaptureSettings, kafka: KafkaProperties, lcores: [UInt32]) throws {
@@ -194,18 +200,60 @@ package final class CapturePipeline: @unchecked Sendable {
         }
     }
 
-    /// A sample of every counter. Counters are read one by one while workers
-    /// run, so only a snapshot taken after `stopAndDrain` balances exactly.
-    package func snapshot() -> CaptureSnapshot {
+    /// A sample of every counter, ring, producer and NIC counter. Only the
+    /// sampler's thread calls it (`PipelineMonitor`): it owns the NIC's statistics
+    /// (rte_eth_stats_get and xstats are not thread-safe), and it reads the
+    /// producers through RCU, as the lcores do, so it must be a registered RCU
+    /// reader thread that is offline between samples. Counters are read one by
+    /// one while the workers run; a sample taken after `stopAndDrain` is exact.
+    ///
+    /// - Parameters:
+    ///   - extended: also read the drivers' extended statistics (as JSON).
+    ///   - statistics: gets librdkafka's statistics JSON (worker index, JSON) taken from the mailboxes.
+    package func sample(
+        extended: Bool,
+        statistics: (Int, String) -> Void
+    ) -> (snapshot: CaptureSnapshot, extendedJSON: String?) {
         let perQueue = (0..<rxCounters.count).map { ReceiveCounts(sampling: rxCounters[$0]) }
         let perWorker = transmitWorkers.map { $0.counts() }
+        var producers: [ProducerSample] = []
+        producers.reserveCapacity(transmitWorkers.count)
+        CURCU_rcu_thread_online()
+        for worker in transmitWorkers {
+            let record = CURCU_rcu_dereference(worker.producer.pointer)!.assumingMemoryBound(to: WorkerRecord.self)
+                .pointee
+            producers.append(
+                record.producer.sample(generation: record.generation) { statistics(worker.index, $0) }
+            )
+        }
+        CURCU_rcu_thread_offline()
         var nic = Port.Statistics()
         for port in ports { nic += port.statistics() }
-        return CaptureSnapshot(perQueue: perQueue, perWorker: perWorker, nic: nic, ringDepth: ringDepths().reduce(0, +))
+        let snapshot = CaptureSnapshot(
+            perQueue: perQueue,
+            perWorker: perWorker,
+            nic: nic,
+            ringDepths: rings.map { Int(rte_ring_count($0)) },
+            producers: producers,
+            restarts: transmitWorkers.map { $0.restartCount.load(ordering: .relaxed) },
+            reloads: transmitWorkers.map { $0.reloadCount.load(ordering: .relaxed) },
+            workersStopped: workersStopped
+        )
+        return (snapshot, extended ? extendedStatisticsJSON() : nil)
     }
 
-    /// Each port's extended statistics as a JSON object keyed by port id.
-    package func extendedStatisticsJSON() -> String {
+    /// Makes the calling thread the sampler (named `fastcapa-sample`): a
+    /// registered RCU reader, offline except while `sample` reads the producers.
+    package static func registerSamplerThread() {
+        _ = CDPDK_pthread_setname_np("fastcapa-sample")  // 15 bytes at most
+        CURCU_rcu_register_thread()
+        CURCU_rcu_thread_offline()
+    }
+
+    package static func unregisterSamplerThread() { CURCU_rcu_unregister_thread() }
+
+    /// Each port's extended statistics as a JSON object keyed by port id (sampler only).
+    private func extendedStatisticsJSON() -> String {
         let ports = self.ports.map { port in
             let fields = port.extendedStatistics().map { "\"\($0.name)\":\($0.value)" }.joined(separator: ",")
             return "\"\(port.id)\":{\(fields)}"
@@ -213,23 +261,21 @@ package final class CapturePipeline: @unchecked Sendable {
         return "{" + ports.joined(separator: ",") + "}"
     }
 
-    /// Packets waiting in each transmit ring.
-    package func ringDepths() -> [Int] { rings.map { Int(rte_ring_count($0)) } }
-
-    /// Messages waiting in each transmit worker's librdkafka queue.
-    package func kafkaQueueLengths() -> [Int] { transmitWorkers.map { $0.producer.generation.outstanding } }
-
-    /// librdkafka's latest statistics JSON from each producer that posted one.
-    package func takeStatistics() -> [String] {
-        transmitWorkers.compactMap { $0.producer.generation.takeStatistics() }
+    /// Testing aid (FASTCAPA_TESTING_MISCOUNT, documented as testing-only): counts
+    /// one delivery report twice on worker 0, as a bug in the delivery callback
+    /// would, so that a test can see the final accounting catch it.
+    package func testingMiscountOneDelivery() {
+        guard let worker = transmitWorkers.first else { return }
+        fastcapa_counter_add(&worker.counters.pointee.delivered, 1)
     }
 
-    /// Frees rings, ports, mempool and producers. Workers must have stopped.
+    /// Frees rings, ports, mempool and producers. Workers and the sampler must have
+    /// stopped. Each producer is released on its owner thread.
     package func release() {
         guard !released else { return }
         released = true
-        _ = takeStatistics()  // frees what is left in the mailboxes
-        transmitWorkers.removeAll()  // destroys the producers
+        for worker in transmitWorkers { worker.releaseProducer() }
+        transmitWorkers.removeAll()
         for port in ports { port.stop() }
         for ring in rings { rte_ring_free(ring) }
         rings.removeAll()

@@ -4,8 +4,8 @@ import Glibc
 
 /// Polls one receive queue and feeds its transmit ring.
 ///
-/// Per burst: receive, re-burst while the queue keeps returning full bursts,
-/// stamp each packet with its capture time, enqueue the lot. No allocation,
+/// Per burst: receive, stamp each packet with its capture time (one clock read
+/// per burst), re-burst while the queue keeps returning full bursts, enqueue the lot. No allocation,
 /// lock, log line or actor call in the loop.
 package final class ReceiveWorker: @unchecked Sendable {
     let port: UInt16
@@ -71,7 +71,7 @@ package final class ReceiveWorker: @unchecked Sendable {
         var roomWait = RingRoomWait(ring: ring, maxSleepMicros: idleSleepMaxMicros)
         let captureTimeField = self.captureTimeField
         let device = deviceTimestamp
-        var clock = CaptureClock()
+        var clock = CaptureClock<TscTimeSource>()
         var idle = IdleBackoff(spinPolls: idleSpinPolls, maxSleepMicros: idleSleepMaxMicros, rcuReader: false)
 
         while fastcapa_flag_load(stop) == 0 {
@@ -81,6 +81,8 @@ package final class ReceiveWorker: @unchecked Sendable {
                 continue
             }
             idle.reset()
+            // Each burst's packets share the clock read right after it returned.
+            var bytes = stamp(packets, count, at: clock.nowMicros(), device, captureTimeField)
             // The queue is under pressure while bursts come back full: read
             // again now and hand the ring one larger batch.
             var last = count
@@ -88,20 +90,11 @@ package final class ReceiveWorker: @unchecked Sendable {
             while last == Int(burst) && rebursts < maxRebursts {
                 fastcapa_counter_add(&counters.pointee.full_bursts, 1)
                 last = Int(rte_eth_rx_burst(port, queue, packets + count, burst))
+                if last > 0 {
+                    bytes &+= stamp(packets + count, last, at: clock.nowMicros(), device, captureTimeField)
+                }
                 count += last
                 rebursts += 1
-            }
-
-            let now = clock.nowMicros()
-            var bytes: UInt64 = 0
-            for index in 0..<count {
-                let packet = packets[index]
-                bytes &+= UInt64(CDPDK_rte_mbuf_pkt_len(packet))
-                var captured = now
-                if let device, CDPDK_rte_mbuf_ol_flags(packet) & device.flag != 0 {
-                    captured = device.micros(CDPDK_RTE_MBUF_DYNFIELD_u64(packet, device.fieldOffset))
-                }
-                CDPDK_RTE_MBUF_DYNFIELD_set_u64(packet, captureTimeField, captured)
             }
             fastcapa_counter_add(&counters.pointee.received, UInt64(count))
             fastcapa_counter_add(&counters.pointee.received_bytes, bytes)
@@ -135,6 +128,29 @@ package final class ReceiveWorker: @unchecked Sendable {
             }
         }
         return 0
+    }
+
+    /// Writes each packet's capture time (the device's, when it stamped the
+    /// packet; else `now`) and returns the packets' bytes.
+    @inline(__always)
+    private func stamp(
+        _ packets: UnsafeMutablePointer<OpaquePointer?>,
+        _ count: Int,
+        at now: UInt64,
+        _ device: DeviceTimestamp?,
+        _ captureTimeField: Int32
+    ) -> UInt64 {
+        var bytes: UInt64 = 0
+        for index in 0..<count {
+            let packet = packets[index]
+            bytes &+= UInt64(CDPDK_rte_mbuf_pkt_len(packet))
+            var captured = now
+            if let device, CDPDK_rte_mbuf_ol_flags(packet) & device.flag != 0 {
+                captured = device.micros(CDPDK_RTE_MBUF_DYNFIELD_u64(packet, device.fieldOffset))
+            }
+            CDPDK_RTE_MBUF_DYNFIELD_set_u64(packet, captureTimeField, captured)
+        }
+        return bytes
     }
 
     @inline(__always)

@@ -2,7 +2,8 @@
 /// and the port's receive path rather than a magic constant: every descriptor of
 /// every queue can hold one (when the driver keeps mbufs in its descriptors),
 /// every ring slot can hold one, every burst in flight holds some, and each
-/// lcore's cache keeps some.
+/// lcore's cache keeps some: up to 1.5 times the cache size, for DPDK flushes a
+/// cache only beyond that.
 package struct MempoolSizing: Equatable, Sendable {
     package static let cacheSize = 256
     /// What DPDK adds to each mbuf's data room: `struct rte_mbuf` (two cache
@@ -29,9 +30,12 @@ package struct MempoolSizing: Equatable, Sendable {
             (descriptorsHoldMbufs ? settings.rxDescriptors : 0) + settings.ringSize
             + settings.rxBurst * (1 + settings.maxRebursts)
             + settings.txWorkersPerRing * settings.txBurst
-        let needed = rings * perRing + lcores * Self.cacheSize
+        let needed = rings * perRing + lcores * Self.cacheSize * 3 / 2
         // Frames larger than one mbuf arrive as chains; leave a quarter more
-        // for them so a run of jumbo frames does not starve the queues.
+        // for them so a run of jumbo frames does not starve the queues. A ring
+        // full of 9,000-byte chains would need about 5 mbufs a packet: that is
+        // not reserved (it would multiply the pool by 5 for every user); what the
+        // pool lacks then shows as the NIC's rx_nombuf (Operations.md).
         let withChains = chains ? needed + needed / 4 : needed
         // DPDK mempools are most memory-efficient at 2^n - 1 elements.
         var size = 1

@@ -6,11 +6,11 @@ extension TransmitWorker {
     /// Produces packets [start, end) of the burst one rd_kafka_produce call each.
     /// Returns the first packet it could not hand over because the producer
     /// failed fatally (`end` when none).
-    func produceEach(_ start: Int, _ end: Int, _ record: WorkerRecord, giveUp: Bool) -> Int {
+    func produceEach(_ start: Int, _ end: Int, _ record: WorkerRecord, retries: inout Int, giveUp: Bool) -> Int {
         let batch = batchSequence
         batchSequence &+= 1
         var index = start
-        while index < end && produceOne(packets[index], record, batch: batch, giveUp: giveUp) {
+        while index < end && produceOne(packets[index], record, batch: batch, retries: &retries, giveUp: giveUp) {
             index += 1
         }
         return index
@@ -20,7 +20,13 @@ extension TransmitWorker {
     /// first), or counts why it could not. Returns false only when the producer
     /// has failed fatally: the packet is then kept for its successor.
     @inline(__always)
-    func produceOne(_ packet: OpaquePointer?, _ record: WorkerRecord, batch: UInt, giveUp: Bool) -> Bool {
+    func produceOne(
+        _ packet: OpaquePointer?,
+        _ record: WorkerRecord,
+        batch: UInt,
+        retries: inout Int,
+        giveUp: Bool
+    ) -> Bool {
         let captured = Int(CDPDK_rte_mbuf_pkt_len(packet))
         let length = min(captured, record.snapLength, scratchSize)
         let payload: UnsafeRawPointer
@@ -44,7 +50,6 @@ extension TransmitWorker {
         }
         let hint = hint(packet, payload, length, batch: batch)
         singleKey.pointee = CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField).bigEndian
-        var retries = 0
         while true {
             guard let refusal = record.producer.produce(payload, length: length, key: singleKey, hint: hint) else {
                 countProduced(1, bytes: length, truncated: length < captured ? 1 : 0)

@@ -59,6 +59,12 @@ struct CaptureRun {
         let cpus = try eal.confineControlThreads(configuration.controlCores)
         logger.info("control threads (librdkafka, supervisors) on CPUs \(ControlCores.formatList(cpus))")
 
+        // After the pipeline is released (defers run in reverse): every filter program loaded was freed once.
+        defer {
+            let loaded = PacketFilter.loadedCount.load(ordering: .relaxed)
+            let freed = PacketFilter.destroyedCount.load(ordering: .relaxed)
+            if loaded > 0 { logger.info("capture filter programs: \(loaded) loaded, \(freed) freed") }
+        }
         let pipeline = try CapturePipeline(settings: settings, kafka: properties, lcores: eal.workerLcores)
         defer { pipeline.release() }
         logger.info(
@@ -70,6 +76,7 @@ struct CaptureRun {
                 "capture_time": "\(pipeline.deviceTimestamps ? "device timestamps" : "wall clock per burst")",
             ]
         )
+        logger.info("capture filter: \(pipeline.filter.current?.summary ?? "none (every packet is captured)")")
         let statistics = StatisticsService(
             pipeline: pipeline,
             outputs: .init(
@@ -174,6 +181,8 @@ struct CaptureRun {
                 return .init(
                     kafka: run.withRunDefaults(next.kafka, embeddedBroker: broker),
                     live: LiveSettings(next.settings),
+                    filter: next.settings.filterExpression,
+                    filterEngine: next.settings.filterEngine,
                     needsRestart: needsRestart
                 )
             }

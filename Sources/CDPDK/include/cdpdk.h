@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <rte_bpf.h>
 #include <rte_common.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -80,6 +81,25 @@ static inline uint64_t CDPDK_RTE_ETH_RX_OFFLOAD_SCATTER(void) { return RTE_ETH_R
 static inline uint64_t CDPDK_RTE_ETH_RX_OFFLOAD_TIMESTAMP(void) { return RTE_ETH_RX_OFFLOAD_TIMESTAMP; }
 static inline uint64_t CDPDK_RTE_ETH_RX_OFFLOAD_RSS_HASH(void) { return RTE_ETH_RX_OFFLOAD_RSS_HASH; }
 static inline uint16_t CDPDK_RTE_MBUF_DEFAULT_BUF_SIZE(void) { return RTE_MBUF_DEFAULT_BUF_SIZE; }
+
+// MARK: - BPF (librte_bpf)
+
+/// rte_bpf_convert: libpcap's classic program (`const struct bpf_program *`)
+/// to eBPF load parameters, allocated with rte_malloc (free with rte_free).
+/// Experimental in DPDK 22.11, which Swift would warn about; NULL with rte_errno set on failure.
+struct rte_bpf_prm *CDPDK_rte_bpf_convert(const void *classic);
+/// The native code `rte_bpf_get_jit` reports for `bpf`, or NULL when it has none.
+static inline uint64_t (*CDPDK_rte_bpf_jit_func(const struct rte_bpf *bpf))(void *) {
+    struct rte_bpf_jit jit = {0};
+    if (rte_bpf_get_jit(bpf, &jit) != 0) return NULL;
+    return jit.func;
+}
+/// The size in bytes of the native code `rte_bpf_get_jit` reports for `bpf` (0: none).
+static inline size_t CDPDK_rte_bpf_jit_size(const struct rte_bpf *bpf) {
+    struct rte_bpf_jit jit = {0};
+    if (rte_bpf_get_jit(bpf, &jit) != 0) return 0;
+    return jit.sz;
+}
 
 // MARK: - cycles
 

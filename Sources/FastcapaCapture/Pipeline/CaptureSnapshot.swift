@@ -35,6 +35,7 @@ package struct CaptureSnapshot: Sendable {
         return (rx.enqueued &- tx.dequeued) &+ tx.inFlight
     }
 
-    /// received = delivered + dropped + in flight.
-    package var balances: Bool { rx.received == tx.delivered &+ dropped &+ inFlight }
+    /// received = filtered + delivered + dropped + in flight. Filtered packets
+    /// are the capture filter's choice, not a loss: they are no drop reason.
+    package var balances: Bool { rx.received == rx.filtered &+ tx.delivered &+ dropped &+ inFlight }
 }

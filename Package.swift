@@ -19,7 +19,7 @@ let dpdkIncludes = ["/usr/include/dpdk", "/usr/include/\(multiarch)/dpdk"]
 /// Swift modules that import CDPDK, directly or through another module, need
 /// the same paths for the clang importer.
 let dpdkSwiftFlags: [SwiftSetting] = [.unsafeFlags(dpdkIncludes.flatMap { ["-Xcc", "-I\($0)"] })]
-let dpdkLibraries = ["rte_eal", "rte_ethdev", "rte_mbuf", "rte_mempool", "rte_ring", "rte_net", "rte_kvargs", "rte_bpf"]
+let dpdkLibraries = ["rte_eal", "rte_ethdev", "rte_mbuf", "rte_mempool", "rte_ring", "rte_net", "rte_kvargs", "rte_bpf", "rte_pdump"]
 
 /// Every Swift target: warnings are errors.
 let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
@@ -120,13 +120,21 @@ let package = Package(
 
         // Micro-benchmarks of hot-loop calls, as ratios within one run (Scripts/bench runs them).
         .executableTarget(
-            name: "fastcapa-microbench", dependencies: ["CURCU"], path: "Benchmarks/Microbench", swiftSettings: strict
+            name: "fastcapa-microbench",
+            dependencies: ["CURCU", "CDPDK", "FastcapaCapture"],
+            path: "Benchmarks/Microbench",
+            swiftSettings: strict + dpdkSwiftFlags
         ),
         // MARK: Tests
 
         // Captures built in code, the shared corpus, scratch folders.
         .target(name: "FastcapaTestSupport", dependencies: ["PcapFormat"], path: "Tests/FastcapaTestSupport"),
         .testTarget(name: "PcapFormatTests", dependencies: ["PcapFormat", "FastcapaTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "FastcapaFilterTests",
+            dependencies: ["FastcapaFilter", "FastcapaTestSupport", "PcapFormat"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "FastcapaKafkaTests",
             dependencies: ["FastcapaKafka", "FastcapaKafkaTools", "CFastcapaShared", "CRdKafka", "FastcapaTestSupport"],

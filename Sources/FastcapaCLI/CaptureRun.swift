@@ -56,6 +56,7 @@ struct CaptureRun {
         )
         defer { eal.cleanup() }
         signals.beforeForcedExit { eal.removeRuntimeFiles() }
+        logger.info("\(eal.enablePacketDump())")
         let cpus = try eal.confineControlThreads(configuration.controlCores)
         logger.info("control threads (librdkafka, supervisors) on CPUs \(ControlCores.formatList(cpus))")
 

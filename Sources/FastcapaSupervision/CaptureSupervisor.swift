@@ -169,11 +169,14 @@ package actor CaptureSupervisor {
     /// new program off the lcores, publish it through RCU, free the old one after
     /// the grace period. A program DPDK refuses leaves the running filter in place.
     private func swapFilter(_ reloaded: Reloaded) async {
-        let running = pipeline.filter.current
+        // What runs now, as values: holding the running filter here would keep its program alive past the swap.
+        let running = pipeline.filter.current.map {
+            (expression: $0.expression, engine: $0.engine, snap: $0.snapLength)
+        }
         let unchanged =
             running?.expression == reloaded.filter
             && (running == nil
-                || (running?.engine == reloaded.filterEngine && running?.snapLength == reloaded.live.snapLength))
+                || (running?.engine == reloaded.filterEngine && running?.snap == reloaded.live.snapLength))
         guard !unchanged else { return }
         let pipeline = self.pipeline
         do {

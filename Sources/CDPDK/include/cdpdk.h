@@ -29,6 +29,7 @@
 #include <rte_mbuf_dyn.h>
 #include <rte_mempool.h>
 #include <rte_pause.h>
+#include <rte_pdump.h>
 #include <rte_ring.h>
 
 // MARK: - errors

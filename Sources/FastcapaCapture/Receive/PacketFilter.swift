@@ -23,7 +23,8 @@ struct FilterRecord {
 /// JIT-compiles it where DPDK has a JIT: x86-64 and arm64). The eBPF program's
 /// context is the mbuf (`RTE_BPF_ARG_PTR_MBUF`): its packet loads go through
 /// `rte_pktmbuf_read`, in the interpreter and in the JIT's slow path alike, so
-/// they read across the segments of a chained frame.
+/// they read across the segments of a chained frame. Two bugs of DPDK 22.11's
+/// converter and JIT are repaired before loading (`ConvertedProgram`).
 ///
 /// Build it off the lcores (it allocates and may take milliseconds); it is freed
 /// (`rte_bpf_destroy`) exactly once, when the last reference goes, which
@@ -69,8 +70,18 @@ package final class PacketFilter: @unchecked Sendable {
             )
         }
         defer { rte_free(parameters) }
-        ebpfInstructions = Int(parameters.pointee.nb_ins)
-        guard let program = rte_bpf_load(parameters) else {
+        let instructions = try ConvertedProgram.repaired(
+            UnsafeBufferPointer(start: parameters.pointee.ins, count: Int(parameters.pointee.nb_ins))
+        )
+        ebpfInstructions = instructions.count
+        // rte_bpf_load copies the instructions.
+        let loaded = instructions.withUnsafeBufferPointer { buffer in
+            var repaired = parameters.pointee
+            repaired.ins = buffer.baseAddress
+            repaired.nb_ins = UInt32(buffer.count)
+            return rte_bpf_load(&repaired)
+        }
+        guard let program = loaded else {
             throw CaptureError(
                 "DPDK's eBPF verifier refuses the capture filter '\(classic.expression)': \(CaptureError.dpdkReason())",
                 fix: "Simplify the expression, or report it with the output of tcpdump -d 'EXPRESSION'."
@@ -104,6 +115,33 @@ package final class PacketFilter: @unchecked Sendable {
         return "'\(expression)': \(classicInstructions) classic BPF instructions, \(ebpfInstructions) eBPF, \(runner)"
     }
 
+    /// The program's verdicts on `count` packets (non-zero: accepted), as the
+    /// receive loop computes them; nothing freed (benchmarks and tests).
+    @inline(__always)
+    package func evaluate(
+        _ packets: UnsafeMutablePointer<OpaquePointer?>,
+        _ count: Int,
+        into verdicts: UnsafeMutablePointer<UInt64>
+    ) {
+        Self.evaluate(record, packets, count, into: verdicts)
+    }
+
+    @inline(__always)
+    static func evaluate(
+        _ record: UnsafeMutablePointer<FilterRecord>,
+        _ packets: UnsafeMutablePointer<OpaquePointer?>,
+        _ count: Int,
+        into verdicts: UnsafeMutablePointer<UInt64>
+    ) {
+        if let native = record.pointee.native {
+            for index in 0..<count { verdicts[index] = native(UnsafeMutableRawPointer(packets[index])) }
+        } else {
+            packets.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: count) {
+                _ = rte_bpf_exec_burst(record.pointee.program, $0, verdicts, UInt32(count))
+            }
+        }
+    }
+
     /// Runs the program on `count` packets, keeps those it accepts at the front
     /// of `packets` (in order), frees the others and returns how many it kept.
     /// `verdicts` and `rejected` hold `count` entries. The receive loop's code:
@@ -116,13 +154,7 @@ package final class PacketFilter: @unchecked Sendable {
         verdicts: UnsafeMutablePointer<UInt64>,
         rejected: UnsafeMutablePointer<OpaquePointer?>
     ) -> (kept: Int, rejected: Int) {
-        if let native = record.pointee.native {
-            for index in 0..<count { verdicts[index] = native(UnsafeMutableRawPointer(packets[index])) }
-        } else {
-            packets.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: count) {
-                _ = rte_bpf_exec_burst(record.pointee.program, $0, verdicts, UInt32(count))
-            }
-        }
+        evaluate(record, packets, count, into: verdicts)
         var kept = 0
         var refused = 0
         for index in 0..<count {

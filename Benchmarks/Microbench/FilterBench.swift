@@ -5,7 +5,7 @@ import Glibc
 // The capture filter alone: nanoseconds per packet of the verdicts (JIT and
 // interpreter), on 64-byte frames of a realistic mix in mbufs, bursts of 32, as
 // the receive loop runs them. Needs EAL (DPDK's converter allocates with
-// rte_malloc): a private, file-less EAL on the calling thread's CPUs.
+// rte_malloc): a private EAL (its own file prefix, removed at exit) on lcore 0.
 
 /// A 64-byte Ethernet/IPv4 frame: TCP or UDP with these ports.
 func frame(udp: Bool, source: UInt16, destination: UInt16) -> [UInt8] {
@@ -40,7 +40,7 @@ func filterBenchmarks() {
         eal = try Eal.initialize(
             programName: "fastcapa-microbench",
             arguments: [
-                "--no-huge", "--no-pci", "-m", "128", "--in-memory", "-l", "0", "--log-level=*:error",
+                "--no-huge", "--no-pci", "-m", "128", "-l", "0", "--log-level=lib.eal:error",
             ]
         )
     } catch {
@@ -88,16 +88,12 @@ func filterBenchmarks() {
                 consume(accepted)
             }
             let kept = (0..<burst).filter { verdicts[$0] != 0 }.count
+            let name = "'\(expression)' \(engine.rawValue)"
+            let padded = name + String(repeating: " ", count: max(0, 54 - name.count))
             print(
-                String(
-                    format: "  %-44@ %-11@ %6.2f ns per packet (%@, keeps %d of %d)",
-                    "'\(expression)'",
-                    engine.rawValue,
-                    nanos / Double(burst),
-                    filter.isNative ? "native" : "interpreted",
-                    kept,
-                    burst
-                )
+                "  \(padded)"
+                    + String(format: "%7.2f ns per packet", nanos / Double(burst))
+                    + " (\(filter.isNative ? "native" : "interpreted"), keeps \(kept) of \(burst))"
             )
         }
     }

@@ -61,7 +61,7 @@ extension EndToEnd {
             let dumped = try PcapFile(bytes: [UInt8](Data(contentsOf: URL(fileURLWithPath: output)))).records
             // dumpcap sees what the port receives, before the probe's own filter.
             let replay = try PcapFile(bytes: [UInt8](Data(contentsOf: URL(fileURLWithPath: sample)))).records
-            #expect(dumped.count == 200)
+            #expect(dumped.count >= 200, "dumpcap stops after the burst that reaches -c")
             #expect(dumped.allSatisfy { record in replay.contains { $0.data == record.data } })
             #expect(dumped.contains { $0.data.count > 13 && $0.data[12] == 0x08 && $0.data[23] != 6 }, "not only TCP")
             print(

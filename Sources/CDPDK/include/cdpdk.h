@@ -89,18 +89,6 @@ static inline uint16_t CDPDK_RTE_MBUF_DEFAULT_BUF_SIZE(void) { return RTE_MBUF_D
 /// to eBPF load parameters, allocated with rte_malloc (free with rte_free).
 /// Experimental in DPDK 22.11, which Swift would warn about; NULL with rte_errno set on failure.
 struct rte_bpf_prm *CDPDK_rte_bpf_convert(const void *classic);
-/// The native code `rte_bpf_get_jit` reports for `bpf`, or NULL when it has none.
-static inline uint64_t (*CDPDK_rte_bpf_jit_func(const struct rte_bpf *bpf))(void *) {
-    struct rte_bpf_jit jit = {0};
-    if (rte_bpf_get_jit(bpf, &jit) != 0) return NULL;
-    return jit.func;
-}
-/// The size in bytes of the native code `rte_bpf_get_jit` reports for `bpf` (0: none).
-static inline size_t CDPDK_rte_bpf_jit_size(const struct rte_bpf *bpf) {
-    struct rte_bpf_jit jit = {0};
-    if (rte_bpf_get_jit(bpf, &jit) != 0) return 0;
-    return jit.sz;
-}
 
 // MARK: - cycles
 

@@ -87,8 +87,10 @@ package final class PacketFilter: @unchecked Sendable {
                 fix: "Simplify the expression, or report it with the output of tcpdump -d 'EXPRESSION'."
             )
         }
-        let native = engine == .jit ? CDPDK_rte_bpf_jit_func(program) : nil
-        nativeBytes = native == nil ? 0 : CDPDK_rte_bpf_jit_size(program)
+        var jit = rte_bpf_jit()
+        let compiled = engine == .jit && rte_bpf_get_jit(program, &jit) == 0 && jit.func != nil
+        let native = compiled ? jit.func : nil
+        nativeBytes = compiled ? jit.sz : 0
         record = .allocate(capacity: 1)
         record.initialize(to: FilterRecord(program: program, native: native))
         Self.loadedCount.add(1, ordering: .relaxed)

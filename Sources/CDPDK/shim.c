@@ -1,4 +1,6 @@
 #define _GNU_SOURCE
+// rte_bpf_convert is experimental in DPDK 22.11.
+#define ALLOW_EXPERIMENTAL_API
 #include "cdpdk.h"
 
 #include <errno.h>
@@ -24,6 +26,8 @@ int CDPDK_rte_mbuf_dynfield_register_u64(const char *name) {
     }
     return rte_mbuf_dynfield_register(&descriptor);
 }
+
+struct rte_bpf_prm *CDPDK_rte_bpf_convert(const void *classic) { return rte_bpf_convert(classic); }
 
 void CDPDK_CPU_ZERO(cpu_set_t *set) { CPU_ZERO(set); }
 void CDPDK_CPU_SET(int cpu, cpu_set_t *set) { CPU_SET(cpu, set); }

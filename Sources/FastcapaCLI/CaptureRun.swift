@@ -56,9 +56,16 @@ struct CaptureRun {
         )
         defer { eal.cleanup() }
         signals.beforeForcedExit { eal.removeRuntimeFiles() }
+        logger.info("\(eal.enablePacketDump())")
         let cpus = try eal.confineControlThreads(configuration.controlCores)
         logger.info("control threads (librdkafka, supervisors) on CPUs \(ControlCores.formatList(cpus))")
 
+        // After the pipeline is released (defers run in reverse): every filter program loaded was freed once.
+        defer {
+            let loaded = PacketFilter.loadedCount.load(ordering: .relaxed)
+            let freed = PacketFilter.destroyedCount.load(ordering: .relaxed)
+            if loaded > 0 { logger.info("capture filter programs: \(loaded) loaded, \(freed) freed") }
+        }
         let pipeline = try CapturePipeline(settings: settings, kafka: properties, lcores: eal.workerLcores)
         defer { pipeline.release() }
         try signals.verifyHandlers()
@@ -82,6 +89,7 @@ struct CaptureRun {
                 )
             }
         }
+        logger.info("capture filter: \(pipeline.filter.current?.summary ?? "none (every packet is captured)")")
         let statistics = StatisticsService(
             outputs: .init(
                 tableInterval: configuration.statsInterval,
@@ -208,6 +216,8 @@ struct CaptureRun {
                 return .init(
                     kafka: run.withRunDefaults(next.kafka, embeddedBroker: broker),
                     live: LiveSettings(next.settings),
+                    filter: next.settings.filterExpression,
+                    filterEngine: next.settings.filterEngine,
                     needsRestart: needsRestart
                 )
             }

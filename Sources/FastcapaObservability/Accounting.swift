@@ -9,7 +9,7 @@ package enum Accounting {
         let nic = snapshot.nic
         let reasons = snapshot.drops.map { "\($0.reason) \($0.count)" }.joined(separator: ", ")
         var lines = [
-            "accounting: received \(rx.received) = delivered \(tx.delivered) + dropped \(snapshot.dropped) (\(reasons)) + in flight \(snapshot.inFlight)"
+            "accounting: received \(rx.received) = filtered \(rx.filtered) + delivered \(tx.delivered) + dropped \(snapshot.dropped) (\(reasons)) + in flight \(snapshot.inFlight)"
                 + (snapshot.balances ? "" : "  ** DOES NOT BALANCE ** (off by \(snapshot.imbalance))"),
             "accounting: delivered \(tx.deliveredBytes) bytes; truncated to the snap length \(tx.truncated)",
             "accounting: before the probe (NIC): missed \(nic.missed), no mbuf \(nic.noMbuf), errors \(nic.errors), "
@@ -30,7 +30,8 @@ package enum Accounting {
         let tx = snapshot.tx
         let nic = snapshot.nic
         let counts: [(String, UInt64)] = [
-            ("received", rx.received), ("received_bytes", rx.receivedBytes), ("enqueued", rx.enqueued),
+            ("received", rx.received), ("received_bytes", rx.receivedBytes), ("filtered", rx.filtered),
+            ("enqueued", rx.enqueued),
             ("dequeued", tx.dequeued), ("produced", tx.produced), ("delivered", tx.delivered),
             ("delivered_bytes", tx.deliveredBytes), ("dropped", snapshot.dropped),
             ("truncated", tx.truncated), ("queue_full_retries", tx.queueFullRetries),
@@ -49,8 +50,10 @@ package enum Accounting {
             + measured.map { ($0.0, "\($0.1)") }
         let body = fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")
         let queues = snapshot.perQueue.map { "\($0.received)" }.joined(separator: ",")
+        let filtered = snapshot.perQueue.map { "\($0.filtered)" }.joined(separator: ",")
         let workers = snapshot.perWorker.map { "\($0.delivered)" }.joined(separator: ",")
-        return "{\(body),\"received_per_queue\":[\(queues)],\"delivered_per_worker\":[\(workers)],"
+        return "{\(body),\"received_per_queue\":[\(queues)],\"filtered_per_queue\":[\(filtered)],"
+            + "\"delivered_per_worker\":[\(workers)],"
             + "\"health\":\"\(health.state)\"" + (final ? ",\"balanced\":\(snapshot.balances)}" : "}")
     }
 }

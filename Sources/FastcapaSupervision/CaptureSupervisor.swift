@@ -27,15 +27,26 @@ package actor CaptureSupervisor {
         }
     }
 
-    /// What a reload produces: the new Kafka properties and live settings, and
-    /// the names of settings that changed but need a restart of the probe.
+    /// What a reload produces: the new Kafka properties and live settings, the
+    /// capture filter (nil: none), and the names of settings that changed but
+    /// need a restart of the probe.
     package struct Reloaded: Sendable {
         package var kafka: KafkaProperties
         package var live: LiveSettings
+        package var filter: String?
+        package var filterEngine: FilterEngine
         package var needsRestart: [String]
-        package init(kafka: KafkaProperties, live: LiveSettings, needsRestart: [String]) {
+        package init(
+            kafka: KafkaProperties,
+            live: LiveSettings,
+            filter: String?,
+            filterEngine: FilterEngine,
+            needsRestart: [String]
+        ) {
             self.kafka = kafka
             self.live = live
+            self.filter = filter
+            self.filterEngine = filterEngine
             self.needsRestart = needsRestart
         }
     }
@@ -48,6 +59,9 @@ package actor CaptureSupervisor {
     private let reload: @Sendable () throws -> Reloaded
     private let injectFault: (@Sendable (ProducerGeneration) -> Void)?
     private let services: [any Service]
+    /// Loads and swaps capture filters on a thread of their own, off the
+    /// cooperative pool (a swap waits for an RCU grace period).
+    private let filterQueue = GenerationOwner(label: "fastcapa.filter")
     package nonisolated let producers: [ProducerSupervisor]
 
     /// - Parameters:
@@ -167,6 +181,43 @@ package actor CaptureSupervisor {
         return nil
     }
 
+    /// SIGHUP with a changed capture filter (or engine, or snap length): load the
+    /// new program off the lcores, publish it through RCU, free the old one after
+    /// the grace period. A program DPDK refuses leaves the running filter in place.
+    private func swapFilter(_ reloaded: Reloaded) async {
+        // What runs now, as values: holding the running filter here would keep its program alive past the swap.
+        let running = pipeline.filter.current.map {
+            (expression: $0.expression, engine: $0.engine, snap: $0.snapLength)
+        }
+        let unchanged =
+            running?.expression == reloaded.filter
+            && (running == nil
+                || (running?.engine == reloaded.filterEngine && running?.snap == reloaded.live.snapLength))
+        guard !unchanged else { return }
+        let pipeline = self.pipeline
+        do {
+            let swap = try await filterQueue.run {
+                try pipeline.replaceFilter(
+                    reloaded.filter,
+                    snapLength: reloaded.live.snapLength,
+                    engine: reloaded.filterEngine
+                )
+            }
+            logger.notice(
+                swap.new == nil ? "SIGHUP: capture filter removed" : "SIGHUP: capture filter replaced",
+                metadata: [
+                    "filter": "\(pipeline.filter.current?.summary ?? "none")", "old": "\(swap.old ?? "none")",
+                    "old_programs_freed": "\(swap.freed)",
+                ]
+            )
+        } catch {
+            logger.error(
+                "SIGHUP: the new capture filter is refused; keeping the running one",
+                metadata: ["error": "\(error)", "filter": "\(running?.expression ?? "none")"]
+            )
+        }
+    }
+
     /// SIGHUP: read the configuration again and swap in producers built from it,
     /// worker after worker, until a stop. An invalid configuration is refused with
     /// a log line; the running one stays.
@@ -184,6 +235,7 @@ package actor CaptureSupervisor {
         for name in reloaded.needsRestart {
             logger.warning("SIGHUP: '\(name)' changed but only takes effect when the probe restarts")
         }
+        await swapFilter(reloaded)
         for producer in producers {
             guard !Task.isCancelled else { return }
             do {

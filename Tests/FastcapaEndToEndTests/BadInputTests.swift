@@ -290,6 +290,48 @@ extension EndToEnd {
                 ["MTU is 65536", "snap length of 16128 bytes", "ip link set lo mtu 16105"]
             ),
             Case(
+                name: "capture filter libpcap refuses",
+                eal: eal,
+                application: ["-f", "tcp prt 80"],
+                status: 64,
+                mentions: ["capture filter (-f, --filter)", "libpcap", "syntax error", "at 'prt' (character 5)"]
+            ),
+            Case(
+                name: "incomplete capture filter",
+                eal: eal,
+                application: ["--filter", "tcp port 443 and"],
+                status: 64,
+                mentions: ["capture filter", "at the end (the expression is incomplete)"]
+            ),
+            Case(
+                name: "capture filter naming an unknown host",
+                eal: eal,
+                application: ["-f", "host no-such-host.invalid"],
+                status: 64,
+                mentions: ["unknown host 'no-such-host.invalid'", "(character 6)"]
+            ),
+            Case(
+                name: "missing filter file",
+                eal: eal,
+                application: ["--filter-file", "/nonexistent/filter.txt"],
+                status: 64,
+                mentions: ["/nonexistent/filter.txt", "does not exist"]
+            ),
+            Case(
+                name: "a filter and a filter file",
+                eal: eal,
+                application: ["-f", "tcp", "--filter-file", "/nonexistent/filter.txt"],
+                status: 64,
+                mentions: ["both a filter", "Give one of them"]
+            ),
+            Case(
+                name: "unknown filter engine",
+                eal: eal,
+                application: ["--filter-engine", "fast"],
+                status: 64,
+                mentions: ["filter-engine", "jit, interpreter"]
+            ),
+            Case(
                 name: "EAL options after --",
                 eal: [],
                 application: ["--vdev=net_null0"],
@@ -395,6 +437,29 @@ extension EndToEnd {
             #expect(result.status == 64)
             #expect(result.stderr.contains(file.path) && result.stderr.contains("line"), "\(result.stderr)")
             #expect(result.runtimeFolderRemoved)
+        }
+
+        /// Refused before EAL starts (status 64, no runtime folder), naming the file (and line) and the word.
+        @Test(arguments: [
+            (
+                "filter.txt", "# web and DNS\ntcp port 443 or\n  udp prot 53  # the typo\n", "--filter-file",
+                "at 'prot'", ""
+            ),
+            ("fastcapa.yaml", "rx-burst: 32\nfilter: \"ip and and tcp\"\n", "--config", "at 'and' (character 8)", ":2"),
+        ])
+        func badCaptureFilterInAFileOrTheConfigNamesWhere(
+            name: String,
+            text: String,
+            option: String,
+            word: String,
+            line: String
+        ) throws {
+            let path = TestFiles.temporaryDirectory().appendingPathComponent(name).path
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            let result = try Harness.probe(eal: Self.eal, [option, path])
+            #expect(result.status == 64 && result.runtimeFolderRemoved)
+            #expect(result.stderr.contains(path + line), "\(result.stderr)")
+            #expect(result.stderr.contains(word), "\(result.stderr)")
         }
 
         @Test func malformedKafkaFileNamesTheLine() throws {

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <rte_bpf.h>
 #include <rte_common.h>
 #include <rte_cycles.h>
 #include <rte_dev.h>
@@ -31,6 +32,7 @@
 #include <rte_mbuf_dyn.h>
 #include <rte_mempool.h>
 #include <rte_pause.h>
+#include <rte_pdump.h>
 #include <rte_ring.h>
 
 // MARK: - errors
@@ -115,6 +117,13 @@ int CDPDK_getsockname_sll_ifindex(int fd, int *ifindex);
 /// getsockopt(fd, SOL_PACKET, PACKET_STATISTICS): packets (dropped included) and drops since the last
 /// call (the kernel resets them on every read). 0, or -1 with errno set.
 int CDPDK_getsockopt_PACKET_STATISTICS(int fd, uint32_t *packets, uint32_t *drops);
+
+// MARK: - BPF (librte_bpf)
+
+/// rte_bpf_convert: libpcap's classic program (`const struct bpf_program *`)
+/// to eBPF load parameters, allocated with rte_malloc (free with rte_free).
+/// Experimental in DPDK 22.11, which Swift would warn about; NULL with rte_errno set on failure.
+struct rte_bpf_prm *CDPDK_rte_bpf_convert(const void *classic);
 
 // MARK: - cycles
 

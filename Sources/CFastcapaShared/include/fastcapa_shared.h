@@ -46,7 +46,7 @@ static inline uint32_t fastcapa_flag_load(const uint32_t *flag) {
 // Sized to whole cache lines and allocated 64-byte aligned (CounterBlock in
 // Swift); no alignment attribute, since Swift does not import over-aligned structs.
 
-/// Receive worker counters, one cache line per worker.
+/// Receive worker counters, two cache lines per worker.
 typedef struct fastcapa_rx_counters {
     uint64_t received;          // packets returned by rte_eth_rx_burst
     uint64_t received_bytes;    // their pkt_len
@@ -56,6 +56,9 @@ typedef struct fastcapa_rx_counters {
     uint64_t full_bursts;       // bursts that came back full (queue under pressure)
     uint64_t ring_full_waits;   // retries under the `wait` ring-full policy
     uint64_t empty_polls;       // polls that returned nothing
+    // Second cache line.
+    uint64_t filtered;          // packets the capture filter rejected (freed on the lcore; not a drop)
+    uint64_t spare[7];
 } fastcapa_rx_counters;
 
 #define FASTCAPA_LATENCY_BUCKETS 14
@@ -139,7 +142,8 @@ typedef struct fastcapa_producer_context {
 _Static_assert(sizeof(fastcapa_producer_context) == 2 * FASTCAPA_CACHE_LINE, "a producer context fills two cache lines");
 _Static_assert(offsetof(fastcapa_producer_context, partition_count) == FASTCAPA_CACHE_LINE,
                "the lcore-written words start the second cache line");
-_Static_assert(sizeof(fastcapa_rx_counters) == FASTCAPA_CACHE_LINE, "rx counters fill one cache line");
+_Static_assert(sizeof(fastcapa_rx_counters) == 2 * FASTCAPA_CACHE_LINE, "rx counters fill two cache lines");
+_Static_assert(offsetof(fastcapa_rx_counters, filtered) == FASTCAPA_CACHE_LINE, "filtered starts the second cache line");
 _Static_assert(sizeof(fastcapa_tx_counters) == 4 * FASTCAPA_CACHE_LINE, "tx counters fill four cache lines");
 
 #endif

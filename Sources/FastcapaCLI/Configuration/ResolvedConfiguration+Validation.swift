@@ -8,6 +8,9 @@ extension ResolvedConfiguration {
         do {
             try settings.validate()
         } catch {
+            if error.key == "filter", let filterFile {
+                throw SettingError("capture filter in the filter file '\(filterFile)': \(error.problem). \(error.fix)")
+            }
             throw SettingError(error)
         }
         func check(_ ok: Bool, _ message: String) throws { if !ok { throw SettingError(message) } }

@@ -20,6 +20,8 @@ package final class CapturePipeline: @unchecked Sendable {
     private let rxCounters: CounterBlock<fastcapa_rx_counters>
     private let txCounters: CounterBlock<fastcapa_tx_counters>
     let control = WorkerControl()
+    /// The capture filter the receive workers read (through RCU).
+    package private(set) var filter = FilterSlot(nil)
     var receiveLcores: [UInt32] = []
     var transmitLcores: [UInt32] = []
     private var released = false
@@ -74,6 +76,12 @@ package final class CapturePipeline: @unchecked Sendable {
                 )
             )
         }
+        // The capture filter: converted to eBPF and loaded (JIT-compiled) once, for every receive worker.
+        if let expression = settings.filterExpression {
+            filter = FilterSlot(
+                try PacketFilter(expression: expression, snapLength: settings.snapLength, engine: settings.filterEngine)
+            )
+        }
         // Drivers register the timestamp field when they start.
         let device = ports.allSatisfy(\.deliversEpochTimestamps) ? DeviceTimestamp.registered() : nil
         deviceTimestamps = device != nil
@@ -93,7 +101,8 @@ package final class CapturePipeline: @unchecked Sendable {
                         counters: rxCounters[ringIndex],
                         control: control,
                         captureTimeField: captureTimeField,
-                        deviceTimestamp: device
+                        deviceTimestamp: device,
+                        filter: filter
                     )
                 )
                 receiveLcores.append(lcoreIterator.next()!)
@@ -252,6 +261,20 @@ package final class CapturePipeline: @unchecked Sendable {
 
     package static func unregisterSamplerThread() { CURCU_rcu_unregister_thread() }
 
+    /// Loads `expression` (nil: no filter) off the lcores, publishes it to every
+    /// receive worker through RCU, waits for the grace period and frees the old
+    /// program. Blocks: never call it on an lcore or Swift's cooperative pool.
+    package func replaceFilter(
+        _ expression: String?,
+        snapLength: Int,
+        engine: FilterEngine
+    ) throws(CaptureError) -> FilterSlot.Replacement {
+        let next = try expression.map { (text: String) throws(CaptureError) in
+            try PacketFilter(expression: text, snapLength: snapLength, engine: engine)
+        }
+        return filter.replace(with: next)
+    }
+
     /// Each port's extended statistics as a JSON object keyed by port id (sampler only).
     private func extendedStatisticsJSON() -> String {
         let ports = self.ports.map { port in
@@ -276,6 +299,8 @@ package final class CapturePipeline: @unchecked Sendable {
         released = true
         for worker in transmitWorkers { worker.releaseProducer() }
         transmitWorkers.removeAll()
+        receiveWorkers.removeAll()
+        filter = FilterSlot(nil)  // destroys the filter's program
         for port in ports { port.stop() }
         for ring in rings { rte_ring_free(ring) }
         rings.removeAll()

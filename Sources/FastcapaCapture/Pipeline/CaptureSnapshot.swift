@@ -79,13 +79,14 @@ package struct CaptureSnapshot: Sendable {
     /// are sampled one after another and a producer being retired is not counted.
     package var inFlight: Int { ringDepth + held + kafkaQueued + kept }
 
-    /// received − (delivered + dropped + in flight): 0 when the books balance.
+    /// received − (filtered + delivered + dropped + in flight): 0 when the books balance.
     package var imbalance: Int {
         let rx = self.rx
         let tx = self.tx
-        return Int(truncatingIfNeeded: rx.received &- tx.delivered &- dropped) - inFlight
+        return Int(truncatingIfNeeded: rx.received &- rx.filtered &- tx.delivered &- dropped) - inFlight
     }
 
-    /// received = delivered + dropped + in flight.
+    /// received = filtered + delivered + dropped + in flight. Filtered packets
+    /// are the capture filter's choice, not a loss: they are no drop reason.
     package var balances: Bool { imbalance == 0 }
 }

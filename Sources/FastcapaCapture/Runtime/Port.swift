@@ -1,7 +1,9 @@
 import CDPDK
 
 /// One Ethernet port set up for capture: N receive queues spread by RSS,
-/// promiscuous, no transmit.
+/// promiscuous. The probe never sends; where the device has one, a transmit
+/// queue of few descriptors is set up all the same, because rte_pdump (what
+/// dpdk-dumpcap attaches through) refuses a port without one.
 package struct Port: Sendable {
     package let id: UInt16
     package let driver: String
@@ -70,10 +72,11 @@ package struct Port: Sendable {
         if conf.rxmode.offloads & CDPDK_RTE_ETH_RX_OFFLOAD_SCATTER() != 0 && info.max_mtu > 1500 {
             conf.rxmode.mtu = UInt32(min(info.max_mtu, Self.jumboMTU))
         }
-        var status = rte_eth_dev_configure(id, UInt16(rxQueues), 0, &conf)
+        let txQueues: UInt16 = info.max_tx_queues > 0 ? 1 : 0
+        var status = rte_eth_dev_configure(id, UInt16(rxQueues), txQueues, &conf)
         if status != 0 && conf.rxmode.mtu != 0 {
             conf.rxmode.mtu = 0  // the device's default
-            status = rte_eth_dev_configure(id, UInt16(rxQueues), 0, &conf)
+            status = rte_eth_dev_configure(id, UInt16(rxQueues), txQueues, &conf)
         }
         guard status == 0 else {
             throw CaptureError(
@@ -100,6 +103,10 @@ package struct Port: Sendable {
                     fix: "Check the mempool size and the descriptor count (rx-desc)."
                 )
             }
+        }
+        if txQueues > 0 {
+            // Unused: for rte_pdump only. A failure just means dpdk-dumpcap cannot attach.
+            _ = rte_eth_tx_queue_setup(id, 0, max(unusedTx, 64), UInt32(bitPattern: socket), nil)
         }
         status = rte_eth_dev_start(id)
         guard status == 0 else {

@@ -14,7 +14,7 @@ import Synchronization
 package final class GenerationOwner: Sendable {
     private let queue: DispatchQueue
 
-    init(label: String) {
+    package init(label: String) {
         queue = DispatchQueue(label: label)
     }
 

@@ -37,6 +37,7 @@ package final class MetricsExporter: Sendable {
             set(counter: "fastcapa_received_bytes_total", labels, counts.receivedBytes)
             set(counter: "fastcapa_enqueued_packets_total", labels, counts.enqueued)
             set(counter: "fastcapa_ring_full_drops_total", labels, counts.ringFullDrops)
+            set(counter: "fastcapa_filtered_packets_total", labels, counts.filtered)
         }
         for (ring, depth) in snapshot.ringDepths.enumerated() where ring < queueLabels.count {
             gauge("fastcapa_ring_depth", [("queue", queueLabels[ring])]).set(Double(depth))
@@ -102,6 +103,8 @@ package final class MetricsExporter: Sendable {
         "fastcapa_received_bytes_total": "Bytes of the packets received.",
         "fastcapa_enqueued_packets_total": "Packets the transmit ring accepted.",
         "fastcapa_ring_full_drops_total": "Packets dropped because the transmit ring was full.",
+        "fastcapa_filtered_packets_total":
+            "Packets the capture filter rejected (freed on the receive lcore; not a drop).",
         "fastcapa_ring_depth": "Packets waiting in the transmit ring.",
         "fastcapa_produced_packets_total": "Packets handed to librdkafka.",
         "fastcapa_delivered_packets_total": "Packets Kafka acknowledged.",

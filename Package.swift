@@ -65,7 +65,7 @@ let package = Package(
         // The pcap and pcapng file formats and the message key.
         .target(name: "PcapFormat", swiftSettings: strict),
         // Every libpcap call: tcpdump expressions compiled to classic BPF, and
-        // matched against frames (the probe's capture filter; `consume --filter` later).
+        // matched against frames (the probe's capture filter, and `consume --filter`).
         .target(name: "FastcapaFilter", dependencies: ["CPcap"], swiftSettings: strict),
         // Everything that owns librdkafka: configuration, producer generations
         // and their callbacks, delivery-report threads, the reader, the embedded broker.
@@ -107,7 +107,7 @@ let package = Package(
             name: "FastcapaCLI",
             dependencies: [
                 "FastcapaCapture", "FastcapaKafka", "FastcapaKafkaTools", "FastcapaSupervision",
-                "FastcapaObservability", "PcapFormat",
+                "FastcapaObservability", "FastcapaFilter", "PcapFormat",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

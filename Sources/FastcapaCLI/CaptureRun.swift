@@ -77,7 +77,7 @@ struct CaptureRun {
                 "ring_size": "\(settings.ringSize)",
                 "mbufs":
                     "\(pipeline.mempools.map { "\($0.mbufs) × \($0.dataRoom) B (\($0.bytes >> 20) MiB)" }.joined(separator: ", "))",
-                "topic": "\(settings.topic)",
+                "topic": "\(settings.topics.joined(separator: ", "))",
                 "capture_time": "\(pipeline.deviceTimestamps ? "device timestamps" : "wall clock per burst")",
             ]
         )
@@ -155,9 +155,10 @@ struct CaptureRun {
     /// With no broker configured, librdkafka's mock cluster in this process.
     private func startEmbeddedBrokerIfNeeded() throws -> EmbeddedBroker? {
         guard !configuration.kafka.hasBrokers else { return nil }
-        let broker = try EmbeddedBroker(topics: [(settings.topic, Int32(configuration.embeddedPartitions))])
+        let partitions = Int32(configuration.embeddedPartitions)
+        let broker = try EmbeddedBroker(topics: settings.topics.map { ($0, partitions) })
         logger.notice(
-            "no Kafka broker configured: using the embedded broker (librdkafka's mock cluster) at \(broker.bootstrapServers), topic '\(settings.topic)' with \(configuration.embeddedPartitions) partition(s). Give -c FILE or -X bootstrap.servers=HOST:PORT for a real Kafka."
+            "no Kafka broker configured: using the embedded broker (librdkafka's mock cluster) at \(broker.bootstrapServers), topic '\(settings.topics.joined(separator: "', '"))' with \(configuration.embeddedPartitions) partition(s). Give -c FILE or -X bootstrap.servers=HOST:PORT for a real Kafka."
         )
         if let file = configuration.embeddedAddressFile {
             do {

@@ -1,34 +1,72 @@
-/// pcapng output: one section, one Ethernet interface with microsecond
-/// timestamps, one Enhanced Packet Block per packet.
+/// pcapng output: one section naming the application that wrote it
+/// (`shb_userappl`), Ethernet interfaces with microsecond timestamps
+/// (`if_tsresol` 6) described as they first appear (an Interface Description
+/// Block may come anywhere before the packets that use it), one Enhanced Packet
+/// Block per packet with its captured and original lengths.
 package enum Pcapng {
-    package static func sectionHeader() -> [UInt8] {
+    /// What `shb_userappl` says by default.
+    package static let userApplication = "fastcapa \(FastcapaVersion.current)"
+
+    /// The Section Header Block.
+    package static func sectionHeader(userApplication: String = userApplication) -> [UInt8] {
         var body: [UInt8] = []
         append32(&body, 0x1A2B_3C4D)  // byte-order magic
         append16(&body, 1)  // major version
         append16(&body, 0)  // minor version
         append32(&body, 0xFFFF_FFFF)  // section length: unknown
         append32(&body, 0xFFFF_FFFF)
-        var bytes = block(type: 0x0A0D_0D0A, body: body)
-        // The interface every packet refers to: Ethernet, no snap length, µs.
-        var interface: [UInt8] = []
-        append16(&interface, 1)
-        append16(&interface, 0)
-        append32(&interface, 0)
-        bytes += block(type: 1, body: interface)
-        return bytes
+        option(&body, code: 4, Array(userApplication.utf8))  // shb_userappl
+        endOfOptions(&body)
+        return block(type: 0x0A0D_0D0A, body: body)
     }
 
-    package static func enhancedPacket(micros: UInt64, data: [UInt8], originalLength: UInt32? = nil) -> [UInt8] {
+    /// An Interface Description Block: Ethernet, `snapLength`, µs timestamps,
+    /// and `if_name` when given. Interfaces are numbered from 0 in the order
+    /// their blocks are written.
+    package static func interface(name: String?, snapLength: UInt32) -> [UInt8] {
+        var body: [UInt8] = []
+        append16(&body, 1)  // LINKTYPE_ETHERNET
+        append16(&body, 0)
+        append32(&body, snapLength)
+        if let name { option(&body, code: 2, Array(name.utf8)) }  // if_name
+        option(&body, code: 9, [6])  // if_tsresol: 10^-6 s
+        endOfOptions(&body)
+        return block(type: 1, body: body)
+    }
+
+    /// An Enhanced Packet Block on `interface`: the captured bytes and the
+    /// frame's original length (never less than what was captured).
+    package static func enhancedPacket(
+        interface: UInt32 = 0,
+        micros: UInt64,
+        data: [UInt8],
+        originalLength: UInt32? = nil
+    ) -> [UInt8] {
         var body: [UInt8] = []
         body.reserveCapacity(20 + data.count + 3)
-        append32(&body, 0)  // interface 0
+        append32(&body, interface)
         append32(&body, UInt32(truncatingIfNeeded: micros >> 32))
         append32(&body, UInt32(truncatingIfNeeded: micros))
         append32(&body, UInt32(data.count))
         append32(&body, max(originalLength ?? 0, UInt32(data.count)))
         body += data
-        body += [UInt8](repeating: 0, count: (4 - data.count % 4) % 4)
+        pad(&body)
         return block(type: 6, body: body)
+    }
+
+    static func option(_ body: inout [UInt8], code: UInt16, _ value: [UInt8]) {
+        append16(&body, code)
+        append16(&body, UInt16(value.count))
+        body += value
+        pad(&body)
+    }
+
+    static func endOfOptions(_ body: inout [UInt8]) {
+        append32(&body, 0)
+    }
+
+    static func pad(_ body: inout [UInt8]) {
+        body += [UInt8](repeating: 0, count: (4 - body.count % 4) % 4)
     }
 
     static func block(type: UInt32, body: [UInt8]) -> [UInt8] {
@@ -43,4 +81,9 @@ package enum Pcapng {
 
     static func append32(_ bytes: inout [UInt8], _ value: UInt32) { PcapFile.append32(&bytes, value) }
     static func append16(_ bytes: inout [UInt8], _ value: UInt16) { PcapFile.append16(&bytes, value) }
+}
+
+/// The version files written by fastcapa name (pcapng's `shb_userappl`).
+package enum FastcapaVersion {
+    package static let current = "0.13.0"
 }

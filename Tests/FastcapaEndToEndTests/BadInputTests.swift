@@ -41,6 +41,34 @@ extension EndToEnd {
             ),
             Case(name: "non-numeric queue count", eal: eal, application: ["-q", "two"], status: 64, mentions: ["two"]),
             Case(
+                name: "unknown message header",
+                eal: eal,
+                application: ["--headers", "port,vlan"],
+                status: 64,
+                mentions: ["'vlan' is not a header", "port, queue and probe"]
+            ),
+            Case(
+                name: "a header named twice",
+                eal: eal,
+                application: ["--headers", "port,port"],
+                status: 64,
+                mentions: ["names a header twice"]
+            ),
+            Case(
+                name: "probe id with a space",
+                eal: eal,
+                application: ["--probe-id", "tap 3"],
+                status: 64,
+                mentions: ["probe id", "printable ASCII"]
+            ),
+            Case(
+                name: "topic invalid once {port} is replaced",
+                eal: eal,
+                application: ["-t", "pcap/{port}"],
+                status: 64,
+                mentions: ["gives 'pcap/0' for port 0", "{port} stands for the port's id"]
+            ),
+            Case(
                 name: "port mask not hex",
                 eal: eal,
                 application: ["-p", "zz"],

@@ -164,12 +164,29 @@ import Testing
     /// in-flight messages, the messages failed into its rescue buffer) goes to
     /// the successor; nothing is lost and nothing counts as failed.
     @Test func aFatallyFailedGenerationRetiresIntoItsSuccessorLosingNothing() throws {
+        let (broker, retirement, counters, retired) = try Self.retiredAfterAFatalError { first in
+            #expect(Messages(500).produce(first.endpoint) == 500)
+        }
+        #expect(counters.failed + retired.failed == 0)
+        #expect(counters.delivered + retired.delivered == 500, "delivered by one generation or the other")
+        let keys = Set(try Self.readBack(broker).map(\.key))
+        #expect(keys == Set(0..<500), "every message is in the topic")
+        print(
+            "retirement: \(retirement.reproduced) re-produced into the successor, \(counters.delivered) delivered in all"
+        )
+    }
+
+    /// A generation given messages by `produce`, failed fatally, retired into a
+    /// successor that then flushes: what a restart does.
+    static func retiredAfterAFatalError(
+        _ produce: (ProducerGeneration) -> Void
+    ) throws -> (EmbeddedBroker, ProducerGeneration.Retirement, Counters, Counters) {
         let broker = try EmbeddedBroker(topics: [("pcap", 1)])
         let properties = Self.properties(broker, [("enable.idempotence", "true"), ("linger.ms", "50")])
         let counters = Counters()
         let retired = Counters()
         let first = try Self.generation(number: 1, properties, counters: counters)
-        #expect(Messages(500).produce(first.endpoint) == 500)
+        produce(first)
         first.injectFatalError(reason: "test")
         Self.waitUntil({ first.isFatal }, poll: { first.endpoint.serveDeliveryReports() })
         #expect(first.isFatal)
@@ -181,13 +198,48 @@ import Testing
         #expect(retirement.lost == 0)
         #expect(!retirement.cutShort)
         #expect(second.flushForShutdown(timeoutMs: 10_000))
-        #expect(counters.failed + retired.failed == 0)
-        #expect(counters.delivered + retired.delivered == 500, "delivered by one generation or the other")
-        let keys = Set(try Self.readBack(broker).map(\.key))
-        #expect(keys == Set(0..<500), "every message is in the topic")
-        print(
-            "retirement: \(retirement.reproduced) re-produced into the successor, \(counters.delivered) delivered in all"
-        )
+        return (broker, retirement, counters, retired)
+    }
+
+    /// The message contract survives a restart: messages produced with headers
+    /// (`port`, `probe`, and `orig_len` on the cut ones) that a fatally failed
+    /// producer still held are produced again to its successor with the same headers.
+    @Test func headersSurviveARetirementIntoTheSuccessor() throws {
+        let headers = HeaderedMessage(headers: [("port", "3"), ("probe", "tap-1")])
+        let key = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        defer { key.deallocate() }
+        let (broker, retirement, counters, retired) = try Self.retiredAfterAFatalError { first in
+            for index in 0..<200 {
+                key.pointee = UInt64(index).bigEndian
+                let text = Array("message \(index)".utf8)
+                let refusal = text.withUnsafeBytes { bytes in
+                    first.endpoint.produce(
+                        bytes.baseAddress!,
+                        length: bytes.count,
+                        originalLength: index % 2 == 0 ? 1000 + index : bytes.count,
+                        key: key,
+                        hint: 0,
+                        headers: headers
+                    )
+                }
+                #expect(refusal == nil)
+            }
+        }
+        #expect(counters.delivered + retired.delivered == 200)
+
+        let reader = try KafkaTopicReader(properties: Self.properties(broker), topic: "pcap", start: .beginning)
+        var seen = 0
+        let deadline = Date().addingTimeInterval(10)
+        while !reader.reachedEnd && Date() < deadline {
+            guard let message = try reader.next(timeoutMs: 100) else { continue }
+            let index = Int(message.key!.reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+            #expect(message.header("port") == "3")
+            #expect(message.header("probe") == "tap-1")
+            #expect(message.header("orig_len") == (index % 2 == 0 ? "\(1000 + index)" : nil), "message \(index)")
+            seen += 1
+        }
+        #expect(seen == 200)
+        print("headers through a retirement: \(retirement.reproduced) re-produced with their headers")
     }
 
     /// A producer holding `holding` messages and a successor whose queue is full,

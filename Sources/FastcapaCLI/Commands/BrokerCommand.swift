@@ -11,7 +11,7 @@ struct BrokerCommand: ParsableCommand {
     )
 
     @Option(help: "Number of brokers.") var brokers: Int = 1
-    @Option(help: "Topic to create.") var topic: String = "pcap"
+    @Option(help: "Topics to create, comma-separated.") var topic: String = "pcap"
     @Option(help: "Partitions of the topic.") var partitions: Int = 1
     @Option(help: "Write the bootstrap address to this file once listening.") var addressFile: String?
     @Flag(
@@ -27,7 +27,8 @@ struct BrokerCommand: ParsableCommand {
 
     func run() throws {
         let signals = try ProcessSignals(faultSignal: false)
-        let broker = try EmbeddedBroker(brokers: Int32(brokers), topics: [(topic, Int32(partitions))])
+        let topics = topic.split(separator: ",").map { (String($0), Int32(partitions)) }
+        let broker = try EmbeddedBroker(brokers: Int32(brokers), topics: topics)
         print(broker.bootstrapServers)
         fflush(nil)
         if let addressFile {

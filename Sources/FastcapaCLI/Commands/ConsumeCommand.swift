@@ -1,4 +1,5 @@
 import ArgumentParser
+import FastcapaFilter
 import FastcapaKafka
 import Foundation
 import PcapFormat
@@ -37,10 +38,41 @@ struct ConsumeCommand: ParsableCommand {
     )
     var since: String?
     @Option(help: "Only packets captured before this time (same forms as --since).") var until: String?
+    @Option(
+        help:
+            "Seconds a key may fall below an earlier key in the same partition: the seek starts that much before --since, reading stops that much past --until, and partitions are merged in capture-time order with it."
+    )
+    var slack: Double = 60
+    @Flag(
+        help:
+            "Read every partition from its start to its end and filter by key, without seeking or stopping early: for topics whose keys jump back by more than --slack (several captures replayed one after another)."
+    )
+    var scan = false
+    @Option(
+        help:
+            "Packets held to merge partitions in capture-time order; past it the earliest is written anyway (counted as released early)."
+    )
+    var reorderWindow: Int = 100_000
+    @Option(
+        help: "Only packets this tcpdump expression accepts (pcap-filter(7)), on the frame and its original length."
+    )
+    var filter: String?
+    @Option(help: "The snap length in the file header (pcap, pcapng); longer values are refused.")
+    var snapLength: Int = 262_144
     @Flag(help: "Keep waiting for new packets after reaching the end.") var follow = false
-    @Option(help: "With --follow or --count, give up after this many seconds without a message.") var timeout: Int = 10
+    @Option(
+        help:
+            "Seconds to wait for the broker to answer (metadata, offsets), and, with --follow or --count, for a message."
+    )
+    var timeout: Int = 10
     @Option(help: "text, pcap or pcapng.") var format: String = "text"
-    @Option(name: [.short, .long], help: "Write here instead of standard output.") var output: String?
+    @Option(
+        name: [.short, .long],
+        help:
+            "Write here instead of standard output (complete files only: written under a temporary name, then renamed)."
+    )
+    var output: String?
+    @Flag(help: "No progress line on standard error (it is shown only on a terminal).") var quiet = false
 
     func validate() throws {
         guard ["text", "pcap", "pcapng"].contains(format) else {
@@ -51,8 +83,28 @@ struct ConsumeCommand: ParsableCommand {
         }
         guard count >= 0 else { throw ValidationError("--count: \(count) is negative. Use 0 (no limit) or more.") }
         guard timeout > 0 else { throw ValidationError("--timeout: use 1 or more seconds.") }
+        guard slack >= 0 && slack <= 86_400 else {
+            throw ValidationError("--slack: \(slack) is out of range. Use 0 to 86400 seconds (default 60).")
+        }
+        guard reorderWindow >= 1 else { throw ValidationError("--reorder-window: use 1 or more packets.") }
+        guard (1...262_144).contains(snapLength) else {
+            throw ValidationError("--snap-length: \(snapLength) is out of range. Use 1 to 262144 (default 262144).")
+        }
         _ = try partitionList()
         _ = try timeRange()
+        _ = try packetFilter()
+    }
+
+    /// The compiled `--filter`, if any; libpcap's message when it refuses it.
+    func packetFilter() throws -> CaptureFilter? {
+        guard let filter, !filter.allSatisfy(\.isWhitespace) else { return nil }
+        do {
+            return try CaptureFilter(filter, snapLength: snapLength)
+        } catch {
+            throw ValidationError(
+                "--filter: '\(filter)' is refused by \(error). Write a tcpdump expression (pcap-filter(7)), e.g. 'host 10.0.0.1 and tcp port 443'."
+            )
+        }
     }
 
     func partitionList() throws -> [Int32]? {
@@ -113,35 +165,86 @@ struct ConsumeCommand: ParsableCommand {
     func run() throws {
         let kafka = try kafkaProperties()
         let range = try timeRange()
-        let reader = try KafkaTopicReader(
-            properties: kafka,
-            topic: topic,
-            start: KafkaTopicReader.Start(rawValue: from)!,
-            partitions: try partitionList(),
-            group: group
-        )
+        let filter = try packetFilter()
+        let slackMicros = UInt64(slack * 1_000_000)
+        let start = KafkaTopicReader.Start(rawValue: from)!
+        // Open the output first: an unwritable path is refused before any read.
+        let output = try OutputFile(path: self.output)
+        let reader: KafkaTopicReader
+        do {
+            reader = try KafkaTopicReader(
+                properties: kafka,
+                topic: topic,
+                start: start,
+                partitions: try partitionList(),
+                group: group,
+                metadataTimeoutMs: Int32(clamping: timeout * 1000),
+                seekingTo: range.since > 0 && !scan ? range.since - min(range.since, slackMicros) : nil
+            )
+        } catch let error as KafkaError {
+            throw ValidationError(
+                "\(error.message). Check -b/--brokers (the broker must answer within --timeout \(timeout) s) and -t/--topic."
+            )
+        }
         var sink: any PacketSink =
             switch format {
-            case "pcap": try PcapSink(path: output)
-            case "pcapng": try PcapngSink(path: output)
-            default: try TextSink(path: output)
+            case "pcap": try PcapSink(output: output, snapLength: snapLength)
+            case "pcapng": try PcapngSink(output: output, snapLength: snapLength)
+            default: TextSink(output: output)
             }
+        var merge = CaptureTimeMerge<ConsumedPacket>(
+            partitions: reader.partitions,
+            slack: slackMicros,
+            window: reorderWindow
+        )
+        let stopAfter = range.until == .max || scan ? UInt64.max : range.until &+ slackMicros
+        var progress = ConsumeProgress(enabled: !quiet && isatty(STDERR_FILENO) == 1, reader: reader)
         var written = 0
+        var passed = Set<Int32>()
         var quietSince = Date()
-        while count == 0 || written < count {
-            if let message = try reader.next(timeoutMs: 200) {
-                quietSince = Date()
-                let micros = message.key.flatMap(CaptureKey.decode) ?? 0
-                guard micros >= range.since && micros < range.until else { continue }
-                try sink.write(micros: micros, frame: message.value)
+        func release(_ all: Bool) throws {
+            if all { merge.finishAll() }
+            while count == 0 || written < count, let packet = merge.next() {
+                try sink.write(packet)
                 written += 1
-            } else if reader.reachedEnd && !follow {
-                break
-            } else if Date().timeIntervalSince(quietSince) > Double(timeout) {
-                break
             }
         }
-        try sink.close()
+        reading: while count == 0 || written < count {
+            if let message = try reader.next(timeoutMs: 200) {
+                quietSince = Date()
+                let packet = try ConsumedPacket(message, topic: topic)
+                progress.read(written: written)
+                if packet.micros > stopAfter && !follow {
+                    // Past --until plus the slack: nothing later in this partition is in the window.
+                    merge.finish(message.partition)
+                    if passed.insert(message.partition).inserted { reader.pause(message.partition) }
+                }
+                guard packet.micros >= range.since && packet.micros < range.until,
+                    filter?.matches(packet.frame, originalLength: packet.originalLength) ?? true
+                else {
+                    merge.observe(packet.micros, partition: message.partition)
+                    try release(false)
+                    continue
+                }
+                merge.add(packet, key: packet.micros, partition: message.partition)
+                try release(false)
+            } else {
+                if !follow {
+                    for partition in reader.partitionsAtEnd { merge.finish(partition) }
+                    if reader.partitions.allSatisfy({ reader.partitionsAtEnd.contains($0) || passed.contains($0) }) {
+                        break reading
+                    }
+                }
+                let idle = Date().timeIntervalSince(quietSince)
+                // Following: what waited a second with nothing new is written.
+                if follow && idle > 1 { try release(true) }
+                if idle > Double(timeout) && (follow || count > 0) { break reading }
+                progress.tick(written: written)
+            }
+        }
+        try release(true)
+        try sink.finish()
+        progress.end(written: written, merge: merge.releasedEarly, seekProbes: reader.seekProbes, quiet: quiet)
         if count > 0 && written < count && follow {
             throw ValidationError("only \(written) of \(count) packets arrived within \(timeout) s.")
         }

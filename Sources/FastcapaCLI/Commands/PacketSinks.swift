@@ -1,84 +1,193 @@
+import ArgumentParser
+import FastcapaKafka
 import Foundation
 import PcapFormat
 
+/// One packet as `fastcapa consume` read it: its capture time (the key), the
+/// captured bytes (the value), the frame's original length (`orig_len`, else the
+/// value's length) and where it came from (`probe`, `port` headers, if present).
+struct ConsumedPacket {
+    var micros: UInt64
+    var frame: [UInt8]
+    var originalLength: Int
+    var probe: String?
+    var port: String?
+    var partition: Int32
+    var offset: Int64
+
+    /// The message contract (Documentation/MessageFormat.md) read back; throws
+    /// when the key is not a capture time.
+    init(_ message: KafkaTopicReader.Message, topic: String) throws {
+        guard let key = message.key, let micros = CaptureKey.decode(key) else {
+            throw ValidationError(
+                "the message at partition \(message.partition) offset \(message.offset) of topic '\(topic)' has a key of \(message.key?.count ?? 0) bytes, not 8: this is not a topic fastcapa wrote (its keys are capture times). Read it with kcat instead."
+            )
+        }
+        self.micros = micros
+        frame = message.value
+        let original = message.header(HeaderedMessage.originalLengthName).flatMap { Int($0) } ?? 0
+        originalLength = max(original, frame.count)
+        probe = message.header("probe")
+        port = message.header("port")
+        partition = message.partition
+        offset = message.offset
+    }
+
+    /// `probe:port`, or whichever of the two the message carries.
+    var interfaceName: String? {
+        switch (probe, port) {
+        case (let probe?, let port?): "\(probe):\(port)"
+        case (let probe?, nil): probe
+        case (nil, let port?): "port \(port)"
+        case (nil, nil): nil
+        }
+    }
+}
+
 /// Where `fastcapa consume` writes the packets it reads.
 protocol PacketSink {
-    mutating func write(micros: UInt64, frame: [UInt8]) throws
-    mutating func close() throws
+    mutating func write(_ packet: ConsumedPacket) throws
+    /// Everything was written: flush, and give a file its name.
+    mutating func finish() throws
 }
 
-/// Standard output, or a new file at `path`.
-func openOutput(_ path: String?) throws -> FileHandle {
-    guard let path else { return .standardOutput }
-    guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path)
-    else {
-        throw PcapError(description: "cannot create '\(path)': check the folder exists and is writable")
+/// Standard output, or a file written under a temporary name in the same
+/// folder and renamed to `path` only once complete: a read that fails leaves no
+/// file that looks whole. Writes are buffered.
+final class OutputFile {
+    private let handle: FileHandle
+    private let path: String?
+    private let temporary: String?
+    private var buffer: [UInt8] = []
+    private var finished = false
+    static let bufferSize = 1 << 20
+
+    init(path: String?) throws {
+        self.path = path
+        guard let path else {
+            handle = .standardOutput
+            temporary = nil
+            return
+        }
+        let url = URL(fileURLWithPath: path)
+        let temporary =
+            url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid())").path
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw ValidationError(
+                "-o: cannot write '\(path)': \(String(cString: strerror(errno))). Check that its folder exists and is writable."
+            )
+        }
+        handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        self.temporary = temporary
+        buffer.reserveCapacity(Self.bufferSize)
     }
-    return handle
+
+    deinit {
+        // Not finished (an error ended the read): nothing is left behind.
+        if !finished, let temporary { unlink(temporary) }
+    }
+
+    func write(_ bytes: [UInt8]) throws {
+        buffer += bytes
+        if buffer.count >= Self.bufferSize { try flush() }
+    }
+
+    func flush() throws {
+        guard !buffer.isEmpty else { return }
+        do {
+            try handle.write(contentsOf: buffer)
+        } catch {
+            throw ValidationError("cannot write to \(path.map { "'\($0)'" } ?? "standard output"): \(error)")
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Flushes, and renames the temporary file to its name.
+    func finish() throws {
+        try flush()
+        guard let path, let temporary else { return }
+        try handle.synchronize()
+        guard rename(temporary, path) == 0 else {
+            throw ValidationError("cannot rename the output to '\(path)': \(String(cString: strerror(errno)))")
+        }
+        finished = true
+    }
 }
 
-/// One line per packet, as `tcpdump -r` prints: time, length, first bytes.
+/// One line per packet, as `tcpdump -r` prints (PacketText).
 struct TextSink: PacketSink {
-    let handle: FileHandle
+    let output: OutputFile
 
-    init(path: String?) throws {
-        handle = try openOutput(path)
+    mutating func write(_ packet: ConsumedPacket) throws {
+        let line = PacketText.line(micros: packet.micros, frame: packet.frame, originalLength: packet.originalLength)
+        try output.write(Array((line + "\n").utf8))
     }
 
-    static func line(micros: UInt64, frame: [UInt8]) -> String {
-        let seconds = time_t(micros / 1_000_000)
-        var parts = tm()
-        var copy = seconds
-        gmtime_r(&copy, &parts)
-        let time = String(
-            format: "%04d-%02d-%02d %02d:%02d:%02d.%06d",
-            parts.tm_year + 1900,
-            parts.tm_mon + 1,
-            parts.tm_mday,
-            parts.tm_hour,
-            parts.tm_min,
-            parts.tm_sec,
-            Int(micros % 1_000_000)
-        )
-        let head = frame.prefix(16).map { String(format: "%02x", $0) }.joined(separator: " ")
-        return "\(time) length \(frame.count): \(head)\(frame.count > 16 ? " ..." : "")"
-    }
-
-    mutating func write(micros: UInt64, frame: [UInt8]) throws {
-        handle.write(Data((Self.line(micros: micros, frame: frame) + "\n").utf8))
-    }
-
-    mutating func close() throws {}
+    mutating func finish() throws { try output.finish() }
 }
 
-/// A classic pcap file (Ethernet, microseconds); each packet's time is its key.
+/// A classic pcap file (Ethernet, microseconds) whose header's snap length is
+/// the snap length; each record has its captured and original lengths.
 struct PcapSink: PacketSink {
-    let handle: FileHandle
+    let output: OutputFile
+    let snapLength: Int
 
-    init(path: String?) throws {
-        handle = try openOutput(path)
-        handle.write(Data(PcapFile.header(linkType: 1, snapLength: 262_144)))
+    init(output: OutputFile, snapLength: Int) throws {
+        self.output = output
+        self.snapLength = snapLength
+        try output.write(PcapFile.header(linkType: 1, snapLength: UInt32(snapLength)))
     }
 
-    mutating func write(micros: UInt64, frame: [UInt8]) throws {
-        handle.write(Data(PcapFile.recordBytes(PcapRecord(micros: micros, data: frame))))
+    mutating func write(_ packet: ConsumedPacket) throws {
+        guard packet.frame.count <= snapLength else {
+            throw ValidationError(
+                "the message at partition \(packet.partition) offset \(packet.offset) holds \(packet.frame.count) bytes, more than the snap length \(snapLength) in the file's header. Give --snap-length \(packet.frame.count) or more."
+            )
+        }
+        let record = PcapRecord(
+            micros: packet.micros,
+            data: packet.frame,
+            originalLength: UInt32(clamping: packet.originalLength)
+        )
+        try output.write(PcapFile.recordBytes(record))
     }
 
-    mutating func close() throws {}
+    mutating func finish() throws { try output.finish() }
 }
 
-/// pcapng (Ethernet, microseconds); each packet's time is its key.
+/// pcapng: one interface per (probe, port) seen, named `probe:port` when the
+/// messages carry those headers; microsecond timestamps; `shb_userappl` names fastcapa.
 struct PcapngSink: PacketSink {
-    let handle: FileHandle
+    let output: OutputFile
+    let snapLength: Int
+    private var interfaces: [String?: UInt32] = [:]
 
-    init(path: String?) throws {
-        handle = try openOutput(path)
-        handle.write(Data(Pcapng.sectionHeader()))
+    init(output: OutputFile, snapLength: Int) throws {
+        self.output = output
+        self.snapLength = snapLength
+        try output.write(Pcapng.sectionHeader())
     }
 
-    mutating func write(micros: UInt64, frame: [UInt8]) throws {
-        handle.write(Data(Pcapng.enhancedPacket(micros: micros, data: frame)))
+    mutating func write(_ packet: ConsumedPacket) throws {
+        let name = packet.interfaceName
+        let interface: UInt32
+        if let known = interfaces[name] {
+            interface = known
+        } else {
+            interface = UInt32(interfaces.count)
+            interfaces[name] = interface
+            try output.write(Pcapng.interface(name: name, snapLength: UInt32(snapLength)))
+        }
+        try output.write(
+            Pcapng.enhancedPacket(
+                interface: interface,
+                micros: packet.micros,
+                data: packet.frame,
+                originalLength: UInt32(clamping: packet.originalLength)
+            )
+        )
     }
 
-    mutating func close() throws {}
+    mutating func finish() throws { try output.finish() }
 }

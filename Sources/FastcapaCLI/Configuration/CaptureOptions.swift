@@ -66,8 +66,20 @@ package struct CaptureOptions: ParsableArguments {
     )
     var txWorkers: String?
 
-    @Option(name: [.customShort("t"), .customLong("topic")], help: "Kafka topic. (default: pcap)")
+    @Option(
+        name: [.customShort("t"), .customLong("topic")],
+        help: "Kafka topic; {port} in it becomes the port's id (one topic per port). (default: pcap)"
+    )
     var topic: String?
+
+    @Option(help: "Headers added to every message: any of port, queue, probe, comma-separated. (default: none)")
+    var headers: String?
+
+    @Option(
+        name: .customLong("probe-id"),
+        help: "The probe header's value. (default: the host name)"
+    )
+    var probeID: String?
 
     @Option(
         name: [.customShort("c"), .customLong("kafka-config")],
@@ -273,7 +285,8 @@ package struct CaptureOptions: ParsableArguments {
         let given: [(String, String?)] = [
             ("port-mask", portMask), ("rx-burst", rxBurst), ("max-rebursts", maxRebursts), ("tx-burst", txBurst),
             ("rx-desc", rxDescriptors), ("ring-size", ringSize), ("rx-queues", rxQueues), ("tx-workers", txWorkers),
-            ("topic", topic), ("kafka-config", kafkaConfig), ("stats-file", statsFile), ("ring-full", ringFull),
+            ("topic", topic), ("headers", headers), ("probe-id", probeID), ("kafka-config", kafkaConfig),
+            ("stats-file", statsFile), ("ring-full", ringFull),
             ("partitioner", partitioner), ("produce-call", produceCall),
             ("delivery-reports", deliveryReports), ("sink", sink), ("snap-length", snapLength),
             ("filter", filter), ("filter-file", filterFile), ("filter-engine", filterEngine),

@@ -95,6 +95,14 @@ struct Setting: Sendable {
         .integer("rx-queues", flag: "-q", \.settings.rxQueues),
         .integer("tx-workers", \.settings.txWorkersPerRing),
         .string("topic", flag: "-t", \.settings.topic),
+        Setting(
+            key: "headers",
+            fastcapaFlag: nil,
+            defaultValue: "",
+            apply: { configuration, text in configuration.settings.headers = try parseHeaders(text) },
+            read: { $0.settings.headers.map(\.rawValue).joined(separator: ",") }
+        ),
+        .string("probe-id", \.settings.probeID),
         .optionalString("kafka-config", flag: "-c", \.kafkaConfig),
         .optionalString("stats-file", flag: "-s", \.statsFile),
         .choice("ring-full", \.settings.ringFull),
@@ -163,6 +171,20 @@ struct Setting: Sendable {
             )
         }
         return value
+    }
+
+    /// `--headers`: a comma-separated list of port, queue and probe; empty or `none`: no header.
+    static func parseHeaders(_ text: String) throws -> [CaptureSettings.MessageHeader] {
+        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        if names == ["none"] { return [] }
+        return try names.map { name in
+            guard let header = CaptureSettings.MessageHeader(rawValue: name) else {
+                throw SettingError(
+                    "headers: '\(name)' is not a header. Use a comma-separated list of port, queue and probe, e.g. --headers port,queue,probe."
+                )
+            }
+            return header
+        }
     }
 
     /// Fastcapa's port mask: hex, with or without 0x.

@@ -112,6 +112,8 @@ package final class CapturePipeline: @unchecked Sendable {
                         try TransmitWorker(
                             index: txIndex,
                             ring: ring,
+                            port: port.id,
+                            queue: queue,
                             settings: settings,
                             counters: txCounters[txIndex],
                             control: control,

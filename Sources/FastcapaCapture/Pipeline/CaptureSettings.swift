@@ -1,4 +1,5 @@
 import FastcapaFilter
+import Glibc
 
 /// Everything the data path needs to know, validated before any resource exists.
 package struct CaptureSettings: Sendable, Equatable {
@@ -59,7 +60,23 @@ package struct CaptureSettings: Sendable, Equatable {
     package var idleSpinPolls: Int = 1024
     /// ...for at most this long (doubling from 1 µs). 0: never sleep, poll hard.
     package var idleSleepMaxMicros: Int = 100
+    /// The topic; `{port}` in it becomes each port's id (one topic per port).
     package var topic: String = "pcap"
+    /// Headers added to every message (Documentation/MessageFormat.md); none by
+    /// default, so that produce batches stay as they are.
+    package var headers: [MessageHeader] = []
+    /// The `probe` header's value; empty: the host name.
+    package var probeID: String = ""
+
+    /// A header `--headers` can add to every message, with an ASCII value.
+    package enum MessageHeader: String, Sendable, CaseIterable {
+        /// The DPDK port id.
+        case port
+        /// The receive queue.
+        case queue
+        /// `--probe-id`, or the host name.
+        case probe
+    }
     /// Where transmit workers send packets: Kafka, or nowhere (benchmarks of the
     /// receive path: packets are freed after the ring and counted as null_sink).
     package var sink: Sink = .kafka
@@ -200,13 +217,59 @@ package struct CaptureSettings: Sendable, Equatable {
                 )
             }
         }
+        for port in ports {
+            let name = topic(forPort: port)
+            try check(
+                Self.isValidTopicName(name),
+                "topic",
+                "topic",
+                name == topic
+                    ? "'\(topic)' is not a valid Kafka topic name"
+                    : "'\(topic)' gives '\(name)' for port \(port), which is not a valid Kafka topic name",
+                "Use 1 to 249 characters from a-z, A-Z, 0-9, '.', '_' and '-' (not '.' or '..'); "
+                    + "{port} stands for the port's id, e.g. pcap-{port}."
+            )
+        }
         try check(
-            Self.isValidTopicName(topic),
-            "topic",
-            "topic",
-            "'\(topic)' is not a valid Kafka topic name",
-            "Use 1 to 249 characters from a-z, A-Z, 0-9, '.', '_' and '-' (not '.' or '..')."
+            Set(headers).count == headers.count,
+            "headers",
+            "headers",
+            "'\(headers.map(\.rawValue).joined(separator: ","))' names a header twice",
+            "Name each of port, queue and probe at most once, e.g. --headers port,queue,probe."
         )
+        try check(
+            probeID.utf8.count <= 255 && probeID.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ":") },
+            "probe-id",
+            "probe id",
+            "'\(probeID)' is not 1 to 255 printable ASCII characters without spaces or ':'",
+            "Use a short name such as dc1-tap3 (default: the host name)."
+        )
+    }
+
+    /// The topic a port's packets go to: `topic` with `{port}` replaced by its id.
+    package func topic(forPort port: UInt16) -> String {
+        var result = ""
+        var rest = Substring(topic)
+        while let range = rest.firstRange(of: "{port}") {
+            result += rest[..<range.lowerBound] + "\(port)"
+            rest = rest[range.upperBound...]
+        }
+        return result + rest
+    }
+
+    /// Every topic the selected ports produce to, in port order, once each.
+    package var topics: [String] {
+        var seen = Set<String>()
+        return ports.map(topic(forPort:)).filter { seen.insert($0).inserted }
+    }
+
+    /// The `probe` header's value: `probeID`, or the host name.
+    package var probeName: String {
+        guard probeID.isEmpty else { return probeID }
+        var name = [CChar](repeating: 0, count: 256)
+        guard gethostname(&name, name.count - 1) == 0 else { return "localhost" }
+        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return host.isEmpty ? "localhost" : host
     }
 
     /// Kafka's own rule for topic names.

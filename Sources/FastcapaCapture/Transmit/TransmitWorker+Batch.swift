@@ -61,13 +61,15 @@ extension TransmitWorker {
         return end
     }
 
-    /// A frame that is produced straight from its one segment (a cut one is
-    /// left to `produceOne`, which counts it).
+    /// A frame that is produced straight from its one segment in a batch: whole
+    /// (one cut by the snap length carries `orig_len`, a header a batch cannot
+    /// carry), and no header asked for. The others are left to `produceOne`,
+    /// which produces or counts them.
     @inline(__always)
     func fitsBatch(_ packet: OpaquePointer?, _ record: WorkerRecord) -> Bool {
-        let length = min(Int(CDPDK_rte_mbuf_pkt_len(packet)), record.snapLength)
-        return CDPDK_rte_mbuf_nb_segs(packet) == 1 && Int(CDPDK_rte_mbuf_data_len(packet)) >= length
-            && length < cutLength
+        let captured = Int(CDPDK_rte_mbuf_pkt_len(packet))
+        return !addsHeaders && captured <= record.snapLength && CDPDK_rte_mbuf_nb_segs(packet) == 1
+            && Int(CDPDK_rte_mbuf_data_len(packet)) >= captured && captured < cutLength
     }
 
     /// Counts the outcome of a batch librdkafka did not take whole (it refuses

@@ -50,8 +50,20 @@ extension TransmitWorker {
         }
         let hint = hint(packet, payload, length, batch: batch)
         singleKey.pointee = CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField).bigEndian
+        let withHeaders = addsHeaders || length < captured
         while true {
-            guard let refusal = record.producer.produce(payload, length: length, key: singleKey, hint: hint) else {
+            let refused =
+                withHeaders
+                ? record.producer.produce(
+                    payload,
+                    length: length,
+                    originalLength: captured,
+                    key: singleKey,
+                    hint: hint,
+                    headers: headered
+                )
+                : record.producer.produce(payload, length: length, key: singleKey, hint: hint)
+            guard let refusal = refused else {
                 countProduced(1, bytes: length, truncated: length < captured ? 1 : 0)
                 return true
             }

@@ -28,8 +28,14 @@ package final class TransmitWorker: @unchecked Sendable {
     let captureTimeField: Int32
     let idleSpinPolls: Int
     let idleSleepMaxMicros: Int
+    /// Its port's topic (`--topic` with `{port}` replaced).
     let topic: String
     let nullSink: Bool
+    /// The message contract's headers: this worker's fixed ones (`--headers`,
+    /// values built once) and `orig_len` for a cut frame, produced one message a call.
+    let headered: HeaderedMessage
+    /// Every message carries headers (`--headers` given): none goes in a batch.
+    let addsHeaders: Bool
     /// Frames of this length or longer were cut by the kernel before the driver
     /// saw them (the ring's port's `ReceivePath.cutLength`): dropped as malformed.
     let cutLength: Int
@@ -58,6 +64,8 @@ package final class TransmitWorker: @unchecked Sendable {
     init(
         index: Int,
         ring: OpaquePointer,
+        port: UInt16 = 0,
+        queue: Int = 0,
         settings: CaptureSettings,
         counters: UnsafeMutablePointer<fastcapa_tx_counters>,
         control: WorkerControl,
@@ -78,8 +86,20 @@ package final class TransmitWorker: @unchecked Sendable {
         self.captureTimeField = captureTimeField
         self.idleSpinPolls = settings.idleSpinPolls
         self.idleSleepMaxMicros = settings.idleSleepMaxMicros
-        self.topic = settings.topic
+        let topic = settings.topic(forPort: port)
+        self.topic = topic
         self.nullSink = settings.sink == .null
+        let probe = settings.probeName
+        headered = HeaderedMessage(
+            headers: settings.headers.map { header in
+                switch header {
+                case .port: (header.rawValue, "\(port)")
+                case .queue: (header.rawValue, "\(queue)")
+                case .probe: (header.rawValue, probe)
+                }
+            }
+        )
+        addsHeaders = !settings.headers.isEmpty
         batch = MessageBatch(capacity: settings.txBurst)
         sources = .allocate(capacity: settings.txBurst)
         sources.initialize(repeating: 0, count: settings.txBurst)
@@ -96,7 +116,13 @@ package final class TransmitWorker: @unchecked Sendable {
         self.owner = owner
         // Generations are created, swapped and released on the owner thread, the first one too.
         producer = try owner.sync {
-            let first = try Self.firstGeneration(index: index, settings: settings, counters: counters, kafka: kafka)
+            let first = try Self.firstGeneration(
+                index: index,
+                topic: topic,
+                settings: settings,
+                counters: counters,
+                kafka: kafka
+            )
             first.resumeDeliveryReports()
             return ProducerSlot(first, live: LiveSettings(settings), owner: owner)
         }
@@ -104,6 +130,7 @@ package final class TransmitWorker: @unchecked Sendable {
 
     private static func firstGeneration(
         index: Int,
+        topic: String,
         settings: CaptureSettings,
         counters: UnsafeMutablePointer<fastcapa_tx_counters>,
         kafka: KafkaProperties
@@ -111,7 +138,7 @@ package final class TransmitWorker: @unchecked Sendable {
         try ProducerGeneration(
             number: 1,
             properties: kafka,
-            topic: settings.topic,
+            topic: topic,
             clientID: "fastcapa-tx\(index)",
             deliveries: counters,
             partitioner: settings.partitioning == .key ? .librdkafka : .hint,

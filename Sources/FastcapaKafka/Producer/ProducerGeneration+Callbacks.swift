@@ -35,12 +35,15 @@ extension ProducerGeneration {
             }
         if keep, let rescue = context.pointee.rescue {
             let buffer = Unmanaged<RescueBuffer>.fromOpaque(rescue).takeUnretainedValue()
+            var headers: OpaquePointer?
+            if rd_kafka_message_headers(message, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR { headers = nil }
             if buffer.keep(
                 payload: report.payload,
                 length: report.len,
                 key: report.key,
                 keyLength: report.key_len,
-                opaque: report._private
+                opaque: report._private,
+                headers: headers
             ) {
                 fastcapa_counter_add(&context.pointee.kept, 1)
                 return

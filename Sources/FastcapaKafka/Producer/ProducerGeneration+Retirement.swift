@@ -51,7 +51,7 @@ extension ProducerGeneration {
                 break
             }
             producer.poll(timeoutMs: Int32(min(remaining, 10)))
-            let emptied = replayRescue(to: successor.producer.topic, deadline: deadline)
+            let emptied = replayRescue(to: successor.producer, deadline: deadline)
             if emptied && producer.outstanding == 0 { break }
         }
         if cutShort {
@@ -105,25 +105,24 @@ extension ProducerGeneration {
     /// in its queue in 1 ms steps (its own lcore or thread serves its reports)
     /// until `deadline`. A message the successor refuses for any other reason
     /// counts as failed. Returns true when the buffer is empty.
-    func replayRescue(to successor: OpaquePointer, deadline: () -> Int) -> Bool {
+    func replayRescue(to successor: KafkaProducer, deadline: () -> Int) -> Bool {
         let counters = context.pointee.deliveries!
-        let emptied = rescue.replay { payload, length, key, keyLength, opaque in
+        let emptied = rescue.replay { payload, length, key, keyLength, opaque, headers in
             while true {
-                let status = rd_kafka_produce(
-                    successor,
-                    -1,
-                    RD_KAFKA_MSG_F_COPY,
-                    UnsafeMutableRawPointer(mutating: payload),
-                    length,
-                    key,
-                    keyLength,
-                    opaque
+                let status = Self.produceAgain(
+                    to: successor,
+                    payload: payload,
+                    length: length,
+                    key: key,
+                    keyLength: keyLength,
+                    opaque: opaque,
+                    headers: headers
                 )
-                if status == 0 {
+                if status == RD_KAFKA_RESP_ERR_NO_ERROR {
                     fastcapa_counter_add(&counters.pointee.reproduced, 1)
                     return true
                 }
-                guard rd_kafka_last_error() == RD_KAFKA_RESP_ERR__QUEUE_FULL else {
+                guard status == RD_KAFKA_RESP_ERR__QUEUE_FULL else {
                     fastcapa_counter_add(&counters.pointee.delivery_failed, 1)
                     return true
                 }
@@ -133,6 +132,65 @@ extension ProducerGeneration {
         }
         fastcapa_counter_store(&context.pointee.kept, UInt64(rescue.count))
         return emptied
+    }
+
+    /// Produces a rescued message to `producer` (copied), with the headers it had
+    /// (off the lcores: building them allocates). Returns why it was refused, or
+    /// `RD_KAFKA_RESP_ERR_NO_ERROR`.
+    static func produceAgain(
+        to producer: KafkaProducer,
+        payload: UnsafeRawPointer,
+        length: Int,
+        key: UnsafeRawPointer,
+        keyLength: Int,
+        opaque: UnsafeMutableRawPointer?,
+        headers: UnsafeRawBufferPointer
+    ) -> rd_kafka_resp_err_t {
+        let value = UnsafeMutableRawPointer(mutating: payload)
+        guard !headers.isEmpty else {
+            let status = rd_kafka_produce(
+                producer.topic,
+                -1,
+                RD_KAFKA_MSG_F_COPY,
+                value,
+                length,
+                key,
+                keyLength,
+                opaque
+            )
+            return status == 0 ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_last_error()
+        }
+        let list = rd_kafka_headers_new(4)!
+        RescueBuffer.decode(headers) { name, value in
+            _ = rd_kafka_header_add(
+                list,
+                name.baseAddress!.assumingMemoryBound(to: CChar.self),
+                name.count,
+                value.baseAddress,
+                value.count
+            )
+        }
+        var fields = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 6)
+        fields[0].vtype = RD_KAFKA_VTYPE_RKT
+        fields[0].u.rkt = producer.topic
+        fields[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS
+        fields[1].u.i = RD_KAFKA_MSG_F_COPY
+        fields[2].vtype = RD_KAFKA_VTYPE_VALUE
+        fields[2].u.mem = .init(ptr: value, size: length)
+        fields[3].vtype = RD_KAFKA_VTYPE_KEY
+        fields[3].u.mem = .init(ptr: UnsafeMutableRawPointer(mutating: key), size: keyLength)
+        fields[4].vtype = RD_KAFKA_VTYPE_OPAQUE
+        fields[4].u.ptr = opaque
+        fields[5].vtype = RD_KAFKA_VTYPE_HEADERS
+        fields[5].u.headers = list
+        guard let error = rd_kafka_produceva(producer.handle, fields, fields.count) else {
+            return RD_KAFKA_RESP_ERR_NO_ERROR
+        }
+        // Not taken: the headers are still ours.
+        rd_kafka_headers_destroy(list)
+        let code = rd_kafka_error_code(error)
+        rd_kafka_error_destroy(error)
+        return code
     }
 
     package static func monotonicMillis() -> Int {

@@ -1,3 +1,6 @@
+import CRdKafka
+import Glibc
+
 /// Failed messages kept so that they can be produced again to a successor:
 /// those a producer failed between its fatal error and its successor's arrival
 /// (written by the lcore's delivery callback, into memory allocated beforehand:
@@ -6,7 +9,9 @@
 /// The retiring thread replays them, first in, first out, after the RCU grace period.
 ///
 /// Layout of an entry: payload length (4 bytes), key length (2), opaque (8),
-/// key, payload.
+/// headers length (2), key, headers, payload. Headers (the message contract's
+/// `orig_len`, `port`, `queue`, `probe`) are kept as name length (1), name,
+/// value length (2), value: a message produced again carries them too.
 final class RescueBuffer {
     private struct Chunk {
         let base: UnsafeMutableRawPointer
@@ -31,7 +36,7 @@ final class RescueBuffer {
         for chunk in chunks { chunk.base.deallocate() }
     }
 
-    static let headerSize = 14
+    static let headerSize = 16
 
     var isEmpty: Bool { count == 0 }
 
@@ -41,10 +46,14 @@ final class RescueBuffer {
         length: Int,
         key: UnsafeRawPointer?,
         keyLength: Int,
-        opaque: UnsafeMutableRawPointer?
+        opaque: UnsafeMutableRawPointer?,
+        headers: OpaquePointer? = nil
     ) -> Bool {
-        let size = Self.headerSize + keyLength + length
-        guard keyLength <= Int(UInt16.max), length <= Int(UInt32.max) else { return false }
+        let headersLength = Self.encodedLength(headers)
+        let size = Self.headerSize + keyLength + headersLength + length
+        guard keyLength <= Int(UInt16.max), length <= Int(UInt32.max), headersLength <= Int(UInt16.max) else {
+            return false
+        }
         var last = chunks.count - 1
         if chunks[last].used + size > chunks[last].capacity {
             guard growable else { return false }
@@ -56,9 +65,11 @@ final class RescueBuffer {
         entry.storeBytes(of: UInt32(length), toByteOffset: 0, as: UInt32.self)
         entry.storeBytes(of: UInt16(keyLength), toByteOffset: 4, as: UInt16.self)
         entry.storeBytes(of: UInt64(UInt(bitPattern: opaque)), toByteOffset: 6, as: UInt64.self)
+        entry.storeBytes(of: UInt16(headersLength), toByteOffset: 14, as: UInt16.self)
         if let key, keyLength > 0 { (entry + Self.headerSize).copyMemory(from: key, byteCount: keyLength) }
+        if let headers { Self.encode(headers, at: entry + Self.headerSize + keyLength) }
         if let payload, length > 0 {
-            (entry + Self.headerSize + keyLength).copyMemory(from: payload, byteCount: length)
+            (entry + Self.headerSize + keyLength + headersLength).copyMemory(from: payload, byteCount: length)
         }
         chunks[last].used += size
         count += 1
@@ -72,7 +83,7 @@ final class RescueBuffer {
     func replay(
         _ body: (
             _ payload: UnsafeRawPointer, _ length: Int, _ key: UnsafeRawPointer, _ keyLength: Int,
-            _ opaque: UnsafeMutableRawPointer?
+            _ opaque: UnsafeMutableRawPointer?, _ headers: UnsafeRawBufferPointer
         ) -> Bool
     ) -> Bool {
         while readChunk < chunks.count {
@@ -87,15 +98,17 @@ final class RescueBuffer {
             let opaque = UnsafeMutableRawPointer(
                 bitPattern: UInt(entry.loadUnaligned(fromByteOffset: 6, as: UInt64.self))
             )
+            let headersLength = Int(entry.loadUnaligned(fromByteOffset: 14, as: UInt16.self))
             let accepted = body(
-                UnsafeRawPointer(entry + Self.headerSize + keyLength),
+                UnsafeRawPointer(entry + Self.headerSize + keyLength + headersLength),
                 length,
                 UnsafeRawPointer(entry + Self.headerSize),
                 keyLength,
-                opaque
+                opaque,
+                UnsafeRawBufferPointer(start: entry + Self.headerSize + keyLength, count: headersLength)
             )
             guard accepted else { return false }
-            readOffset += Self.headerSize + keyLength + length
+            readOffset += Self.headerSize + keyLength + headersLength + length
             count -= 1
         }
         reset()
@@ -118,5 +131,61 @@ final class RescueBuffer {
         readChunk = 0
         readOffset = 0
         count = 0
+    }
+
+    /// The bytes `encode` writes for `headers` (0 for none).
+    static func encodedLength(_ headers: OpaquePointer?) -> Int {
+        var total = 0
+        forEach(headers) { name, _, size in total += 3 + name.count + size }
+        return total
+    }
+
+    /// Writes every header of `headers` at `at`: name length (1), name, value length (2), value.
+    static func encode(_ headers: OpaquePointer, at: UnsafeMutableRawPointer) {
+        var cursor = at
+        forEach(headers) { name, value, size in
+            cursor.storeBytes(of: UInt8(name.count), as: UInt8.self)
+            if let base = name.baseAddress { (cursor + 1).copyMemory(from: base, byteCount: name.count) }
+            cursor += 1 + name.count
+            cursor.storeBytes(of: UInt16(size), toByteOffset: 0, as: UInt16.self)
+            if let value, size > 0 { (cursor + 2).copyMemory(from: value, byteCount: size) }
+            cursor += 2 + size
+        }
+    }
+
+    /// Calls `body` with each header's name (at most 255 bytes), value and value
+    /// length (librdkafka's own memory: nothing is allocated).
+    private static func forEach(
+        _ headers: OpaquePointer?,
+        _ body: (UnsafeRawBufferPointer, UnsafeRawPointer?, Int) -> Void
+    ) {
+        guard let headers else { return }
+        var index = 0
+        var name: UnsafePointer<CChar>?
+        var value: UnsafeRawPointer?
+        var size = 0
+        while rd_kafka_header_get_all(headers, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+            if let name {
+                body(UnsafeRawBufferPointer(start: name, count: min(strlen(name), 255)), value, min(size, 4096))
+            }
+            index += 1
+        }
+    }
+
+    /// The headers `encode` wrote, as (name, value) pairs for `rd_kafka_header_add`.
+    static func decode(
+        _ bytes: UnsafeRawBufferPointer,
+        _ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Void
+    ) {
+        var offset = 0
+        while offset < bytes.count {
+            let nameLength = Int(bytes[offset])
+            let name = UnsafeRawBufferPointer(rebasing: bytes[offset + 1..<offset + 1 + nameLength])
+            offset += 1 + nameLength
+            let size = Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+            let value = UnsafeRawBufferPointer(rebasing: bytes[offset + 2..<offset + 2 + size])
+            offset += 2 + size
+            body(name, value)
+        }
     }
 }

@@ -1,7 +1,9 @@
 import CRdKafka
 
 /// Reads every partition of a topic from a starting point, message by message.
-/// Used by `fastcapa consume` and by the demo to read captures back.
+/// Used by `fastcapa consume` and by the demo to read captures back. From the
+/// beginning, it can seek each partition to the first offset that may hold a key
+/// at or after a time (`OffsetSeek`) instead of reading from the first message.
 package final class KafkaTopicReader: @unchecked Sendable {
     package enum Start: String, Sendable, CaseIterable {
         case beginning, end
@@ -14,11 +16,27 @@ package final class KafkaTopicReader: @unchecked Sendable {
         package var offset: Int64
         package var key: [UInt8]?
         package var value: [UInt8]
+        /// The message's headers, in order (name, value bytes).
+        package var headers: [(name: String, value: [UInt8])] = []
+
+        /// The value of the first header named `name`, as text.
+        package func header(_ name: String) -> String? {
+            headers.first { $0.name == name }.map { String(decoding: $0.value, as: UTF8.self) }
+        }
     }
 
     private let handle: OpaquePointer
+    private let topic: String
     package let partitions: [Int32]
-    private var partitionsAtEnd = Set<Int32>()
+    package private(set) var partitionsAtEnd = Set<Int32>()
+    /// Where each partition's reading started (its low watermark, or the seek's offset).
+    package private(set) var startOffsets: [Int32: Int64] = [:]
+    /// Each partition's high watermark when reading started (the offset after its last message).
+    package private(set) var endOffsets: [Int32: Int64] = [:]
+    /// The offset of the last message read from each partition.
+    package private(set) var positions: [Int32: Int64] = [:]
+    /// Messages fetched to seek (all partitions).
+    package private(set) var seekProbes = 0
 
     /// - Parameter partitions: the partitions to read; nil for all of them.
     package init(
@@ -27,8 +45,10 @@ package final class KafkaTopicReader: @unchecked Sendable {
         start: Start,
         partitions wanted: [Int32]? = nil,
         group: String = "fastcapa-consume",
-        metadataTimeoutMs: Int32 = 10_000
+        metadataTimeoutMs: Int32 = 10_000,
+        seekingTo since: UInt64? = nil
     ) throws {
+        self.topic = topic
         let conf = try KafkaConfiguration.makeConf(
             properties,
             defaults: [
@@ -44,10 +64,10 @@ package final class KafkaTopicReader: @unchecked Sendable {
         self.handle = handle
         rd_kafka_poll_set_consumer(handle)
 
-        let topicHandle = rd_kafka_topic_new(handle, topic, nil)
-        defer { rd_kafka_topic_destroy(topicHandle) }
+        // Every topic's metadata, not the one topic's: asking for a topic by name
+        // can create it (auto.create.topics.enable, the embedded broker).
         var metadata: UnsafePointer<rd_kafka_metadata>?
-        let error = rd_kafka_metadata(handle, 0, topicHandle, &metadata, metadataTimeoutMs)
+        let error = rd_kafka_metadata(handle, 1, nil, &metadata, metadataTimeoutMs)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
             rd_kafka_destroy(handle)
             throw KafkaError(
@@ -56,16 +76,18 @@ package final class KafkaTopicReader: @unchecked Sendable {
             )
         }
         defer { rd_kafka_metadata_destroy(metadata) }
-        guard metadata.pointee.topic_cnt == 1, metadata.pointee.topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            let topicError =
-                metadata.pointee.topic_cnt == 1 ? metadata.pointee.topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
+        let topics = (0..<Int(metadata.pointee.topic_cnt)).map { metadata.pointee.topics[$0] }
+        guard let topicMetadata = topics.first(where: { String(cString: $0.topic) == topic }),
+            topicMetadata.err == RD_KAFKA_RESP_ERR_NO_ERROR
+        else {
+            let names = topics.map { String(cString: $0.topic) }.filter { !$0.hasPrefix("__") }.sorted()
             rd_kafka_destroy(handle)
             throw KafkaError(
-                code: topicError,
-                message: "topic '\(topic)' is not readable: \(String(cString: rd_kafka_err2str(topicError)))"
+                code: RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC,
+                message:
+                    "topic '\(topic)' does not exist on the cluster (its topics: \(names.isEmpty ? "none" : names.joined(separator: ", ")))"
             )
         }
-        let topicMetadata = metadata.pointee.topics[0]
         let existing = (0..<Int(topicMetadata.partition_cnt)).map { topicMetadata.partitions[$0].id }.sorted()
         if let wanted {
             let unknown = wanted.filter { !existing.contains($0) }
@@ -81,12 +103,37 @@ package final class KafkaTopicReader: @unchecked Sendable {
             partitions = existing
         }
 
+        do {
+            for partition in partitions {
+                let (low, high) = try Self.watermarks(handle, topic, partition, timeoutMs: metadataTimeoutMs)
+                startOffsets[partition] = low
+                endOffsets[partition] = high
+            }
+            if let since, start == .beginning {
+                let probe = try OffsetProbe(properties: properties, topic: topic, timeoutMs: metadataTimeoutMs)
+                for partition in partitions {
+                    let found = try OffsetSeek.firstOffset(
+                        low: startOffsets[partition]!,
+                        high: endOffsets[partition]!,
+                        target: since
+                    ) { offset in try probe.key(partition: partition, atOrAfter: offset) }
+                    startOffsets[partition] = found.offset
+                    seekProbes += found.probes
+                }
+            }
+        } catch {
+            rd_kafka_destroy(handle)
+            throw error
+        }
+
         let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
         defer { rd_kafka_topic_partition_list_destroy(list) }
         for partition in partitions {
             let element = rd_kafka_topic_partition_list_add(list, topic, partition)!
             switch start {
-            case .beginning: element.pointee.offset = Int64(RD_KAFKA_OFFSET_BEGINNING)
+            case .beginning:
+                element.pointee.offset =
+                    since == nil ? Int64(RD_KAFKA_OFFSET_BEGINNING) : startOffsets[partition]!
             case .end: element.pointee.offset = Int64(RD_KAFKA_OFFSET_END)
             case .stored: element.pointee.offset = Int64(RD_KAFKA_OFFSET_STORED)
             }
@@ -104,6 +151,34 @@ package final class KafkaTopicReader: @unchecked Sendable {
     /// True once every partition has reported its end at least once.
     package var reachedEnd: Bool { partitionsAtEnd.count == partitions.count }
 
+    /// A partition's low and high watermarks (first offset, offset after the last).
+    static func watermarks(
+        _ handle: OpaquePointer,
+        _ topic: String,
+        _ partition: Int32,
+        timeoutMs: Int32
+    ) throws -> (low: Int64, high: Int64) {
+        var low: Int64 = 0
+        var high: Int64 = 0
+        let error = rd_kafka_query_watermark_offsets(handle, topic, partition, &low, &high, timeoutMs)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(
+                code: error,
+                message:
+                    "cannot read the offsets of topic '\(topic)' partition \(partition) within \(timeoutMs / 1000) s: \(String(cString: rd_kafka_err2str(error)))"
+            )
+        }
+        return (low, high)
+    }
+
+    /// Stops fetching `partition` (its messages are no longer wanted).
+    package func pause(_ partition: Int32) {
+        let list = rd_kafka_topic_partition_list_new(1)!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        rd_kafka_topic_partition_list_add(list, topic, partition)
+        _ = rd_kafka_pause_partitions(handle, list)
+    }
+
     /// The next message, or nil when none came within `timeoutMs`.
     package func next(timeoutMs: Int32) throws -> Message? {
         guard let message = rd_kafka_consumer_poll(handle, timeoutMs) else { return nil }
@@ -114,12 +189,34 @@ package final class KafkaTopicReader: @unchecked Sendable {
             partitionsAtEnd.insert(record.partition)
             return nil
         }
+        positions[record.partition] = record.offset
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaError(code: error, message: "consume failed: \(String(cString: rd_kafka_err2str(error)))")
         }
         let value = record.len == 0 ? [] : Array(UnsafeRawBufferPointer(start: record.payload, count: record.len))
         let key = record.key.map { Array(UnsafeRawBufferPointer(start: $0, count: record.key_len)) }
-        return Message(partition: record.partition, offset: record.offset, key: key, value: value)
+        return Message(
+            partition: record.partition,
+            offset: record.offset,
+            key: key,
+            value: value,
+            headers: Self.headers(of: message)
+        )
+    }
+
+    /// A consumed message's headers (none when it has none).
+    static func headers(of message: UnsafePointer<rd_kafka_message_t>) -> [(name: String, value: [UInt8])] {
+        var list: OpaquePointer?
+        guard rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return [] }
+        var headers: [(name: String, value: [UInt8])] = []
+        var name: UnsafePointer<CChar>?
+        var value: UnsafeRawPointer?
+        var size = 0
+        while rd_kafka_header_get_all(list, headers.count, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+            let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+            headers.append((name.map { String(cString: $0) } ?? "", bytes))
+        }
+        return headers
     }
 
     deinit {

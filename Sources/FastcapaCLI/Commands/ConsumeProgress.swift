@@ -1,0 +1,64 @@
+import FastcapaKafka
+import Foundation
+
+/// `fastcapa consume`'s progress line on standard error, on a terminal only
+/// (never on a pipe, never with `--quiet`): packets read and written, the read
+/// rate, and each partition's position against its end offset.
+struct ConsumeProgress {
+    let enabled: Bool
+    let reader: KafkaTopicReader
+    private let started = Date()
+    private var lastShown = Date.distantPast
+    private var read = 0
+
+    init(enabled: Bool, reader: KafkaTopicReader) {
+        self.enabled = enabled
+        self.reader = reader
+    }
+
+    /// A message was read; shows the line at most twice a second.
+    mutating func read(written: Int) {
+        guard enabled else { return }
+        read += 1
+        tick(written: written)
+    }
+
+    /// A poll came back empty: the line still moves.
+    mutating func tick(written: Int) {
+        guard enabled else { return }
+        let now = Date()
+        guard now.timeIntervalSince(lastShown) >= 0.5 else { return }
+        lastShown = now
+        show(written: written, final: false)
+    }
+
+    /// The read ended: the last line, and where it went; unless `--quiet`, one
+    /// summary line on standard error (terminal or not), as `tcpdump -r` does.
+    mutating func end(written: Int, merge releasedEarly: Int, seekProbes: Int, quiet: Bool) {
+        if releasedEarly > 0 {
+            FileHandle.standardError.write(
+                Data(
+                    "consume: \(releasedEarly) packets were written before the reorder window could place them (raise --reorder-window for strict capture-time order)\n"
+                        .utf8
+                )
+            )
+        }
+        if enabled { show(written: written, final: true) }
+        guard !quiet else { return }
+        let starts = reader.partitions.map { "\($0):\(reader.startOffsets[$0] ?? 0)" }.joined(separator: " ")
+        let seek = seekProbes > 0 ? "; seek: \(seekProbes) fetches, started at offsets \(starts)" : ""
+        FileHandle.standardError.write(Data("consume: \(written) packets written\(seek)\n".utf8))
+    }
+
+    private mutating func show(written: Int, final: Bool) {
+        let seconds = max(Date().timeIntervalSince(started), 0.001)
+        let positions = reader.partitions.map { partition in
+            let end = reader.endOffsets[partition] ?? 0
+            let position = reader.positions[partition].map { $0 + 1 } ?? reader.startOffsets[partition] ?? 0
+            return "p\(partition) \(position)/\(end)"
+        }.joined(separator: " ")
+        let line =
+            "\r\u{1B}[K\(written) packets written, \(read) read (\(Int(Double(read) / seconds))/s); \(positions)"
+        FileHandle.standardError.write(Data((line + (final ? "\n" : "")).utf8))
+    }
+}

@@ -1,0 +1,125 @@
+import CRdKafka
+import Glibc
+
+/// The argument list of `rd_kafka_produceva` for messages that carry headers
+/// (Documentation/MessageFormat.md): a transmit worker's fixed headers (`port`,
+/// `queue`, `probe`, their ASCII values built once) and, on a frame cut by the
+/// snap length, `orig_len`. Built once per worker: per message only the value,
+/// key, opaque and the `orig_len` digits change, so nothing is allocated here
+/// per message (librdkafka copies the message and its headers, as it copies
+/// every value). `rd_kafka_produce_batch` cannot carry headers: these messages
+/// are produced one call each.
+package final class HeaderedMessage: @unchecked Sendable {
+    /// The header that gives a cut frame's original length.
+    package static let originalLengthName = "orig_len"
+
+    @usableFromInline let fields: UnsafeMutablePointer<rd_kafka_vu_t>
+    /// Topic, flags, value, key, opaque, then the fixed headers.
+    @usableFromInline let fixedCount: Int
+    /// `orig_len`'s digits (ASCII, no terminator).
+    @usableFromInline let digits: UnsafeMutablePointer<UInt8>
+    @usableFromInline static let digitCapacity = 20
+    /// The names and values the fields point to, owned here.
+    private let strings: [UnsafeMutablePointer<CChar>]
+    /// The fixed headers, as given.
+    package let headers: [(name: String, value: String)]
+
+    package init(headers: [(name: String, value: String)]) {
+        self.headers = headers
+        fixedCount = 5 + headers.count
+        fields = .allocate(capacity: fixedCount + 1)
+        fields.initialize(repeating: rd_kafka_vu_t(), count: fixedCount + 1)
+        digits = .allocate(capacity: Self.digitCapacity)
+        digits.initialize(repeating: 0, count: Self.digitCapacity)
+        var strings: [UnsafeMutablePointer<CChar>] = []
+        func keep(_ text: String) -> UnsafeMutablePointer<CChar> {
+            let copy = strdup(text)!
+            strings.append(copy)
+            return copy
+        }
+        fields[0].vtype = RD_KAFKA_VTYPE_RKT
+        fields[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS
+        fields[1].u.i = RD_KAFKA_MSG_F_COPY
+        fields[2].vtype = RD_KAFKA_VTYPE_VALUE
+        fields[3].vtype = RD_KAFKA_VTYPE_KEY
+        fields[4].vtype = RD_KAFKA_VTYPE_OPAQUE
+        for (index, header) in headers.enumerated() {
+            fields[5 + index].vtype = RD_KAFKA_VTYPE_HEADER
+            fields[5 + index].u.header = .init(
+                name: keep(header.name),
+                val: UnsafeRawPointer(keep(header.value)),
+                size: header.value.utf8.count
+            )
+        }
+        fields[fixedCount].vtype = RD_KAFKA_VTYPE_HEADER
+        fields[fixedCount].u.header = .init(name: keep(Self.originalLengthName), val: UnsafeRawPointer(digits), size: 0)
+        self.strings = strings
+    }
+
+    deinit {
+        for string in strings { free(string) }
+        fields.deallocate()
+        digits.deallocate()
+    }
+
+    /// Fills the per-message fields; returns how many fields to pass.
+    @inlinable func prepare(
+        topic: OpaquePointer,
+        payload: UnsafeRawPointer,
+        length: Int,
+        key: UnsafeRawPointer,
+        hint: UInt,
+        originalLength: Int
+    ) -> Int {
+        fields[0].u.rkt = topic
+        fields[2].u.mem = .init(ptr: UnsafeMutableRawPointer(mutating: payload), size: length)
+        fields[3].u.mem = .init(ptr: UnsafeMutableRawPointer(mutating: key), size: 8)
+        fields[4].u.ptr = UnsafeMutableRawPointer(bitPattern: hint)
+        guard originalLength > length else { return fixedCount }
+        fields[fixedCount].u.header.size = Self.writeDecimal(originalLength, into: digits)
+        return fixedCount + 1
+    }
+
+    /// Writes `value`'s decimal digits at `buffer`; returns how many.
+    @inlinable static func writeDecimal(_ value: Int, into buffer: UnsafeMutablePointer<UInt8>) -> Int {
+        var count = 1
+        var rest = value / 10
+        while rest > 0 {
+            count += 1
+            rest /= 10
+        }
+        var remaining = value
+        for index in stride(from: count - 1, through: 0, by: -1) {
+            buffer[index] = UInt8(ascii: "0") + UInt8(remaining % 10)
+            remaining /= 10
+        }
+        return count
+    }
+}
+
+extension ProducerEndpoint {
+    /// Produces one message (copied) with `message`'s headers, plus `orig_len`
+    /// when `originalLength` exceeds `length`, keyed by `key` (8 bytes) and placed
+    /// by the partitioner on `hint`. Returns why it was refused, or nil.
+    @inlinable package func produce(
+        _ payload: UnsafeRawPointer,
+        length: Int,
+        originalLength: Int,
+        key: UnsafeRawPointer,
+        hint: UInt,
+        headers message: HeaderedMessage
+    ) -> ProduceRefusal? {
+        let count = message.prepare(
+            topic: topic,
+            payload: payload,
+            length: length,
+            key: key,
+            hint: hint,
+            originalLength: originalLength
+        )
+        guard let error = rd_kafka_produceva(kafka, message.fields, count) else { return nil }
+        let code = rd_kafka_error_code(error)
+        rd_kafka_error_destroy(error)
+        return ProduceRefusal(code)
+    }
+}

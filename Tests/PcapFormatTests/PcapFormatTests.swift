@@ -40,3 +40,73 @@ import Testing
         #expect(total == 4798)
     }
 }
+
+/// `consume --format text` against tcpdump's own lines on the same capture.
+@Suite struct PacketTextTests {
+    /// tcpdump's line without what PacketText leaves out: TCP options, and what
+    /// its application decoders print after the length.
+    static func comparable(_ line: Substring) -> String {
+        var text = String(line)
+        if let options = text.range(of: ", options ["), let end = text[options.upperBound...].firstIndex(of: "]") {
+            text.removeSubrange(options.lowerBound...end)
+        }
+        if text.contains(": Flags ["), let length = text.range(of: ", length ") {
+            let digits = text[length.upperBound...].prefix { $0.isNumber }
+            text = String(text[..<length.upperBound]) + digits
+        }
+        return text
+    }
+
+    @Test func linesAreTcpdumpsForTheCommonProtocols() throws {
+        let records = SyntheticCaptures.edgeCases + SyntheticCaptures.protocolMix(count: 1500, seed: 5)
+        let path = TestFiles.temporaryDirectory().appendingPathComponent("text.pcap").path
+        try SyntheticCaptures.write(records, to: path)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["tcpdump", "-tttt", "-nn", "-S", "-r", path]
+        process.environment = ["TZ": "UTC", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let lines = output.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        #expect(lines.count == records.count)
+        var compared = 0
+        var kinds = Set<String>()
+        for (line, record) in zip(lines, records) where !line.hasPrefix("[Invalid header") {
+            let full = PacketText.line(micros: record.micros, frame: record.data, originalLength: record.data.count)
+            // tcpdump cannot print times past 2038 here: the rest of its line still counts.
+            let unconverted = "[Error converting time] "
+            if !line.hasPrefix(unconverted) {
+                #expect(full.prefix(27) == line.prefix(27), "the time: \(full) / \(line)")
+            }
+            let ours = String(full.dropFirst(27))
+            let theirs = Self.comparable(
+                line.hasPrefix(unconverted) ? line.dropFirst(unconverted.count) : line.dropFirst(27)
+            )
+            let decodedByApplication =
+                !theirs.contains(": Flags [") && !theirs.contains("UDP, length") && !theirs.contains("ICMP")
+                && !theirs.hasPrefix("ARP, ")
+            // Our hex fallback, or one of tcpdump's application decoders (DNS, NTP...): not compared.
+            if ours.hasPrefix("length ") || decodedByApplication {
+                continue
+            }
+            #expect(ours == theirs, "ours:    \(ours)\ntcpdump: \(line)")
+            compared += 1
+            kinds.insert(
+                theirs.contains("Flags")
+                    ? "tcp"
+                    : theirs.contains("UDP")
+                        ? "udp" : theirs.contains("ICMP6") ? "icmp6" : theirs.contains("ICMP") ? "icmp" : "arp"
+            )
+            if theirs.hasPrefix("IP6 ") { kinds.insert("ipv6") }
+        }
+        print(
+            "text: \(compared) of \(records.count) lines equal to tcpdump's (\(kinds.sorted().joined(separator: ", ")))"
+        )
+        #expect(compared > records.count * 3 / 4, "\(compared) of \(records.count) lines compared")
+        #expect(kinds == ["tcp", "udp", "icmp", "icmp6", "arp", "ipv6"], "\(kinds)")
+    }
+}

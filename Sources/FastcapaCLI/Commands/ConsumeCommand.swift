@@ -42,7 +42,7 @@ struct ConsumeCommand: ParsableCommand {
         help:
             "Seconds a key may fall below an earlier key in the same partition: the seek starts that much before --since, reading stops that much past --until, and partitions are merged in capture-time order with it."
     )
-    var slack: Double = 60
+    var slack: Double = 10
     @Flag(
         help:
             "Read every partition from its start to its end and filter by key, without seeking or stopping early: for topics whose keys jump back by more than --slack (several captures replayed one after another)."
@@ -84,7 +84,7 @@ struct ConsumeCommand: ParsableCommand {
         guard count >= 0 else { throw ValidationError("--count: \(count) is negative. Use 0 (no limit) or more.") }
         guard timeout > 0 else { throw ValidationError("--timeout: use 1 or more seconds.") }
         guard slack >= 0 && slack <= 86_400 else {
-            throw ValidationError("--slack: \(slack) is out of range. Use 0 to 86400 seconds (default 60).")
+            throw ValidationError("--slack: \(slack) is out of range. Use 0 to 86400 seconds (default 10).")
         }
         guard reorderWindow >= 1 else { throw ValidationError("--reorder-window: use 1 or more packets.") }
         guard (1...262_144).contains(snapLength) else {

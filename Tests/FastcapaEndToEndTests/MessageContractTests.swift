@@ -93,6 +93,21 @@ extension EndToEnd {
                 #expect(back.micros == record.micros)
             }
 
+            // A value longer than the header's snap length is refused, and no file is left.
+            let short = directory.appendingPathComponent("short.pcap").path
+            let refused = try Harness.run(
+                Harness.binary,
+                ["consume", "-b", broker.address, "--format", "pcap", "--snap-length", "100", "-o", short]
+            )
+            #expect(refused.status != 0)
+            #expect(refused.stderr.contains("more than the snap length 100"), "\(refused.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: short))
+            #expect(
+                try FileManager.default.contentsOfDirectory(atPath: directory.path).allSatisfy {
+                    !$0.contains("partial")
+                }
+            )
+
             // consume, pcapng: one interface named probe:port, µs, fastcapa named; tshark and capinfos.
             let pcapng = directory.appendingPathComponent("out.pcapng").path
             let consumedNg = try Harness.run(

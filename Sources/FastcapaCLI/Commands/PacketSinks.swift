@@ -33,6 +33,15 @@ struct ConsumedPacket {
         offset = message.offset
     }
 
+    /// Refuses a value longer than the snap length a file's header declares.
+    func checkFits(_ snapLength: Int) throws {
+        guard frame.count <= snapLength else {
+            throw ValidationError(
+                "the message at partition \(partition) offset \(offset) holds \(frame.count) bytes, more than the snap length \(snapLength) in the file's header. Give --snap-length \(frame.count) or more."
+            )
+        }
+    }
+
     /// `probe:port`, or whichever of the two the message carries.
     var interfaceName: String? {
         switch (probe, port) {
@@ -140,11 +149,7 @@ struct PcapSink: PacketSink {
     }
 
     mutating func write(_ packet: ConsumedPacket) throws {
-        guard packet.frame.count <= snapLength else {
-            throw ValidationError(
-                "the message at partition \(packet.partition) offset \(packet.offset) holds \(packet.frame.count) bytes, more than the snap length \(snapLength) in the file's header. Give --snap-length \(packet.frame.count) or more."
-            )
-        }
+        try packet.checkFits(snapLength)
         let record = PcapRecord(
             micros: packet.micros,
             data: packet.frame,
@@ -170,6 +175,7 @@ struct PcapngSink: PacketSink {
     }
 
     mutating func write(_ packet: ConsumedPacket) throws {
+        try packet.checkFits(snapLength)
         let name = packet.interfaceName
         let interface: UInt32
         if let known = interfaces[name] {

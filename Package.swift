@@ -162,7 +162,7 @@ let package = Package(
         .testTarget(
             name: "FastcapaEndToEndTests",
             dependencies: ["PcapFormat", "FastcapaCapture", "FastcapaTestSupport"],
-            exclude: ["Support/alloc_counter.c", "Support/call_threads.c", "Support/tsan_threads.c"],
+            exclude: ["Support/alloc_counter.c", "Support/call_threads.c", "Support/heap_sampler.c", "Support/tsan_threads.c"],
             swiftSettings: strict + dpdkSwiftFlags
         ),
     ]

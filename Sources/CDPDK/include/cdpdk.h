@@ -10,6 +10,7 @@
 
 #include <rte_config.h>
 
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -145,5 +146,11 @@ int CDPDK_pthread_getaffinity_np(cpu_set_t *set);
 int CDPDK_pthread_setaffinity_np(const cpu_set_t *set);
 /// pthread_setname_np for the calling thread (at most 15 bytes). 0 or an errno value.
 int CDPDK_pthread_setname_np(const char *name);
+
+// MARK: - malloc (<malloc.h>, which Swift's Glibc module does not import)
+
+/// malloc_trim: returns the free memory of every malloc arena to the system
+/// (madvise). 1 when some was returned.
+static inline int CDPDK_malloc_trim(size_t pad) { return malloc_trim(pad); }
 
 #endif

@@ -177,13 +177,18 @@ package final class TransmitWorker: @unchecked Sendable {
             }
 
             if pendingEnd == pendingStart {
+                // Read before the dequeue: the flag is set once the receive
+                // workers have returned, so an empty ring seen after it is empty
+                // for good. Read after, it could follow an empty dequeue that a
+                // last enqueue (this lcore descheduled between the two) made stale.
+                let draining = fastcapa_flag_load(drain) != 0
                 let count = packets.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: Int(burst)) {
                     Int(rte_ring_dequeue_burst(ring, $0, burst, nil))
                 }
                 if count == 0 {
                     serveDeliveryReports(record)
                     // Receive workers have stopped and the ring is empty: done.
-                    if fastcapa_flag_load(drain) != 0 { break }
+                    if draining { break }
                     idle.idle()
                     continue
                 }

@@ -30,3 +30,8 @@ int CDPDK_pthread_setaffinity_np(const cpu_set_t *set) {
 int CDPDK_pthread_setname_np(const char *name) {
     return pthread_setname_np(pthread_self(), name);
 }
+
+FILE *CDPDK_fopencookie(void *cookie, ssize_t (*write)(void *cookie, const char *buffer, size_t size)) {
+    cookie_io_functions_t functions = {.read = NULL, .write = write, .seek = NULL, .close = NULL};
+    return fopencookie(cookie, "w", functions);
+}

@@ -39,6 +39,7 @@ struct CaptureRun {
     }
 
     private func capture() throws -> Int32 {
+        logger.info("\(FastcapaVersion.description) starting", metadata: ["pid": "\(getpid())"])
         // Before any thread starts: threads inherit the signal mask.
         let signals = try ProcessSignals(faultSignal: testingFaultSignals)
         let statisticsFile = try configuration.statsFile.map {

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
 
 #include <rte_common.h>
 #include <rte_cycles.h>
@@ -23,12 +25,14 @@
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
+#include <rte_log.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 #include <rte_mempool.h>
 #include <rte_pause.h>
 #include <rte_ring.h>
+#include <rte_version.h>
 
 // MARK: - errors
 
@@ -101,5 +105,11 @@ int CDPDK_pthread_getaffinity_np(cpu_set_t *set);
 int CDPDK_pthread_setaffinity_np(const cpu_set_t *set);
 /// pthread_setname_np for the calling thread (at most 15 bytes). 0 or an errno value.
 int CDPDK_pthread_setname_np(const char *name);
+
+// MARK: - streams (glibc declares fopencookie only under _GNU_SOURCE)
+
+/// fopencookie for a write-only stream: `write` receives what is written
+/// (rte_openlog_stream takes such a FILE). NULL with errno set on failure.
+FILE *CDPDK_fopencookie(void *cookie, ssize_t (*write)(void *cookie, const char *buffer, size_t size));
 
 #endif

@@ -91,8 +91,11 @@ struct ConsumeCommand: ParsableCommand {
 
     func kafkaProperties() throws -> KafkaProperties {
         var kafka = KafkaProperties()
+        let environment = ProcessInfo.processInfo.environment
         if let kafkaConfig {
-            kafka.global = try CaptureOptions.loadIni(kafkaConfig).global
+            var warnings: [String] = []
+            kafka.global = try CaptureOptions.loadIni(kafkaConfig, environment: environment, warnings: &warnings).global
+            for warning in warnings { FileHandle.standardError.write(Data("fastcapa consume: \(warning)\n".utf8)) }
         }
         if let brokers { kafka.setGlobal("bootstrap.servers", brokers, origin: "--brokers") }
         for property in properties {
@@ -107,7 +110,7 @@ struct ConsumeCommand: ParsableCommand {
                 "no broker to read from. Give -b HOST:PORT, -c FILE or -X bootstrap.servers=HOST:PORT."
             )
         }
-        return kafka
+        return try ValueReferences.resolvingSecrets(kafka, environment: environment)
     }
 
     func run() throws {

@@ -102,7 +102,7 @@ package final class CapturePipeline: @unchecked Sendable {
         }
     }
 
-    private static func checkLcores(_ available: Int, settings: CaptureSettings) throws(CaptureError) {
+    package static func checkLcores(_ available: Int, settings: CaptureSettings) throws(CaptureError) {
         let needed = settings.workerLcoresNeeded
         guard available < needed else { return }
         let ports = settings.ports.count

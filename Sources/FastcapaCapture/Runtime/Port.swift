@@ -41,16 +41,87 @@ package struct Port: Sendable {
         rxDescriptors: Int,
         pool: OpaquePointer
     ) throws(CaptureError) -> Port {
-        let info = try inspect(id)
-        let driver = info.driver_name.map { String(cString: $0) } ?? "unknown"
-        guard rxQueues <= Int(info.max_rx_queues) else {
+        let (info, driver, conf, descriptors) = try prepare(id, rxQueues: rxQueues, rxDescriptors: rxDescriptors)
+        let socket = rte_eth_dev_socket_id(id)
+        let rss = conf.rx_adv_conf.rss_conf.rss_hf
+        var rxConf = info.default_rxconf
+        rxConf.offloads = conf.rxmode.offloads
+        var status: Int32
+        for queue in 0..<rxQueues {
+            status = rte_eth_rx_queue_setup(id, UInt16(queue), descriptors, UInt32(bitPattern: socket), &rxConf, pool)
+            guard status == 0 else {
+                throw CaptureError(
+                    "cannot set up receive queue \(queue) of port \(id): \(CaptureError.dpdkReason(-status))",
+                    fix: "Check the mempool size and the descriptor count (rx-desc)."
+                )
+            }
+        }
+        status = rte_eth_dev_start(id)
+        guard status == 0 else {
             throw CaptureError(
-                "port \(id) (\(driver)) has at most \(info.max_rx_queues) receive queue\(info.max_rx_queues == 1 ? "" : "s"); \(rxQueues) were asked for",
-                fix:
-                    "Use \(info.max_rx_queues) receive queue\(info.max_rx_queues == 1 ? "" : "s") or fewer (rx-queues; net_af_packet takes qpairs=N, net_null and net_ring accept more)."
+                "cannot start port \(id) (\(driver)): \(CaptureError.dpdkReason(-status))",
+                fix: "See DPDK's log above; for net_pcap check that rx_pcap names a readable capture file."
             )
         }
-        let socket = rte_eth_dev_socket_id(id)
+        // Some virtual devices have no promiscuous mode; they deliver everything anyway.
+        _ = rte_eth_promiscuous_enable(id)
+        return Port(
+            id: id,
+            driver: driver,
+            socket: socket,
+            rxQueues: rxQueues,
+            rssHashFunctions: rss,
+            deliversEpochTimestamps: driver == "net_pcap"
+        )
+    }
+
+    /// Everything up to the queues: the device checked and configured for
+    /// capture, the descriptor count it takes.
+    static func prepare(
+        _ id: UInt16,
+        rxQueues: Int,
+        rxDescriptors: Int
+    ) throws(CaptureError) -> (info: rte_eth_dev_info, driver: String, conf: rte_eth_conf, descriptors: UInt16) {
+        let info = try inspect(id)
+        let driver = driverName(info)
+        try checkQueues(id, driver: driver, info: info, rxQueues: rxQueues)
+        let conf = try configureDevice(id, driver: driver, info: info, rxQueues: rxQueues)
+        var descriptors = UInt16(rxDescriptors)
+        var unusedTx: UInt16 = 0
+        let status = rte_eth_dev_adjust_nb_rx_tx_desc(id, &descriptors, &unusedTx)
+        guard status == 0 else {
+            throw CaptureError(
+                "port \(id) refused \(rxDescriptors) receive descriptors: \(CaptureError.dpdkReason(-status))",
+                fix: "Use a descriptor count the device supports (rx-desc)."
+            )
+        }
+        return (info, driver, conf, descriptors)
+    }
+
+    static func driverName(_ info: rte_eth_dev_info) -> String {
+        info.driver_name.map { String(cString: $0) } ?? "unknown"
+    }
+
+    /// The device has `rxQueues` receive queues.
+    static func checkQueues(_ id: UInt16, driver: String, info: rte_eth_dev_info, rxQueues: Int) throws(CaptureError) {
+        guard rxQueues > Int(info.max_rx_queues) else { return }
+        throw CaptureError(
+            "port \(id) (\(driver)) has at most \(info.max_rx_queues) receive queue\(info.max_rx_queues == 1 ? "" : "s"); \(rxQueues) were asked for",
+            fix:
+                "Use \(info.max_rx_queues) receive queue\(info.max_rx_queues == 1 ? "" : "s") or fewer (rx-queues; net_af_packet takes qpairs=N, net_null and net_ring accept more)."
+        )
+    }
+
+    /// `rte_eth_dev_configure` for capture: `rxQueues` queues spread by RSS over
+    /// the hash functions the device offers, scatter, the device's timestamp and
+    /// RSS hash when it has them, a jumbo MTU when it can scatter (its default
+    /// MTU when it refuses that). Returns the configuration the device took.
+    static func configureDevice(
+        _ id: UInt16,
+        driver: String,
+        info: rte_eth_dev_info,
+        rxQueues: Int
+    ) throws(CaptureError) -> rte_eth_conf {
         var conf = rte_eth_conf()
         let rss =
             rxQueues > 1
@@ -82,43 +153,7 @@ package struct Port: Sendable {
                 fix: "Try fewer receive queues (rx-queues) or check the device's limits in DPDK's log above."
             )
         }
-        var descriptors = UInt16(rxDescriptors)
-        var unusedTx: UInt16 = 0
-        status = rte_eth_dev_adjust_nb_rx_tx_desc(id, &descriptors, &unusedTx)
-        guard status == 0 else {
-            throw CaptureError(
-                "port \(id) refused \(rxDescriptors) receive descriptors: \(CaptureError.dpdkReason(-status))",
-                fix: "Use a descriptor count the device supports (rx-desc)."
-            )
-        }
-        var rxConf = info.default_rxconf
-        rxConf.offloads = conf.rxmode.offloads
-        for queue in 0..<rxQueues {
-            status = rte_eth_rx_queue_setup(id, UInt16(queue), descriptors, UInt32(bitPattern: socket), &rxConf, pool)
-            guard status == 0 else {
-                throw CaptureError(
-                    "cannot set up receive queue \(queue) of port \(id): \(CaptureError.dpdkReason(-status))",
-                    fix: "Check the mempool size and the descriptor count (rx-desc)."
-                )
-            }
-        }
-        status = rte_eth_dev_start(id)
-        guard status == 0 else {
-            throw CaptureError(
-                "cannot start port \(id) (\(driver)): \(CaptureError.dpdkReason(-status))",
-                fix: "See DPDK's log above; for net_pcap check that rx_pcap names a readable capture file."
-            )
-        }
-        // Some virtual devices have no promiscuous mode; they deliver everything anyway.
-        _ = rte_eth_promiscuous_enable(id)
-        return Port(
-            id: id,
-            driver: driver,
-            socket: socket,
-            rxQueues: rxQueues,
-            rssHashFunctions: rss,
-            deliversEpochTimestamps: driver == "net_pcap"
-        )
+        return conf
     }
 
     /// The MTU asked of devices that can scatter frames over several mbufs.

@@ -19,7 +19,7 @@ let dpdkIncludes = ["/usr/include/dpdk", "/usr/include/\(multiarch)/dpdk"]
 /// Swift modules that import CDPDK, directly or through another module, need
 /// the same paths for the clang importer.
 let dpdkSwiftFlags: [SwiftSetting] = [.unsafeFlags(dpdkIncludes.flatMap { ["-Xcc", "-I\($0)"] })]
-let dpdkLibraries = ["rte_eal", "rte_ethdev", "rte_mbuf", "rte_mempool", "rte_ring", "rte_net", "rte_kvargs"]
+let dpdkLibraries = ["rte_eal", "rte_ethdev", "rte_mbuf", "rte_mempool", "rte_ring", "rte_net", "rte_kvargs", "rte_bpf", "rte_pdump"]
 
 /// Every Swift target: warnings are errors.
 let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
@@ -55,6 +55,8 @@ let package = Package(
         .target(name: "CFastcapaShared", cSettings: strictC),
         // librdkafka and its mock cluster.
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        // libpcap: the tcpdump-expression compiler and its offline matcher.
+        .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         // liburcu's QSBR flavour: the read side inline, the update side out of line.
         .target(name: "CURCU", cSettings: strictC, linkerSettings: [.linkedLibrary("urcu-qsbr")]),
 
@@ -62,6 +64,9 @@ let package = Package(
 
         // The pcap and pcapng file formats and the message key.
         .target(name: "PcapFormat", swiftSettings: strict),
+        // Every libpcap call: tcpdump expressions compiled to classic BPF, and
+        // matched against frames (the probe's capture filter; `consume --filter` later).
+        .target(name: "FastcapaFilter", dependencies: ["CPcap"], swiftSettings: strict),
         // Everything that owns librdkafka: configuration, producer generations
         // and their callbacks, delivery-report threads, the reader, the embedded broker.
         .target(name: "FastcapaKafka", dependencies: ["CRdKafka", "CFastcapaShared"], swiftSettings: strict),
@@ -70,7 +75,7 @@ let package = Package(
         // The data path: EAL, ports, rings, receive and transmit workers, the pipeline.
         .target(
             name: "FastcapaCapture",
-            dependencies: ["CDPDK", "CFastcapaShared", "CURCU", "FastcapaKafka"],
+            dependencies: ["CDPDK", "CFastcapaShared", "CURCU", "FastcapaKafka", "FastcapaFilter"],
             swiftSettings: strict + dpdkSwiftFlags
         ),
         // The control plane's actor tree: capture supervisor, producer supervisors, ProducerHealth.
@@ -115,13 +120,21 @@ let package = Package(
 
         // Micro-benchmarks of hot-loop calls, as ratios within one run (Scripts/bench runs them).
         .executableTarget(
-            name: "fastcapa-microbench", dependencies: ["CURCU"], path: "Benchmarks/Microbench", swiftSettings: strict
+            name: "fastcapa-microbench",
+            dependencies: ["CURCU", "CDPDK", "FastcapaCapture"],
+            path: "Benchmarks/Microbench",
+            swiftSettings: strict + dpdkSwiftFlags
         ),
         // MARK: Tests
 
         // Captures built in code, the shared corpus, scratch folders.
         .target(name: "FastcapaTestSupport", dependencies: ["PcapFormat"], path: "Tests/FastcapaTestSupport"),
         .testTarget(name: "PcapFormatTests", dependencies: ["PcapFormat", "FastcapaTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "FastcapaFilterTests",
+            dependencies: ["FastcapaFilter", "FastcapaTestSupport", "PcapFormat"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "FastcapaKafkaTests",
             dependencies: ["FastcapaKafka", "FastcapaKafkaTools", "CFastcapaShared", "CRdKafka", "FastcapaTestSupport"],
@@ -135,6 +148,11 @@ let package = Package(
             name: "FastcapaSupervisionTests", dependencies: ["FastcapaSupervision"], swiftSettings: strict + dpdkSwiftFlags
         ),
         .testTarget(
+            name: "FastcapaObservabilityTests",
+            dependencies: ["FastcapaObservability", "FastcapaSupervision", "FastcapaTestSupport"],
+            swiftSettings: strict + dpdkSwiftFlags
+        ),
+        .testTarget(
             name: "FastcapaCLITests", dependencies: ["FastcapaCLI", "FastcapaKafka", "FastcapaCapture", "FastcapaTestSupport"],
             swiftSettings: strict + dpdkSwiftFlags
         ),
@@ -144,7 +162,7 @@ let package = Package(
         .testTarget(
             name: "FastcapaEndToEndTests",
             dependencies: ["PcapFormat", "FastcapaCapture", "FastcapaTestSupport"],
-            exclude: ["Support/alloc_counter.c"],
+            exclude: ["Support/alloc_counter.c", "Support/call_threads.c", "Support/tsan_threads.c"],
             swiftSettings: strict + dpdkSwiftFlags
         ),
     ]

@@ -60,3 +60,7 @@ print(String(format: "  loop alone     %6.2f ns", empty))
 print(String(format: "  inline         %6.2f ns  (%.2f ns over the loop)", inline, inline - empty))
 print(String(format: "  out of line    %6.2f ns  (%.2f ns over the loop)", outOfLine, outOfLine - empty))
 print(String(format: "  inline / out of line: %.2f", (inline - empty) / max(outOfLine - empty, 0.001)))
+
+// MARK: - the capture filter (FilterBench.swift)
+
+filterBenchmarks()

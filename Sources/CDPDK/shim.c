@@ -1,5 +1,19 @@
 #define _GNU_SOURCE
+// rte_bpf_convert is experimental in DPDK 22.11.
+#define ALLOW_EXPERIMENTAL_API
 #include "cdpdk.h"
+
+#include <errno.h>
+#include <linux/ethtool.h>
+#include <linux/if_packet.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+_Static_assert(ETHTOOL_GGRO == 0x0000002b && ETHTOOL_GFLAGS == 0x00000025 && ETH_FLAG_LRO == (1 << 15),
+               "ethtool constants as cdpdk.h spells them");
 
 int CDPDK_rte_mbuf_dynfield_register_u64(const char *name) {
     struct rte_mbuf_dynfield descriptor = {
@@ -12,6 +26,8 @@ int CDPDK_rte_mbuf_dynfield_register_u64(const char *name) {
     }
     return rte_mbuf_dynfield_register(&descriptor);
 }
+
+struct rte_bpf_prm *CDPDK_rte_bpf_convert(const void *classic) { return rte_bpf_convert(classic); }
 
 void CDPDK_CPU_ZERO(cpu_set_t *set) { CPU_ZERO(set); }
 void CDPDK_CPU_SET(int cpu, cpu_set_t *set) { CPU_SET(cpu, set); }
@@ -29,6 +45,55 @@ int CDPDK_pthread_setaffinity_np(const cpu_set_t *set) {
 
 int CDPDK_pthread_setname_np(const char *name) {
     return pthread_setname_np(pthread_self(), name);
+}
+
+static int CDPDK_ifreq_name(struct ifreq *request, const char *name) {
+    memset(request, 0, sizeof(*request));
+    if (strlen(name) >= sizeof(request->ifr_name)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(request->ifr_name, name);
+    return 0;
+}
+
+int CDPDK_ioctl_SIOCGIFMTU(int fd, const char *name, int *mtu) {
+    struct ifreq request;
+    if (CDPDK_ifreq_name(&request, name) != 0 || ioctl(fd, SIOCGIFMTU, &request) != 0) return -1;
+    *mtu = request.ifr_mtu;
+    return 0;
+}
+
+int CDPDK_ioctl_SIOCETHTOOL_value(int fd, const char *name, uint32_t command, uint32_t *value) {
+    struct ifreq request;
+    struct ethtool_value data = {.cmd = command};
+    if (CDPDK_ifreq_name(&request, name) != 0) return -1;
+    request.ifr_data = (void *)&data;
+    if (ioctl(fd, SIOCETHTOOL, &request) != 0) return -1;
+    *value = data.data;
+    return 0;
+}
+
+int CDPDK_getsockname_sll_ifindex(int fd, int *ifindex) {
+    struct sockaddr_ll address;
+    socklen_t length = sizeof(address);
+    memset(&address, 0, sizeof(address));
+    if (getsockname(fd, (struct sockaddr *)&address, &length) != 0) return -1;
+    if (address.sll_family != AF_PACKET) {
+        errno = EAFNOSUPPORT;
+        return -1;
+    }
+    *ifindex = address.sll_ifindex;
+    return 0;
+}
+
+int CDPDK_getsockopt_PACKET_STATISTICS(int fd, uint32_t *packets, uint32_t *drops) {
+    struct tpacket_stats statistics;
+    socklen_t length = sizeof(statistics);
+    if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &statistics, &length) != 0) return -1;
+    *packets = statistics.tp_packets;
+    *drops = statistics.tp_drops;
+    return 0;
 }
 
 FILE *CDPDK_fopencookie(void *cookie, ssize_t (*write)(void *cookie, const char *buffer, size_t size)) {

@@ -9,7 +9,9 @@ import Synchronization
 /// async-signal-safe); a thread of its own reads the pipe and hands events to the
 /// control plane: SIGINT/SIGTERM stop, SIGHUP reloads, SIGUSR2 injects a fault
 /// when asked for. A second stop signal ends the process at once (status 3),
-/// after removing what `beforeForcedExit` names, without draining.
+/// after removing what `beforeForcedExit` names, without draining. Once the
+/// probe is stopping for another reason (`--idle-exit`, `stopping()`), the first
+/// stop signal is that second one: nobody would read it otherwise.
 ///
 /// Why not libdispatch's signal sources (swift-service-lifecycle's
 /// `UnixSignalsSequence`): on Linux they need the signal blocked in every
@@ -20,6 +22,8 @@ final class ProcessSignals: Sendable {
     private let continuation: AsyncStream<ControlEvent>.Continuation
     private let cleanup = Mutex<(@Sendable () -> Void)?>(nil)
     private let handled: [Int32]
+    /// Stop signals seen, or 1 once the probe is stopping anyway.
+    private let stops = Atomic<Int>(0)
 
     /// Installs the handlers. Call it before any other thread starts: threads
     /// inherit the signal mask, which this unblocks for the handled signals.
@@ -80,9 +84,13 @@ final class ProcessSignals: Sendable {
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
+    /// The probe is stopping (the control plane returned): the next stop signal forces the exit.
+    func stopping() {
+        _ = stops.compareExchange(expected: 0, desired: 1, ordering: .sequentiallyConsistent)
+    }
+
     /// The signal thread: one byte per signal, for the life of the process.
     private func forward(from readEnd: Int32) {
-        var stops = 0
         while true {
             var byte: UInt8 = 0
             let count = read(readEnd, &byte, 1)
@@ -91,8 +99,7 @@ final class ProcessSignals: Sendable {
             let signal = Int32(byte)
             switch signal {
             case SIGINT, SIGTERM:
-                stops += 1
-                if stops >= 2 {
+                if stops.add(1, ordering: .sequentiallyConsistent).newValue >= 2 {
                     FileHandle.standardError.write(
                         Data("fastcapa: second stop signal, exiting now without draining\n".utf8)
                     )

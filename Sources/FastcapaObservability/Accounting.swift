@@ -9,37 +9,51 @@ package enum Accounting {
         let nic = snapshot.nic
         let reasons = snapshot.drops.map { "\($0.reason) \($0.count)" }.joined(separator: ", ")
         var lines = [
-            "accounting: received \(rx.received) = delivered \(tx.delivered) + dropped \(snapshot.dropped) (\(reasons)) + in flight \(snapshot.inFlight)"
-                + (snapshot.balances ? "" : "  ** DOES NOT BALANCE **"),
+            "accounting: received \(rx.received) = filtered \(rx.filtered) + delivered \(tx.delivered) + dropped \(snapshot.dropped) (\(reasons)) + in flight \(snapshot.inFlight)"
+                + (snapshot.balances ? "" : "  ** DOES NOT BALANCE ** (off by \(snapshot.imbalance))"),
             "accounting: delivered \(tx.deliveredBytes) bytes; truncated to the snap length \(tx.truncated)",
-            "accounting: before the probe (NIC): missed \(nic.missed), no mbuf \(nic.noMbuf), errors \(nic.errors)",
+            "accounting: before the probe (NIC): missed \(nic.missed), no mbuf \(nic.noMbuf), errors \(nic.errors), "
+                + "kernel dropped \(nic.kernelDropped) (not part of received)",
         ]
         lines.append(
             "accounting: producer restarts \(health.restarts), messages re-produced after a restart \(tx.reproduced); health \(health.state)"
         )
-        lines.append("accounting-json: " + json(snapshot, health: health))
+        lines.append("accounting-json: " + json(snapshot, health: health, final: true))
         return lines.joined(separator: "\n")
     }
 
-    package static func json(_ snapshot: CaptureSnapshot, health: HealthSummary) -> String {
+    /// The accounting as JSON. `balanced` only in the `final` one: while the probe
+    /// runs, the counters are sampled one by one and a producer being retired holds
+    /// messages no snapshot counts, so a mid-run sum is approximate.
+    package static func json(_ snapshot: CaptureSnapshot, health: HealthSummary, final: Bool) -> String {
         let rx = snapshot.rx
         let tx = snapshot.tx
         let nic = snapshot.nic
-        var fields: [(String, UInt64)] = [
-            ("received", rx.received), ("received_bytes", rx.receivedBytes), ("enqueued", rx.enqueued),
+        let counts: [(String, UInt64)] = [
+            ("received", rx.received), ("received_bytes", rx.receivedBytes), ("filtered", rx.filtered),
+            ("enqueued", rx.enqueued),
             ("dequeued", tx.dequeued), ("produced", tx.produced), ("delivered", tx.delivered),
-            ("delivered_bytes", tx.deliveredBytes), ("dropped", snapshot.dropped), ("in_flight", snapshot.inFlight),
+            ("delivered_bytes", tx.deliveredBytes), ("dropped", snapshot.dropped),
             ("truncated", tx.truncated), ("queue_full_retries", tx.queueFullRetries),
             ("ring_full_waits", rx.ringFullWaits),
             ("reproduced", tx.reproduced), ("restarts", UInt64(health.restarts)),
             ("nic_received", nic.received), ("nic_missed", nic.missed), ("nic_no_mbuf", nic.noMbuf),
-            ("nic_errors", nic.errors),
+            ("nic_errors", nic.errors), ("nic_kernel_dropped", nic.kernelDropped),
         ]
-        fields += snapshot.drops.map { ("drop_\($0.reason)", $0.count) }
+        // Signed: a miscount shows as a negative in flight, never as a wrapped number.
+        let measured: [(String, Int)] = [
+            ("in_flight", snapshot.inFlight), ("ring_depth", snapshot.ringDepth),
+            ("kafka_queued", snapshot.kafkaQueued), ("reloads", snapshot.reloads.reduce(0, +)),
+        ]
+        let fields =
+            (counts + snapshot.drops.map { ("drop_\($0.reason)", $0.count) }).map { ($0.0, "\($0.1)") }
+            + measured.map { ($0.0, "\($0.1)") }
         let body = fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")
         let queues = snapshot.perQueue.map { "\($0.received)" }.joined(separator: ",")
+        let filtered = snapshot.perQueue.map { "\($0.filtered)" }.joined(separator: ",")
         let workers = snapshot.perWorker.map { "\($0.delivered)" }.joined(separator: ",")
-        return "{\(body),\"received_per_queue\":[\(queues)],\"delivered_per_worker\":[\(workers)],"
-            + "\"health\":\"\(health.state)\",\"balanced\":\(snapshot.balances)}"
+        return "{\(body),\"received_per_queue\":[\(queues)],\"filtered_per_queue\":[\(filtered)],"
+            + "\"delivered_per_worker\":[\(workers)],"
+            + "\"health\":\"\(health.state)\"" + (final ? ",\"balanced\":\(snapshot.balances)}" : "}")
     }
 }

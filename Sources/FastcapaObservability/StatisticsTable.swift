@@ -2,7 +2,8 @@ import FastcapaCapture
 import Foundation
 
 /// Fastcapa's periodic table: for each stage, what came in, what is queued,
-/// what went out and what was dropped, with rates since the last table.
+/// what went out and what was dropped, with rates since the last table; and,
+/// for the receive workers, what the capture filter rejected (not a drop).
 package struct StatisticsTable {
     package init() {}
 
@@ -25,8 +26,8 @@ package struct StatisticsTable {
             return Self.si(Double(now &- before) / elapsed) + "/s"
         }
         let header =
-            "         \(pad("in", 12)) \(pad("in/s", 10)) \(pad("queued", 10)) \(pad("out", 12)) \(pad("out/s", 10)) \(pad("drops", 10))"
-        let nicDrops = nic.missed + nic.errors + nic.noMbuf
+            "         \(pad("in", 12)) \(pad("in/s", 10)) \(pad("queued", 10)) \(pad("out", 12)) \(pad("out/s", 10)) \(pad("drops", 10)) \(pad("filtered", 10))"
+        let nicDrops = nic.missed + nic.errors + nic.noMbuf + nic.kernelDropped
         let txDrops =
             tx.queueFullDrops + tx.tooLargeDrops + tx.produceErrorDrops + tx.drainTimeoutDrops + tx.malformedDrops
         var rows = [
@@ -46,7 +47,8 @@ package struct StatisticsTable {
                 "-",
                 rx.enqueued,
                 rate(rx.enqueued, oldRx?.enqueued),
-                rx.ringFullDrops
+                rx.ringFullDrops,
+                filtered: rx.filtered
             ),
             row(
                 "[tx]",
@@ -61,7 +63,7 @@ package struct StatisticsTable {
                 "[kaf]",
                 tx.produced,
                 rate(tx.produced, oldTx?.produced),
-                "\(tx.inFlight)",
+                "\(snapshot.kafkaQueued)",
                 tx.delivered,
                 rate(tx.delivered, oldTx?.delivered),
                 tx.deliveryFailed
@@ -79,7 +81,8 @@ package struct StatisticsTable {
                         "-",
                         queue.enqueued,
                         rate(queue.enqueued, before?.enqueued),
-                        queue.ringFullDrops
+                        queue.ringFullDrops,
+                        filtered: queue.filtered
                     )
                 )
             }
@@ -92,7 +95,7 @@ package struct StatisticsTable {
                         "[kaf \(index)]",
                         worker.produced,
                         rate(worker.produced, before?.produced),
-                        "\(worker.inFlight)",
+                        "\(index < snapshot.producers.count ? snapshot.producers[index].kafkaQueued : 0)",
                         worker.delivered,
                         rate(worker.delivered, before?.delivered),
                         worker.deliveryFailed
@@ -110,9 +113,10 @@ package struct StatisticsTable {
         _ queued: String,
         _ output: UInt64,
         _ outRate: String,
-        _ drops: UInt64
+        _ drops: UInt64,
+        filtered: UInt64? = nil
     ) -> String {
-        "\(pad(stage, 8)) \(pad("\(input)", 12)) \(pad(inRate, 10)) \(pad(queued, 10)) \(pad("\(output)", 12)) \(pad(outRate, 10)) \(pad("\(drops)", 10))"
+        "\(pad(stage, 8)) \(pad("\(input)", 12)) \(pad(inRate, 10)) \(pad(queued, 10)) \(pad("\(output)", 12)) \(pad(outRate, 10)) \(pad("\(drops)", 10)) \(pad(filtered.map { "\($0)" } ?? "-", 10))"
     }
 
     private func pad(_ text: String, _ width: Int) -> String {

@@ -9,7 +9,7 @@ import ServiceLifecycle
 ///     CaptureSupervisor
 ///     └── ServiceGroup
 ///         ├── ProducerSupervisor × transmit workers   (health, restarts, reloads)
-///         └── the services it is given                 (statistics, metrics server)
+///         └── the services it is given                 (statistics)
 ///
 /// It runs the group until a stop is asked for (a control event, or
 /// `--idle-exit`), then shuts it down gracefully and returns why. Nothing here
@@ -18,50 +18,68 @@ package actor CaptureSupervisor {
     package struct Options: Sendable {
         package var idleExit: Int
         package var policy: ProducerHealth.Policy
-        package init(idleExit: Int, policy: ProducerHealth.Policy) {
+        /// How long a stop may take (--drain-timeout): the deadline set when one is asked for.
+        package var drainTimeoutMs: Int
+        package init(idleExit: Int, policy: ProducerHealth.Policy, drainTimeoutMs: Int) {
             self.idleExit = idleExit
             self.policy = policy
+            self.drainTimeoutMs = drainTimeoutMs
         }
     }
 
-    /// What a reload produces: the new Kafka properties and live settings, and
-    /// the names of settings that changed but need a restart of the probe.
+    /// What a reload produces: the new Kafka properties and live settings, the
+    /// capture filter (nil: none), and the names of settings that changed but
+    /// need a restart of the probe.
     package struct Reloaded: Sendable {
         package var kafka: KafkaProperties
         package var live: LiveSettings
+        package var filter: String?
+        package var filterEngine: FilterEngine
         package var needsRestart: [String]
-        package init(kafka: KafkaProperties, live: LiveSettings, needsRestart: [String]) {
+        package init(
+            kafka: KafkaProperties,
+            live: LiveSettings,
+            filter: String?,
+            filterEngine: FilterEngine,
+            needsRestart: [String]
+        ) {
             self.kafka = kafka
             self.live = live
+            self.filter = filter
+            self.filterEngine = filterEngine
             self.needsRestart = needsRestart
         }
     }
 
     private let pipeline: CapturePipeline
+    private let monitor: PipelineMonitor
     private let options: Options
     private let logger: Logger
     private let events: AsyncStream<ControlEvent>
     private let reload: @Sendable () throws -> Reloaded
     private let injectFault: (@Sendable (ProducerGeneration) -> Void)?
     private let services: [any Service]
+    /// Loads and swaps capture filters on a thread of their own, off the
+    /// cooperative pool (a swap waits for an RCU grace period).
+    private let filterQueue = GenerationOwner(label: "fastcapa.filter")
     package nonisolated let producers: [ProducerSupervisor]
 
     /// - Parameters:
-    ///   - services: supervised beside the producers (statistics, metrics server).
-    ///   - onStatistics: receives librdkafka's statistics JSON as the producer supervisors take it.
+    ///   - services: supervised beside the producers (statistics).
     ///   - injectFault: the testing aid `ControlEvent.injectFault` applies to every producer, if enabled.
     package init(
         pipeline: CapturePipeline,
+        monitor: PipelineMonitor,
         kafka: KafkaProperties,
         options: Options,
         events: AsyncStream<ControlEvent>,
         services: [any Service],
         logger: Logger,
-        onStatistics: @escaping @Sendable (String) async -> Void,
         injectFault: (@Sendable (ProducerGeneration) -> Void)? = nil,
         reload: @escaping @Sendable () throws -> Reloaded
     ) {
         self.pipeline = pipeline
+        self.monitor = monitor
         self.options = options
         self.logger = logger
         self.events = events
@@ -74,21 +92,25 @@ package actor CaptureSupervisor {
                 kafka: kafka,
                 live: LiveSettings(pipeline.settings),
                 policy: options.policy,
-                logger: logger,
-                onStatistics: onStatistics
+                monitor: monitor,
+                logger: logger
             )
         }
     }
 
-    /// Supervises until a stop is asked for, then shuts its services down.
+    /// Supervises until a stop is asked for, then shuts its services down and
+    /// returns at once: a reload or restart in progress does not hold it up (the
+    /// stop's deadline, set here, bounds what they still do on the owner threads).
     package func run() async -> StopReason {
         let group = ServiceGroup(services: producers + services, logger: logger)
+        let (requests, requested) = AsyncStream.makeStream(of: ControlEvent.self, bufferingPolicy: .unbounded)
         return await withTaskGroup(of: StopReason?.self) { tasks in
             tasks.addTask {
                 do { try await group.run() } catch { self.logger.error("the control plane failed: \(error)") }
                 return .servicesEnded
             }
-            tasks.addTask { await self.watchEvents() }
+            tasks.addTask { await self.watchEvents(forwardingTo: requested) }
+            tasks.addTask { await self.carryOut(requests) }
             if options.idleExit > 0 {
                 tasks.addTask { await self.watchIdle() }
             }
@@ -99,6 +121,8 @@ package actor CaptureSupervisor {
                     break
                 }
             }
+            pipeline.requestStop(deadline: CapturePipeline.nowMillis() + options.drainTimeoutMs)
+            requested.finish()
             await group.triggerGracefulShutdown()
             tasks.cancelAll()
             await tasks.waitForAll()
@@ -106,29 +130,34 @@ package actor CaptureSupervisor {
         }
     }
 
-    /// The probe's health: the worst of its producers'.
-    package func health() async -> HealthSummary {
-        var states: [ProducerHealth.State] = []
-        var restarts = 0
-        for producer in producers {
-            states.append(await producer.state)
-            restarts += await producer.restarts
+    /// The probe's health, from the monitor's latest snapshot.
+    package nonisolated func health() -> HealthSummary { monitor.snapshot.health }
+
+    /// Reads control events until one asks for a stop; hands the others to
+    /// `carryOut`, so that a stop is seen at once even while a reload runs.
+    private func watchEvents(forwardingTo requests: AsyncStream<ControlEvent>.Continuation) async -> StopReason? {
+        for await event in events {
+            if case .stop(let signal) = event { return .signal(signal) }
+            requests.yield(event)
         }
-        return HealthSummary.worst(states, restarts: restarts)
+        return nil
     }
 
-    /// Carries out control events until one asks for a stop.
-    private func watchEvents() async -> StopReason? {
-        for await event in events {
-            switch event {
-            case .stop(let signal):
-                return .signal(signal)
+    /// Reloads and fault injections, one after another, until a stop.
+    private func carryOut(_ requests: AsyncStream<ControlEvent>) async -> StopReason? {
+        for await request in requests {
+            guard !Task.isCancelled else { break }
+            switch request {
             case .reload:
                 await reloadConfiguration()
             case .injectFault:
                 guard let injectFault else { continue }
                 logger.warning("SIGUSR2: injecting a fatal error into every producer (--testing-fault-signals)")
-                for producer in producers { injectFault(await producer.currentGeneration) }
+                for producer in producers where !Task.isCancelled {
+                    try? await producer.worker.withCurrentGeneration(injectFault)
+                }
+            case .stop:
+                break
             }
         }
         return nil
@@ -141,7 +170,7 @@ package actor CaptureSupervisor {
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(10))
             let now = ProcessInfo.processInfo.systemUptime
-            let received = pipeline.snapshot().rx.received
+            let received = monitor.snapshot.capture.rx.received
             if received != lastReceived {
                 lastReceived = received
                 lastPacket = now
@@ -152,8 +181,46 @@ package actor CaptureSupervisor {
         return nil
     }
 
-    /// SIGHUP: read the configuration again and swap in producers built from it.
-    /// An invalid configuration is refused with a log line; the running one stays.
+    /// SIGHUP with a changed capture filter (or engine, or snap length): load the
+    /// new program off the lcores, publish it through RCU, free the old one after
+    /// the grace period. A program DPDK refuses leaves the running filter in place.
+    private func swapFilter(_ reloaded: Reloaded) async {
+        // What runs now, as values: holding the running filter here would keep its program alive past the swap.
+        let running = pipeline.filter.current.map {
+            (expression: $0.expression, engine: $0.engine, snap: $0.snapLength)
+        }
+        let unchanged =
+            running?.expression == reloaded.filter
+            && (running == nil
+                || (running?.engine == reloaded.filterEngine && running?.snap == reloaded.live.snapLength))
+        guard !unchanged else { return }
+        let pipeline = self.pipeline
+        do {
+            let swap = try await filterQueue.run {
+                try pipeline.replaceFilter(
+                    reloaded.filter,
+                    snapLength: reloaded.live.snapLength,
+                    engine: reloaded.filterEngine
+                )
+            }
+            logger.notice(
+                swap.new == nil ? "SIGHUP: capture filter removed" : "SIGHUP: capture filter replaced",
+                metadata: [
+                    "filter": "\(pipeline.filter.current?.summary ?? "none")", "old": "\(swap.old ?? "none")",
+                    "old_programs_freed": "\(swap.freed)",
+                ]
+            )
+        } catch {
+            logger.error(
+                "SIGHUP: the new capture filter is refused; keeping the running one",
+                metadata: ["error": "\(error)", "filter": "\(running?.expression ?? "none")"]
+            )
+        }
+    }
+
+    /// SIGHUP: read the configuration again and swap in producers built from it,
+    /// worker after worker, until a stop. An invalid configuration is refused with
+    /// a log line; the running one stays.
     private func reloadConfiguration() async {
         let reloaded: Reloaded
         do {
@@ -168,7 +235,9 @@ package actor CaptureSupervisor {
         for name in reloaded.needsRestart {
             logger.warning("SIGHUP: '\(name)' changed but only takes effect when the probe restarts")
         }
+        await swapFilter(reloaded)
         for producer in producers {
+            guard !Task.isCancelled else { return }
             do {
                 let replacement = try await producer.reload(kafka: reloaded.kafka, live: reloaded.live)
                 logger.notice(
@@ -178,6 +247,11 @@ package actor CaptureSupervisor {
                         "reproduced": "\(replacement.reproduced)", "lost": "\(replacement.lost)",
                     ]
                 )
+            } catch is CancellationError {
+                return
+            } catch let skipped as ReplacementSkipped {
+                logger.notice("SIGHUP: reload skipped: \(skipped)")
+                return
             } catch {
                 logger.error(
                     "SIGHUP: cannot create a producer from the new configuration; keeping the running one",

@@ -5,7 +5,10 @@
 /// Policy:
 /// - a fatal error (idempotence failures, fenced producer...) leaves a producer
 ///   useless forever: restart it, at once the first time, then backing off
-///   exponentially up to a cap while restarts keep coming;
+///   exponentially up to a cap while restarts keep coming. A decision names the
+///   generation it is about: if another generation takes its place meanwhile (a
+///   reload), the decision is dropped, and observations of older generations
+///   (a sample taken before the swap) are ignored;
 /// - all brokers down: keep the producer (librdkafka reconnects by itself) and
 ///   report degraded until deliveries resume;
 /// - messages waiting with no delivery for `stallSeconds`, or a broker round trip
@@ -52,6 +55,8 @@ package struct ProducerHealth: Sendable {
     /// What the supervisor saw of the producer at one moment.
     package struct Observation: Sendable {
         package var now: Double
+        /// The generation observed.
+        package var generation: Int
         package var fatal: Bool
         package var allBrokersDownReports: UInt64
         package var delivered: UInt64
@@ -60,6 +65,7 @@ package struct ProducerHealth: Sendable {
         package var roundTripMs: Double?
         package init(
             now: Double,
+            generation: Int = 1,
             fatal: Bool,
             allBrokersDownReports: UInt64,
             delivered: UInt64,
@@ -67,6 +73,7 @@ package struct ProducerHealth: Sendable {
             roundTripMs: Double? = nil
         ) {
             self.now = now
+            self.generation = generation
             self.fatal = fatal
             self.allBrokersDownReports = allBrokersDownReports
             self.delivered = delivered
@@ -76,8 +83,9 @@ package struct ProducerHealth: Sendable {
     }
 
     package enum Action: Sendable, Equatable {
-        /// Replace the producer after waiting this many seconds.
-        case restart(afterSeconds: Double)
+        /// Replace the producer of `generation` after waiting this many seconds,
+        /// unless another generation is in place by then.
+        case restart(afterSeconds: Double, generation: Int)
         /// The state changed: log it.
         case report(State)
     }
@@ -90,13 +98,23 @@ package struct ProducerHealth: Sendable {
     private var brokersDown = false
     private var lastDelivered: UInt64 = 0
     private var lastProgress: Double?
-    private var restarting = false
+    /// The generation a restart was decided for, until it is replaced (or the decision dropped).
+    private var restartingGeneration: Int?
+    /// The newest generation seen or put in place: older observations are stale.
+    private var newestGeneration = 0
 
     package init(policy: Policy = Policy()) {
         self.policy = policy
     }
 
     package mutating func observe(_ observation: Observation) -> [Action] {
+        // A sample of a generation already replaced says nothing about the one in place.
+        guard observation.generation >= newestGeneration else { return [] }
+        newestGeneration = observation.generation
+        if let pending = restartingGeneration, pending != observation.generation {
+            // Another generation took its place (a reload): the decision is void.
+            restartingGeneration = nil
+        }
         let now = observation.now
         if lastProgress == nil { lastProgress = now }
         if observation.delivered != lastDelivered {
@@ -114,18 +132,18 @@ package struct ProducerHealth: Sendable {
         recentRestarts.removeAll { now - $0 > policy.restartWindow }
 
         var restart: Action?
-        if observation.fatal && !restarting {
-            restarting = true
+        if observation.fatal && restartingGeneration == nil {
+            restartingGeneration = observation.generation
             let delay =
                 recentRestarts.isEmpty
                 ? 0 : min(policy.backoffBase * Double(1 << min(recentRestarts.count - 1, 30)), policy.backoffCap)
-            restart = .restart(afterSeconds: delay)
+            restart = .restart(afterSeconds: delay, generation: observation.generation)
         }
 
         let next: State
         if recentRestarts.count >= policy.maxRestarts {
             next = .unhealthy("\(recentRestarts.count) restarts in \(Int(policy.restartWindow)) s")
-        } else if restarting {
+        } else if restartingGeneration != nil {
             next = .restarting
         } else if brokersDown {
             next = .degraded("all brokers down")
@@ -147,9 +165,14 @@ package struct ProducerHealth: Sendable {
         return actions
     }
 
-    /// The new producer is in place.
-    package mutating func restartFinished(at now: Double) {
-        restarting = false
+    /// A restart was decided and is not carried out yet (the state may say
+    /// unhealthy meanwhile: too many restarts within the window).
+    package var restartDecided: Bool { restartingGeneration != nil }
+
+    /// The new producer (`generation`) is in place.
+    package mutating func restartFinished(at now: Double, generation: Int) {
+        restartingGeneration = nil
+        newestGeneration = max(newestGeneration, generation)
         restarts += 1
         recentRestarts.append(now)
         brokersDown = false
@@ -158,7 +181,18 @@ package struct ProducerHealth: Sendable {
 
     /// The new producer could not be made (bad properties...): try again later.
     package mutating func restartFailed(at now: Double) {
-        restarting = false
+        restartingGeneration = nil
         recentRestarts.append(now)
+    }
+
+    /// The restart was not carried out: another generation had taken the failed
+    /// one's place, or a stop came. Nothing is counted.
+    package mutating func restartDropped() {
+        restartingGeneration = nil
+    }
+
+    /// Another generation was put in place (a reload): observations of older ones are stale.
+    package mutating func replaced(by generation: Int) {
+        newestGeneration = max(newestGeneration, generation)
     }
 }

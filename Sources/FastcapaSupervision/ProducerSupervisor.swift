@@ -6,47 +6,46 @@ import ServiceLifecycle
 
 /// Watches one transmit worker's producer and replaces it when it fails.
 ///
-/// It samples the producer's context (written by librdkafka's callbacks on the
-/// lcore) every tick, feeds a `ProducerHealth` state machine, and carries out
-/// what the machine decides. Replacements run on the worker's own blocking queue:
-/// the lcore never waits, and this actor never blocks the cooperative pool.
+/// Every tick it reads the worker's part of the monitor's latest snapshot (the
+/// sampler read the producer's context, written by librdkafka's callbacks on the
+/// lcore), feeds a `ProducerHealth` state machine, and carries out what the
+/// machine decides. It never touches a producer itself: replacements run on the
+/// worker's owner thread, and its wait for them is cancellable, so a stop never
+/// waits for a replacement here. A restart waiting out its backoff does not stop
+/// the sampling, and when the backoff ends it replaces only the generation it
+/// was decided for.
 package actor ProducerSupervisor: Service {
     package nonisolated let worker: TransmitWorker
     private var health: ProducerHealth
     private var kafka: KafkaProperties
     private var live: LiveSettings
-    private let blocking: BlockingQueue
+    private let monitor: PipelineMonitor
     private let logger: Logger
-    /// Where librdkafka's statistics JSON goes (-s), taken from the producer's mailbox.
-    private let onStatistics: @Sendable (String) async -> Void
-    private var roundTripMs: Double?
     private let tick: Duration
+    /// A restart decided and waiting out its backoff.
+    private var pending: (generation: Int, due: Double, noticed: Double)?
 
     package init(
         worker: TransmitWorker,
         kafka: KafkaProperties,
         live: LiveSettings,
         policy: ProducerHealth.Policy,
+        monitor: PipelineMonitor,
         logger: Logger,
-        tick: Duration = .milliseconds(10),
-        onStatistics: @escaping @Sendable (String) async -> Void
+        tick: Duration = .milliseconds(10)
     ) {
         self.worker = worker
         self.kafka = kafka
         self.live = live
         self.health = ProducerHealth(policy: policy)
-        self.blocking = BlockingQueue(label: "fastcapa.tx\(worker.index).supervisor")
+        self.monitor = monitor
         self.tick = tick
-        self.onStatistics = onStatistics
         var logger = logger
         logger[metadataKey: "worker"] = "\(worker.index)"
         self.logger = logger
     }
 
     package var state: ProducerHealth.State { health.state }
-    package var restarts: Int { health.restarts }
-    /// The slowest broker's average round trip in the latest statistics, in ms.
-    package var brokerRoundTripMs: Double? { roundTripMs }
 
     /// Supervises until the group shuts down gracefully (a restart waiting out
     /// its backoff is then dropped: the drain deals with the failed producer).
@@ -55,64 +54,83 @@ package actor ProducerSupervisor: Service {
     }
 
     private func supervise() async {
+        var lastSequence = -1
         while !Task.isCancelled {
-            let generation = worker.producer.generation
-            if let json = generation.takeStatistics() {
-                roundTripMs = LibrdkafkaStatistics.slowestRoundTripMs(json)
-                await onStatistics(json)
+            let snapshot = monitor.snapshot
+            if snapshot.sequence != lastSequence, worker.index < snapshot.capture.producers.count {
+                lastSequence = snapshot.sequence
+                observe(snapshot)
             }
-            let counts = worker.counts()
-            let observation = ProducerHealth.Observation(
-                now: Self.now(),
-                fatal: generation.isFatal,
-                allBrokersDownReports: generation.allBrokersDownReports,
-                delivered: counts.delivered,
-                inFlight: counts.inFlight,
-                roundTripMs: roundTripMs
-            )
-            for action in health.observe(observation) {
-                switch action {
-                case .report(let state):
-                    logger.log(
-                        level: state == .healthy ? .notice : .warning,
-                        "producer \(state)",
-                        metadata: ["generation": "\(generation.number)"]
-                    )
-                case .restart(let delay):
-                    let noticed = observation.now
-                    let reason = generation.fatalError.map { "\($0.name): \($0.message)" } ?? "fatal error"
-                    logger.error(
-                        "producer failed fatally, replacing it",
-                        metadata: [
-                            "generation": "\(generation.number)", "error": "\(reason)", "backoff_seconds": "\(delay)",
-                        ]
-                    )
-                    if delay > 0 { try? await Task.sleep(for: .seconds(delay)) }
-                    // A stop cancels the backoff: leave the failed producer to the drain.
-                    guard !Task.isCancelled else { return }
-                    await replace(noticedAt: noticed)
-                }
+            if let pending, Self.now() >= pending.due {
+                self.pending = nil
+                await restart(pending)
             }
             try? await Task.sleep(for: tick)
         }
     }
 
-    private func replace(noticedAt noticed: Double) async {
-        let worker = self.worker
-        let kafka = self.kafka
-        let live = self.live
+    private func observe(_ snapshot: PipelineMonitor.Snapshot) {
+        let sample = snapshot.capture.producers[worker.index]
+        let counts = snapshot.capture.perWorker[worker.index]
+        let observation = ProducerHealth.Observation(
+            now: snapshot.uptime,
+            generation: sample.generation,
+            fatal: sample.fatal,
+            allBrokersDownReports: sample.allBrokersDownReports,
+            delivered: counts.delivered,
+            inFlight: UInt64(max(sample.kafkaQueued, 0)),
+            roundTripMs: sample.roundTripMs
+        )
+        for action in health.observe(observation) {
+            switch action {
+            case .report(let state):
+                monitor.report(worker: worker.index, state: state)
+                logger.log(
+                    level: state == .healthy ? .notice : .warning,
+                    "producer \(state)",
+                    metadata: ["generation": "\(sample.generation)"]
+                )
+            case .restart(let delay, let generation):
+                logger.error(
+                    "producer failed fatally, replacing it",
+                    metadata: [
+                        "generation": "\(generation)", "error": "\(sample.fatalReason ?? "fatal error")",
+                        "backoff_seconds": "\(delay)",
+                    ]
+                )
+                pending = (generation, Self.now() + delay, observation.now)
+            }
+        }
+        if pending != nil && !health.restartDecided {
+            // The decision was dropped (another generation took the failed one's place).
+            pending = nil
+        }
+    }
+
+    private func restart(_ pending: (generation: Int, due: Double, noticed: Double)) async {
         do {
-            let replacement = try await blocking.run { try worker.replaceProducer(kafka: kafka, live: live) }
+            let replacement = try await worker.replaceProducer(
+                kafka: kafka,
+                live: live,
+                reason: .restart,
+                expecting: pending.generation
+            )
             let now = Self.now()
-            health.restartFinished(at: now)
-            roundTripMs = nil
+            health.restartFinished(at: now, generation: replacement.newGeneration)
+            monitor.report(worker: worker.index, state: health.state)
             logger.notice(
                 "producer replaced",
                 metadata: [
                     "generation": "\(replacement.newGeneration)", "reproduced": "\(replacement.reproduced)",
-                    "lost": "\(replacement.lost)", "recovery_seconds": "\(String(format: "%.3f", now - noticed))",
+                    "lost": "\(replacement.lost)",
+                    "recovery_seconds": "\(String(format: "%.3f", now - pending.noticed))",
                 ]
             )
+        } catch let skipped as ReplacementSkipped {
+            health.restartDropped()
+            logger.notice("producer restart dropped: \(skipped)", metadata: ["generation": "\(pending.generation)"])
+        } catch is CancellationError {
+            health.restartDropped()  // a stop: the drain deals with the producer in place
         } catch {
             health.restartFailed(at: Self.now())
             logger.error("cannot create a new producer; will retry", metadata: ["error": "\(error)"])
@@ -123,12 +141,10 @@ package actor ProducerSupervisor: Service {
     package func reload(kafka: KafkaProperties, live: LiveSettings) async throws -> ProducerReplacement {
         self.kafka = kafka
         self.live = live
-        let worker = self.worker
-        return try await blocking.run { try worker.replaceProducer(kafka: kafka, live: live) }
+        let replacement = try await worker.replaceProducer(kafka: kafka, live: live, reason: .reload)
+        health.replaced(by: replacement.newGeneration)
+        return replacement
     }
-
-    /// The producer in place now (the fault-injection testing aid acts on it).
-    package var currentGeneration: ProducerGeneration { worker.producer.generation }
 
     static func now() -> Double { ProcessInfo.processInfo.systemUptime }
 }

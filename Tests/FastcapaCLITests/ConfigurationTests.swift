@@ -91,6 +91,34 @@ import Testing
         }
     }
 
+    @Test func theFilterComesFromAFlagTheConfigOrAFileWithComments() throws {
+        let filterFile = TestFiles.temporaryDirectory().appendingPathComponent("filter.txt").path
+        try "# web\ntcp port 443   # TLS\n\n  or udp port 53\n".write(
+            toFile: filterFile,
+            atomically: true,
+            encoding: .utf8
+        )
+        let fromFile = try CaptureOptions.parse(["--filter-file", filterFile]).resolve()
+        #expect(fromFile.settings.filter == "tcp port 443 or udp port 53")
+        #expect(fromFile.settings.filterExpression == "tcp port 443 or udp port 53")
+        let fromConfig = try CaptureOptions.parse([
+            "--config", try Self.file("filter: vlan\nfilter-engine: interpreter\n"),
+        ])
+        .resolve()
+        #expect(fromConfig.settings.filter == "vlan" && fromConfig.settings.filterEngine == .interpreter)
+        let flagWins = try CaptureOptions.parse(["--config", try Self.file("filter: vlan\n"), "-f", "ip6"]).resolve()
+        #expect(flagWins.settings.filter == "ip6")
+        #expect(try CaptureOptions.parse([]).resolve().settings.filterExpression == nil)
+        #expect(try CaptureOptions.parse(["-f", "  "]).resolve().settings.filterExpression == nil, "blank: no filter")
+        // --print-config gives back the filter, and a file's path without its text (no conflict when read again).
+        let printed = try CaptureOptions.parse(["--config", try Self.file(fromFile.yaml())]).resolve()
+        #expect(printed.settings.filter == fromFile.settings.filter)
+        #expect(throws: SettingError.self) {
+            try CaptureOptions.parse(["-f", "tcp", "--filter-file", filterFile]).resolve()
+        }
+        #expect(Setting.liveKeys.isSuperset(of: ["filter", "filter-file", "filter-engine"]))
+    }
+
     @Test func lineNumbersPointAtTheOffendingLine() throws {
         let path = try Self.file("# comment\nrx-burst: 32\n\nring-size: 1000\n")
         #expect(throws: SettingError.self) { try CaptureOptions.parse(["--config", path]).resolve() }

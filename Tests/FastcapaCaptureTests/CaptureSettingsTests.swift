@@ -1,3 +1,4 @@
+import FastcapaKafka
 import Testing
 
 @testable import FastcapaCapture
@@ -49,8 +50,40 @@ import Testing
         }
     }
 
-    /// received = delivered + dropped + in flight, from the counters alone.
-    @Test func aSnapshotBalancesFromItsCounters() {
+    /// received = delivered + dropped + in flight, with in flight measured where
+    /// packets wait (the ring, librdkafka's queue), not derived from the counters.
+    @Test func aSnapshotBalancesWithWhatIsMeasuredInFlight() {
+        let snapshot = Self.snapshot(delivered: 70)
+        #expect(snapshot.dropped == 18)
+        #expect(snapshot.inFlight == 5 + 7)
+        #expect(snapshot.balances)
+    }
+
+    /// Defect 7 of issue 12: delivered and failed used to cancel out of the sum
+    /// (in flight was produced − delivered − failed), so a delivery report counted
+    /// twice balanced anyway. Now it shows, as a signed difference.
+    @Test func aMiscountedDeliveryReportDoesNotBalance() {
+        let twice = Self.snapshot(delivered: 71)
+        #expect(!twice.balances)
+        #expect(twice.imbalance == -1)
+        let missing = Self.snapshot(delivered: 69)
+        #expect(!missing.balances)
+        #expect(missing.imbalance == 1)
+    }
+
+    /// Counters sampled one by one while the workers run can be ahead of each
+    /// other: in flight is then slightly off, never a wrapped 1.8e19.
+    @Test func inFlightNeverWraps() {
+        var snapshot = Self.snapshot(delivered: 70)
+        snapshot.perWorker[0].produced = 80
+        snapshot.perWorker[0].dequeued = 79  // read before the worker counted one more
+        #expect(snapshot.held == -6)
+        #expect(abs(snapshot.inFlight) < 100)
+        snapshot.workersStopped = true
+        #expect(snapshot.held == 0, "once the workers returned they hold nothing")
+    }
+
+    static func snapshot(delivered: UInt64) -> CaptureSnapshot {
         var queue = ReceiveCounts()
         queue.received = 100
         queue.enqueued = 90
@@ -58,12 +91,11 @@ import Testing
         var worker = TransmitCounts()
         worker.dequeued = 85
         worker.produced = 80
-        worker.delivered = 70
+        worker.delivered = delivered
         worker.deliveryFailed = 3
         worker.tooLargeDrops = 5
-        let snapshot = CaptureSnapshot(perQueue: [queue], perWorker: [worker], nic: Port.Statistics(), ringDepth: 5)
-        #expect(snapshot.dropped == 18)
-        #expect(snapshot.inFlight == 5 + 7)
-        #expect(snapshot.balances)
+        var producer = ProducerSample()
+        producer.kafkaQueued = 7
+        return CaptureSnapshot(perQueue: [queue], perWorker: [worker], ringDepths: [5], producers: [producer])
     }
 }

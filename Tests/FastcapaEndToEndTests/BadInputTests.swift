@@ -246,6 +246,91 @@ extension EndToEnd {
                 status: 64,
                 mentions: ["delivery-reports", "lcore, thread"]
             ),
+            // Kernel interfaces: what the af_packet driver or the kernel would refuse, and what would be cut.
+            device(
+                "af_packet frame size the kernel refuses",
+                "net_af_packet0,iface=lo,framesz=5000",
+                64,
+                ["--vdev=net_af_packet0,iface=lo,framesz=5000", "multiple of 16", "Use framesz=5008"]
+            ),
+            device(
+                "af_packet frame size beyond a packet buffer",
+                "net_af_packet0,iface=lo,framesz=65536,blocksz=65536",
+                64,
+                ["framesz=65536", "65,535 bytes", "framesz=65024,blocksz=520192"]
+            ),
+            device(
+                "af_packet frame count the kernel refuses",
+                "net_af_packet0,iface=lo,framesz=1024,framecnt=510",
+                64,
+                ["framecnt=510", "frames a block holds", "framecnt=512"]
+            ),
+            device(
+                "af_packet block size below the frame size",
+                "net_af_packet0,iface=lo,framesz=8192",
+                64,
+                ["blocksz=4096", "multiple of both", "Use blocksz=8192"]
+            ),
+            device(
+                "af_packet slots that do not fill their blocks",
+                "net_af_packet0,iface=lo,framesz=9104,blocksz=12288",
+                64,
+                ["blocksz=12288", "reads slot i at i × framesz", "Use framesz=9216,blocksz=36864"]
+            ),
+            device(
+                "af_packet on an interface whose frames no ring slot holds",
+                "net_af_packet0,iface=lo",
+                1,
+                ["MTU is 65536", "would cut frames", "ip link set lo mtu 64935"]
+            ),
+            device(
+                "net_pcap on an interface whose frames exceed its snap length",
+                "net_pcap0,iface=lo",
+                1,
+                ["MTU is 65536", "snap length of 16128 bytes", "ip link set lo mtu 16105"]
+            ),
+            Case(
+                name: "capture filter libpcap refuses",
+                eal: eal,
+                application: ["-f", "tcp prt 80"],
+                status: 64,
+                mentions: ["capture filter (-f, --filter)", "libpcap", "syntax error", "at 'prt' (character 5)"]
+            ),
+            Case(
+                name: "incomplete capture filter",
+                eal: eal,
+                application: ["--filter", "tcp port 443 and"],
+                status: 64,
+                mentions: ["capture filter", "at the end (the expression is incomplete)"]
+            ),
+            Case(
+                name: "capture filter naming an unknown host",
+                eal: eal,
+                application: ["-f", "host no-such-host.invalid"],
+                status: 64,
+                mentions: ["unknown host 'no-such-host.invalid'", "(character 6)"]
+            ),
+            Case(
+                name: "missing filter file",
+                eal: eal,
+                application: ["--filter-file", "/nonexistent/filter.txt"],
+                status: 64,
+                mentions: ["/nonexistent/filter.txt", "does not exist"]
+            ),
+            Case(
+                name: "a filter and a filter file",
+                eal: eal,
+                application: ["-f", "tcp", "--filter-file", "/nonexistent/filter.txt"],
+                status: 64,
+                mentions: ["both a filter", "Give one of them"]
+            ),
+            Case(
+                name: "unknown filter engine",
+                eal: eal,
+                application: ["--filter-engine", "fast"],
+                status: 64,
+                mentions: ["filter-engine", "jit, interpreter"]
+            ),
             Case(
                 name: "negative number as an argument of its own",
                 eal: eal,
@@ -283,6 +368,17 @@ extension EndToEnd {
             ),
         ]
 
+        /// A virtual device refused with the default options.
+        static func device(_ name: String, _ vdev: String, _ status: Int32, _ mentions: [String]) -> Case {
+            Case(
+                name: name,
+                eal: Harness.eal(lcores: 3, vdevs: [vdev]),
+                application: [],
+                status: status,
+                mentions: mentions
+            )
+        }
+
         @Test(arguments: cases)
         func rejectedWithAClearMessage(_ input: Case) throws {
             let result = try Harness.probe(eal: input.eal, input.application, timeout: 60)
@@ -292,6 +388,63 @@ extension EndToEnd {
                 #expect(result.stderr.contains(text), "stderr should mention '\(text)': \(result.stderr)")
             }
             #expect(result.runtimeFolderRemoved)
+        }
+
+        /// Kernel interfaces the probe would capture unfaithfully, on a veth pair
+        /// of its own (MTU 9000): each refused at start, naming the device
+        /// argument or the interface setting to change.
+        @Test func kernelInterfacesThatWouldCutFramesAreRefusedWithTheFix() throws {
+            let namespace = try Harness.VethNamespace(mtu: 9000)
+            func refused(
+                _ vdev: String,
+                _ application: [String] = [],
+                memory: String = "512",
+                mentions: [String]
+            ) throws {
+                let eal = Harness.eal(lcores: 3, vdevs: [vdev]).map { $0 == "512" ? memory : $0 }
+                let result = try Harness.run(
+                    "/usr/bin/env",
+                    namespace.wrapper + [Harness.binary] + eal + ["--", "-X", "bootstrap.servers=127.0.0.1:1"]
+                        + application,
+                    timeout: 60
+                )
+                #expect(result.status == 1, "\(vdev): \(result.stderr)")
+                #expect(!result.signaled)
+                #expect(result.runtimeFolderRemoved)
+                for text in mentions {
+                    #expect(result.stderr.contains(text), "stderr should mention '\(text)': \(result.stderr)")
+                }
+            }
+            // The driver's default ring slot (2,048 bytes) on MTU 9000: the fix names the slot that holds 9,022-byte frames.
+            try refused(
+                "net_af_packet0,iface=fcA",
+                mentions: [
+                    "framesz=2048", "MTU is 9000", "frames of up to 9022 bytes",
+                    "--vdev=net_af_packet0,iface=fcA,framesz=9216,blocksz=36864", "ip link set fcA mtu 1959",
+                    "--vdev=net_pcap0,iface=fcA",
+                ]
+            )
+            // The largest slot needs 64 KiB packet buffers: more than EAL's memory holds.
+            try refused(
+                "net_af_packet0,iface=fcA,framesz=61440,blocksz=61440",
+                memory: "128",
+                mentions: ["cannot allocate 4095 packet buffers of 61536 bytes", "framesz=61440", "(-m", "ring-size"]
+            )
+            // Two sockets in the fanout group, one read: half the frames would vanish in the kernel.
+            try refused(
+                "net_af_packet0,iface=fcA,qpairs=2,framesz=9216,blocksz=36864",
+                mentions: ["qpairs=2", "dropped in the kernel", "Use -q 2"]
+            )
+            // Receive aggregation hands capture frames the wire never carried.
+            try namespace.run(["ethtool", "-K", "fcA", "gro", "on"])
+            try refused("net_pcap0,iface=fcA", mentions: ["GRO on", "ethtool -K fcA gro off lro off"])
+            try namespace.run(["ethtool", "-K", "fcA", "gro", "off"])
+            // net_pcap's live snap length is 16,128 bytes.
+            try namespace.run(["ip", "link", "set", "fcA", "mtu", "16200"])
+            try refused(
+                "net_pcap0,iface=fcA",
+                mentions: ["MTU is 16200", "snap length of 16128 bytes", "ip link set fcA mtu 16105"]
+            )
         }
 
         @Test func helpListsEveryOptionWithItsDefault() throws {
@@ -340,6 +493,29 @@ extension EndToEnd {
                 #expect(result.stderr.contains(place), "\(result.stderr)")
                 #expect(result.runtimeFolderRemoved)
             }
+        }
+
+        /// Refused before EAL starts (status 64, no runtime folder), naming the file (and line) and the word.
+        @Test(arguments: [
+            (
+                "filter.txt", "# web and DNS\ntcp port 443 or\n  udp prot 53  # the typo\n", "--filter-file",
+                "at 'prot'", ""
+            ),
+            ("fastcapa.yaml", "rx-burst: 32\nfilter: \"ip and and tcp\"\n", "--config", "at 'and' (character 8)", ":2"),
+        ])
+        func badCaptureFilterInAFileOrTheConfigNamesWhere(
+            name: String,
+            text: String,
+            option: String,
+            word: String,
+            line: String
+        ) throws {
+            let path = TestFiles.temporaryDirectory().appendingPathComponent(name).path
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            let result = try Harness.probe(eal: Self.eal, [option, path])
+            #expect(result.status == 64 && result.runtimeFolderRemoved)
+            #expect(result.stderr.contains(path + line), "\(result.stderr)")
+            #expect(result.stderr.contains(word), "\(result.stderr)")
         }
 
         @Test func malformedKafkaFileNamesTheLine() throws {

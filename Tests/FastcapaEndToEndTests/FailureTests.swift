@@ -109,7 +109,9 @@ extension EndToEnd {
                 #expect(result.balanced, "\(name): received = delivered + dropped + in flight")
                 #expect(accounting["in_flight"] == 0, "\(name)")
                 #expect(
-                    (accounting["received"] ?? 0) == (accounting["delivered"] ?? 0) + (accounting["dropped"] ?? 0),
+                    (accounting["received"] ?? 0)
+                        == (accounting["filtered"] ?? 0) + (accounting["delivered"] ?? 0)
+                            + (accounting["dropped"] ?? 0),
                     "\(name)"
                 )
                 if let restarts { #expect(accounting["restarts"] == restarts, "\(name): restarts") }

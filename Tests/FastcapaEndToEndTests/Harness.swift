@@ -81,6 +81,13 @@ enum Harness {
                 let data = handle.availableData
                 self?.lock.withLock { self?.errData.append(data) }
             }
+            // Children start with no signal blocked, as from a shell: the test
+            // runner's threads block SIGTERM and SIGINT, and a child inherits that.
+            var none = sigset_t()
+            var runner = sigset_t()
+            sigemptyset(&none)
+            pthread_sigmask(SIG_SETMASK, &none, &runner)
+            defer { pthread_sigmask(SIG_SETMASK, &runner, nil) }
             try process.run()
         }
 
@@ -127,6 +134,19 @@ enum Harness {
                 process.waitUntilExit()
             }
         }
+    }
+
+    /// Compiles a library of `Tests/FastcapaEndToEndTests/Support/` to preload
+    /// into the probe (LD_PRELOAD); returns its path.
+    static func compilePreload(_ name: String) throws -> String {
+        let library = TestFiles.temporaryDirectory().appendingPathComponent("\(name).so").path
+        let source = TestFiles.packageRoot.appendingPathComponent("Tests/FastcapaEndToEndTests/Support/\(name).c").path
+        let compiled = try run(
+            "/usr/bin/env",
+            ["cc", "-O2", "-shared", "-fPIC", "-o", library, source, "-ldl", "-lpthread"]
+        )
+        guard compiled.status == 0 else { throw HarnessError("cannot compile \(name).c: \(compiled.stderr)") }
+        return library
     }
 
     /// Runs a command to completion.
@@ -292,6 +312,89 @@ enum Harness {
             counts.append(total)
         }
         return counts
+    }
+}
+
+extension Harness {
+    /// A network namespace of its own holding a veth pair: `fcA`, the probe's
+    /// end, and `fcB`, where tcpreplay sends. IPv6 is off inside, so the
+    /// kernel's own neighbour discovery stays off the wire. Deleted on release.
+    final class VethNamespace {
+        let name = "fcap\(UInt32.random(in: 0...999_999))"
+        /// The probe's end.
+        let probeEnd = "fcA"
+        /// Where frames are sent in.
+        let senderEnd = "fcB"
+        /// `ip netns exec NAME`: runs a command inside.
+        var wrapper: [String] { ["ip", "netns", "exec", name] }
+
+        init(mtu: Int = 1500) throws {
+            try Self.must(["ip", "netns", "add", name])
+            do {
+                try Self.must(["ip", "-n", name, "link", "add", probeEnd, "type", "veth", "peer", "name", senderEnd])
+                try run([
+                    "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1",
+                ])
+                for link in [probeEnd, senderEnd] {
+                    try Self.must(["ip", "-n", name, "link", "set", link, "mtu", "\(mtu)"])
+                }
+                for link in ["lo", probeEnd, senderEnd] {
+                    try Self.must(["ip", "-n", name, "link", "set", link, "up"])
+                }
+            } catch {
+                _ = try? Harness.run("/usr/bin/env", ["ip", "netns", "del", name], timeout: 30)
+                throw error
+            }
+        }
+
+        deinit { _ = try? Harness.run("/usr/bin/env", ["ip", "netns", "del", name], timeout: 30) }
+
+        /// Runs a command inside the namespace; it must succeed.
+        func run(_ arguments: [String]) throws { try Self.must(wrapper + arguments) }
+
+        /// Replays a capture into the sender's end at `pps` packets per second (0: as fast as possible).
+        func replay(_ file: String, pps: Int) throws -> Result {
+            let rate = pps > 0 ? ["--pps", "\(pps)"] : ["--topspeed"]
+            return try Harness.run("/usr/bin/env", wrapper + ["tcpreplay", "-q", "-i", senderEnd] + rate + [file])
+        }
+
+        private static func must(_ arguments: [String]) throws {
+            let result = try Harness.run("/usr/bin/env", arguments, timeout: 30)
+            guard result.status == 0 else {
+                throw HarnessError("\(arguments.joined(separator: " ")): \(result.stderr)")
+            }
+        }
+    }
+
+    /// tcpdump writing what an interface hands a packet socket to a file: the oracle of a live capture.
+    final class Tcpdump {
+        let child: Child
+        let file: String
+
+        /// Starts tcpdump on `interface` inside `namespace` and waits until it listens. A 256 MiB buffer
+        /// (`-B`), so that tcpdump itself drops nothing.
+        init(_ namespace: VethNamespace, interface: String) throws {
+            file = TestFiles.temporaryDirectory().appendingPathComponent("oracle.pcap").path
+            child = try Child(
+                "/usr/bin/env",
+                namespace.wrapper + ["tcpdump", "-i", interface, "-w", file, "-B", "262144", "-s", "0", "-U", "-n"]
+            )
+            let deadline = Date().addingTimeInterval(15)
+            while !child.stderr.contains("listening on") && Date() < deadline { usleep(20_000) }
+            guard child.stderr.contains("listening on") else {
+                throw HarnessError("tcpdump did not start: \(child.stderr)")
+            }
+        }
+
+        /// Stops tcpdump and reads what it captured; fails if tcpdump dropped any frame.
+        func stop() throws -> [PcapRecord] {
+            child.signal(SIGTERM)
+            let result = child.wait(timeout: 30)
+            guard result.stderr.split(separator: "\n").contains("0 packets dropped by kernel") else {
+                throw HarnessError("tcpdump dropped frames, so it cannot be the oracle: \(result.stderr)")
+            }
+            return try PcapFile(bytes: [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))).records
+        }
     }
 }
 

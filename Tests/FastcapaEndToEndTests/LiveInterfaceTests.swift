@@ -5,85 +5,224 @@ import PcapFormat
 import Testing
 
 extension EndToEnd {
-    /// A live interface: net_af_packet on one end of a veth pair inside a
-    /// network namespace the test creates, fed by tcpreplay on the other end.
+    /// Live kernel interfaces: the probe on one end of a veth pair inside a
+    /// network namespace the test creates, tcpreplay sending into the other end,
+    /// and tcpdump on the probe's end as the oracle of what the interface carried.
     @Suite struct LiveInterface {
-        @Test func packetsFromAVethPairArriveIntactAndFlowsKeepTheirPartition() throws {
-            let namespace = "fcap\(UInt32.random(in: 0...999_999))"
-            let inNamespace = ["ip", "netns", "exec", namespace]
-            func ip(_ arguments: [String]) throws {
-                let result = try Harness.run("/usr/bin/env", arguments, timeout: 30)
-                guard result.status == 0 else {
-                    throw HarnessError("\(arguments.joined(separator: " ")): \(result.stderr)")
-                }
-            }
-            try ip(["ip", "netns", "add", namespace])
-            defer { _ = try? Harness.run("/usr/bin/env", ["ip", "netns", "del", namespace], timeout: 30) }
-            try ip(["ip", "-n", namespace, "link", "add", "fcA", "type", "veth", "peer", "name", "fcB"])
-            // No IPv6 in the namespace: the kernel's own neighbour discovery stays off the wire.
-            try ip(
-                inNamespace + [
-                    "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1",
-                ]
+        /// One run: what the probe published and what tcpdump saw meanwhile.
+        struct Capture {
+            var result: Harness.Result
+            var messages: [Harness.Message]
+            var oracle: [[UInt8]]
+            /// The run's wall-clock window, epoch µs.
+            var start: UInt64
+            var end: UInt64
+        }
+
+        /// Starts the probe on the namespace's `fcA` with `vdev`, then tcpdump, replays `frames` into `fcB`,
+        /// and stops tcpdump, then the probe.
+        static func capture(
+            _ namespace: Harness.VethNamespace,
+            vdev: String,
+            lcores: Int = 3,
+            _ application: [String] = [],
+            frames: [[UInt8]],
+            pps: Int = 2000,
+            partitions: Int = 4
+        ) throws -> Capture {
+            let replay = try Harness.writePcap(
+                frames.enumerated().map { PcapRecord(micros: UInt64($0.offset), data: $0.element) },
+                to: TestFiles.temporaryDirectory(),
+                name: "replay.pcap"
             )
-            for link in ["lo", "fcA", "fcB"] { try ip(["ip", "-n", namespace, "link", "set", link, "up"]) }
-
-            // Ethernet frames a veth carries unchanged: untagged, 60 to 1514 bytes.
-            let directory = TestFiles.temporaryDirectory()
-            let all = SyntheticCaptures.protocolMix(count: 1200)
-            // Not IPv4 fragments either: DPDK 22.11's af_packet driver has the
-            // kernel reassemble them (PACKET_FANOUT_FLAG_DEFRAG).
-            let frames = all.filter { record in
-                guard (60...1514).contains(record.data.count) else { return false }
-                let etherType = UInt16(record.data[12]) << 8 | UInt16(record.data[13])
-                let fragment =
-                    etherType == 0x0800 && (UInt16(record.data[20]) << 8 | UInt16(record.data[21])) & 0x3FFF != 0
-                return etherType != 0x8100 && etherType != 0x88A8 && etherType >= 0x0600 && !fragment
-            }.prefix(600)
-            let replay = try Harness.writePcap(Array(frames), to: directory, name: "replay.pcap")
-
-            let broker = try Harness.Broker(partitions: 4, wrapper: inNamespace)
-            let eal = Harness.eal(lcores: 5, vdevs: ["net_af_packet0,iface=fcA,qpairs=2"])
+            let broker = try Harness.Broker(partitions: partitions, wrapper: namespace.wrapper)
             let start = UInt64(Date().timeIntervalSince1970 * 1_000_000)
             let probe = try Harness.Child(
                 "/usr/bin/env",
-                inNamespace + [Harness.binary] + eal + [
-                    "--", "-q", "2", "--partitioner", "flow", "--stats-interval", "0",
-                    "-X", "bootstrap.servers=\(broker.address)",
-                ]
+                namespace.wrapper + [Harness.binary] + Harness.eal(lcores: lcores, vdevs: [vdev]) + [
+                    "--", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)",
+                ] + application
             )
             let ready = Date().addingTimeInterval(20)
             while !probe.stderr.contains("capturing") && Date() < ready { usleep(50_000) }
-            let replayed = try Harness.run(
-                "/usr/bin/env",
-                inNamespace + ["tcpreplay", "-q", "-i", "fcB", "--pps", "3000", replay]
-            )
+            let tcpdump = try Harness.Tcpdump(namespace, interface: namespace.probeEnd)
+            let replayed = try namespace.replay(replay, pps: pps)
             #expect(replayed.status == 0, "\(replayed.stderr)")
-            sleep(2)
+            sleep(1)
+            let oracle = try tcpdump.stop().map(\.data)
             probe.signal(SIGTERM)
             let result = probe.wait(timeout: 60)
             let end = UInt64(Date().timeIntervalSince1970 * 1_000_000)
+            let messages = try Harness.kcatRead(broker: broker.address, wrapper: namespace.wrapper)
+            return Capture(result: result, messages: messages, oracle: oracle, start: start, end: end)
+        }
+
+        /// Frames in `a` not matched one for one in `b`.
+        static func missing(_ a: [[UInt8]], from b: [[UInt8]]) -> [[UInt8]] {
+            var counts: [[UInt8]: Int] = [:]
+            for frame in b { counts[frame, default: 0] += 1 }
+            return a.filter { frame in
+                guard let count = counts[frame], count > 0 else { return true }
+                counts[frame] = count - 1
+                return false
+            }
+        }
+
+        static func describe(_ frames: [[UInt8]]) -> String {
+            frames.prefix(8).map { frame in
+                "\(frame.count) bytes " + frame.prefix(24).map { String(format: "%02x", $0) }.joined()
+            }.joined(separator: "; ")
+        }
+
+        /// Keys are capture times: inside the run's window, and never earlier
+        /// than the key before them in the same partition.
+        static func checkKeys(_ capture: Capture) {
+            let keys = capture.messages.map { $0.micros ?? 0 }
+            #expect(keys.allSatisfy { (capture.start...capture.end).contains($0) }, "keys outside the run's window")
+            var last: [Int: UInt64] = [:]
+            var stepsBack = 0
+            for message in capture.messages {
+                let micros = message.micros ?? 0
+                if let before = last[message.partition], micros < before { stepsBack += 1 }
+                last[message.partition] = micros
+            }
+            #expect(stepsBack == 0, "\(stepsBack) keys earlier than the one before them in their partition")
+        }
+
+        /// What the test claims to cover reached the interface: the oracle holds
+        /// jumbo, tagged, fragmented and runt frames.
+        static func checkCoverage(_ oracle: [[UInt8]], mtu: Int) {
+            let tagged = oracle.filter { [0x81, 0x88].contains($0[12]) }
+            #expect(oracle.contains { $0.count == mtu + 14 }, "a \(mtu + 14)-byte frame")
+            #expect(tagged.contains { $0.count == mtu + 18 }, "a tagged \(mtu + 18)-byte frame")
+            #expect(tagged.contains { $0[12] == 0x88 && $0[13] == 0xA8 }, "an 802.1ad frame")
+            #expect(oracle.filter(SyntheticCaptures.isIPv4Fragment).count >= 15, "IPv4 fragments")
+            #expect(oracle.contains { $0.count == 14 } && oracle.contains { $0.count == 42 }, "runts")
+        }
+
+        @Test func netPcapDeliversEveryFrameTcpdumpSawOnceAndByteIdentical() throws {
+            let namespace = try Harness.VethNamespace(mtu: 9000)
+            let frames = SyntheticCaptures.kernelInterfaceMix(mtu: 9000)
+            let capture = try Self.capture(namespace, vdev: "net_pcap0,iface=fcA", frames: frames)
+            let result = capture.result
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.balanced && result.accounting["dropped"] == 0)
+            #expect(result.accounting["nic_kernel_dropped"] == 0)
+            #expect(!result.stderr.contains("does not capture faithfully"))
+            Self.checkCoverage(capture.oracle, mtu: 9000)
+
+            let published = capture.messages.map(\.value)
+            let lost = Self.missing(capture.oracle, from: published)
+            let extra = Self.missing(published, from: capture.oracle)
+            #expect(
+                lost.count == 0,
+                "\(lost.count) of \(capture.oracle.count) frames tcpdump saw are missing or altered: \(Self.describe(lost))"
+            )
+            #expect(extra.count == 0, "\(extra.count) frames tcpdump did not see: \(Self.describe(extra))")
+            #expect(published.count == capture.oracle.count && result.accounting["delivered"] == published.count)
+            // net_pcap stamps packets with the kernel's receive time, as libpcap gives it to tcpdump.
+            #expect(result.stderr.contains("device timestamps"))
+            Self.checkKeys(capture)
+        }
+
+        @Test func afPacketWithALargeRingDiffersFromTcpdumpOnlyWhereTheKernelReassembles() throws {
+            let namespace = try Harness.VethNamespace(mtu: 9000)
+            // The ring slot the probe asks for when it refuses the default one on MTU 9000 (BadInput).
+            let ring = AfPacketRing(frameSize: 9216, blockSize: 36864)
+            let frames = SyntheticCaptures.kernelInterfaceMix(mtu: 9000)
+            let capture = try Self.capture(
+                namespace,
+                vdev: "net_af_packet0,iface=fcA,framesz=9216,blocksz=36864",
+                frames: frames
+            )
+            let result = capture.result
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.balanced)
+            #expect(
+                result.stderr.contains("does not capture faithfully") && result.stderr.contains("net_pcap0,iface=fcA")
+            )
+            #expect(!result.stderr.contains("cannot be read"), "af_packet's socket drops are read")
+            #expect(result.accounting["nic_kernel_dropped"] == 0)
+            Self.checkCoverage(capture.oracle, mtu: 9000)
+
+            // The difference, explicitly: af_packet's fanout group reassembles IPv4 fragments (those of an
+            // incomplete datagram never arrive), and a datagram longer than the ring slot is cut by the kernel,
+            // which the probe drops as malformed rather than publish short.
+            let oracle = capture.oracle
+            let reassembly = SyntheticCaptures.reassemblingIPv4(oracle)
+            let cut = reassembly.frames.filter { $0.count >= ring.frameBytes }
+            let whole = reassembly.frames.filter { $0.count < ring.frameBytes }
+            #expect(reassembly.datagrams >= 5 && reassembly.incomplete == 1)
+            #expect(cut.count == 1, "the reassembled 13,514-byte datagram")
+            #expect(result.accounting["drop_malformed"] == cut.count)
+            #expect(result.accounting["dropped"] == cut.count)
+            for datagram in SyntheticCaptures.fragmentedDatagrams(mtu: 9000)
+            where datagram.reassembled.count < ring.frameBytes {
+                #expect(
+                    whole.contains(Self.afPacketTags(datagram.reassembled)),
+                    "reassembled as the datagram was built"
+                )
+            }
+            // ...and it puts the outer VLAN tag it took off back as 0x8100: 802.1ad's 0x88A8 is lost.
+            let expected = whole.map(Self.afPacketTags)
+            #expect(whole.contains { $0[12] == 0x88 && $0[13] == 0xA8 }, "the mix holds 802.1ad frames")
+
+            let published = capture.messages.map(\.value)
+            #expect(
+                published.count == expected.count,
+                "tcpdump saw \(oracle.count) frames, af_packet should give \(expected.count)"
+            )
+            let lost = Self.missing(expected, from: published)
+            let extra = Self.missing(published, from: expected)
+            #expect(
+                lost.count == 0,
+                "\(lost.count) of \(expected.count) expected frames are missing or altered: \(Self.describe(lost))"
+            )
+            #expect(extra.count == 0, "\(extra.count) frames not expected: \(Self.describe(extra))")
+            // Apart from those, byte-identical to what tcpdump saw.
+            let untouched = oracle.filter {
+                !SyntheticCaptures.isIPv4Fragment($0) && !($0[12] == 0x88 && $0[13] == 0xA8)
+            }
+            #expect(Self.missing(untouched, from: published).count == 0)
+            Self.checkKeys(capture)
+        }
+
+        /// A frame as DPDK 22.11's af_packet driver rebuilds it: the kernel hands
+        /// over the outer VLAN tag apart, and `rte_vlan_insert` writes it back with TPID 0x8100.
+        static func afPacketTags(_ frame: [UInt8]) -> [UInt8] {
+            guard frame.count >= 16, frame[12] == 0x88, frame[13] == 0xA8 else { return frame }
+            var rebuilt = frame
+            rebuilt[12] = 0x81
+            rebuilt[13] = 0x00
+            return rebuilt
+        }
+
+        @Test func packetsFromAVethPairArriveIntactAndFlowsKeepTheirPartition() throws {
+            let namespace = try Harness.VethNamespace()
+            // Unfragmented frames the default ring holds whole.
+            let frames = SyntheticCaptures.protocolMix(count: 1200).map(\.data).filter {
+                !SyntheticCaptures.isIPv4Fragment($0) && $0.count < AfPacketRing().frameBytes
+            }.prefix(600)
+            let capture = try Self.capture(
+                namespace,
+                vdev: "net_af_packet0,iface=fcA,qpairs=2",
+                lcores: 5,
+                ["-q", "2", "--partitioner", "flow"],
+                frames: Array(frames),
+                pps: 3000
+            )
+            let result = capture.result
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.balanced)
             #expect(result.accounting["dropped"] == 0)
             #expect(result.accountingList("received_per_queue").count == 2)
-
-            let messages = try Harness.kcatRead(broker: broker.address, wrapper: inNamespace)
+            let messages = capture.messages
             #expect(messages.count == result.accounting["delivered"])
-            // Every frame sent arrives intact (the kernel may add none of its own, but allow it).
-            var received: [[UInt8]: Int] = [:]
-            for message in messages { received[message.value, default: 0] += 1 }
-            var missing = 0
-            for frame in frames {
-                if let count = received[frame.data], count > 0 {
-                    received[frame.data] = count - 1
-                } else {
-                    missing += 1
-                }
-            }
-            #expect(missing == 0, "\(missing) of \(frames.count) replayed frames did not arrive intact")
-            // No device timestamps on af_packet: keys are the wall clock at capture.
-            #expect(messages.allSatisfy { ($0.micros ?? 0) >= start && ($0.micros ?? 0) <= end })
+            let published = messages.map { Self.afPacketTags($0.value) }
+            let lost = Self.missing(frames.map(Self.afPacketTags), from: published)
+            #expect(lost.count == 0, "\(lost.count) of \(frames.count) replayed frames did not arrive intact")
+            // No device timestamps on af_packet: keys are the TSC clock at capture, within the run.
+            #expect(messages.allSatisfy { (capture.start...capture.end).contains($0.micros ?? 0) })
             // Flow partitioning: a flow's packets, in both directions, share one partition.
             var partitionOfFlow: [UInt32: Set<Int>] = [:]
             for message in messages {
@@ -93,6 +232,77 @@ extension EndToEnd {
             }
             #expect(partitionOfFlow.values.allSatisfy { $0.count == 1 })
             #expect(Set(messages.map(\.partition)).count > 1, "flows spread over partitions")
+        }
+
+        struct DropCase: CustomTestStringConvertible, Sendable {
+            var vdev: String
+            var testDescription: String { vdev }
+        }
+
+        /// A probe that sleeps through a burst: the packet sockets' buffers
+        /// overflow, and the kernel's drops are reported before the probe, in the
+        /// accounting, the table and /metrics; with what the probe received they
+        /// make up what tcpdump saw.
+        @Test(arguments: [
+            DropCase(vdev: "net_pcap0,iface=fcA"), DropCase(vdev: "net_af_packet0,iface=fcA,framecnt=64"),
+        ])
+        func kernelDropsAreCountedBeforeTheProbe(_ input: DropCase) throws {
+            let namespace = try Harness.VethNamespace()
+            let frames = SyntheticCaptures.flows(count: 1500, packetsPerFlow: 2, frameLength: 1514).map(\.data)
+            let replay = try Harness.writePcap(
+                frames.map { PcapRecord(micros: 0, data: $0) },
+                to: TestFiles.temporaryDirectory(),
+                name: "burst.pcap"
+            )
+            let broker = try Harness.Broker(wrapper: namespace.wrapper)
+            let probe = try Harness.Child(
+                "/usr/bin/env",
+                namespace.wrapper + [Harness.binary] + Harness.eal(lcores: 3, vdevs: [input.vdev]) + [
+                    "--", "--stats-interval", "1", "--idle-spin-polls", "1", "--idle-sleep-max-us", "1000000",
+                    "--metrics-address", "127.0.0.1:0", "-X", "bootstrap.servers=\(broker.address)",
+                ]
+            )
+            // The metrics server says where it listens just after "capturing".
+            let ready = Date().addingTimeInterval(20)
+            var metricsAddress: String?
+            while metricsAddress == nil && Date() < ready {
+                metricsAddress = probe.stderr.range(of: #"http://[0-9.]+:[0-9]+"#, options: .regularExpression).map {
+                    String(probe.stderr[$0])
+                }
+                if metricsAddress == nil { usleep(50_000) }
+            }
+            #expect(metricsAddress != nil, "the probe says where it serves metrics: \(probe.stderr)")
+            // Long enough for the receive lcore to reach its longest sleep.
+            sleep(3)
+            let tcpdump = try Harness.Tcpdump(namespace, interface: namespace.probeEnd)
+            let replayed = try namespace.replay(replay, pps: 0)
+            #expect(replayed.status == 0, "\(replayed.stderr)")
+            sleep(3)
+            let oracle = try tcpdump.stop()
+            let metrics = try Harness.run(
+                "/usr/bin/env",
+                namespace.wrapper + ["curl", "-s", "\(metricsAddress ?? "http://127.0.0.1:1")/metrics"],
+                timeout: 30
+            ).stdout
+            probe.signal(SIGTERM)
+            let result = probe.wait(timeout: 60)
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.balanced && result.accounting["dropped"] == 0)
+
+            let kernelDropped = result.accounting["nic_kernel_dropped"] ?? -1
+            let received = result.accounting["received"] ?? -1
+            #expect(oracle.count == frames.count)
+            #expect(kernelDropped > 0, "the burst overflowed the socket's buffer")
+            #expect(received + kernelDropped == oracle.count, "received \(received) + kernel dropped \(kernelDropped)")
+            #expect(result.stdout.contains("kernel dropped \(kernelDropped) (not part of received)"))
+            #expect(
+                EndToEnd.Metrics.value(metrics, "fastcapa_nic_kernel_dropped_packets_total").map { Int($0) }
+                    == kernelDropped,
+                "\(metrics)"
+            )
+            // The table's NIC line counts them among its drops.
+            let nicLine = result.stdout.split(separator: "\n").last { $0.contains("[nic]") }
+            #expect(nicLine?.split(separator: " ").last.map(String.init) == "\(kernelDropped)", "\(nicLine ?? "")")
         }
     }
 }

@@ -2,6 +2,7 @@ import CFastcapaShared
 import FastcapaKafka
 import FastcapaKafkaTools
 import Foundation
+import Synchronization
 import Testing
 
 /// Producer generations on librdkafka's mock cluster, in this process: what the
@@ -175,8 +176,10 @@ import Testing
         #expect(first.fatalError != nil)
 
         let second = try Self.generation(number: 2, properties, counters: counters)
-        let retirement = first.retire(to: second, countingInto: retired.pointer, timeoutMs: 10_000)
+        let limit = ProducerGeneration.monotonicMillis() + 10_000
+        let retirement = first.retire(to: second, countingInto: retired.pointer) { limit }
         #expect(retirement.lost == 0)
+        #expect(!retirement.cutShort)
         #expect(second.flushForShutdown(timeoutMs: 10_000))
         #expect(counters.failed + retired.failed == 0)
         #expect(counters.delivered + retired.delivered == 500, "delivered by one generation or the other")
@@ -184,6 +187,115 @@ import Testing
         #expect(keys == Set(0..<500), "every message is in the topic")
         print(
             "retirement: \(retirement.reproduced) re-produced into the successor, \(counters.delivered) delivered in all"
+        )
+    }
+
+    /// A producer holding `holding` messages and a successor whose queue is full,
+    /// both with an unreachable broker: nothing is delivered, nothing makes room.
+    static func retiringIntoAFullSuccessor(
+        holding: Int
+    ) throws -> (ProducerGeneration, ProducerGeneration, Counters, Counters) {
+        var properties = KafkaProperties()
+        properties.setGlobal("bootstrap.servers", "127.0.0.1:1", origin: "test")
+        properties.setGlobal("log_level", "0", origin: "test")
+        var small = properties
+        small.setGlobal("queue.buffering.max.messages", "10", origin: "test")
+        let counters = Counters()
+        let first = try Self.generation(number: 1, properties, counters: counters)
+        #expect(Messages(holding).produce(first.endpoint) == holding)
+        let second = try Self.generation(number: 2, small, counters: counters)
+        #expect(Messages(10).produce(second.endpoint) == 10, "the successor's queue is full")
+        return (first, second, counters, Counters())
+    }
+
+    /// Defect 1 of issue 12: a retiring producer full of messages whose successor
+    /// has no room (its broker is unreachable, its queue full). Re-producing used to
+    /// happen inside the delivery callback, up to 1000 × 1 ms per message, all in
+    /// one poll: 200 messages held a retirement (and a stop) for 200 s whatever its
+    /// deadline. Now the callback only keeps what failed, and the retirement loop
+    /// waits for room in 1 ms steps checked against the deadline: it ends by the
+    /// deadline, plus the purge's grace, with every message counted.
+    @Test func aRetirementIntoAFullSuccessorEndsByItsDeadline() throws {
+        let (first, second, counters, retired) = try Self.retiringIntoAFullSuccessor(holding: 200)
+        let started = ProducerGeneration.monotonicMillis()
+        let deadline = started + 1000
+        let retirement = first.retire(to: second, countingInto: retired.pointer) { deadline }
+        let took = ProducerGeneration.monotonicMillis() - started
+        #expect(took < 1000 + ProducerGeneration.purgeGraceMs + 1000, "took \(took) ms")
+        #expect(retirement.cutShort)
+        #expect(retirement.reproduced + retirement.lost == 200, "every message counted: \(retirement)")
+        #expect(retired.failed == retirement.lost)
+        #expect(first.outstanding == 0)
+        #expect(!second.flushForShutdown(timeoutMs: 100))
+        #expect(counters.failed == 10 + retirement.reproduced)
+    }
+
+    /// A stop brings a retirement's deadline forward: it ends at the stop's
+    /// deadline, not the retirement's own 30 s.
+    @Test func aStopCutsARetirementShort() throws {
+        let (first, second, _, retired) = try Self.retiringIntoAFullSuccessor(holding: 100)
+        let started = ProducerGeneration.monotonicMillis()
+        let own = started + 30_000
+        let stop = started + 300
+        let retirement = first.retire(to: second, countingInto: retired.pointer) {
+            ProducerGeneration.monotonicMillis() >= started + 100 ? min(own, stop) : own
+        }
+        let took = ProducerGeneration.monotonicMillis() - started
+        #expect(took < 300 + ProducerGeneration.purgeGraceMs + 1000, "took \(took) ms")
+        #expect(retirement.cutShort)
+        #expect(retirement.reproduced + retirement.lost == 100)
+        _ = second.flushForShutdown(timeoutMs: 100)
+    }
+
+    /// Issue 12, defect 8: with `-X debug=...` librdkafka logs from the thread
+    /// that produces and polls (a transmit lcore), and its log callback ran the
+    /// application's logger right there. Now every line goes through the
+    /// producer's log queue and is logged on the log thread.
+    @Test func librdkafkasLogLinesAreNeverLoggedOnTheProducingThread() throws {
+        let lines = Mutex<[(thread: UInt, facility: String)]>([])
+        KafkaLog.route { _, facility, _, _ in
+            let thread = UInt(pthread_self())
+            lines.withLock { $0.append((thread, facility)) }
+        }
+        defer { KafkaLog.route(to: nil) }
+        let broker = try EmbeddedBroker(topics: [("pcap", 1)])
+        let counters = Counters()
+        let done = DispatchSemaphore(value: 0)
+        let producing = Mutex<UInt>(0)
+        // Created, produced to and polled on the "lcore"; released here, as the owner thread would.
+        let kept = Mutex<ProducerGeneration?>(nil)
+        let thread = Thread {
+            defer { done.signal() }
+            producing.withLock { $0 = UInt(pthread_self()) }
+            guard
+                let generation = try? Self.generation(
+                    Self.properties(broker, [("debug", "all"), ("log_level", "7")]),
+                    counters: counters
+                )
+            else { return }
+            kept.withLock { $0 = generation }
+            let endpoint = generation.endpoint
+            for _ in 0..<4 {
+                _ = Messages(16).produce(endpoint)
+                endpoint.serveDeliveryReports()
+            }
+            Self.waitUntil({ counters.delivered == 64 }, poll: { endpoint.serveDeliveryReports() })
+            generation.injectFatalError(reason: "test")  // librdkafka logs the fatal error on this thread
+            endpoint.serveDeliveryReports()
+        }
+        thread.start()
+        done.wait()
+        #expect(counters.delivered == 64)
+        Self.waitUntil(seconds: 2) { lines.withLock { $0.count } > 0 }
+        usleep(100_000)
+        kept.withLock { $0 = nil }
+        let seen = lines.withLock { $0 }
+        let lcore = producing.withLock { $0 }
+        let onLcore = seen.filter { $0.thread == lcore }
+        #expect(!seen.isEmpty, "debug lines were logged")
+        #expect(
+            onLcore.isEmpty,
+            "\(onLcore.count) of \(seen.count) lines on the producing thread: \(Set(onLcore.map(\.facility)))"
         )
     }
 

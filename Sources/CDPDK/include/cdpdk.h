@@ -18,11 +18,15 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include <rte_bpf.h>
 #include <rte_common.h>
 #include <rte_cycles.h>
+#include <rte_dev.h>
+#include <rte_devargs.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_ethdev_core.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_log.h>
@@ -31,6 +35,7 @@
 #include <rte_mbuf_dyn.h>
 #include <rte_mempool.h>
 #include <rte_pause.h>
+#include <rte_pdump.h>
 #include <rte_ring.h>
 #include <rte_version.h>
 
@@ -84,6 +89,45 @@ static inline uint64_t CDPDK_RTE_ETH_RX_OFFLOAD_SCATTER(void) { return RTE_ETH_R
 static inline uint64_t CDPDK_RTE_ETH_RX_OFFLOAD_TIMESTAMP(void) { return RTE_ETH_RX_OFFLOAD_TIMESTAMP; }
 static inline uint64_t CDPDK_RTE_ETH_RX_OFFLOAD_RSS_HASH(void) { return RTE_ETH_RX_OFFLOAD_RSS_HASH; }
 static inline uint16_t CDPDK_RTE_MBUF_DEFAULT_BUF_SIZE(void) { return RTE_MBUF_DEFAULT_BUF_SIZE; }
+
+// MARK: - devices
+
+/// The driver's part of a device's arguments (`iface=eth1,qpairs=2` of
+/// `--vdev=net_af_packet0,iface=eth1,qpairs=2`), or NULL. `args` is in an anonymous union.
+static inline const char *CDPDK_rte_devargs_args(const struct rte_device *device) {
+    const struct rte_devargs *devargs = device == NULL ? NULL : rte_dev_devargs(device);
+    return devargs == NULL ? NULL : devargs->args;
+}
+
+/// `rte_eth_fp_ops[port].rxq.data[queue]`: the driver's own receive-queue
+/// structure, as `rte_eth_rx_burst` passes it (valid once the port started).
+static inline void *CDPDK_rte_eth_fp_ops_rxq_data(uint16_t port, uint16_t queue) {
+    if (port >= RTE_MAX_ETHPORTS || rte_eth_fp_ops[port].rxq.data == NULL) return NULL;
+    return rte_eth_fp_ops[port].rxq.data[queue];
+}
+
+// MARK: - Linux network interfaces and packet sockets (out of line: the linux/ headers stay in shim.c)
+
+/// ioctl(fd, SIOCGIFMTU) for interface `name`. 0, or -1 with errno set.
+int CDPDK_ioctl_SIOCGIFMTU(int fd, const char *name, int *mtu);
+/// ioctl(fd, SIOCETHTOOL) with a `struct ethtool_value` get command (ETHTOOL_GGRO, ETHTOOL_GFLAGS…).
+/// 0, or -1 with errno set.
+int CDPDK_ioctl_SIOCETHTOOL_value(int fd, const char *name, uint32_t command, uint32_t *value);
+static inline uint32_t CDPDK_ETHTOOL_GGRO(void) { return 0x0000002b; }
+static inline uint32_t CDPDK_ETHTOOL_GFLAGS(void) { return 0x00000025; }
+static inline uint32_t CDPDK_ETH_FLAG_LRO(void) { return 1u << 15; }
+/// getsockname(fd) of an AF_PACKET socket: its sll_ifindex. 0, or -1 (errno set; EAFNOSUPPORT: not AF_PACKET).
+int CDPDK_getsockname_sll_ifindex(int fd, int *ifindex);
+/// getsockopt(fd, SOL_PACKET, PACKET_STATISTICS): packets (dropped included) and drops since the last
+/// call (the kernel resets them on every read). 0, or -1 with errno set.
+int CDPDK_getsockopt_PACKET_STATISTICS(int fd, uint32_t *packets, uint32_t *drops);
+
+// MARK: - BPF (librte_bpf)
+
+/// rte_bpf_convert: libpcap's classic program (`const struct bpf_program *`)
+/// to eBPF load parameters, allocated with rte_malloc (free with rte_free).
+/// Experimental in DPDK 22.11, which Swift would warn about; NULL with rte_errno set on failure.
+struct rte_bpf_prm *CDPDK_rte_bpf_convert(const void *classic);
 
 // MARK: - cycles
 

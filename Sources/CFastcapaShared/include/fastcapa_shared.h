@@ -46,7 +46,7 @@ static inline uint32_t fastcapa_flag_load(const uint32_t *flag) {
 // Sized to whole cache lines and allocated 64-byte aligned (CounterBlock in
 // Swift); no alignment attribute, since Swift does not import over-aligned structs.
 
-/// Receive worker counters, one cache line per worker.
+/// Receive worker counters, two cache lines per worker.
 typedef struct fastcapa_rx_counters {
     uint64_t received;          // packets returned by rte_eth_rx_burst
     uint64_t received_bytes;    // their pkt_len
@@ -56,6 +56,9 @@ typedef struct fastcapa_rx_counters {
     uint64_t full_bursts;       // bursts that came back full (queue under pressure)
     uint64_t ring_full_waits;   // retries under the `wait` ring-full policy
     uint64_t empty_polls;       // polls that returned nothing
+    // Second cache line.
+    uint64_t filtered;          // packets the capture filter rejected (freed on the lcore; not a drop)
+    uint64_t spare[7];
 } fastcapa_rx_counters;
 
 #define FASTCAPA_LATENCY_BUCKETS 14
@@ -108,6 +111,11 @@ static inline void fastcapa_record_latency(fastcapa_tx_counters *counters, uint6
 
 // MARK: - producer context
 
+/// What a failed delivery report becomes (`keep_failed`).
+#define FASTCAPA_KEEP_WHEN_FATAL 0 // current producer: kept for the successor only once it failed fatally
+#define FASTCAPA_KEEP_ALWAYS 1     // retiring: kept, and produced again to the successor by the retiring thread
+#define FASTCAPA_KEEP_NEVER 2      // retirement cut short by a stop, or the shutdown flush: counted as failed
+
 /// One librdkafka producer's context (its conf opaque), written by librdkafka's
 /// callbacks on whichever thread polls the producer: the transmit lcore (or its
 /// delivery-report thread) while the producer is current, the supervisor's
@@ -119,19 +127,23 @@ typedef struct fastcapa_producer_context {
     uint64_t all_brokers_down;        // times librdkafka reported all brokers down
     uint64_t errors;                  // error callbacks
     uint64_t last_error;              // the last error callback's code
-    void *successor_topic;            // retiring: failed messages are produced again to this topic handle
-    void *rescue;                     // failed messages kept between a fatal error and the successor
+    uint64_t keep_failed;             // what a failed report becomes: FASTCAPA_KEEP_WHEN_FATAL, _ALWAYS or _NEVER
+    void *rescue;                     // failed messages kept for a successor (RescueBuffer)
     // Second cache line: written by the transmit lcore and the partitioner.
     uint64_t partition_count;         // the topic's partitions, as last seen by the partitioner (0: not yet known)
     uint64_t poll_time_us;            // wall clock taken just before the owner polls: delivery latency without
                                       // a clock read per report (0: read the clock)
-    uint64_t spare[6];
+    uint64_t kept;                    // messages now in the rescue buffer (written by whoever polls, read by the sampler)
+    uint64_t final_outstanding;       // messages librdkafka still held when the shutdown flush ended
+    uint64_t flushed;                 // 1 once the shutdown flush ended: final_outstanding is the count
+    uint64_t spare[3];
 } fastcapa_producer_context;
 
 _Static_assert(sizeof(fastcapa_producer_context) == 2 * FASTCAPA_CACHE_LINE, "a producer context fills two cache lines");
 _Static_assert(offsetof(fastcapa_producer_context, partition_count) == FASTCAPA_CACHE_LINE,
                "the lcore-written words start the second cache line");
-_Static_assert(sizeof(fastcapa_rx_counters) == FASTCAPA_CACHE_LINE, "rx counters fill one cache line");
+_Static_assert(sizeof(fastcapa_rx_counters) == 2 * FASTCAPA_CACHE_LINE, "rx counters fill two cache lines");
+_Static_assert(offsetof(fastcapa_rx_counters, filtered) == FASTCAPA_CACHE_LINE, "filtered starts the second cache line");
 _Static_assert(sizeof(fastcapa_tx_counters) == 4 * FASTCAPA_CACHE_LINE, "tx counters fill four cache lines");
 
 #endif

@@ -69,3 +69,32 @@ extension CaptureOptions {
         return text
     }
 }
+
+extension ResolvedConfiguration {
+    /// `filter-file`: the capture filter is the file's text, without `#` comments.
+    /// Giving both a filter and a filter file is refused (which one was meant?).
+    mutating func readFilterFile() throws {
+        guard let path = filterFile else { return }
+        guard settings.filterExpression == nil else {
+            throw SettingError(
+                "capture filter: both a filter (-f, --filter, or the config key filter) and a filter file (--filter-file) are given. Give one of them."
+            )
+        }
+        let text = try CaptureOptions.readTextFile(
+            path,
+            what: "filter file (--filter-file)",
+            kind: "text",
+            missingFix: "Give the path of a file holding a tcpdump expression, or use -f EXPRESSION."
+        )
+        settings.filter = Self.withoutComments(text)
+    }
+
+    /// The text with everything from `#` to the end of each line removed, lines joined by spaces.
+    static func withoutComments(_ text: String) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false)
+            .map { line in line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "" }
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+            .joined(separator: " ")
+    }
+}

@@ -153,6 +153,30 @@ package struct CaptureOptions: ParsableArguments {
     var snapLength: String?
 
     @Option(
+        name: [.customShort("f"), .customLong("filter")],
+        help: ArgumentHelp(
+            "Capture only packets this tcpdump expression accepts (pcap-filter(7)); the others are counted as filtered. (default: none)",
+            valueName: "expression"
+        )
+    )
+    var filter: String?
+
+    @Option(
+        name: .customLong("filter-file"),
+        help: "Read the capture filter from this file ('#' starts a comment); SIGHUP reads it again.",
+        completion: .file()
+    )
+    var filterFile: String?
+
+    @Option(
+        name: .customLong("filter-engine"),
+        help:
+            "jit (native code; the interpreter where DPDK has no JIT) or interpreter (eBPF interpreter). (default: jit)",
+        completion: .list(FilterEngine.allCases.map(\.rawValue))
+    )
+    var filterEngine: String?
+
+    @Option(
         name: .customLong("queue-full-retries"),
         parsing: .unconditional,
         help: "Times to wait 1 ms for room in librdkafka's queue before dropping. (default: 50)"
@@ -293,6 +317,7 @@ package struct CaptureOptions: ParsableArguments {
             ("topic", topic), ("kafka-config", kafkaConfig), ("stats-file", statsFile), ("ring-full", ringFull),
             ("partitioner", partitioner), ("produce-call", produceCall),
             ("delivery-reports", deliveryReports), ("sink", sink), ("snap-length", snapLength),
+            ("filter", filter), ("filter-file", filterFile), ("filter-engine", filterEngine),
             ("queue-full-retries", queueFullRetries),
             ("idle-spin-polls", idleSpinPolls), ("idle-sleep-max-us", idleSleepMaxMicros),
             ("stats-interval", statsInterval), ("drain-timeout", drainTimeout), ("idle-exit", idleExit),
@@ -339,6 +364,7 @@ package struct CaptureOptions: ParsableArguments {
         }
         if let file { resolved.kafka.merge(file.kafka) }
         resolved.kafka.merge(try Self.parseDashX(properties))
+        try resolved.readFilterFile()
         resolved.kafka = try ValueReferences.resolvingSecrets(resolved.kafka, environment: environment)
         try resolved.validate()
         return resolved

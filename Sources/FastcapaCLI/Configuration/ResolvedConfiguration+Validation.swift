@@ -1,3 +1,4 @@
+import FastcapaCapture
 import FastcapaKafka
 import Foundation
 import Logging
@@ -11,6 +12,9 @@ extension ResolvedConfiguration {
         do {
             try settings.validate()
         } catch {
+            if error.key == "filter", let filterFile {
+                throw SettingError("capture filter in the filter file '\(filterFile)': \(error.problem). \(error.fix)")
+            }
             throw SettingError(error)
         }
         func check(_ ok: Bool, _ message: String) throws { if !ok { throw SettingError(message) } }
@@ -49,6 +53,14 @@ extension ResolvedConfiguration {
             "counter-trace-interval-ms: \(counterTraceIntervalMs) is out of range. Use 1 to 60000."
         )
         if let metricsAddress { _ = try MetricsAddress(parsing: metricsAddress) }
+        // The af_packet ring the kernel would refuse: DPDK then fails to start without saying why.
+        for device in DeviceArguments.virtualDevices(in: eal) where device.isAfPacket {
+            do throws(AfPacketRing.RingError) {
+                try AfPacketRing(device).check(device: device)
+            } catch {
+                throw SettingError("\(device.vdev): \(error.description)")
+            }
+        }
         try check(
             Self.logLevels.contains(logLevel),
             "log-level: '\(logLevel)' is not a level. Use trace, debug, info, notice, warning, error or critical."

@@ -8,6 +8,8 @@ package struct ResolvedConfiguration: Sendable {
     package var settings = CaptureSettings()
     package var kafka = KafkaProperties()
     package var kafkaConfig: String?
+    /// A file holding the capture filter (read into `settings.filter` when resolved).
+    package var filterFile: String?
     package var statsInterval = 5
     package var statsFile: String?
     package var drainTimeout = 10

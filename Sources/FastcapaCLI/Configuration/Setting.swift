@@ -10,6 +10,11 @@ struct Setting: Sendable {
     var defaultValue: String
     var apply: @Sendable (inout ResolvedConfiguration, String) throws -> Void
     var read: @Sendable (ResolvedConfiguration) -> String?
+    /// A short flag fastcapa added (Fastcapa had none for this setting).
+    var shortFlag: String? = nil
+
+    /// The flags that set it, for messages: "-f, --filter".
+    var flags: String { [fastcapaFlag ?? shortFlag, "--\(key)"].compactMap { $0 }.joined(separator: ", ") }
 
     static func integer(
         _ key: String,
@@ -108,6 +113,16 @@ struct Setting: Sendable {
         .choice("delivery-reports", \.settings.deliveryReports),
         .choice("sink", \.settings.sink),
         .integer("snap-length", \.settings.snapLength),
+        Setting(
+            key: "filter",
+            fastcapaFlag: nil,
+            defaultValue: "",
+            apply: { configuration, text in configuration.settings.filter = text },
+            read: { $0.filterFile == nil ? $0.settings.filter : "" },
+            shortFlag: "-f"
+        ),
+        .optionalString("filter-file", \.filterFile),
+        .choice("filter-engine", \.settings.filterEngine),
         .integer("queue-full-retries", \.settings.queueFullRetries),
         .integer("idle-spin-polls", \.settings.idleSpinPolls),
         .integer("idle-sleep-max-us", \.settings.idleSleepMaxMicros),
@@ -141,7 +156,9 @@ struct Setting: Sendable {
     ]
 
     /// Settings a SIGHUP applies to the running probe; the others need a restart.
-    static let liveKeys: Set<String> = ["snap-length", "queue-full-retries", "kafka-config"]
+    static let liveKeys: Set<String> = [
+        "snap-length", "queue-full-retries", "kafka-config", "filter", "filter-file", "filter-engine",
+    ]
 
     static let byKey: [String: Setting] = Dictionary(uniqueKeysWithValues: all.map { ($0.key, $0) })
 

@@ -8,7 +8,7 @@ package struct SettingError: Error, CustomStringConvertible, Sendable {
 
     /// A setting the data path refused, named with its flags: "receive burst (-b, --rx-burst): ...".
     init(_ invalid: CaptureSettings.Invalid) {
-        let flags = [Setting.byKey[invalid.key]?.fastcapaFlag, "--\(invalid.key)"].compactMap { $0 }
-        message = "\(invalid.name) (\(flags.joined(separator: ", "))): \(invalid.problem). \(invalid.fix)"
+        let flags = Setting.byKey[invalid.key]?.flags ?? "--\(invalid.key)"
+        message = "\(invalid.name) (\(flags)): \(invalid.problem). \(invalid.fix)"
     }
 }

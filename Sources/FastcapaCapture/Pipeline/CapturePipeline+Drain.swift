@@ -1,4 +1,5 @@
 import CDPDK
+import FastcapaKafka
 import Glibc
 
 extension CapturePipeline {
@@ -7,12 +8,25 @@ extension CapturePipeline {
         package var flushed: Bool
     }
 
+    /// A stop was asked for, to end by `deadline` (monotonic ms): from now on no
+    /// producer replacement starts, and one in progress finishes its retirement by
+    /// then. Safe from any thread; the first deadline wins.
+    package func requestStop(deadline: Int) {
+        control.requestStop(deadline: deadline)
+    }
+
+    /// Now, in the monotonic milliseconds deadlines use.
+    package static func nowMillis() -> Int { ProducerGeneration.monotonicMillis() }
+
     /// Graceful stop: stop receiving, let the transmit workers empty the rings,
-    /// then flush every producer. Gives up after `timeoutMs` in all: what is then
-    /// left in the rings is counted as drain-timeout drops, and what librdkafka
-    /// still holds is purged (counted as delivery failures). Runs on the main lcore.
+    /// then flush every producer, all by the stop's deadline (`requestStop`; set
+    /// here to `timeoutMs` from now if none was asked for). Past it, what is left
+    /// in the rings is counted as drain-timeout drops, and what librdkafka still
+    /// holds is purged (counted as delivery failures), its reports polled for at
+    /// most `ProducerGeneration.purgeGraceMs` more. Runs on the main lcore.
     package func stopAndDrain(timeoutMs: Int) -> DrainResult {
-        let deadline = Self.nowMillis() + timeoutMs
+        control.requestStop(deadline: Self.nowMillis() + timeoutMs)
+        let deadline = control.stopDeadlineMillis
         var ringsDrained = true
         // Waits for lcores to return; past the deadline, tells every worker to give
         // up its backlog (a receive worker may be waiting for ring room under
@@ -31,11 +45,14 @@ extension CapturePipeline {
         join(receiveLcores)
         control.set(WorkerControl.drain)
         join(transmitLcores)
+        markWorkersStopped()
+        // Each flush first waits for a replacement in progress on the owner
+        // thread, which ends by the deadline too.
         var flushed = true
+        let purgeDeadline = deadline + ProducerGeneration.purgeGraceMs
         for worker in transmitWorkers {
-            if !worker.producer.generation.flushForShutdown(timeoutMs: deadline - Self.nowMillis()) {
-                flushed = false
-            }
+            let delivered = worker.flushForShutdown(deadline: deadline, purgeDeadline: purgeDeadline)
+            flushed = flushed && delivered
         }
         return DrainResult(ringsDrained: ringsDrained, flushed: flushed)
     }
@@ -46,11 +63,6 @@ extension CapturePipeline {
         control.set(WorkerControl.drain)
         control.set(WorkerControl.abandon)
         for lcore in receiveLcores + transmitLcores { rte_eal_wait_lcore(lcore) }
-    }
-
-    static func nowMillis() -> Int {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return now.tv_sec * 1000 + now.tv_nsec / 1_000_000
+        markWorkersStopped()
     }
 }

@@ -1,7 +1,9 @@
 import CDPDK
 import CFastcapaShared
+import CURCU
 import FastcapaKafka
 import Glibc
+import Synchronization
 
 /// The whole data path: ports → receive workers → transmit rings → transmit
 /// workers → Kafka. Built in that order, torn down in reverse.
@@ -10,17 +12,23 @@ package final class CapturePipeline: @unchecked Sendable {
     package private(set) var ports: [Port] = []
     package private(set) var receiveWorkers: [ReceiveWorker] = []
     package private(set) var transmitWorkers: [TransmitWorker] = []
-    /// Packet buffers per port.
-    package private(set) var mempoolSize = 0
+    /// Each port's packet-buffer pool: how many, how large.
+    package private(set) var mempools: [MempoolSizing] = []
     package private(set) var deviceTimestamps = false
     private var pools: [OpaquePointer] = []
     private var rings: [OpaquePointer] = []
     private let rxCounters: CounterBlock<fastcapa_rx_counters>
     private let txCounters: CounterBlock<fastcapa_tx_counters>
     let control = WorkerControl()
+    /// The capture filter the receive workers read (through RCU).
+    package private(set) var filter = FilterSlot(nil)
     var receiveLcores: [UInt32] = []
     var transmitLcores: [UInt32] = []
     private var released = false
+    /// Set by the drain once every lcore has returned (read by the sampler).
+    private let workersReturned = Atomic<Bool>(false)
+    var workersStopped: Bool { workersReturned.load(ordering: .acquiring) }
+    func markWorkersStopped() { workersReturned.store(true, ordering: .releasing) }
 
     /// Sets everything up; on failure releases whatever it had set up.
     package init(settings: CaptureSettings, kafka: KafkaProperties, lcores: [UInt32]) throws {
@@ -38,26 +46,40 @@ package final class CapturePipeline: @unchecked Sendable {
 
     private func build(kafka: KafkaProperties, lcores: [UInt32]) throws {
         let portIDs = settings.ports
-        // Check every port before touching any.
-        for id in portIDs { _ = try Port.inspect(id) }
+        // Check every port before touching any: that it exists, its queues, and
+        // that it delivers every frame whole.
+        var paths: [ReceivePath] = []
+        for id in portIDs {
+            paths.append(try ReceivePath.plan(port: id, info: try Port.inspect(id), rxQueues: settings.rxQueues))
+        }
         try Self.checkLcores(lcores.count, settings: settings)
         let captureTimeField = CDPDK_rte_mbuf_dynfield_register_u64("fastcapa_capture_time_us")
         guard captureTimeField >= 0 else {
             throw CaptureError("cannot register the capture-time mbuf field: \(CaptureError.dpdkReason())", fix: "")
         }
         // One pool per port, on the port's NUMA socket: a packet never crosses sockets to be received.
-        mempoolSize =
-            MempoolSizing(settings: settings, ports: 1, lcores: settings.workerLcoresNeeded / portIDs.count + 1).mbufs
-        for id in portIDs {
-            let pool = try Self.makePool(port: id, size: mempoolSize)
+        for path in paths {
+            let sizing = MempoolSizing(
+                settings: settings,
+                path: path,
+                lcores: settings.workerLcoresNeeded / portIDs.count + 1
+            )
+            let pool = try Self.makePool(path: path, sizing: sizing)
             pools.append(pool)
+            mempools.append(sizing)
             ports.append(
                 try Port.configure(
-                    id: id,
+                    path: path,
                     rxQueues: settings.rxQueues,
                     rxDescriptors: settings.rxDescriptors,
                     pool: pool
                 )
+            )
+        }
+        // The capture filter: converted to eBPF and loaded (JIT-compiled) once, for every receive worker.
+        if let expression = settings.filterExpression {
+            filter = FilterSlot(
+                try PacketFilter(expression: expression, snapLength: settings.snapLength, engine: settings.filterEngine)
             )
         }
         // Drivers register the timestamp field when they start.
@@ -79,7 +101,8 @@ package final class CapturePipeline: @unchecked Sendable {
                         counters: rxCounters[ringIndex],
                         control: control,
                         captureTimeField: captureTimeField,
-                        deviceTimestamp: device
+                        deviceTimestamp: device,
+                        filter: filter
                     )
                 )
                 receiveLcores.append(lcoreIterator.next()!)
@@ -93,6 +116,7 @@ package final class CapturePipeline: @unchecked Sendable {
                             counters: txCounters[txIndex],
                             control: control,
                             captureTimeField: captureTimeField,
+                            cutLength: port.path.cutLength,
                             kafka: kafka
                         )
                     )
@@ -115,19 +139,32 @@ package final class CapturePipeline: @unchecked Sendable {
         )
     }
 
-    private static func makePool(port id: UInt16, size: Int) throws(CaptureError) -> OpaquePointer {
+    private static func makePool(path: ReceivePath, sizing: MempoolSizing) throws(CaptureError) -> OpaquePointer {
+        let id = path.port
         guard
             let pool = rte_pktmbuf_pool_create(
                 "fastcapa_mbufs_\(id)",
-                UInt32(size),
+                UInt32(sizing.mbufs),
                 UInt32(MempoolSizing.cacheSize),
                 0,
-                CDPDK_RTE_MBUF_DEFAULT_BUF_SIZE(),
+                UInt16(sizing.dataRoom),
                 rte_eth_dev_socket_id(id)
             )
         else {
+            let size =
+                "\(sizing.mbufs) packet buffers of \(sizing.dataRoom) bytes (\(sizing.bytes >> 20) MiB)"
+            if case .afPacket(let ring) = path.kind {
+                throw CaptureError(
+                    "cannot allocate \(size) for port \(id) (\(path.device.name), framesz=\(ring.frameSize)): "
+                        + "\(CaptureError.dpdkReason())",
+                    fix:
+                        "The af_packet driver copies each frame into one buffer of framesz bytes: give EAL more memory "
+                        + "(-m, or hugepages), use a smaller framesz that still holds the interface's frames, or lower "
+                        + "the ring size and receive queues (ring-size, rx-queues), which size the pool."
+                )
+            }
             throw CaptureError(
-                "cannot allocate \(size) packet buffers for port \(id): \(CaptureError.dpdkReason())",
+                "cannot allocate \(size) for port \(id): \(CaptureError.dpdkReason())",
                 fix: "Give EAL more memory (-m, or hugepages), or lower the receive descriptors, ring size "
                     + "and receive queues (rx-desc, ring-size, rx-queues), which size the pool."
             )
@@ -172,18 +209,74 @@ package final class CapturePipeline: @unchecked Sendable {
         }
     }
 
-    /// A sample of every counter. Counters are read one by one while workers
-    /// run, so only a snapshot taken after `stopAndDrain` balances exactly.
-    package func snapshot() -> CaptureSnapshot {
+    /// A sample of every counter, ring, producer and NIC counter. Only the
+    /// sampler's thread calls it (`PipelineMonitor`): it owns the NIC's statistics
+    /// (rte_eth_stats_get and xstats are not thread-safe), and it reads the
+    /// producers through RCU, as the lcores do, so it must be a registered RCU
+    /// reader thread that is offline between samples. Counters are read one by
+    /// one while the workers run; a sample taken after `stopAndDrain` is exact.
+    ///
+    /// - Parameters:
+    ///   - extended: also read the drivers' extended statistics (as JSON).
+    ///   - statistics: gets librdkafka's statistics JSON (worker index, JSON) taken from the mailboxes.
+    package func sample(
+        extended: Bool,
+        statistics: (Int, String) -> Void
+    ) -> (snapshot: CaptureSnapshot, extendedJSON: String?) {
         let perQueue = (0..<rxCounters.count).map { ReceiveCounts(sampling: rxCounters[$0]) }
         let perWorker = transmitWorkers.map { $0.counts() }
+        var producers: [ProducerSample] = []
+        producers.reserveCapacity(transmitWorkers.count)
+        CURCU_rcu_thread_online()
+        for worker in transmitWorkers {
+            let record = CURCU_rcu_dereference(worker.producer.pointer)!.assumingMemoryBound(to: WorkerRecord.self)
+                .pointee
+            producers.append(
+                record.producer.sample(generation: record.generation) { statistics(worker.index, $0) }
+            )
+        }
+        CURCU_rcu_thread_offline()
         var nic = Port.Statistics()
         for port in ports { nic += port.statistics() }
-        return CaptureSnapshot(perQueue: perQueue, perWorker: perWorker, nic: nic, ringDepth: ringDepths().reduce(0, +))
+        let snapshot = CaptureSnapshot(
+            perQueue: perQueue,
+            perWorker: perWorker,
+            nic: nic,
+            ringDepths: rings.map { Int(rte_ring_count($0)) },
+            producers: producers,
+            restarts: transmitWorkers.map { $0.restartCount.load(ordering: .relaxed) },
+            reloads: transmitWorkers.map { $0.reloadCount.load(ordering: .relaxed) },
+            workersStopped: workersStopped
+        )
+        return (snapshot, extended ? extendedStatisticsJSON() : nil)
     }
 
-    /// Each port's extended statistics as a JSON object keyed by port id.
-    package func extendedStatisticsJSON() -> String {
+    /// Makes the calling thread the sampler (named `fastcapa-sample`): a
+    /// registered RCU reader, offline except while `sample` reads the producers.
+    package static func registerSamplerThread() {
+        _ = CDPDK_pthread_setname_np("fastcapa-sample")  // 15 bytes at most
+        CURCU_rcu_register_thread()
+        CURCU_rcu_thread_offline()
+    }
+
+    package static func unregisterSamplerThread() { CURCU_rcu_unregister_thread() }
+
+    /// Loads `expression` (nil: no filter) off the lcores, publishes it to every
+    /// receive worker through RCU, waits for the grace period and frees the old
+    /// program. Blocks: never call it on an lcore or Swift's cooperative pool.
+    package func replaceFilter(
+        _ expression: String?,
+        snapLength: Int,
+        engine: FilterEngine
+    ) throws(CaptureError) -> FilterSlot.Replacement {
+        let next = try expression.map { (text: String) throws(CaptureError) in
+            try PacketFilter(expression: text, snapLength: snapLength, engine: engine)
+        }
+        return filter.replace(with: next)
+    }
+
+    /// Each port's extended statistics as a JSON object keyed by port id (sampler only).
+    private func extendedStatisticsJSON() -> String {
         let ports = self.ports.map { port in
             let fields = port.extendedStatistics().map { "\"\($0.name)\":\($0.value)" }.joined(separator: ",")
             return "\"\(port.id)\":{\(fields)}"
@@ -191,23 +284,23 @@ package final class CapturePipeline: @unchecked Sendable {
         return "{" + ports.joined(separator: ",") + "}"
     }
 
-    /// Packets waiting in each transmit ring.
-    package func ringDepths() -> [Int] { rings.map { Int(rte_ring_count($0)) } }
-
-    /// Messages waiting in each transmit worker's librdkafka queue.
-    package func kafkaQueueLengths() -> [Int] { transmitWorkers.map { $0.producer.generation.outstanding } }
-
-    /// librdkafka's latest statistics JSON from each producer that posted one.
-    package func takeStatistics() -> [String] {
-        transmitWorkers.compactMap { $0.producer.generation.takeStatistics() }
+    /// Testing aid (FASTCAPA_TESTING_MISCOUNT, documented as testing-only): counts
+    /// one delivery report twice on worker 0, as a bug in the delivery callback
+    /// would, so that a test can see the final accounting catch it.
+    package func testingMiscountOneDelivery() {
+        guard let worker = transmitWorkers.first else { return }
+        fastcapa_counter_add(&worker.counters.pointee.delivered, 1)
     }
 
-    /// Frees rings, ports, mempool and producers. Workers must have stopped.
+    /// Frees rings, ports, mempool and producers. Workers and the sampler must have
+    /// stopped. Each producer is released on its owner thread.
     package func release() {
         guard !released else { return }
         released = true
-        _ = takeStatistics()  // frees what is left in the mailboxes
-        transmitWorkers.removeAll()  // destroys the producers
+        for worker in transmitWorkers { worker.releaseProducer() }
+        transmitWorkers.removeAll()
+        receiveWorkers.removeAll()
+        filter = FilterSlot(nil)  // destroys the filter's program
         for port in ports { port.stop() }
         for ring in rings { rte_ring_free(ring) }
         rings.removeAll()

@@ -1,3 +1,5 @@
+import FastcapaFilter
+
 /// Everything the data path needs to know, validated before any resource exists.
 package struct CaptureSettings: Sendable, Equatable {
     package enum RingFullPolicy: String, Sendable, CaseIterable {
@@ -69,6 +71,17 @@ package struct CaptureSettings: Sendable, Equatable {
     package enum Sink: String, Sendable, CaseIterable {
         case kafka
         case null
+    }
+
+    /// The capture filter, a tcpdump expression (pcap-filter(7)); empty: none.
+    /// Packets it rejects are freed on the receive lcore and counted as filtered.
+    package var filter: String = ""
+    /// How the receive lcores run it.
+    package var filterEngine: FilterEngine = .jit
+
+    /// The filter as the pipeline loads it: nil when there is none.
+    package var filterExpression: String? {
+        filter.allSatisfy(\.isWhitespace) ? nil : filter
     }
 
     package init() {}
@@ -178,6 +191,19 @@ package struct CaptureSettings: Sendable, Equatable {
             "\(idleSleepMaxMicros) is out of range",
             "Use 0 (poll hard) to 1000000 µs (default 100)."
         )
+        if let expression = filterExpression {
+            do {
+                _ = try CaptureFilter(expression, snapLength: snapLength)
+            } catch {
+                throw Invalid(
+                    key: "filter",
+                    name: "capture filter",
+                    problem: "'\(expression)' is refused by \(error)",
+                    fix: "Write a tcpdump expression (pcap-filter(7)), e.g. 'tcp port 443 or udp port 53'; "
+                        + "tcpdump -d 'EXPRESSION' checks one."
+                )
+            }
+        }
         try check(
             Self.isValidTopicName(topic),
             "topic",

@@ -1,19 +1,49 @@
-/// Every counter at one moment, summed and per worker.
+import FastcapaKafka
+
+/// Every counter at one moment, summed and per worker, with what the rings and
+/// librdkafka hold as measured (not derived from the counters).
 package struct CaptureSnapshot: Sendable {
     package var perQueue: [ReceiveCounts]
     package var perWorker: [TransmitCounts]
     package var nic: Port.Statistics
-    package var ringDepth: Int
+    /// Packets in each transmit ring (rte_ring_count).
+    package var ringDepths: [Int]
+    /// Each worker's current producer as the sampler read it (librdkafka's queue
+    /// length, the rescue buffer, health inputs).
+    package var producers: [ProducerSample]
+    /// Replacements each worker's owner thread carried out.
+    package var restarts: [Int]
+    package var reloads: [Int]
+    /// The transmit lcores have returned: no worker holds a packet any more.
+    package var workersStopped: Bool
 
-    package init(perQueue: [ReceiveCounts], perWorker: [TransmitCounts], nic: Port.Statistics, ringDepth: Int) {
+    package init(
+        perQueue: [ReceiveCounts],
+        perWorker: [TransmitCounts],
+        nic: Port.Statistics = Port.Statistics(),
+        ringDepths: [Int] = [],
+        producers: [ProducerSample] = [],
+        restarts: [Int] = [],
+        reloads: [Int] = [],
+        workersStopped: Bool = false
+    ) {
         self.perQueue = perQueue
         self.perWorker = perWorker
         self.nic = nic
-        self.ringDepth = ringDepth
+        self.ringDepths = ringDepths
+        self.producers = producers
+        self.restarts = restarts
+        self.reloads = reloads
+        self.workersStopped = workersStopped
     }
 
     package var rx: ReceiveCounts { perQueue.reduce(ReceiveCounts(), +) }
     package var tx: TransmitCounts { perWorker.reduce(TransmitCounts(), +) }
+    package var ringDepth: Int { ringDepths.reduce(0, +) }
+    /// Messages librdkafka holds, awaiting a report, in every current producer.
+    package var kafkaQueued: Int { producers.reduce(0) { $0 + $1.kafkaQueued } }
+    /// Messages failed by a producer and kept for its successor.
+    package var kept: Int { producers.reduce(0) { $0 + $1.kept } }
 
     /// Packets dropped after the probe received them, by reason.
     package var drops: [(reason: String, count: UInt64)] {
@@ -28,13 +58,35 @@ package struct CaptureSnapshot: Sendable {
 
     package var dropped: UInt64 { drops.reduce(0) { $0 + $1.count } }
 
-    /// Received, not yet delivered nor dropped: in a ring, or produced and awaiting its report.
-    package var inFlight: UInt64 {
-        let rx = self.rx
+    /// Packets a transmit worker took off its ring and has neither handed to
+    /// librdkafka nor dropped (a burst kept for a failed producer's successor).
+    /// Once the workers have returned this is 0 by construction; while they run it
+    /// is derived from their counters, sampled one by one (so it may be off by what
+    /// moved meanwhile, in either direction: it is signed, never wrapped).
+    package var held: Int {
+        guard !workersStopped else { return 0 }
         let tx = self.tx
-        return (rx.enqueued &- tx.dequeued) &+ tx.inFlight
+        let workerDrops =
+            tx.queueFullDrops &+ tx.tooLargeDrops &+ tx.produceErrorDrops &+ tx.drainTimeoutDrops &+ tx.malformedDrops
+            &+ tx.nullSinkDrops
+        return Int(truncatingIfNeeded: tx.dequeued &- tx.produced &- workerDrops)
     }
 
-    /// received = delivered + dropped + in flight.
-    package var balances: Bool { rx.received == tx.delivered &+ dropped &+ inFlight }
+    /// Received, not yet delivered nor dropped, as measured where packets wait: in
+    /// a ring, held by a worker, in librdkafka's queue, or kept for a successor.
+    /// Independent of the delivery counters, so that a miscounted delivery report
+    /// shows as an imbalance. Exact after a stop; while the probe runs, the parts
+    /// are sampled one after another and a producer being retired is not counted.
+    package var inFlight: Int { ringDepth + held + kafkaQueued + kept }
+
+    /// received − (filtered + delivered + dropped + in flight): 0 when the books balance.
+    package var imbalance: Int {
+        let rx = self.rx
+        let tx = self.tx
+        return Int(truncatingIfNeeded: rx.received &- rx.filtered &- tx.delivered &- dropped) - inFlight
+    }
+
+    /// received = filtered + delivered + dropped + in flight. Filtered packets
+    /// are the capture filter's choice, not a loss: they are no drop reason.
+    package var balances: Bool { imbalance == 0 }
 }

@@ -9,6 +9,8 @@ package struct ReceiveCounts: Sendable, Equatable {
     package var bursts: UInt64 = 0
     package var fullBursts: UInt64 = 0
     package var ringFullWaits: UInt64 = 0
+    /// Rejected by the capture filter: freed on the lcore, not a drop.
+    package var filtered: UInt64 = 0
 
     package init() {}
 
@@ -21,6 +23,7 @@ package struct ReceiveCounts: Sendable, Equatable {
         bursts = fastcapa_counter_load(&pointer.pointee.bursts)
         fullBursts = fastcapa_counter_load(&pointer.pointee.full_bursts)
         ringFullWaits = fastcapa_counter_load(&pointer.pointee.ring_full_waits)
+        filtered = fastcapa_counter_load(&pointer.pointee.filtered)
     }
 
     package static func + (a: Self, b: Self) -> Self {
@@ -32,6 +35,7 @@ package struct ReceiveCounts: Sendable, Equatable {
         sum.bursts += b.bursts
         sum.fullBursts += b.fullBursts
         sum.ringFullWaits += b.ringFullWaits
+        sum.filtered += b.filtered
         return sum
     }
 }

@@ -44,9 +44,6 @@ package struct TransmitCounts: Sendable, Equatable {
         latency = LatencyHistogram(sampling: pointer)
     }
 
-    /// Produced, and neither delivered nor failed yet.
-    package var inFlight: UInt64 { produced &- delivered &- deliveryFailed }
-
     package static func + (a: Self, b: Self) -> Self {
         var sum = a
         sum.dequeued += b.dequeued

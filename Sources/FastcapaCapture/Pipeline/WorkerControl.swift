@@ -1,6 +1,8 @@
 import CFastcapaShared
+import Synchronization
 
-/// Flags the control plane sets and the lcores read, in that order during a stop.
+/// Flags the control plane sets and the lcores read, in that order during a stop,
+/// and the stop's deadline, which bounds every wait on the owner threads.
 final class WorkerControl: @unchecked Sendable {
     let flags: UnsafeMutablePointer<UInt32>
     /// Receive workers return.
@@ -10,6 +12,9 @@ final class WorkerControl: @unchecked Sendable {
     /// The drain timeout ran out: every worker gives up its backlog, counting it.
     static let abandon = 2
 
+    /// When the stop must be over (monotonic ms); Int.max until one is asked for.
+    private let stopDeadline = Atomic<Int>(.max)
+
     init() {
         flags = .allocate(capacity: 4)
         flags.initialize(repeating: 0, count: 4)
@@ -17,4 +22,13 @@ final class WorkerControl: @unchecked Sendable {
 
     func set(_ flag: Int) { fastcapa_flag_store(flags + flag, 1) }
     deinit { flags.deallocate() }
+
+    /// Asks for a stop that ends by `deadline`: no replacement starts from now on,
+    /// and one in progress retires its producer by then. The first deadline wins.
+    func requestStop(deadline: Int) {
+        _ = stopDeadline.compareExchange(expected: .max, desired: deadline, ordering: .sequentiallyConsistent)
+    }
+
+    var stopRequested: Bool { stopDeadline.load(ordering: .sequentiallyConsistent) != .max }
+    var stopDeadlineMillis: Int { stopDeadline.load(ordering: .sequentiallyConsistent) }
 }

@@ -1,12 +1,15 @@
 import CDPDK
 import CFastcapaShared
+import CURCU
 import Glibc
 
 /// Polls one receive queue and feeds its transmit ring.
 ///
-/// Per burst: receive, re-burst while the queue keeps returning full bursts,
-/// stamp each packet with its capture time, enqueue the lot. No allocation,
-/// lock, log line or actor call in the loop.
+/// Per burst: receive, stamp each packet with its capture time (one clock read
+/// per burst), re-burst while the queue keeps returning full bursts, run the
+/// capture filter (read through RCU) and free what it rejects, enqueue the lot.
+/// No allocation, lock, log line or actor call in the loop. The lcore is an RCU
+/// (QSBR) reader of the filter: a quiescent state once per loop, offline while it sleeps.
 package final class ReceiveWorker: @unchecked Sendable {
     let port: UInt16
     let queue: UInt16
@@ -21,6 +24,11 @@ package final class ReceiveWorker: @unchecked Sendable {
     let idleSpinPolls: Int
     let idleSleepMaxMicros: Int
     let packets: UnsafeMutablePointer<OpaquePointer?>
+    /// The capture filter (shared by every receive worker).
+    let filter: FilterSlot
+    /// The filter's verdict per packet, and the packets it rejected (pre-allocated).
+    let verdicts: UnsafeMutablePointer<UInt64>
+    let rejected: UnsafeMutablePointer<OpaquePointer?>
 
     init(
         port: UInt16,
@@ -30,7 +38,8 @@ package final class ReceiveWorker: @unchecked Sendable {
         counters: UnsafeMutablePointer<fastcapa_rx_counters>,
         control: WorkerControl,
         captureTimeField: Int32,
-        deviceTimestamp: DeviceTimestamp?
+        deviceTimestamp: DeviceTimestamp?,
+        filter: FilterSlot
     ) {
         self.port = port
         self.queue = queue
@@ -47,9 +56,18 @@ package final class ReceiveWorker: @unchecked Sendable {
         let capacity = settings.rxBurst * (1 + settings.maxRebursts)
         packets = .allocate(capacity: capacity)
         packets.initialize(repeating: nil, count: capacity)
+        self.filter = filter
+        verdicts = .allocate(capacity: capacity)
+        verdicts.initialize(repeating: 0, count: capacity)
+        rejected = .allocate(capacity: capacity)
+        rejected.initialize(repeating: nil, count: capacity)
     }
 
-    deinit { packets.deallocate() }
+    deinit {
+        packets.deallocate()
+        verdicts.deallocate()
+        rejected.deallocate()
+    }
 
     /// The lcore entry point: `arg` is an unretained `ReceiveWorker`.
     static let entry: @convention(c) (UnsafeMutableRawPointer?) -> Int32 = { arg in
@@ -57,6 +75,8 @@ package final class ReceiveWorker: @unchecked Sendable {
     }
 
     func run() -> Int32 {
+        CURCU_rcu_register_thread()
+        defer { CURCU_rcu_unregister_thread() }
         // Everything the loop touches, in locals.
         let port = self.port
         let queue = self.queue
@@ -68,19 +88,26 @@ package final class ReceiveWorker: @unchecked Sendable {
         let stop = control.flags + WorkerControl.stopReceiving
         let abandon = control.flags + WorkerControl.abandon
         let waitWhenFull = ringFull == .wait
-        var roomWait = RingRoomWait(ring: ring, maxSleepMicros: idleSleepMaxMicros)
+        var roomWait = RingRoomWait(ring: ring, maxSleepMicros: idleSleepMaxMicros, rcuReader: true)
+        let filterSlot = filter.pointer
+        let verdicts = self.verdicts
+        let rejected = self.rejected
         let captureTimeField = self.captureTimeField
         let device = deviceTimestamp
-        var clock = CaptureClock()
-        var idle = IdleBackoff(spinPolls: idleSpinPolls, maxSleepMicros: idleSleepMaxMicros, rcuReader: false)
+        var clock = CaptureClock<TscTimeSource>()
+        var idle = IdleBackoff(spinPolls: idleSpinPolls, maxSleepMicros: idleSleepMaxMicros, rcuReader: true)
 
         while fastcapa_flag_load(stop) == 0 {
+            // Holds no filter record from the last burst.
+            CURCU_rcu_quiescent_state()
             var count = Int(rte_eth_rx_burst(port, queue, packets, burst))
             if count == 0 {
                 idle.idle()
                 continue
             }
             idle.reset()
+            // Each burst's packets share the clock read right after it returned.
+            var bytes = stamp(packets, count, at: clock.nowMicros(), device, captureTimeField)
             // The queue is under pressure while bursts come back full: read
             // again now and hand the ring one larger batch.
             var last = count
@@ -88,24 +115,32 @@ package final class ReceiveWorker: @unchecked Sendable {
             while last == Int(burst) && rebursts < maxRebursts {
                 fastcapa_counter_add(&counters.pointee.full_bursts, 1)
                 last = Int(rte_eth_rx_burst(port, queue, packets + count, burst))
+                if last > 0 {
+                    bytes &+= stamp(packets + count, last, at: clock.nowMicros(), device, captureTimeField)
+                }
                 count += last
                 rebursts += 1
-            }
-
-            let now = clock.nowMicros()
-            var bytes: UInt64 = 0
-            for index in 0..<count {
-                let packet = packets[index]
-                bytes &+= UInt64(CDPDK_rte_mbuf_pkt_len(packet))
-                var captured = now
-                if let device, CDPDK_rte_mbuf_ol_flags(packet) & device.flag != 0 {
-                    captured = device.micros(CDPDK_RTE_MBUF_DYNFIELD_u64(packet, device.fieldOffset))
-                }
-                CDPDK_RTE_MBUF_DYNFIELD_set_u64(packet, captureTimeField, captured)
             }
             fastcapa_counter_add(&counters.pointee.received, UInt64(count))
             fastcapa_counter_add(&counters.pointee.received_bytes, bytes)
             fastcapa_counter_add(&counters.pointee.bursts, 1)
+
+            // The capture filter: what it rejects is freed here and counted
+            // as filtered (not a drop); the rest goes on, in order.
+            if let record = CURCU_rcu_dereference(filterSlot) {
+                let verdict = PacketFilter.apply(
+                    record.assumingMemoryBound(to: FilterRecord.self),
+                    packets,
+                    count,
+                    verdicts: verdicts,
+                    rejected: rejected
+                )
+                if verdict.rejected > 0 {
+                    fastcapa_counter_add(&counters.pointee.filtered, UInt64(verdict.rejected))
+                }
+                count = verdict.kept
+                if count == 0 { continue }
+            }
 
             var sent = enqueue(ring, packets, count)
             if sent < count && waitWhenFull {
@@ -135,6 +170,29 @@ package final class ReceiveWorker: @unchecked Sendable {
             }
         }
         return 0
+    }
+
+    /// Writes each packet's capture time (the device's, when it stamped the
+    /// packet; else `now`) and returns the packets' bytes.
+    @inline(__always)
+    private func stamp(
+        _ packets: UnsafeMutablePointer<OpaquePointer?>,
+        _ count: Int,
+        at now: UInt64,
+        _ device: DeviceTimestamp?,
+        _ captureTimeField: Int32
+    ) -> UInt64 {
+        var bytes: UInt64 = 0
+        for index in 0..<count {
+            let packet = packets[index]
+            bytes &+= UInt64(CDPDK_rte_mbuf_pkt_len(packet))
+            var captured = now
+            if let device, CDPDK_rte_mbuf_ol_flags(packet) & device.flag != 0 {
+                captured = device.micros(CDPDK_RTE_MBUF_DYNFIELD_u64(packet, device.fieldOffset))
+            }
+            CDPDK_RTE_MBUF_DYNFIELD_set_u64(packet, captureTimeField, captured)
+        }
+        return bytes
     }
 
     @inline(__always)

@@ -1,5 +1,6 @@
 import CDPDK
 import CFastcapaShared
+import CURCU
 import Glibc
 
 /// How a receive worker waits for room in its full transmit ring: until half of
@@ -7,8 +8,12 @@ import Glibc
 /// transmit workers and librdkafka, which are what must catch up). Wake-ups
 /// cost, so the first sleep is half as long as the last wait took; then sleeps
 /// grow from 1 µs to the idle backoff's longest. With that at 0, it spins.
+/// An RCU reader goes offline for the wait: it holds nothing RCU protects
+/// then, and a grace period (a producer's replacement, which is what may
+/// free the ring) must never wait for it.
 struct RingRoomWait {
     let ring: OpaquePointer
+    let rcuReader: Bool
     let resumeRoom: Int
     let maxSleepMicros: Int
     let ticksPerMicro: UInt64
@@ -21,8 +26,9 @@ struct RingRoomWait {
     /// still full, so that the worker keeps receiving (and counting) packets.
     static let longestDropWaitMicros: UInt64 = 1000
 
-    init(ring: OpaquePointer, maxSleepMicros: Int) {
+    init(ring: OpaquePointer, maxSleepMicros: Int, rcuReader: Bool) {
         self.ring = ring
+        self.rcuReader = rcuReader
         resumeRoom = max(1, Int(rte_ring_get_capacity(ring)) / 2)
         self.maxSleepMicros = maxSleepMicros
         ticksPerMicro = max(1, rte_get_tsc_hz() / 1_000_000)
@@ -39,6 +45,8 @@ struct RingRoomWait {
     ) -> UInt64 {
         let room = min(wanted, resumeRoom)
         guard Int(rte_ring_free_count(ring)) < room else { return 0 }
+        if rcuReader { CURCU_rcu_thread_offline() }
+        defer { if rcuReader { CURCU_rcu_thread_online() } }
         let started = CDPDK_rte_rdtsc()
         let deadline = atMostMicros == .max ? UInt64.max : started &+ atMostMicros * ticksPerMicro
         var waits: UInt64 = 0

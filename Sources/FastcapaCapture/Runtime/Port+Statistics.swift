@@ -1,4 +1,6 @@
 import CDPDK
+import Glibc
+import Synchronization
 
 extension Port {
     /// The device's own counters: what it lost before the probe saw it.
@@ -8,6 +10,10 @@ extension Port {
         package var missed: UInt64 = 0
         package var errors: UInt64 = 0
         package var noMbuf: UInt64 = 0
+        /// Frames a kernel interface's packet sockets dropped before the driver
+        /// read them (their buffer was full): libpcap's `ps_drop` (net_pcap's
+        /// `imissed`), or af_packet's ring drops (PACKET_STATISTICS).
+        package var kernelDropped: UInt64 = 0
         package init() {}
 
         package static func += (total: inout Self, port: Self) {
@@ -16,6 +22,7 @@ extension Port {
             total.missed += port.missed
             total.errors += port.errors
             total.noMbuf += port.noMbuf
+            total.kernelDropped += port.kernelDropped
         }
     }
 
@@ -42,9 +49,81 @@ extension Port {
         var result = Statistics()
         result.received = stats.ipackets
         result.receivedBytes = stats.ibytes
-        result.missed = stats.imissed
         result.errors = stats.ierrors
         result.noMbuf = stats.rx_nombuf
+        switch path.kind {
+        case .pcapInterface:
+            // net_pcap fills imissed from pcap_stats' ps_drop: the kernel's drops, not a NIC's.
+            result.kernelDropped = stats.imissed
+        case .afPacket:
+            // DPDK's af_packet driver reports no drops; its sockets do.
+            result.missed = stats.imissed
+            result.kernelDropped = packetSockets?.dropped() ?? 0
+        case .device, .pcapFile:
+            result.missed = stats.imissed
+        }
         return result
+    }
+
+    /// Whether the kernel's drops for this port are known: net_pcap on an
+    /// interface, af_packet when its sockets could be found (false for ports
+    /// without a kernel interface).
+    package var kernelDropsVisible: Bool {
+        switch path.kind {
+        case .pcapInterface: true
+        case .afPacket: packetSockets != nil
+        case .device, .pcapFile: false
+        }
+    }
+}
+
+/// The drop counters of net_af_packet's sockets (one per queue), which DPDK
+/// 22.11's driver neither reads nor exposes.
+///
+/// The driver keeps each socket in its private receive-queue structure, whose
+/// first field is the descriptor (`struct pkt_rx_queue { int sockfd; ... }`);
+/// `rte_eth_rx_burst` is handed that structure through the public fast-path
+/// table. A descriptor read there is used only if the kernel confirms it is an
+/// AF_PACKET socket bound to the port's interface; otherwise the drops stay
+/// hidden (nil) and the start-up log says so. PACKET_STATISTICS resets the
+/// kernel's counters on every read, so this object is their only reader and
+/// keeps the running total.
+final class PacketSocketDrops: Sendable {
+    private let descriptors: [Int32]
+    private let total = Mutex<(dropped: UInt64, closed: Bool)>((0, false))
+
+    init?(port: UInt16, queues: Int, interfaceIndex: Int) {
+        var descriptors: [Int32] = []
+        for queue in 0..<queues {
+            guard let queueData = CDPDK_rte_eth_fp_ops_rxq_data(port, UInt16(queue)) else { return nil }
+            let fd = queueData.load(as: Int32.self)
+            var index: Int32 = 0
+            guard fd >= 0, CDPDK_getsockname_sll_ifindex(fd, &index) == 0, Int(index) == interfaceIndex,
+                !descriptors.contains(fd)
+            else { return nil }
+            descriptors.append(fd)
+        }
+        self.descriptors = descriptors
+        _ = dropped()  // start from zero: what the sockets dropped before the probe read them is not this run's
+        total.withLock { $0.dropped = 0 }
+    }
+
+    /// The frames the sockets' rings had no room for, since the port started.
+    func dropped() -> UInt64 {
+        total.withLock { total in
+            guard !total.closed else { return total.dropped }
+            for fd in descriptors {
+                var packets: UInt32 = 0
+                var drops: UInt32 = 0
+                if CDPDK_getsockopt_PACKET_STATISTICS(fd, &packets, &drops) == 0 { total.dropped += UInt64(drops) }
+            }
+            return total.dropped
+        }
+    }
+
+    /// Reads the last drops; the port is about to close the sockets.
+    func close() {
+        _ = dropped()
+        total.withLock { $0.closed = true }
     }
 }

@@ -1,7 +1,9 @@
 import CDPDK
 
 /// One Ethernet port set up for capture: N receive queues spread by RSS,
-/// promiscuous, no transmit.
+/// promiscuous. The probe never sends; where the device has one, a transmit
+/// queue of few descriptors is set up all the same, because rte_pdump (what
+/// dpdk-dumpcap attaches through) refuses a port without one.
 package struct Port: Sendable {
     package let id: UInt16
     package let driver: String
@@ -35,13 +37,25 @@ package struct Port: Sendable {
         return info
     }
 
+    /// How frames reach the probe: the driver, its kernel interface, what a packet buffer holds.
+    package let path: ReceivePath
+    /// The kernel's drops on af_packet's sockets, when they can be read.
+    let packetSockets: PacketSocketDrops?
+
     package static func configure(
-        id: UInt16,
+        path: ReceivePath,
         rxQueues: Int,
         rxDescriptors: Int,
         pool: OpaquePointer
     ) throws(CaptureError) -> Port {
-        let (info, driver, conf, descriptors) = try prepare(id, rxQueues: rxQueues, rxDescriptors: rxDescriptors)
+        let id = path.port
+        let driver = path.driver
+        let (info, conf, descriptors, txDescriptors) = try prepare(
+            id,
+            driver: driver,
+            rxQueues: rxQueues,
+            rxDescriptors: rxDescriptors
+        )
         let socket = rte_eth_dev_socket_id(id)
         let rss = conf.rx_adv_conf.rss_conf.rss_hf
         var rxConf = info.default_rxconf
@@ -56,6 +70,10 @@ package struct Port: Sendable {
                 )
             }
         }
+        if info.max_tx_queues > 0 {
+            // Unused: for rte_pdump only. A failure just means dpdk-dumpcap cannot attach.
+            _ = rte_eth_tx_queue_setup(id, 0, max(txDescriptors, 64), UInt32(bitPattern: socket), nil)
+        }
         status = rte_eth_dev_start(id)
         guard status == 0 else {
             throw CaptureError(
@@ -65,57 +83,53 @@ package struct Port: Sendable {
         }
         // Some virtual devices have no promiscuous mode; they deliver everything anyway.
         _ = rte_eth_promiscuous_enable(id)
+        var packetSockets: PacketSocketDrops?
+        if case .afPacket = path.kind, let interface = path.interfaces.first {
+            packetSockets = PacketSocketDrops(
+                port: id,
+                queues: rxQueues,
+                interfaceIndex: KernelInterface.index(of: interface.name)
+            )
+        }
         return Port(
             id: id,
             driver: driver,
             socket: socket,
             rxQueues: rxQueues,
             rssHashFunctions: rss,
-            deliversEpochTimestamps: driver == "net_pcap"
+            deliversEpochTimestamps: driver == "net_pcap",
+            path: path,
+            packetSockets: packetSockets
         )
     }
 
-    /// Everything up to the queues: the device checked and configured for
-    /// capture, the descriptor count it takes.
+    /// Everything up to the queues (`ReceivePath.plan` checked their number):
+    /// the device configured for capture, the descriptor counts it takes.
     static func prepare(
         _ id: UInt16,
+        driver: String,
         rxQueues: Int,
         rxDescriptors: Int
-    ) throws(CaptureError) -> (info: rte_eth_dev_info, driver: String, conf: rte_eth_conf, descriptors: UInt16) {
+    ) throws(CaptureError) -> (info: rte_eth_dev_info, conf: rte_eth_conf, rx: UInt16, tx: UInt16) {
         let info = try inspect(id)
-        let driver = driverName(info)
-        try checkQueues(id, driver: driver, info: info, rxQueues: rxQueues)
         let conf = try configureDevice(id, driver: driver, info: info, rxQueues: rxQueues)
         var descriptors = UInt16(rxDescriptors)
-        var unusedTx: UInt16 = 0
-        let status = rte_eth_dev_adjust_nb_rx_tx_desc(id, &descriptors, &unusedTx)
+        var txDescriptors: UInt16 = 0
+        let status = rte_eth_dev_adjust_nb_rx_tx_desc(id, &descriptors, &txDescriptors)
         guard status == 0 else {
             throw CaptureError(
                 "port \(id) refused \(rxDescriptors) receive descriptors: \(CaptureError.dpdkReason(-status))",
                 fix: "Use a descriptor count the device supports (rx-desc)."
             )
         }
-        return (info, driver, conf, descriptors)
-    }
-
-    static func driverName(_ info: rte_eth_dev_info) -> String {
-        info.driver_name.map { String(cString: $0) } ?? "unknown"
-    }
-
-    /// The device has `rxQueues` receive queues.
-    static func checkQueues(_ id: UInt16, driver: String, info: rte_eth_dev_info, rxQueues: Int) throws(CaptureError) {
-        guard rxQueues > Int(info.max_rx_queues) else { return }
-        throw CaptureError(
-            "port \(id) (\(driver)) has at most \(info.max_rx_queues) receive queue\(info.max_rx_queues == 1 ? "" : "s"); \(rxQueues) were asked for",
-            fix:
-                "Use \(info.max_rx_queues) receive queue\(info.max_rx_queues == 1 ? "" : "s") or fewer (rx-queues; net_af_packet takes qpairs=N, net_null and net_ring accept more)."
-        )
+        return (info, conf, descriptors, txDescriptors)
     }
 
     /// `rte_eth_dev_configure` for capture: `rxQueues` queues spread by RSS over
     /// the hash functions the device offers, scatter, the device's timestamp and
     /// RSS hash when it has them, a jumbo MTU when it can scatter (its default
-    /// MTU when it refuses that). Returns the configuration the device took.
+    /// MTU when it refuses that), one transmit queue for rte_pdump where the
+    /// device has one. Returns the configuration the device took.
     static func configureDevice(
         _ id: UInt16,
         driver: String,
@@ -142,10 +156,11 @@ package struct Port: Sendable {
         if conf.rxmode.offloads & CDPDK_RTE_ETH_RX_OFFLOAD_SCATTER() != 0 && info.max_mtu > 1500 {
             conf.rxmode.mtu = UInt32(min(info.max_mtu, Self.jumboMTU))
         }
-        var status = rte_eth_dev_configure(id, UInt16(rxQueues), 0, &conf)
+        let txQueues: UInt16 = info.max_tx_queues > 0 ? 1 : 0
+        var status = rte_eth_dev_configure(id, UInt16(rxQueues), txQueues, &conf)
         if status != 0 && conf.rxmode.mtu != 0 {
             conf.rxmode.mtu = 0  // the device's default
-            status = rte_eth_dev_configure(id, UInt16(rxQueues), 0, &conf)
+            status = rte_eth_dev_configure(id, UInt16(rxQueues), txQueues, &conf)
         }
         guard status == 0 else {
             throw CaptureError(
@@ -160,6 +175,7 @@ package struct Port: Sendable {
     static let jumboMTU: UInt16 = 9600
 
     package func stop() {
+        packetSockets?.close()
         _ = rte_eth_dev_stop(id)
         _ = rte_eth_dev_close(id)
     }

@@ -47,9 +47,16 @@ package struct PortCheck: Sendable {
         rxDescriptors: Int,
         lcoreSockets: Set<Int32>
     ) throws(CaptureError) -> PortCheck {
-        _ = try Port.inspect(id)  // a missing port is not closed
+        // The capture's own checks (queues, a kernel interface's frame lengths); a missing port is not closed.
+        let path = try ReceivePath.plan(port: id, info: Port.inspect(id), rxQueues: rxQueues)
         defer { _ = rte_eth_dev_close(id) }
-        let (info, driver, conf, descriptors) = try Port.prepare(id, rxQueues: rxQueues, rxDescriptors: rxDescriptors)
+        let driver = path.driver
+        let (info, conf, descriptors, _) = try Port.prepare(
+            id,
+            driver: driver,
+            rxQueues: rxQueues,
+            rxDescriptors: rxDescriptors
+        )
         var mtu: UInt16 = 0
         if rte_eth_dev_get_mtu(id, &mtu) != 0 { mtu = UInt16(truncatingIfNeeded: conf.rxmode.mtu) }
         let hashes: [(UInt64, String)] = [
@@ -58,7 +65,7 @@ package struct PortCheck: Sendable {
         ]
         let rss = hashes.filter { conf.rx_adv_conf.rss_conf.rss_hf & $0.0 != 0 }.map(\.1)
         let socket = rte_eth_dev_socket_id(id)
-        var warnings: [String] = []
+        var warnings = path.warnings
         if rxQueues > 1 && rss.isEmpty {
             warnings.append(
                 "the device offers no RSS over IP, TCP, UDP or SCTP: it spreads packets over the queues its own way"

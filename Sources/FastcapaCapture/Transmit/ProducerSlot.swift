@@ -1,10 +1,12 @@
 import CURCU
 import FastcapaKafka
 
-/// What a transmit worker reads through RCU once per burst: its producer and
-/// the live settings, in memory RCU readers can hold without reference counting.
+/// What a transmit worker (and the sampler) reads through RCU: the producer's raw
+/// handles, its generation number and the live settings, in memory RCU readers
+/// can hold without reference counting.
 struct WorkerRecord {
     var producer: ProducerEndpoint
+    var generation: Int
     var snapLength: Int
     var queueFullRetries: Int
 }
@@ -13,17 +15,23 @@ struct WorkerRecord {
 /// RCU-protected pointer (liburcu, QSBR).
 ///
 /// The worker dereferences it once per burst and announces a quiescent state
-/// once per loop; `replace` publishes a new record with one pointer swap, waits
-/// for a grace period (off the lcores: it blocks), and hands back the old
-/// generation for retirement. The worker never waits for a swap.
+/// once per loop; the sampler reads it the same way, online only while it reads.
+/// `replace` publishes a new record with one pointer swap, waits for a grace
+/// period (it blocks), and hands back the old generation for retirement. The
+/// generation object itself is held here and touched only on the worker's
+/// `GenerationOwner` thread.
 package final class ProducerSlot: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<UnsafeMutableRawPointer?>
-    package private(set) var generation: ProducerGeneration
-    package private(set) var live: LiveSettings
+    private let owner: GenerationOwner
+    /// Only on the owner thread.
+    private var current: ProducerGeneration?
+    private var live: LiveSettings
     private var record: UnsafeMutablePointer<WorkerRecord>
 
-    init(_ generation: ProducerGeneration, live: LiveSettings) {
-        self.generation = generation
+    /// Called on the owner thread (or before any other thread can see the slot).
+    init(_ generation: ProducerGeneration, live: LiveSettings, owner: GenerationOwner) {
+        self.owner = owner
+        current = generation
         self.live = live
         record = Self.makeRecord(generation, live)
         pointer = .allocate(capacity: 1)
@@ -38,6 +46,7 @@ package final class ProducerSlot: @unchecked Sendable {
         record.initialize(
             to: WorkerRecord(
                 producer: generation.endpoint,
+                generation: generation.number,
                 snapLength: live.snapLength,
                 queueFullRetries: live.queueFullRetries
             )
@@ -45,20 +54,35 @@ package final class ProducerSlot: @unchecked Sendable {
         return record
     }
 
-    /// Publishes `newGeneration` and `live`, waits until no worker can still see
-    /// the old record, and returns the old generation. Blocks: never call it on
-    /// a registered RCU reader thread or on Swift's cooperative pool.
+    /// The producer in place now. Owner thread only.
+    var generation: ProducerGeneration {
+        owner.assertOnOwner()
+        return current!
+    }
+
+    /// Publishes `newGeneration` and `live`, waits until no reader (lcore or
+    /// sampler) can still see the old record, and returns the old generation.
+    /// Owner thread only: it blocks.
     func replace(with newGeneration: ProducerGeneration, live: LiveSettings) -> ProducerGeneration {
+        owner.assertOnOwner()
         let newRecord = Self.makeRecord(newGeneration, live)
         CURCU_rcu_assign_pointer(pointer, UnsafeMutableRawPointer(newRecord))
         CURCU_synchronize_rcu()
         record.deinitialize(count: 1)
         record.deallocate()
         record = newRecord
-        let old = generation
-        generation = newGeneration
+        let old = current!
+        current = newGeneration
         self.live = live
         return old
+    }
+
+    /// Releases the last generation (its producer is destroyed here). Owner
+    /// thread only, once no reader runs: the lcores have returned and the sampler
+    /// has stopped.
+    func releaseGeneration() {
+        owner.assertOnOwner()
+        current = nil
     }
 
     deinit {

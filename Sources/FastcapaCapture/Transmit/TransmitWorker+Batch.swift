@@ -7,14 +7,16 @@ extension TransmitWorker {
     /// calls: single-segment frames straight from their mbufs, a chained frame
     /// on its own through the gather buffer. Returns the first packet it could
     /// not hand over because the producer failed fatally (`end` when none).
-    func produceBatches(_ start: Int, _ end: Int, _ record: WorkerRecord, giveUp: Bool) -> Int {
+    func produceBatches(_ start: Int, _ end: Int, _ record: WorkerRecord, retries: inout Int, giveUp: Bool) -> Int {
         var index = start
         while index < end {
             let sequence = batchSequence
             batchSequence &+= 1
             if !fitsBatch(packets[index], record) {
                 // A chain, or a frame its segment cannot hold: on its own.
-                guard produceOne(packets[index], record, batch: sequence, giveUp: giveUp) else { return index }
+                guard produceOne(packets[index], record, batch: sequence, retries: &retries, giveUp: giveUp) else {
+                    return index
+                }
                 index += 1
                 continue
             }
@@ -52,26 +54,33 @@ extension TransmitWorker {
                 countProduced(count, bytes: bytes, truncated: truncated)
                 continue
             }
-            if let unsent = settleBatch(count, placement: placement, record, giveUp: giveUp) {
+            if let unsent = settleBatch(count, placement: placement, record, retries: &retries, giveUp: giveUp) {
                 return sources[unsent]
             }
         }
         return end
     }
 
-    /// A frame that is produced straight from its one segment.
+    /// A frame that is produced straight from its one segment (a cut one is
+    /// left to `produceOne`, which counts it).
     @inline(__always)
     func fitsBatch(_ packet: OpaquePointer?, _ record: WorkerRecord) -> Bool {
-        CDPDK_rte_mbuf_nb_segs(packet) == 1
-            && Int(CDPDK_rte_mbuf_data_len(packet)) >= min(Int(CDPDK_rte_mbuf_pkt_len(packet)), record.snapLength)
+        let length = min(Int(CDPDK_rte_mbuf_pkt_len(packet)), record.snapLength)
+        return CDPDK_rte_mbuf_nb_segs(packet) == 1 && Int(CDPDK_rte_mbuf_data_len(packet)) >= length
+            && length < cutLength
     }
 
     /// Counts the outcome of a batch librdkafka did not take whole (it refuses
     /// the rest of a batch once its queue is full), offering the rest again
-    /// while `settle` says to retry. Returns the first message left for a
+    /// while `settle` says to retry (the burst's budget of waits is shared). Returns the first message left for a
     /// successor when the producer has failed fatally.
-    private func settleBatch(_ count: Int, placement: BatchPlacement, _ record: WorkerRecord, giveUp: Bool) -> Int? {
-        var retries = 0
+    private func settleBatch(
+        _ count: Int,
+        placement: BatchPlacement,
+        _ record: WorkerRecord,
+        retries: inout Int,
+        giveUp: Bool
+    ) -> Int? {
         var message = 0
         while message < count {
             guard let refusal = batch.refusal(at: message) else {

@@ -13,17 +13,16 @@ extension TransmitWorker {
     }
 
     /// Decides, and counts, what happens to a refused message, for both ways of
-    /// producing: a full queue is waited out while the retry budget lasts and the
+    /// producing: a full queue is waited out while the burst's budget of waits
+    /// (`--queue-full-retries`, per dequeued burst in both modes) lasts and the
     /// drain has not given up; a fatal error keeps the message for the successor
     /// (unless the drain gave up); anything else is dropped and counted by reason.
     /// The worker stays online while it waits: it still holds this record.
     @inline(__always)
     func settle(_ refusal: ProduceRefusal, retries: inout Int, _ record: WorkerRecord, giveUp: Bool) -> RefusalOutcome {
         if refusal == .fatal && !giveUp { return .keepForSuccessor }
-        if refusal == .queueFull && retries < record.queueFullRetries
-            && fastcapa_flag_load(control.flags + WorkerControl.abandon) == 0
-        {
-            retries += 1
+        if refusal == .queueFull && retries > 0 && fastcapa_flag_load(control.flags + WorkerControl.abandon) == 0 {
+            retries -= 1
             fastcapa_counter_add(&counters.pointee.queue_full_retries, 1)
             record.producer.waitForQueueRoom(servingReports: deliveryReports == .lcore)
             return .retry

@@ -11,7 +11,34 @@ package struct ProducerReplacement: Sendable {
     package var reproduced: UInt64
     /// Messages the old producer still held that could not be re-produced.
     package var lost: UInt64
+    /// A stop (or the retirement's own limit) cut the retirement short.
+    package var cutShort: Bool
     package var seconds: Double
+}
+
+/// Why a producer is replaced.
+package enum ReplacementReason: Sendable {
+    /// It failed fatally: a restart, counted as one.
+    case restart
+    /// SIGHUP: new properties and live settings.
+    case reload
+}
+
+/// A replacement that was not carried out.
+package enum ReplacementSkipped: Error, CustomStringConvertible {
+    /// A stop was asked for: the drain deals with the producer in place.
+    case stopping
+    /// The generation the decision was about is no longer in place (a reload or
+    /// another restart replaced it meanwhile).
+    case superseded(expected: Int, current: Int)
+
+    package var description: String {
+        switch self {
+        case .stopping: "a stop is in progress"
+        case .superseded(let expected, let current):
+            "generation \(expected) was already replaced (generation \(current) is in place)"
+        }
+    }
 }
 
 extension TransmitWorker {
@@ -29,30 +56,89 @@ extension TransmitWorker {
     }
 
     /// Builds the next producer generation, publishes it (with `live`) through
-    /// RCU, waits for the grace period, then retires the old producer into it.
+    /// RCU, waits for the grace period, then retires the old producer into it and
+    /// releases it, all on the owner thread (awaited, cancellably).
     ///
-    /// Blocks (grace period, retirement): run it on a thread of its own, never on
-    /// an lcore or Swift's cooperative pool. One at a time per worker.
+    /// - Parameters:
+    ///   - expecting: the generation the decision is about; when another is in
+    ///     place by the time it runs, nothing is replaced (`superseded`).
+    ///   - retireTimeoutMs: how long the retirement may take when no stop comes.
+    /// Nothing starts once a stop was asked for (`stopping`); a stop asked for
+    /// during the retirement brings its deadline forward to the stop's.
     package func replaceProducer(
         kafka: KafkaProperties,
         live: LiveSettings,
+        reason: ReplacementReason,
+        expecting: Int? = nil,
         retireTimeoutMs: Int = 30_000
+    ) async throws -> ProducerReplacement {
+        try await owner.run { [self] in
+            try replaceOnOwner(
+                kafka: kafka,
+                live: live,
+                reason: reason,
+                expecting: expecting,
+                retireTimeoutMs: retireTimeoutMs
+            )
+        }
+    }
+
+    private func replaceOnOwner(
+        kafka: KafkaProperties,
+        live: LiveSettings,
+        reason: ReplacementReason,
+        expecting: Int?,
+        retireTimeoutMs: Int
     ) throws -> ProducerReplacement {
+        guard !control.stopRequested else { throw ReplacementSkipped.stopping }
+        let current = producer.generation.number
+        if let expecting, expecting != current {
+            throw ReplacementSkipped.superseded(expected: expecting, current: current)
+        }
         let started = Self.seconds()
-        let next = try makeGeneration(number: producer.generation.number + 1, kafka: kafka)
-        let old = producer.replace(with: next, live: live)
+        let next = try makeGeneration(number: current + 1, kafka: kafka)
+        var old: ProducerGeneration? = producer.replace(with: next, live: live)
         // From here only this thread touches the old producer.
-        let fatal = old.isFatal
-        let retirement = old.retire(to: next, countingInto: retiredCounters[0], timeoutMs: retireTimeoutMs)
+        let fatal = old!.isFatal
+        let limit = ProducerGeneration.monotonicMillis() + retireTimeoutMs
+        let control = self.control
+        let retirement = old!.retire(to: next, countingInto: retiredCounters[0]) {
+            min(limit, control.stopDeadlineMillis)
+        }
+        let oldNumber = old!.number
+        old = nil  // released here, on the owner thread: its producer is destroyed now
+        switch reason {
+        case .restart: restartCount.add(1, ordering: .relaxed)
+        case .reload: reloadCount.add(1, ordering: .relaxed)
+        }
         return ProducerReplacement(
             worker: index,
-            oldGeneration: old.number,
+            oldGeneration: oldNumber,
             newGeneration: next.number,
             oldWasFatal: fatal,
             reproduced: retirement.reproduced,
             lost: retirement.lost,
+            cutShort: retirement.cutShort,
             seconds: Self.seconds() - started
         )
+    }
+
+    /// Testing aid (`--testing-fault-signals`): runs `body` on the producer in
+    /// place, on the owner thread.
+    package func withCurrentGeneration(_ body: @escaping @Sendable (ProducerGeneration) -> Void) async throws {
+        try await owner.run { [self] in body(producer.generation) }
+    }
+
+    /// Shutdown, once the lcores have returned: waits for a replacement in
+    /// progress (bounded by the stop's deadline), then flushes the producer in
+    /// place until `deadline` (monotonic ms). Returns true when all was delivered.
+    package func flushForShutdown(deadline: Int, purgeDeadline: Int) -> Bool {
+        owner.sync { producer.generation.flushForShutdown(deadline: deadline, purgeDeadline: purgeDeadline) }
+    }
+
+    /// Releases the producer in place, on the owner thread.
+    func releaseProducer() {
+        owner.sync { producer.releaseGeneration() }
     }
 
     static func seconds() -> Double {

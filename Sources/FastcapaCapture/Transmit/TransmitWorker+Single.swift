@@ -6,11 +6,11 @@ extension TransmitWorker {
     /// Produces packets [start, end) of the burst one rd_kafka_produce call each.
     /// Returns the first packet it could not hand over because the producer
     /// failed fatally (`end` when none).
-    func produceEach(_ start: Int, _ end: Int, _ record: WorkerRecord, giveUp: Bool) -> Int {
+    func produceEach(_ start: Int, _ end: Int, _ record: WorkerRecord, retries: inout Int, giveUp: Bool) -> Int {
         let batch = batchSequence
         batchSequence &+= 1
         var index = start
-        while index < end && produceOne(packets[index], record, batch: batch, giveUp: giveUp) {
+        while index < end && produceOne(packets[index], record, batch: batch, retries: &retries, giveUp: giveUp) {
             index += 1
         }
         return index
@@ -20,7 +20,13 @@ extension TransmitWorker {
     /// first), or counts why it could not. Returns false only when the producer
     /// has failed fatally: the packet is then kept for its successor.
     @inline(__always)
-    func produceOne(_ packet: OpaquePointer?, _ record: WorkerRecord, batch: UInt, giveUp: Bool) -> Bool {
+    func produceOne(
+        _ packet: OpaquePointer?,
+        _ record: WorkerRecord,
+        batch: UInt,
+        retries: inout Int,
+        giveUp: Bool
+    ) -> Bool {
         let captured = Int(CDPDK_rte_mbuf_pkt_len(packet))
         let length = min(captured, record.snapLength, scratchSize)
         let payload: UnsafeRawPointer
@@ -33,16 +39,17 @@ extension TransmitWorker {
             available = gather(packet, upTo: length)
             payload = UnsafeRawPointer(scratch)
         }
-        if available < length {
+        if available < length || length >= cutLength {
             // The driver's segments hold less than the frame's length (net_pcap in
-            // DPDK 22.11 does this to records over 65,535 bytes): never publish a
-            // frame that is silently short.
+            // DPDK 22.11 does this to records over 65,535 bytes), or the frame
+            // filled what a kernel interface's receive path holds (af_packet's
+            // slot, net_pcap's live snap length) and was cut there: never publish
+            // a frame that is silently short.
             fastcapa_counter_add(&counters.pointee.malformed_drops, 1)
             return true
         }
         let hint = hint(packet, payload, length, batch: batch)
         singleKey.pointee = CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField).bigEndian
-        var retries = 0
         while true {
             guard let refusal = record.producer.produce(payload, length: length, key: singleKey, hint: hint) else {
                 countProduced(1, bytes: length, truncated: length < captured ? 1 : 0)

@@ -2,6 +2,7 @@ import CDPDK
 import CFastcapaShared
 import CURCU
 import FastcapaKafka
+import Synchronization
 
 /// Drains one transmit ring into Kafka: one message per packet, keyed by the
 /// packet's capture time (8 bytes, epoch microseconds, big-endian).
@@ -29,7 +30,15 @@ package final class TransmitWorker: @unchecked Sendable {
     let idleSleepMaxMicros: Int
     let topic: String
     let nullSink: Bool
+    /// Frames of this length or longer were cut by the kernel before the driver
+    /// saw them (the ring's port's `ReceivePath.cutLength`): dropped as malformed.
+    let cutLength: Int
     package let producer: ProducerSlot
+    /// The thread its producer generations live on.
+    package let owner: GenerationOwner
+    /// Producers replaced after a fatal error, and by reloads (written on the owner thread).
+    package let restartCount = Atomic<Int>(0)
+    package let reloadCount = Atomic<Int>(0)
     /// The burst taken off the ring.
     let packets: UnsafeMutablePointer<OpaquePointer?>
     /// Where multi-segment frames are gathered into one contiguous message.
@@ -53,9 +62,11 @@ package final class TransmitWorker: @unchecked Sendable {
         counters: UnsafeMutablePointer<fastcapa_tx_counters>,
         control: WorkerControl,
         captureTimeField: Int32,
+        cutLength: Int = Int.max,
         kafka: KafkaProperties
     ) throws {
         self.index = index
+        self.cutLength = cutLength
         self.ring = ring
         self.burst = settings.txBurst
         self.partitioning = settings.partitioning
@@ -81,11 +92,14 @@ package final class TransmitWorker: @unchecked Sendable {
         // Large enough for any snap length a reload may set.
         scratchSize = CaptureSettings.maxSnapLength
         scratch = .allocate(byteCount: scratchSize, alignment: 64)
-        producer = ProducerSlot(
-            try Self.firstGeneration(index: index, settings: settings, counters: counters, kafka: kafka),
-            live: LiveSettings(settings)
-        )
-        producer.generation.resumeDeliveryReports()
+        let owner = GenerationOwner(label: "fastcapa.tx\(index).owner")
+        self.owner = owner
+        // Generations are created, swapped and released on the owner thread, the first one too.
+        producer = try owner.sync {
+            let first = try Self.firstGeneration(index: index, settings: settings, counters: counters, kafka: kafka)
+            first.resumeDeliveryReports()
+            return ProducerSlot(first, live: LiveSettings(settings), owner: owner)
+        }
     }
 
     private static func firstGeneration(
@@ -138,6 +152,8 @@ package final class TransmitWorker: @unchecked Sendable {
         // Packets [pendingStart, pendingEnd) of `packets` wait for a working producer.
         var pendingStart = 0
         var pendingEnd = 0
+        // Waits for room in librdkafka's queue this burst may still spend (--queue-full-retries).
+        var retries = 0
 
         while true {
             CURCU_rcu_quiescent_state()
@@ -174,6 +190,7 @@ package final class TransmitWorker: @unchecked Sendable {
                 fastcapa_counter_add(&counters.pointee.dequeued, UInt64(count))
                 pendingStart = 0
                 pendingEnd = count
+                retries = record.queueFullRetries
                 if nullSink || giveUp {
                     // Benchmarks of the receive path, or the drain timeout ran
                     // out: count what is left instead of producing it.
@@ -191,8 +208,8 @@ package final class TransmitWorker: @unchecked Sendable {
 
             let index =
                 produceCall == .batch
-                ? produceBatches(pendingStart, pendingEnd, record, giveUp: giveUp)
-                : produceEach(pendingStart, pendingEnd, record, giveUp: giveUp)
+                ? produceBatches(pendingStart, pendingEnd, record, retries: &retries, giveUp: giveUp)
+                : produceEach(pendingStart, pendingEnd, record, retries: &retries, giveUp: giveUp)
             CDPDK_rte_pktmbuf_free_bulk(packets + pendingStart, UInt32(index - pendingStart))
             pendingStart = index
             if pendingStart == pendingEnd {

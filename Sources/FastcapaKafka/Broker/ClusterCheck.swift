@@ -73,13 +73,17 @@ package enum ClusterCheck {
         defer { opaque.release() }
         rd_kafka_conf_set_error_cb(conf, onError)
         rd_kafka_conf_set_opaque(conf, opaque.toOpaque())
-        KafkaLog.install(on: conf)
+        let logQueue = KafkaLog.install(on: conf)
         var reason = [CChar](repeating: 0, count: 512)
         guard let handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &reason, reason.count) else {
             rd_kafka_conf_destroy(conf)
             return .failure(Failure(kind: .refused, reasons: [text(of: reason)]))
         }
-        defer { rd_kafka_destroy(handle) }
+        if logQueue { KafkaLog.attach(handle) }
+        defer {
+            KafkaLog.detach(handle)
+            rd_kafka_destroy(handle)
+        }
         guard let topicHandle = rd_kafka_topic_new(handle, topic, nil) else {
             return .failure(Failure(kind: .refused, reasons: ["cannot make a handle for topic '\(topic)'"]))
         }

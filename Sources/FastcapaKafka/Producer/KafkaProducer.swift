@@ -48,12 +48,13 @@ package final class KafkaProducer: @unchecked Sendable {
         if let onStatistics { rd_kafka_conf_set_stats_cb(conf, onStatistics) }
         if let onError { rd_kafka_conf_set_error_cb(conf, onError) }
         rd_kafka_conf_set_opaque(conf, opaque)
-        KafkaLog.install(on: conf)
+        let logQueue = KafkaLog.install(on: conf)
         var reason = [CChar](repeating: 0, count: 512)
         guard let handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &reason, reason.count) else {
             rd_kafka_conf_destroy(conf)
             throw KafkaError(message: "cannot create a Kafka producer: \(text(of: reason))")
         }
+        if logQueue { KafkaLog.attach(handle) }
         // Start from the producer's default topic configuration, so that topic
         // properties given with the global ones (message.timeout.ms in
         // [kafka-global] or -X) apply too, then add the topic group's.
@@ -62,6 +63,7 @@ package final class KafkaProducer: @unchecked Sendable {
             try KafkaConfiguration.apply(properties.topic, to: topicConf)
         } catch {
             rd_kafka_topic_conf_destroy(topicConf)
+            KafkaLog.detach(handle)
             rd_kafka_destroy(handle)
             throw error
         }
@@ -71,6 +73,7 @@ package final class KafkaProducer: @unchecked Sendable {
         }
         guard let topic = rd_kafka_topic_new(handle, topicName, topicConf) else {
             let error = rd_kafka_last_error()
+            KafkaLog.detach(handle)
             rd_kafka_destroy(handle)
             throw KafkaError(
                 code: error,
@@ -103,14 +106,15 @@ package final class KafkaProducer: @unchecked Sendable {
     package func poll(timeoutMs: Int32) { rd_kafka_poll(handle, timeoutMs) }
 
     /// Fails every message still queued or in flight: each gets a delivery report
-    /// with `RD_KAFKA_RESP_ERR__PURGE_QUEUE` or `__PURGE_INFLIGHT`, served here.
-    package func purgeAll() {
+    /// with `RD_KAFKA_RESP_ERR__PURGE_QUEUE` or `__PURGE_INFLIGHT`, served here
+    /// until none is left or `untilMillis` (monotonic) passes.
+    package func purgeAll(untilMillis deadline: Int) {
         _ = rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
         // Purged in-flight messages report when their request ends; poll until they have.
-        var rounds = 0
-        while rd_kafka_outq_len(handle) > 0 && rounds < 100 {
-            rd_kafka_poll(handle, 50)
-            rounds += 1
+        while rd_kafka_outq_len(handle) > 0 {
+            let remaining = deadline - ProducerGeneration.monotonicMillis()
+            if remaining <= 0 { break }
+            rd_kafka_poll(handle, Int32(min(remaining, 50)))
         }
         rd_kafka_poll(handle, 0)
     }
@@ -125,6 +129,7 @@ package final class KafkaProducer: @unchecked Sendable {
 
     deinit {
         rd_kafka_topic_destroy(topic)
+        KafkaLog.detach(handle)
         rd_kafka_destroy(handle)
     }
 }

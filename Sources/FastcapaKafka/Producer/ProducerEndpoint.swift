@@ -97,6 +97,54 @@ package struct ProducerEndpoint {
     }
 }
 
+/// What the control plane's sampler reads of a worker's current producer, once
+/// per sample, through the same RCU record as the lcore (so the generation cannot
+/// be released while it reads). Nothing else off the owner thread touches a producer.
+package struct ProducerSample: Sendable, Equatable {
+    package var generation = 0
+    package var fatal = false
+    /// librdkafka's error text, once fatal.
+    package var fatalReason: String?
+    package var allBrokersDownReports: UInt64 = 0
+    package var errorReports: UInt64 = 0
+    /// Messages librdkafka holds (rd_kafka_outq_len): queued or in flight, awaiting a
+    /// report; after the shutdown flush, what it still held when the flush ended.
+    package var kafkaQueued = 0
+    /// Messages it failed that wait in the rescue buffer for a successor.
+    package var kept = 0
+    /// The slowest broker's average round trip in the latest statistics, ms (the monitor fills it in).
+    package var roundTripMs: Double?
+    package init() {}
+}
+
+extension ProducerEndpoint {
+    /// Reads the producer's state for the sampler; hands librdkafka's statistics
+    /// JSON, if a new one was posted, to `statistics`.
+    package func sample(generation: Int, statistics: (String) -> Void) -> ProducerSample {
+        var sample = ProducerSample()
+        sample.generation = generation
+        sample.fatal = isFatal
+        if sample.fatal {
+            var reason = [CChar](repeating: 0, count: 512)
+            let code = rd_kafka_fatal_error(kafka, &reason, reason.count)
+            sample.fatalReason = "\(String(cString: rd_kafka_err2name(code))): \(text(of: reason))"
+        }
+        sample.allBrokersDownReports = fastcapa_counter_load(&context.pointee.all_brokers_down)
+        sample.errorReports = fastcapa_counter_load(&context.pointee.errors)
+        sample.kafkaQueued =
+            fastcapa_counter_load(&context.pointee.flushed) != 0
+            ? Int(fastcapa_counter_load(&context.pointee.final_outstanding)) : Int(rd_kafka_outq_len(kafka))
+        sample.kept = Int(fastcapa_counter_load(&context.pointee.kept))
+        let taken = fastcapa_mailbox_exchange(&context.pointee.statistics_json, 0)
+        if let pointer = UnsafeMutablePointer<CChar>(bitPattern: UInt(taken)) {
+            let json = String(cString: pointer)
+            rd_kafka_mem_free(nil, pointer)
+            statistics(json)
+        }
+        return sample
+    }
+}
+
 /// Where a batch's messages go.
 package enum BatchPlacement {
     /// The partitioner places each message by its hint.

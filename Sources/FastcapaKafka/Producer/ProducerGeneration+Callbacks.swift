@@ -6,9 +6,10 @@ import Glibc
 // lcore, its delivery-report thread, or a supervisor's thread retiring it.
 // No allocation, lock of ours or I/O: they may run on an lcore.
 extension ProducerGeneration {
-    /// Counts a delivery report. A retiring producer's failed messages are
-    /// produced again to its successor instead (librdkafka hands back their
-    /// payload and key): only what cannot be re-produced counts as failed.
+    /// Counts a delivery report. A failed message is kept in the rescue buffer
+    /// instead when there will be a successor to take it (the producer failed
+    /// fatally, or it is retiring): the retiring thread produces it again. Nothing
+    /// here waits: a report is counted or kept, and the poll goes on.
     static let deliveryReport: KafkaProducer.DeliveryCallback = { _, message, opaque in
         guard let message, let opaque else { return }
         let context = opaque.assumingMemoryBound(to: fastcapa_producer_context.self)
@@ -26,20 +27,13 @@ extension ProducerGeneration {
             }
             return
         }
-        if let successor = context.pointee.successor_topic {
-            if reproduce(
-                OpaquePointer(successor),
-                report.payload,
-                report.len,
-                report.key,
-                report.key_len,
-                report._private
-            ) {
-                fastcapa_counter_add(&counters.pointee.reproduced, 1)
-                return
+        let keep =
+            switch fastcapa_counter_load(&context.pointee.keep_failed) {
+            case UInt64(FASTCAPA_KEEP_ALWAYS): true
+            case UInt64(FASTCAPA_KEEP_NEVER): false
+            default: fastcapa_counter_load(&context.pointee.fatal) != 0
             }
-        } else if fastcapa_counter_load(&context.pointee.fatal) != 0, let rescue = context.pointee.rescue {
-            // Failed by the fatal error before a successor exists: keep it for the successor.
+        if keep, let rescue = context.pointee.rescue {
             let buffer = Unmanaged<RescueBuffer>.fromOpaque(rescue).takeUnretainedValue()
             if buffer.keep(
                 payload: report.payload,
@@ -48,38 +42,11 @@ extension ProducerGeneration {
                 keyLength: report.key_len,
                 opaque: report._private
             ) {
+                fastcapa_counter_add(&context.pointee.kept, 1)
                 return
             }
         }
         fastcapa_counter_add(&counters.pointee.delivery_failed, 1)
-    }
-
-    /// Produces a message again to a successor's topic; false when it will not take it.
-    static func reproduce(
-        _ topic: OpaquePointer,
-        _ payload: UnsafeRawPointer?,
-        _ length: Int,
-        _ key: UnsafeRawPointer?,
-        _ keyLength: Int,
-        _ opaque: UnsafeMutableRawPointer?
-    ) -> Bool {
-        for _ in 0..<1000 {
-            let status = rd_kafka_produce(
-                topic,
-                -1,
-                RD_KAFKA_MSG_F_COPY,
-                UnsafeMutableRawPointer(mutating: payload),
-                length,
-                key,
-                keyLength,
-                opaque
-            )
-            if status == 0 { return true }
-            // Only the successor's own lcore (or thread) polls it: wait for room, do not poll.
-            guard rd_kafka_last_error() == RD_KAFKA_RESP_ERR__QUEUE_FULL else { return false }
-            usleep(1000)
-        }
-        return false
     }
 
     /// Records fatal errors and broker outages for the supervisor.

@@ -1,8 +1,10 @@
 import CFastcapaShared
+import CRdKafka
 import Glibc
 
 // The end of a generation: retired in favour of a successor (restart, reload),
-// or flushed at shutdown. Both run off the lcores, on a thread that may block.
+// or flushed at shutdown. Both run off the lcores, on the worker's owner thread,
+// which may block, but only in steps bounded by a deadline.
 extension ProducerGeneration {
     /// What retiring a producer did.
     package struct Retirement: Sendable {
@@ -10,75 +12,130 @@ extension ProducerGeneration {
         package var reproduced: UInt64
         /// Messages it still held that could not be re-produced.
         package var lost: UInt64
+        /// The deadline ran out (a stop asked for it, or the retirement took too
+        /// long): what was left was purged and counted as failed.
+        package var cutShort: Bool
     }
 
     /// Retires this generation once `successor` has taken its place and no lcore
     /// can still use it (after the RCU grace period): its report thread stops
     /// before the successor's starts (both count into the worker's counters,
     /// which have one writer at a time); from now on its reports count into
-    /// `retired`; its queued messages (and, when it failed fatally, its
-    /// in-flight ones) are purged and produced again to the successor from
-    /// their delivery reports, as are the messages its rescue buffer kept.
+    /// `retired`; its queued messages (and, when it failed fatally, its in-flight
+    /// ones) are purged. Its delivery callback only keeps what failed (here, off
+    /// the lcores, the rescue buffer grows as needed); this loop polls it and
+    /// produces what it kept again to the successor, waiting for room there in
+    /// 1 ms steps. Every step checks `deadline()` (monotonic milliseconds, read
+    /// again each time: a stop may bring it forward). When it passes, what is left
+    /// is purged and counted as failed: a retirement never holds a stop up for
+    /// longer than its purge takes (`purgeGraceMs`).
     package func retire(
         to successor: ProducerGeneration,
         countingInto retired: UnsafeMutablePointer<fastcapa_tx_counters>,
-        timeoutMs: Int
+        deadline: () -> Int
     ) -> Retirement {
         stopDeliveryReports()
         successor.resumeDeliveryReports()
         let reproducedBefore = fastcapa_counter_load(&retired.pointee.reproduced)
         let failedBefore = fastcapa_counter_load(&retired.pointee.delivery_failed)
-        let fatal = isFatal
         context.pointee.deliveries = retired
         fastcapa_counter_store(&context.pointee.poll_time_us, 0)  // its reports now read the clock
-        context.pointee.successor_topic = UnsafeMutableRawPointer(successor.producer.topic)
-        drainRescue(to: successor.producer.topic)
-        producer.purge(inFlight: fatal)
-        let deadline = Self.monotonicMillis() + timeoutMs
-        while producer.outstanding > 0 && Self.monotonicMillis() < deadline {
-            producer.poll(timeoutMs: 10)
+        rescue.growable = true
+        fastcapa_counter_store(&context.pointee.keep_failed, UInt64(FASTCAPA_KEEP_ALWAYS))
+        producer.purge(inFlight: isFatal)
+        var cutShort = false
+        while true {
+            let remaining = deadline() - Self.monotonicMillis()
+            if remaining <= 0 {
+                cutShort = true
+                break
+            }
+            producer.poll(timeoutMs: Int32(min(remaining, 10)))
+            let emptied = replayRescue(to: successor.producer.topic, deadline: deadline)
+            if emptied && producer.outstanding == 0 { break }
         }
-        if producer.outstanding > 0 { producer.purgeAll() }
+        if cutShort {
+            fastcapa_counter_store(&context.pointee.keep_failed, UInt64(FASTCAPA_KEEP_NEVER))
+            producer.purgeAll(untilMillis: Self.monotonicMillis() + Self.purgeGraceMs)
+            failRescued()
+        }
         producer.poll(timeoutMs: 0)
         return Retirement(
             reproduced: fastcapa_counter_load(&retired.pointee.reproduced) - reproducedBefore,
-            lost: fastcapa_counter_load(&retired.pointee.delivery_failed) - failedBefore
+            lost: fastcapa_counter_load(&retired.pointee.delivery_failed) - failedBefore,
+            cutShort: cutShort
         )
     }
 
-    /// Shutdown: serves reports here until everything is delivered or
-    /// `timeoutMs` passes, then fails what is left (purged, counted as failed
-    /// deliveries), and counts the rescued messages as failed: a producer that
-    /// failed during the drain has no successor. Returns true when all was delivered.
-    package func flushForShutdown(timeoutMs: Int) -> Bool {
+    /// How long purged messages may take to report, after a deadline ran out.
+    package static let purgeGraceMs = 3000
+
+    /// Shutdown: serves reports here until everything is delivered or `deadline`
+    /// (monotonic ms) passes, then fails what is left (purged, counted as failed
+    /// deliveries, polled until `purgeDeadline` at most), and counts the rescued
+    /// messages as failed: a producer that failed during the drain has no
+    /// successor. Records what librdkafka still holds for the final accounting.
+    /// Returns true when all was delivered.
+    package func flushForShutdown(deadline: Int, purgeDeadline: Int) -> Bool {
         stopDeliveryReports()  // flushing polls it here
-        let flushed = producer.flush(timeoutMs: Int32(clamping: max(timeoutMs, 0)))
-        if !flushed { producer.purgeAll() }
+        fastcapa_counter_store(&context.pointee.keep_failed, UInt64(FASTCAPA_KEEP_NEVER))
+        let flushed = producer.flush(timeoutMs: Int32(clamping: max(deadline - Self.monotonicMillis(), 0)))
+        if !flushed { producer.purgeAll(untilMillis: purgeDeadline) }
         failRescued()
+        producer.poll(timeoutMs: 0)
+        fastcapa_counter_store(&context.pointee.final_outstanding, flushed ? 0 : UInt64(max(producer.outstanding, 0)))
+        fastcapa_counter_store(&context.pointee.flushed, 1)
         return flushed
+    }
+
+    /// Shutdown with a relative timeout (tests).
+    package func flushForShutdown(timeoutMs: Int) -> Bool {
+        let now = Self.monotonicMillis()
+        return flushForShutdown(deadline: now + timeoutMs, purgeDeadline: now + timeoutMs + Self.purgeGraceMs)
     }
 
     /// Counts the rescued messages as failed: there will be no successor.
     func failRescued() {
         let counters = context.pointee.deliveries!
-        let count = rescue.count
-        rescue.drain { _, _, _, _, _ in }
-        fastcapa_counter_add(&counters.pointee.delivery_failed, UInt64(count))
+        fastcapa_counter_add(&counters.pointee.delivery_failed, UInt64(rescue.discardAll()))
+        fastcapa_counter_store(&context.pointee.kept, 0)
     }
 
-    /// Produces the rescued messages to the successor.
-    func drainRescue(to successor: OpaquePointer) {
+    /// Produces the rescued messages to the successor, in order, waiting for room
+    /// in its queue in 1 ms steps (its own lcore or thread serves its reports)
+    /// until `deadline`. A message the successor refuses for any other reason
+    /// counts as failed. Returns true when the buffer is empty.
+    func replayRescue(to successor: OpaquePointer, deadline: () -> Int) -> Bool {
         let counters = context.pointee.deliveries!
-        rescue.drain { payload, length, key, keyLength, opaque in
-            if Self.reproduce(successor, payload, length, key, keyLength, opaque) {
-                fastcapa_counter_add(&counters.pointee.reproduced, 1)
-            } else {
-                fastcapa_counter_add(&counters.pointee.delivery_failed, 1)
+        let emptied = rescue.replay { payload, length, key, keyLength, opaque in
+            while true {
+                let status = rd_kafka_produce(
+                    successor,
+                    -1,
+                    RD_KAFKA_MSG_F_COPY,
+                    UnsafeMutableRawPointer(mutating: payload),
+                    length,
+                    key,
+                    keyLength,
+                    opaque
+                )
+                if status == 0 {
+                    fastcapa_counter_add(&counters.pointee.reproduced, 1)
+                    return true
+                }
+                guard rd_kafka_last_error() == RD_KAFKA_RESP_ERR__QUEUE_FULL else {
+                    fastcapa_counter_add(&counters.pointee.delivery_failed, 1)
+                    return true
+                }
+                if Self.monotonicMillis() >= deadline() { return false }
+                usleep(1000)
             }
         }
+        fastcapa_counter_store(&context.pointee.kept, UInt64(rescue.count))
+        return emptied
     }
 
-    static func monotonicMillis() -> Int {
+    package static func monotonicMillis() -> Int {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         return now.tv_sec * 1000 + now.tv_nsec / 1_000_000

@@ -2,38 +2,44 @@ import FastcapaCapture
 import FastcapaSupervision
 import Foundation
 import Prometheus
+import Synchronization
 
-/// Turns one sample of the probe's counters into Prometheus metrics.
+/// Turns the monitor's latest snapshot into Prometheus metrics.
 ///
 /// Counters and gauges live in a swift-prometheus registry (which swift-metrics
 /// is bootstrapped onto, so library metrics land there too). Counters are set
-/// from the lcores' totals at each scrape. The delivery-latency histogram is
-/// kept by the lcores in fixed buckets, so it is written out here as such.
-package actor MetricsExporter {
+/// from the snapshot's totals at each scrape. The delivery-latency histogram is
+/// kept by the lcores in fixed buckets, so it is written out here as such. A
+/// render reads nothing but the snapshot, so it is safe at any moment, during and
+/// after the stop; renders are serialised (they reset and set shared counters).
+package final class MetricsExporter: Sendable {
     package let registry: PrometheusCollectorRegistry
-    private let pipeline: CapturePipeline
-    private let producers: [ProducerSupervisor]
+    private let monitor: PipelineMonitor
     private let queueLabels: [String]
+    private let rendering = Mutex(())
 
-    package init(pipeline: CapturePipeline, producers: [ProducerSupervisor], registry: PrometheusCollectorRegistry) {
-        self.pipeline = pipeline
-        self.producers = producers
+    package init(pipeline: CapturePipeline, monitor: PipelineMonitor, registry: PrometheusCollectorRegistry) {
+        self.monitor = monitor
         self.registry = registry
         queueLabels = pipeline.ports.flatMap { port in (0..<port.rxQueues).map { "\(port.id)/\($0)" } }
     }
 
-    /// The Prometheus text exposition of a fresh sample.
-    package func render() async -> String {
-        let snapshot = pipeline.snapshot()
-        for (index, counts) in snapshot.perQueue.enumerated() {
+    /// The Prometheus text exposition of the latest snapshot.
+    package func render() -> String {
+        rendering.withLock { _ in render(monitor.snapshot) }
+    }
+
+    private func render(_ latest: PipelineMonitor.Snapshot) -> String {
+        let snapshot = latest.capture
+        for (index, counts) in snapshot.perQueue.enumerated() where index < queueLabels.count {
             let labels = [("queue", queueLabels[index])]
             set(counter: "fastcapa_received_packets_total", labels, counts.received)
             set(counter: "fastcapa_received_bytes_total", labels, counts.receivedBytes)
             set(counter: "fastcapa_enqueued_packets_total", labels, counts.enqueued)
             set(counter: "fastcapa_ring_full_drops_total", labels, counts.ringFullDrops)
+            set(counter: "fastcapa_filtered_packets_total", labels, counts.filtered)
         }
-        let kafkaQueues = pipeline.kafkaQueueLengths()
-        for (ring, depth) in pipeline.ringDepths().enumerated() {
+        for (ring, depth) in snapshot.ringDepths.enumerated() where ring < queueLabels.count {
             gauge("fastcapa_ring_depth", [("queue", queueLabels[ring])]).set(Double(depth))
         }
         var histograms: [String] = []
@@ -51,12 +57,16 @@ package actor MetricsExporter {
             ] {
                 set(counter: "fastcapa_dropped_packets_total", labels + [("reason", reason)], count)
             }
-            gauge("fastcapa_kafka_queue_messages", labels).set(Double(kafkaQueues[index]))
-            if index < producers.count {
-                let producer = producers[index]
-                set(counter: "fastcapa_producer_restarts_total", labels, UInt64(await producer.restarts))
-                gauge("fastcapa_producer_state", labels).set(Double(Self.code(await producer.state)))
-                gauge("fastcapa_broker_round_trip_seconds", labels).set((await producer.brokerRoundTripMs ?? 0) / 1000)
+            if index < snapshot.producers.count {
+                let producer = snapshot.producers[index]
+                gauge("fastcapa_kafka_queue_messages", labels).set(Double(producer.kafkaQueued))
+                gauge("fastcapa_broker_round_trip_seconds", labels).set((producer.roundTripMs ?? 0) / 1000)
+            }
+            if index < snapshot.restarts.count {
+                set(counter: "fastcapa_producer_restarts_total", labels, UInt64(snapshot.restarts[index]))
+            }
+            if index < latest.states.count {
+                gauge("fastcapa_producer_state", labels).set(Double(Self.code(latest.states[index])))
             }
             histograms += Self.histogramLines("fastcapa_delivery_latency_seconds", labels: labels, counts.latency)
         }
@@ -64,6 +74,7 @@ package actor MetricsExporter {
         set(counter: "fastcapa_nic_missed_packets_total", [], snapshot.nic.missed)
         set(counter: "fastcapa_nic_no_mbuf_total", [], snapshot.nic.noMbuf)
         set(counter: "fastcapa_nic_errors_total", [], snapshot.nic.errors)
+        set(counter: "fastcapa_nic_kernel_dropped_packets_total", [], snapshot.nic.kernelDropped)
         let header = [
             "# HELP fastcapa_delivery_latency_seconds \(Self.help["fastcapa_delivery_latency_seconds"]!)",
             "# TYPE fastcapa_delivery_latency_seconds histogram",
@@ -92,6 +103,8 @@ package actor MetricsExporter {
         "fastcapa_received_bytes_total": "Bytes of the packets received.",
         "fastcapa_enqueued_packets_total": "Packets the transmit ring accepted.",
         "fastcapa_ring_full_drops_total": "Packets dropped because the transmit ring was full.",
+        "fastcapa_filtered_packets_total":
+            "Packets the capture filter rejected (freed on the receive lcore; not a drop).",
         "fastcapa_ring_depth": "Packets waiting in the transmit ring.",
         "fastcapa_produced_packets_total": "Packets handed to librdkafka.",
         "fastcapa_delivered_packets_total": "Packets Kafka acknowledged.",
@@ -107,6 +120,8 @@ package actor MetricsExporter {
         "fastcapa_nic_missed_packets_total": "Packets the NIC dropped for lack of descriptors (imissed).",
         "fastcapa_nic_no_mbuf_total": "Packets the NIC dropped for lack of packet buffers (rx_nombuf).",
         "fastcapa_nic_errors_total": "Frames the NIC received in error (ierrors).",
+        "fastcapa_nic_kernel_dropped_packets_total":
+            "Frames a kernel interface's packet sockets dropped before the driver read them (net_pcap, net_af_packet).",
         "fastcapa_delivery_latency_seconds": "Capture time (the message key) to delivery report.",
     ]
 

@@ -6,10 +6,13 @@ import NIOPosix
 
 /// A small HTTP server for scrapers and health checks: `GET /metrics`
 /// (Prometheus text format) and `GET /health` (200 healthy or degraded, 503
-/// unhealthy, with the reason). It runs on its own event-loop thread.
+/// unhealthy, with the reason). It runs on its own event-loop thread and answers
+/// on it: each response is rendered there, synchronously, from the monitor's
+/// snapshot, so when `stop` returns (the loop has shut down) no request is in
+/// flight, and none ever touched the pipeline.
 package final class MetricsServer: Sendable {
-    package typealias Render = @Sendable () async -> String
-    package typealias Health = @Sendable () async -> HealthSummary
+    package typealias Render = @Sendable () -> String
+    package typealias Health = @Sendable () -> HealthSummary
 
     private let group: MultiThreadedEventLoopGroup
     private let channel: Channel
@@ -35,6 +38,8 @@ package final class MetricsServer: Sendable {
         address = "\(host):\(channel.localAddress?.port ?? port)"
     }
 
+    /// Stops listening, closes the connections and shuts the event loop down,
+    /// waiting for the response being rendered, if any.
     package func stop() {
         try? channel.close().wait()
         try? group.syncShutdownGracefully()
@@ -62,34 +67,22 @@ package final class MetricsServer: Sendable {
             case .body:
                 break
             case .end:
-                let path = self.path
-                let method = self.method
-                let metrics = self.metrics
-                let health = self.health
-                let loop = context.eventLoop
-                let promise = loop.makePromise(of: (HTTPResponseStatus, String, String).self)
-                Task {
-                    guard method == .GET || method == .HEAD else {
-                        promise.succeed((.methodNotAllowed, "text/plain", "use GET\n"))
-                        return
-                    }
-                    switch path {
-                    case "/metrics":
-                        promise.succeed((.ok, "text/plain; version=0.0.4; charset=utf-8", await metrics()))
-                    case "/health":
-                        let summary = await health()
-                        let status: HTTPResponseStatus =
-                            if case .unhealthy = summary.state { .serviceUnavailable } else { .ok }
-                        promise.succeed((status, "text/plain", "\(summary.state)\n"))
-                    default:
-                        promise.succeed((.notFound, "text/plain", "not found: try /metrics or /health\n"))
-                    }
-                }
-                let bound = NIOLoopBound((self, context), eventLoop: loop)
-                promise.futureResult.whenSuccess { status, type, body in
-                    let (handler, context) = bound.value
-                    handler.respond(context, status: status, type: type, body: body, head: method == .HEAD)
-                }
+                let (status, type, body) = answer(method: method, path: path)
+                respond(context, status: status, type: type, body: body, head: method == .HEAD)
+            }
+        }
+
+        private func answer(method: HTTPMethod, path: String?) -> (HTTPResponseStatus, String, String) {
+            guard method == .GET || method == .HEAD else { return (.methodNotAllowed, "text/plain", "use GET\n") }
+            switch path {
+            case "/metrics":
+                return (.ok, "text/plain; version=0.0.4; charset=utf-8", metrics())
+            case "/health":
+                let summary = health()
+                let status: HTTPResponseStatus = if case .unhealthy = summary.state { .serviceUnavailable } else { .ok }
+                return (status, "text/plain", "\(summary.state)\n")
+            default:
+                return (.notFound, "text/plain", "not found: try /metrics or /health\n")
             }
         }
 

@@ -1,0 +1,204 @@
+import CDPDK
+
+/// How a port's frames reach the probe, what its packet buffers must hold, and
+/// whether it delivers every frame whole. Decided for every port before any is
+/// touched: a port that would cut frames short refuses to start, with the fix.
+package struct ReceivePath: Sendable {
+    package enum Kind: Sendable, Equatable {
+        /// A DPDK driver (a NIC, net_null, net_ring): frames arrive as mbuf chains when it scatters.
+        case device(scatters: Bool)
+        /// net_pcap replaying capture files (`rx_pcap=`).
+        case pcapFile
+        /// net_pcap on live interfaces (libpcap: `iface=`, `rx_iface=`, `rx_iface_in=`).
+        case pcapInterface
+        /// net_af_packet: one TPACKET_V2 ring per queue, its sockets in one fanout group.
+        case afPacket(AfPacketRing)
+    }
+
+    package let port: UInt16
+    package let driver: String
+    package let device: DeviceArguments
+    package let kind: Kind
+    /// The kernel interfaces the port captures (none for DPDK drivers and files).
+    package let interfaces: [KernelInterface]
+
+    /// net_pcap opens live interfaces with this snap length (RTE_ETH_PCAP_SNAPLEN,
+    /// RTE_ETHER_MAX_JUMBO_FRAME_LEN): libpcap cuts longer frames, and the driver
+    /// keeps only the cut length.
+    package static let pcapSnapLength = 16_128
+
+    /// The mbuf data room (headroom included) the port's pool needs: the
+    /// default, or an af_packet ring slot's worth, since that driver copies each
+    /// frame into a single mbuf.
+    package var dataRoom: Int {
+        let standard = Int(CDPDK_RTE_MBUF_DEFAULT_BUF_SIZE())
+        guard case .afPacket(let ring) = kind else { return standard }
+        return max(standard, ring.dataRoom)
+    }
+
+    /// Whether receive descriptors hold mbufs while they wait for frames. The
+    /// af_packet driver takes one from the pool only when it copies a frame out
+    /// of the kernel's ring.
+    package var descriptorsHoldMbufs: Bool {
+        if case .afPacket = kind { return false }
+        return true
+    }
+
+    /// Whether a frame longer than one mbuf arrives as a chain of several
+    /// (net_pcap chains records itself; af_packet never chains).
+    package var chains: Bool {
+        switch kind {
+        case .device(let scatters): scatters
+        case .pcapFile, .pcapInterface: true
+        case .afPacket: false
+        }
+    }
+
+    /// Frames this long or longer reached the end of what the receive path
+    /// holds and were cut by the kernel; shorter ones are whole. `plan` makes
+    /// sure every frame the interface carries is shorter, so only frames the
+    /// kernel made itself (af_packet's reassembled datagrams) can reach it; the
+    /// transmit workers drop those as `malformed` rather than publish them short.
+    /// `Int.max` when a driver delivers frames of any length whole.
+    package var cutLength: Int {
+        switch kind {
+        // The driver puts the outer VLAN tag back: a cut tagged frame is 4 bytes longer.
+        case .afPacket(let ring): ring.frameBytes
+        case .pcapInterface: Self.pcapSnapLength
+        case .device, .pcapFile: Int.max
+        }
+    }
+
+    /// What a user should know at start about how this port captures.
+    package var warnings: [String] {
+        guard case .afPacket = kind, let interface = interfaces.first else { return [] }
+        return [
+            "port \(port) (\(driver), iface=\(interface.name)) does not capture faithfully: DPDK 22.11's af_packet "
+                + "driver joins its sockets to a fanout group with PACKET_FANOUT_FLAG_DEFRAG, which no device argument "
+                + "turns off, so the kernel reassembles IPv4 fragments before the probe sees them (fragments arrive as "
+                + "one datagram; the fragments of a datagram that never completes never arrive), and the driver puts "
+                + "the outer VLAN tag the kernel took off back as 0x8100 (802.1ad's 0x88A8 is lost). For a faithful "
+                + "capture of a kernel interface use --vdev=net_pcap0,iface=\(interface.name)"
+        ]
+    }
+
+    /// Checks the port's queues and, for a kernel interface, that every frame it
+    /// can hand the probe arrives whole.
+    package static func plan(port: UInt16, info: rte_eth_dev_info, rxQueues: Int) throws(CaptureError) -> ReceivePath {
+        let driver = info.driver_name.map { String(cString: $0) } ?? "unknown"
+        guard rxQueues <= Int(info.max_rx_queues) else {
+            throw CaptureError(
+                "port \(port) (\(driver)) has at most \(info.max_rx_queues) receive queue\(info.max_rx_queues == 1 ? "" : "s"); \(rxQueues) were asked for",
+                fix:
+                    "Use \(info.max_rx_queues) receive queue\(info.max_rx_queues == 1 ? "" : "s") or fewer (rx-queues; net_af_packet takes qpairs=N, net_null and net_ring accept more)."
+            )
+        }
+        let name = info.device.flatMap { rte_dev_name($0) }.map { String(cString: $0) } ?? "port \(port)"
+        let device = DeviceArguments(
+            name: name,
+            arguments: CDPDK_rte_devargs_args(info.device).map { String(cString: $0) } ?? ""
+        )
+        let kind: Kind
+        let interfaceNames: [String]
+        switch driver {
+        case "net_af_packet":
+            do throws(AfPacketRing.RingError) {
+                let ring = try AfPacketRing(device)
+                try ring.check(device: device)
+                kind = .afPacket(ring)
+            } catch {
+                throw CaptureError(error.problem, fix: error.fix)
+            }
+            interfaceNames = device.values("iface")
+        case "net_pcap":
+            interfaceNames = device.values("iface") + device.values("rx_iface") + device.values("rx_iface_in")
+            kind = interfaceNames.isEmpty ? .pcapFile : .pcapInterface
+        default:
+            interfaceNames = []
+            kind = .device(scatters: info.rx_offload_capa & CDPDK_RTE_ETH_RX_OFFLOAD_SCATTER() != 0)
+        }
+        var interfaces: [KernelInterface] = []
+        for interfaceName in interfaceNames { interfaces.append(try KernelInterface.read(interfaceName)) }
+        let path = ReceivePath(port: port, driver: driver, device: device, kind: kind, interfaces: interfaces)
+        try path.checkQueues(rxQueues, available: Int(info.max_rx_queues))
+        for interface in interfaces {
+            try path.checkLength(interface)
+            try path.checkAggregation(interface)
+        }
+        return path
+    }
+
+    /// A kernel interface spreads its frames over every socket (af_packet's
+    /// fanout group, one libpcap handle per `rx_iface=`): a queue the probe does
+    /// not read loses its share in the kernel.
+    private func checkQueues(_ rxQueues: Int, available: Int) throws(CaptureError) {
+        guard !interfaces.isEmpty, rxQueues < available else { return }
+        let source = if case .afPacket = kind { "qpairs=\(available)" } else { "\(available) rx_iface= arguments" }
+        throw CaptureError(
+            "port \(port) (\(driver)) has \(available) receive queues (\(source)) and the kernel hands frames to all of "
+                + "them, but \(rxQueues) \(rxQueues == 1 ? "is" : "are") read: the frames of the others would be dropped in the kernel",
+            fix: "Use -q \(available) (rx-queues), or give the device \(rxQueues) queue\(rxQueues == 1 ? "" : "s")."
+        )
+    }
+
+    /// Frames the interface carries must be shorter than what the port holds, so a
+    /// frame that fills it can only be one the kernel made (and cut).
+    private func checkLength(_ interface: KernelInterface) throws(CaptureError) {
+        let faithful = "--vdev=net_pcap0,iface=\(interface.name)"
+        switch kind {
+        case .afPacket(let ring):
+            guard interface.largestFrame >= ring.frameBytes else { return }
+            let problem =
+                "port \(port) (\(device.name), iface=\(interface.name), framesz=\(ring.frameSize)) would cut frames: "
+                + "\(interface.name)'s MTU is \(interface.mtu), so frames of up to \(interface.largestFrame) bytes "
+                + "arrive, and a \(ring.frameSize)-byte ring slot holds frames shorter than \(ring.frameBytes) "
+                + "bytes whole (framesz less the kernel's \(AfPacketRing.macOffset)-byte header)"
+            let slot = AfPacketRing.frameSize(holding: interface.largestFrame + 1)
+            guard slot <= AfPacketRing.largestSuggestedFrameSize else {
+                let largestMTU = AfPacketRing.largestSuggestedFrameSize - AfPacketRing.macOffset - 23
+                throw CaptureError(
+                    problem + "; no ring slot af_packet can use holds frames that long",
+                    fix:
+                        "Lower the interface's MTU to \(largestMTU) or less (ip link set \(interface.name) mtu \(largestMTU))."
+                )
+            }
+            let arguments = AfPacketRing.arguments(holding: interface.largestFrame + 1)
+            var larger = device
+            for pair in arguments.split(separator: ",") {
+                let parts = pair.split(separator: "=")
+                larger = larger.setting(String(parts[0]), to: String(parts[1]))
+            }
+            throw CaptureError(
+                problem,
+                fix: "Give the device a larger ring slot, \(arguments) (\(larger.vdev)), lower the interface's MTU "
+                    + "(ip link set \(interface.name) mtu \(ring.frameBytes - 23)), or capture with \(faithful) "
+                    + "(faithful for fragments too)."
+            )
+        case .pcapInterface:
+            guard interface.largestFrame >= Self.pcapSnapLength else { return }
+            let largestMTU = Self.pcapSnapLength - 23
+            throw CaptureError(
+                "port \(port) (\(device.name), \(interface.name)) would cut frames: \(interface.name)'s MTU is "
+                    + "\(interface.mtu), so frames of up to \(interface.largestFrame) bytes arrive, and DPDK 22.11's "
+                    + "net_pcap captures live interfaces with a snap length of \(Self.pcapSnapLength) bytes",
+                fix:
+                    "Lower the interface's MTU to \(largestMTU) or less (ip link set \(interface.name) mtu \(largestMTU))."
+            )
+        case .device, .pcapFile:
+            return
+        }
+    }
+
+    /// GRO and LRO hand packet sockets frames the wire never carried.
+    private func checkAggregation(_ interface: KernelInterface) throws(CaptureError) {
+        if !interface.aggregation.isEmpty {
+            let offloads = interface.aggregation.map { $0.uppercased() }.joined(separator: " and ")
+            throw CaptureError(
+                "interface \(interface.name) (port \(port), \(driver)) merges received frames before any capture sees "
+                    + "them (\(offloads) on): packet sockets get frames of up to 64 KiB that the wire never carried; "
+                    + "the probe would publish them as if it had, or drop them as cut when they reach \(cutLength) bytes",
+                fix: "Turn the offloads off for capture: ethtool -K \(interface.name) gro off lro off."
+            )
+        }
+    }
+}

@@ -1,0 +1,184 @@
+import CDPDK
+import FastcapaTestSupport
+import Glibc
+import Testing
+
+@testable import FastcapaCapture
+
+@Suite struct DeviceArgumentsTests {
+    @Test func virtualDevicesAreReadFromEitherFormOfTheOption() {
+        let devices = DeviceArguments.virtualDevices(
+            in: [
+                "--no-huge", "--vdev=net_af_packet0,iface=eth1,qpairs=2", "-l", "0-2", "--vdev",
+                "net_pcap1,rx_iface=a,rx_iface=b", "--vdev",
+            ]
+        )
+        #expect(devices.map(\.name) == ["net_af_packet0", "net_pcap1"])
+        #expect(devices[0]["iface"] == "eth1" && devices[0]["qpairs"] == "2" && devices[0]["framesz"] == nil)
+        #expect(devices[1].values("rx_iface") == ["a", "b"])
+        #expect(devices[0].isAfPacket && !devices[1].isAfPacket)
+        let larger = devices[0].setting("framesz", to: "9104").setting("qpairs", to: "1")
+        #expect(larger.vdev == "--vdev=net_af_packet0,iface=eth1,qpairs=1,framesz=9104")
+    }
+}
+
+@Suite struct AfPacketRingTests {
+    @Test func theDriversDefaultsHold1982BytesOfAFrame() {
+        let ring = AfPacketRing()
+        #expect(ring.frameSize == 2048 && ring.frameCount == 512 && ring.blockSize == Int(getpagesize()))
+        // The issue's measurement: frames longer than 1,982 bytes came back as 1,982 bytes.
+        #expect(ring.frameBytes == 1982)
+        // The driver refuses a pool whose data room (less headroom) is below framesz − 32.
+        #expect(ring.dataRoom == 2048 - 32 + Int(RTE_PKTMBUF_HEADROOM))
+        #expect(AfPacketRing(frameSize: 16384, blockSize: 16384).dataRoom == 16352 + Int(RTE_PKTMBUF_HEADROOM))
+    }
+
+    @Test func theLargestSlotFillsA16BitDataRoom() {
+        #expect(AfPacketRing.largestFrameSize == 65424 && AfPacketRing.largestSuggestedFrameSize == 65024)
+        #expect(AfPacketRing(frameSize: AfPacketRing.largestFrameSize, blockSize: 65536).dataRoom <= Int(UInt16.max))
+        #expect(
+            AfPacketRing(frameSize: AfPacketRing.largestFrameSize + 16, blockSize: 65536).dataRoom > Int(UInt16.max)
+        )
+    }
+
+    @Test func aSlotIsSizedToHoldAFrameAndItsHeader() throws {
+        // MTU 9000: frames up to 9,022 bytes, so a slot must hold 9,023.
+        #expect(AfPacketRing.frameSize(holding: 9023) == 9216)
+        #expect(AfPacketRing(frameSize: 9216).frameBytes == 9150)
+        if getpagesize() == 4096 {
+            #expect(AfPacketRing.arguments(holding: 9023) == "framesz=9216,blocksz=36864")
+            #expect(AfPacketRing.blockSize(for: 65024) == 520_192 && AfPacketRing.blockSize(for: 1536) == 12288)
+            #expect(AfPacketRing.arguments(holding: 1523) == "framesz=2048")
+        }
+        let device = DeviceArguments(vdev: "net_af_packet0,iface=x,framesz=9216,blocksz=36864")
+        let ring = try AfPacketRing(device)
+        #expect(ring == AfPacketRing(frameSize: 9216, blockSize: 36864))
+        #expect(throws: Never.self) { try ring.check(device: device) }
+    }
+
+    struct Refusal: CustomTestStringConvertible, Sendable {
+        var arguments: String
+        var mentions: [String]
+        var testDescription: String { arguments }
+    }
+
+    @Test(arguments: [
+        Refusal(arguments: "framesz=5000", mentions: ["framesz=5000", "multiple of 16", "Use framesz=5008"]),
+        Refusal(arguments: "framesz=64", mentions: ["framesz=64", "Use framesz=128"]),
+        Refusal(
+            arguments: "framesz=65536,blocksz=65536",
+            mentions: ["65,535 bytes", "framesz=65024,blocksz=520192", "net_pcap0"]
+        ),
+        Refusal(arguments: "framesz=8192", mentions: ["blocksz=4096", "multiple of both", "Use blocksz=8192"]),
+        Refusal(arguments: "blocksz=5000", mentions: ["blocksz=5000", "page size", "Use blocksz=4096"]),
+        Refusal(
+            arguments: "framesz=9104,blocksz=12288",
+            mentions: ["blocksz=12288", "reads slot i at i × framesz", "Use framesz=9216,blocksz=36864"]
+        ),
+        Refusal(
+            arguments: "framesz=1024,framecnt=510",
+            mentions: ["framecnt=510", "4 frames a block", "framecnt=512"]
+        ),
+        Refusal(arguments: "framesz=big", mentions: ["framesz=big", "not a positive number"]),
+        Refusal(arguments: "framecnt=0", mentions: ["framecnt=0", "not a positive number"]),
+    ])
+    func ringsTheKernelRefusesAreNamedWithTheFix(_ refusal: Refusal) {
+        guard getpagesize() == 4096 else { return }
+        let device = DeviceArguments(vdev: "net_af_packet0,iface=eth1," + refusal.arguments)
+        do throws(AfPacketRing.RingError) {
+            try AfPacketRing(device).check(device: device)
+            Issue.record("\(refusal.arguments) was accepted")
+        } catch {
+            for text in refusal.mentions {
+                #expect(error.description.contains(text), "'\(text)' in: \(error.description)")
+            }
+            #expect(error.description.hasPrefix("net_af_packet0: "))
+        }
+    }
+}
+
+@Suite struct ReceivePathTests {
+    static func path(_ kind: ReceivePath.Kind, mtu: Int = 1500) -> ReceivePath {
+        ReceivePath(
+            port: 0,
+            driver: "test",
+            device: DeviceArguments(vdev: "net_test0"),
+            kind: kind,
+            interfaces: [KernelInterface(name: "eth9", mtu: mtu)]
+        )
+    }
+
+    @Test func onlyKernelInterfacesHaveACutLength() {
+        #expect(Self.path(.afPacket(AfPacketRing())).cutLength == 1982)
+        #expect(Self.path(.pcapInterface).cutLength == 16128)
+        #expect(Self.path(.pcapFile).cutLength == Int.max)
+        #expect(Self.path(.device(scatters: true)).cutLength == Int.max)
+    }
+
+    @Test func afPacketPoolsHoldASlotPerMbufAndNoDescriptors() {
+        let settings = CaptureSettings()
+        let standard = MempoolSizing(settings: settings, path: Self.path(.device(scatters: true)), lcores: 3)
+        let ring = AfPacketRing(frameSize: 16384, blockSize: 16384)
+        let afPacket = MempoolSizing(settings: settings, path: Self.path(.afPacket(ring)), lcores: 3)
+        #expect(standard.dataRoom == Int(CDPDK_RTE_MBUF_DEFAULT_BUF_SIZE()))
+        #expect(afPacket.dataRoom == ring.dataRoom)
+        // No descriptors and no chains: ring + bursts + caches, 2,464 + 768, rounded to 2^12 − 1.
+        #expect(afPacket.mbufs == 4095 && standard.mbufs == 8191)
+        #expect(afPacket.bytes == 4095 * (16480 + MempoolSizing.overheadPerMbuf))
+        // The default slot still gets the default data room.
+        #expect(
+            MempoolSizing(settings: settings, path: Self.path(.afPacket(AfPacketRing())), lcores: 3).dataRoom == 2176
+        )
+    }
+
+    @Test func warningsNameTheFaithfulAlternative() {
+        let warnings = Self.path(.afPacket(AfPacketRing())).warnings
+        #expect(warnings.count == 1)
+        #expect(warnings.first?.contains("--vdev=net_pcap0,iface=eth9") == true)
+        #expect(warnings.first?.contains("PACKET_FANOUT_FLAG_DEFRAG") == true)
+        #expect(Self.path(.pcapInterface).warnings.isEmpty)
+    }
+}
+
+@Suite struct KernelInterfaceTests {
+    @Test func loopbackHasAnMTU() throws {
+        let lo = try KernelInterface.read("lo")
+        #expect(lo.mtu >= 1500)
+        #expect(lo.largestFrame == lo.mtu + 22)
+        #expect(KernelInterface.index(of: "lo") > 0)
+    }
+
+    @Test func aMissingInterfaceIsNamedWithTheFix() {
+        let error = #expect(throws: CaptureError.self) { try KernelInterface.read("fcnosuch0") }
+        #expect(error?.description.contains("fcnosuch0") == true && error?.description.contains("ip link") == true)
+    }
+}
+
+@Suite struct KernelReassemblyTests {
+    @Test func fragmentsAreReassembledAsTheDatagramWasBuilt() {
+        for datagram in SyntheticCaptures.fragmentedDatagrams() {
+            let fragments = datagram.link.ipv4Fragments(datagram.packet, count: datagram.fragments)
+            #expect(fragments.allSatisfy(SyntheticCaptures.isIPv4Fragment))
+            let result = SyntheticCaptures.reassemblingIPv4(fragments.reversed())
+            #expect(result.frames == [datagram.reassembled] && result.datagrams == 1 && result.incomplete == 0)
+        }
+        let incomplete = SyntheticCaptures.incompleteDatagram
+        let sent = incomplete.link.ipv4Fragments(incomplete.packet, count: 3).dropLast()
+        let other = FrameBuilder().ip(
+            from: "10.0.0.1",
+            to: "10.0.0.2",
+            .udp(UDPDatagram(sourcePort: 1, destinationPort: 2))
+        )
+        let result = SyntheticCaptures.reassemblingIPv4(Array(sent) + [other])
+        #expect(result.frames == [other] && result.datagrams == 0 && result.incomplete == 1)
+        #expect(!SyntheticCaptures.isIPv4Fragment(other))
+    }
+
+    @Test func theMixHoldsWhatAnMTU9000InterfaceCarries() {
+        let frames = SyntheticCaptures.kernelInterfaceMix(mtu: 9000)
+        #expect(frames.allSatisfy { (14...9018).contains($0.count) })
+        #expect(frames.contains { $0.count == 9014 } && frames.contains { $0.count == 9018 })
+        #expect(frames.contains { $0.count == 14 } && frames.contains { $0.count == 42 })
+        #expect(SyntheticCaptures.kernelInterfaceMix(mtu: 9000) == frames, "deterministic")
+    }
+}

@@ -1,0 +1,49 @@
+import FastcapaObservability
+import FastcapaSupervision
+import FastcapaTestSupport
+import Foundation
+import Synchronization
+import Testing
+
+/// The metrics and health server, in process.
+@Suite struct MetricsServerTests {
+    /// Defect 3 of issue 12: each response used to render in an unstructured
+    /// task, so `stop()` returned while a render still ran, and the pipeline was
+    /// then released under it (a crash after the accounting). Now responses render
+    /// on the event loop, and `stop()` returns only once the one being rendered is done.
+    @Test func stopWaitsForTheResponseBeingRendered() throws {
+        let started = DispatchSemaphore(value: 0)
+        let finished = Mutex(false)
+        let server = try MetricsServer(
+            host: "127.0.0.1",
+            port: 0,
+            metrics: {
+                started.signal()
+                usleep(300_000)  // a slow render
+                finished.withLock { $0 = true }
+                return "fastcapa_test 1\n"
+            },
+            health: { HealthSummary() }
+        )
+        let port = UInt16(server.address.split(separator: ":").last!)!
+        let client = Thread { _ = HTTPGet.status(host: "127.0.0.1", port: port, path: "/metrics") }
+        client.start()
+        started.wait()
+        server.stop()
+        #expect(finished.withLock { $0 }, "stop() returned while a response was still being rendered")
+    }
+
+    @Test func answersMetricsHealthAndRefusesTheRest() throws {
+        let server = try MetricsServer(
+            host: "127.0.0.1",
+            port: 0,
+            metrics: { "fastcapa_test 1\n" },
+            health: { HealthSummary(state: .unhealthy("test")) }
+        )
+        defer { server.stop() }
+        let port = UInt16(server.address.split(separator: ":").last!)!
+        #expect(HTTPGet.status(host: "127.0.0.1", port: port, path: "/metrics") == 200)
+        #expect(HTTPGet.status(host: "127.0.0.1", port: port, path: "/health") == 503)
+        #expect(HTTPGet.status(host: "127.0.0.1", port: port, path: "/other") == 404)
+    }
+}

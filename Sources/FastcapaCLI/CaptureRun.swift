@@ -235,7 +235,12 @@ struct CaptureRun {
         let parsed = try MetricsAddress(parsing: address)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        let exporter = MetricsExporter(pipeline: pipeline, monitor: monitor, registry: registry)
+        let exporter = MetricsExporter(
+            pipeline: pipeline,
+            monitor: monitor,
+            registry: registry,
+            buildInfo: FastcapaVersion.labels
+        )
         do {
             let server = try MetricsServer(
                 host: parsed.host,

@@ -10,4 +10,10 @@ package enum FastcapaVersion {
     package static var description: String {
         "fastcapa \(number) (\(Eal.version), librdkafka \(LibrdkafkaBuild.version))"
     }
+
+    /// `fastcapa_build_info`'s labels: version, dpdk, librdkafka.
+    package static var labels: [(String, String)] {
+        let dpdk = Eal.version.hasPrefix("DPDK ") ? String(Eal.version.dropFirst(5)) : Eal.version
+        return [("version", number), ("dpdk", dpdk), ("librdkafka", LibrdkafkaBuild.version)]
+    }
 }

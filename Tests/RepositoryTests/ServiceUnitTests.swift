@@ -81,6 +81,11 @@ import Testing
         #expect(values("ProtectSystem") == ["strict"])
         #expect(!values("ProcSubset").contains("pid"), "EAL reads /proc/meminfo and /proc/mounts")
         #expect(values("SystemCallFilter").first == "@system-service", "keeps mbind and sched_setaffinity")
+        // The stop's bound at the default --drain-timeout (10 s + 5 s, Operations.md) and the margin
+        // fastcapa's EXTEND_TIMEOUT_USEC adds (5 s) fit in the stop timeout.
+        let stopTimeout = try #require(values("TimeoutStopSec").first.flatMap { Int($0) })
+        #expect(stopTimeout >= 10 + 5 + 5, "TimeoutStopSec=\(stopTimeout)")
+        #expect(values("NotifyAccess") == ["main"] && values("Type") == ["notify"], "STATUS= and EXTEND_TIMEOUT_USEC=")
         // The fixed prefix the runtime folder is named after is the one nic.yaml gives EAL.
         let nic = try String(
             contentsOf: TestFiles.packageRoot.appendingPathComponent("Configs/nic.yaml"),

@@ -49,7 +49,8 @@ extension EndToEnd {
             #expect(statuses.last?.contains("; 236 received, 0 dropped;") == true, "\(statuses)")
             // The stop: the stop timeout extended to the stop's bound (drain-timeout 10 s + 5 s) and a margin of 5 s.
             let stopping = try #require(messages.firstIndex { $0.hasPrefix("STOPPING=1\n") }, "\(messages)")
-            #expect(messages[stopping].contains("EXTEND_TIMEOUT_USEC=20000000\nSTATUS=draining (no packet for 3 s)"), "\(messages)")
+            let extended = "EXTEND_TIMEOUT_USEC=20000000\nSTATUS=draining (no packet for 3 s)"
+            #expect(messages[stopping].contains(extended), "\(messages)")
             #expect(!messages[stopping...].contains { $0.hasPrefix("STATUS=capturing") }, "\(messages)")
             for message in messages[stopping...] {
                 let value = message.split(separator: "\n").first { $0.hasPrefix("EXTEND_TIMEOUT_USEC=") }

@@ -296,7 +296,9 @@ extension EndToEnd {
             #expect(received + kernelDropped == oracle.count, "received \(received) + kernel dropped \(kernelDropped)")
             #expect(result.stdout.contains("kernel dropped \(kernelDropped) (not part of received)"))
             #expect(
-                EndToEnd.Metrics.value(metrics, "fastcapa_nic_kernel_dropped_packets_total").map { Int($0) }
+                EndToEnd.Metrics.value(metrics, "fastcapa_nic_kernel_dropped_packets_total", "port=\"0\"").map {
+                    Int($0)
+                }
                     == kernelDropped,
                 "\(metrics)"
             )

@@ -27,8 +27,26 @@ struct ConsumeCommand: ParsableCommand {
     )
     var properties: [String] = []
     @Option(name: [.short, .long], help: "Topic to read.") var topic: String = "pcap"
+    /// `--format`'s values.
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case text, pcap, pcapng
+    }
+
+    /// `--from`'s values: where `KafkaTopicReader` starts.
+    enum Start: String, ExpressibleByArgument, CaseIterable {
+        case beginning, end, stored
+
+        var reader: KafkaTopicReader.Start {
+            switch self {
+            case .beginning: .beginning
+            case .end: .end
+            case .stored: .stored
+            }
+        }
+    }
+
     @Option(help: "Where to start: beginning, end, or stored (the consumer group's committed offsets).")
-    var from: String = "beginning"
+    var from: Start = .beginning
     @Option(help: "Consumer group (used with --from stored).") var group: String = "fastcapa-consume"
     @Option(help: "Partitions to read, comma-separated (default: all).") var partitions: String?
     @Option(name: [.customShort("n"), .long], help: "Stop after this many packets (0: no limit).") var count: Int = 0
@@ -39,16 +57,10 @@ struct ConsumeCommand: ParsableCommand {
     @Option(help: "Only packets captured before this time (same forms as --since).") var until: String?
     @Flag(help: "Keep waiting for new packets after reaching the end.") var follow = false
     @Option(help: "With --follow or --count, give up after this many seconds without a message.") var timeout: Int = 10
-    @Option(help: "text, pcap or pcapng.") var format: String = "text"
+    @Option(help: "text, pcap or pcapng.") var format: Format = .text
     @Option(name: [.short, .long], help: "Write here instead of standard output.") var output: String?
 
     func validate() throws {
-        guard ["text", "pcap", "pcapng"].contains(format) else {
-            throw ValidationError("--format: '\(format)' is not a format. Use text, pcap or pcapng.")
-        }
-        guard KafkaTopicReader.Start(rawValue: from) != nil else {
-            throw ValidationError("--from: '\(from)' is not a start. Use beginning, end or stored.")
-        }
         guard count >= 0 else { throw ValidationError("--count: \(count) is negative. Use 0 (no limit) or more.") }
         guard timeout > 0 else { throw ValidationError("--timeout: use 1 or more seconds.") }
         _ = try partitionList()
@@ -91,8 +103,11 @@ struct ConsumeCommand: ParsableCommand {
 
     func kafkaProperties() throws -> KafkaProperties {
         var kafka = KafkaProperties()
+        let environment = ProcessInfo.processInfo.environment
         if let kafkaConfig {
-            kafka.global = try CaptureOptions.loadIni(kafkaConfig).global
+            var warnings: [String] = []
+            kafka.global = try CaptureOptions.loadIni(kafkaConfig, environment: environment, warnings: &warnings).global
+            for warning in warnings { FileHandle.standardError.write(Data("fastcapa consume: \(warning)\n".utf8)) }
         }
         if let brokers { kafka.setGlobal("bootstrap.servers", brokers, origin: "--brokers") }
         for property in properties {
@@ -107,7 +122,7 @@ struct ConsumeCommand: ParsableCommand {
                 "no broker to read from. Give -b HOST:PORT, -c FILE or -X bootstrap.servers=HOST:PORT."
             )
         }
-        return kafka
+        return try ValueReferences.resolvingSecrets(kafka, environment: environment)
     }
 
     func run() throws {
@@ -116,15 +131,15 @@ struct ConsumeCommand: ParsableCommand {
         let reader = try KafkaTopicReader(
             properties: kafka,
             topic: topic,
-            start: KafkaTopicReader.Start(rawValue: from)!,
+            start: from.reader,
             partitions: try partitionList(),
             group: group
         )
         var sink: any PacketSink =
             switch format {
-            case "pcap": try PcapSink(path: output)
-            case "pcapng": try PcapngSink(path: output)
-            default: try TextSink(path: output)
+            case .pcap: try PcapSink(path: output)
+            case .pcapng: try PcapngSink(path: output)
+            case .text: try TextSink(path: output)
             }
         var written = 0
         var quietSince = Date()

@@ -17,6 +17,9 @@ package final class CapturePipeline: @unchecked Sendable {
     package private(set) var deviceTimestamps = false
     private var pools: [OpaquePointer] = []
     private var rings: [OpaquePointer] = []
+
+    /// How many packets each transmit ring holds (one slot fewer than its size).
+    package var ringCapacities: [Int] { rings.map { Int(rte_ring_get_capacity($0)) } }
     private let rxCounters: CounterBlock<fastcapa_rx_counters>
     private let txCounters: CounterBlock<fastcapa_tx_counters>
     let control = WorkerControl()
@@ -126,7 +129,7 @@ package final class CapturePipeline: @unchecked Sendable {
         }
     }
 
-    private static func checkLcores(_ available: Int, settings: CaptureSettings) throws(CaptureError) {
+    package static func checkLcores(_ available: Int, settings: CaptureSettings) throws(CaptureError) {
         let needed = settings.workerLcoresNeeded
         guard available < needed else { return }
         let ports = settings.ports.count
@@ -236,12 +239,14 @@ package final class CapturePipeline: @unchecked Sendable {
             )
         }
         CURCU_rcu_thread_offline()
+        let perPort = ports.map { (port: $0.id, statistics: $0.statistics()) }
         var nic = Port.Statistics()
-        for port in ports { nic += port.statistics() }
+        for port in perPort { nic += port.statistics }
         let snapshot = CaptureSnapshot(
             perQueue: perQueue,
             perWorker: perWorker,
             nic: nic,
+            perPort: perPort,
             ringDepths: rings.map { Int(rte_ring_count($0)) },
             producers: producers,
             restarts: transmitWorkers.map { $0.restartCount.load(ordering: .relaxed) },

@@ -26,11 +26,9 @@ struct RingRoomWait {
     /// still full, so that the worker keeps receiving (and counting) packets.
     static let longestDropWaitMicros: UInt64 = 1000
 
-    /// A full ring's receive worker resumes once this much of it is free.
-    static func resumeRoom(capacity: Int) -> Int {
-        let quarters = Int(getenv("FASTCAPA_LEVER_RESUME_QUARTERS").map { String(cString: $0) } ?? "") ?? 2
-        return max(1, capacity * quarters / 4)
-    }
+    /// A full ring's receive worker resumes once this much of it is free: half. Three quarters (fewer
+    /// wake-ups) made no difference beyond this host's noise (Performance.md, "Levers for the 64-byte gap").
+    static func resumeRoom(capacity: Int) -> Int { max(1, capacity / 2) }
 
     init(ring: OpaquePointer, maxSleepMicros: Int, rcuReader: Bool) {
         self.ring = ring

@@ -90,6 +90,7 @@ struct CaptureRun {
                 "capture_time": "\(pipeline.deviceTimestamps ? "device timestamps" : "wall clock per burst")",
             ]
         )
+        for line in pipeline.workerLayout { logger.info("\(line)") }
         for port in pipeline.ports {
             for warning in port.path.warnings { logger.warning("\(warning)") }
             if !port.path.interfaces.isEmpty && !port.kernelDropsVisible {

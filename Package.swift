@@ -33,7 +33,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
@@ -162,7 +162,7 @@ let package = Package(
         .testTarget(
             name: "FastcapaEndToEndTests",
             dependencies: ["PcapFormat", "FastcapaCapture", "FastcapaTestSupport"],
-            exclude: ["Support/alloc_counter.c", "Support/call_threads.c", "Support/tsan_threads.c"],
+            exclude: ["Support/alloc_counter.c", "Support/call_threads.c", "Support/heap_sampler.c", "Support/tsan_threads.c"],
             swiftSettings: strict + dpdkSwiftFlags
         ),
     ]

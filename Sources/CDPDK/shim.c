@@ -95,3 +95,8 @@ int CDPDK_getsockopt_PACKET_STATISTICS(int fd, uint32_t *packets, uint32_t *drop
     *drops = statistics.tp_drops;
     return 0;
 }
+
+FILE *CDPDK_fopencookie(void *cookie, ssize_t (*write)(void *cookie, const char *buffer, size_t size)) {
+    cookie_io_functions_t functions = {.read = NULL, .write = write, .seek = NULL, .close = NULL};
+    return fopencookie(cookie, "w", functions);
+}

@@ -39,13 +39,22 @@ struct CaptureRun {
     }
 
     private func capture() throws -> Int32 {
+        logger.info("\(FastcapaVersion.description) starting", metadata: ["pid": "\(getpid())"])
         // Before any thread starts: threads inherit the signal mask.
         let signals = try ProcessSignals(faultSignal: testingFaultSignals)
-        let statisticsFile = try configuration.statsFile.map {
-            try Self.openForAppending($0, what: "statistics file (-s)")
-        }
-        let traceFile = try configuration.counterTrace.map {
-            try Self.openForAppending($0, what: "counter trace (--counter-trace)")
+        // -s and --counter-trace, opened before EAL starts so that a bad path costs nothing.
+        let statistics: StatisticsService
+        do {
+            statistics = try StatisticsService(
+                outputs: .init(
+                    tableInterval: configuration.statsInterval,
+                    statisticsPath: configuration.statsFile,
+                    tracePath: configuration.counterTrace,
+                    traceIntervalMs: configuration.counterTraceIntervalMs
+                )
+            )
+        } catch {
+            throw StartFailure(description: error.description, status: ExitStatus.usage)
         }
         let broker = try startEmbeddedBrokerIfNeeded()
         let properties = withRunDefaults(configuration.kafka, embeddedBroker: broker)
@@ -81,6 +90,7 @@ struct CaptureRun {
                 "capture_time": "\(pipeline.deviceTimestamps ? "device timestamps" : "wall clock per burst")",
             ]
         )
+        for line in pipeline.workerLayout { logger.info("\(line)") }
         for port in pipeline.ports {
             for warning in port.path.warnings { logger.warning("\(warning)") }
             if !port.path.interfaces.isEmpty && !port.kernelDropsVisible {
@@ -90,21 +100,18 @@ struct CaptureRun {
             }
         }
         logger.info("capture filter: \(pipeline.filter.current?.summary ?? "none (every packet is captured)")")
-        let statistics = StatisticsService(
-            outputs: .init(
-                tableInterval: configuration.statsInterval,
-                statisticsFile: statisticsFile,
-                traceFile: traceFile,
-                traceIntervalMs: configuration.counterTraceIntervalMs
-            )
-        )
+        // `systemctl status`: the rates and health, then the drain (and the stop timeout extended to its bound).
+        let systemd = SystemdStatus()
         // The one owner of the pipeline's and the NICs' samples; everything else reads its snapshots.
         let monitor = PipelineMonitor(
             pipeline: pipeline,
             cadenceMs: statistics.cadenceMs,
             extendedIntervalMs: statistics.extendedIntervalMs,
             onStatistics: { _, json in statistics.record(json) },
-            onSample: { statistics.trace($0) }
+            onSample: { snapshot in
+                statistics.trace(snapshot)
+                systemd.sample(snapshot)
+            }
         )
         statistics.read(from: monitor)
         let supervisor = makeSupervisor(
@@ -123,12 +130,13 @@ struct CaptureRun {
         defer { metricsServer?.stop() }
         try pipeline.start()
 
-        SystemdNotify.send("READY=1\nSTATUS=capturing")
+        systemd.ready()
         let reason = waitForAsync { await supervisor.run() }
         // From here a stop signal is the second one: it cuts the drain short.
         signals.stopping()
         statistics.stopTracing()
-        SystemdNotify.send("STOPPING=1\nSTATUS=draining")
+        // The stop's bound (Operations.md): --drain-timeout + 5 s from the stop.
+        systemd.stopping(reason: "\(reason)", bound: Double(configuration.drainTimeout + 5))
 
         logger.notice(
             "stopping (\(reason)): draining rings and flushing Kafka for at most \(configuration.drainTimeout) s"
@@ -208,6 +216,8 @@ struct CaptureRun {
             logger: logger,
             injectFault: injectFault,
             reload: {
+                // logrotate renamed the files before its SIGHUP: append to new ones by the same paths.
+                for problem in statistics.reopenFiles() { run.logger.error("SIGHUP: \(problem)") }
                 let next = try reload()
                 let needsRestart =
                     Setting.all.map(\.key).filter { key in
@@ -235,7 +245,12 @@ struct CaptureRun {
         let parsed = try MetricsAddress(parsing: address)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        let exporter = MetricsExporter(pipeline: pipeline, monitor: monitor, registry: registry)
+        let exporter = MetricsExporter(
+            pipeline: pipeline,
+            monitor: monitor,
+            registry: registry,
+            buildInfo: FastcapaVersion.labels
+        )
         do {
             let server = try MetricsServer(
                 host: parsed.host,
@@ -269,20 +284,5 @@ struct CaptureRun {
             properties.setGlobal("bootstrap.servers", embeddedBroker.bootstrapServers, origin: "embedded broker")
         }
         return properties
-    }
-
-    private static func openForAppending(_ path: String, what: String) throws -> FileHandle {
-        guard
-            FileManager.default.fileExists(atPath: path) || FileManager.default.createFile(atPath: path, contents: nil),
-            let handle = FileHandle(forWritingAtPath: path)
-        else {
-            throw StartFailure(
-                description:
-                    "cannot open the \(what) '\(path)' for appending. Check that its folder exists and is writable.",
-                status: ExitStatus.usage
-            )
-        }
-        handle.seekToEndOfFile()
-        return handle
     }
 }

@@ -4,15 +4,50 @@ import Foundation
 import Logging
 
 /// `fastcapa [EAL options] -- [options]` captures (DPDK's convention, and
-/// Fastcapa's); `fastcapa broker ...` and `fastcapa consume ...` are tools.
+/// Fastcapa's); `fastcapa check ...` takes the same arguments and checks them;
+/// `fastcapa broker|consume|...`, `help`, `--version` and the completion and
+/// manual generators go to ArgumentParser's root command.
 package enum FastcapaMain {
     package static func main() {
-        let arguments = Array(CommandLine.arguments.dropFirst())
-        if let first = arguments.first, ["broker", "consume", "watermarks", "limit"].contains(first) {
-            Tools.main(arguments)
-            exit(ExitStatus.success)
+        exit(run(Array(CommandLine.arguments.dropFirst())))
+    }
+
+    /// Where a command line goes.
+    enum Route: Equatable {
+        case capture([String])
+        case check([String])
+        /// ArgumentParser's root command, with the whole command line.
+        case root
+    }
+
+    /// Options of the root command itself (ArgumentParser's), recognised first on the command line.
+    static let rootOptions = [
+        "--version", "--generate-completion-script", "--experimental-dump-help", "---completion", "help",
+    ]
+
+    static func route(_ arguments: [String]) -> Route {
+        guard let first = arguments.first else { return .capture([]) }
+        switch first {
+        case CaptureCommand._commandName: return .capture(Array(arguments.dropFirst()))
+        case CheckCommand._commandName: return .check(Array(arguments.dropFirst()))
+        case _ where RootCommand.toolNames.contains(first): return .root
+        case _ where rootOptions.contains(where: { first == $0 || first.hasPrefix($0 + "=") }): return .root
+        default: return .capture(arguments)
         }
-        exit(capture(arguments))
+    }
+
+    static func run(_ arguments: [String]) -> Int32 {
+        switch route(arguments) {
+        case .capture(let arguments): return capture(arguments)
+        case .check(let arguments): return check(arguments)
+        case .root:
+            if let script = Completions.script(for: arguments) {
+                print(script, terminator: "")
+                return ExitStatus.success
+            }
+            RootCommand.main(arguments)  // exits by itself on errors
+            return ExitStatus.success
+        }
     }
 
     static func capture(_ arguments: [String]) -> Int32 {
@@ -21,11 +56,71 @@ package enum FastcapaMain {
             print(CaptureCommand.helpMessage())
             return ExitStatus.success
         }
-        let configuration: ResolvedConfiguration
-        let options: CaptureOptions
+        if application.contains("--version") {
+            print(FastcapaVersion.description)
+            return ExitStatus.success
+        }
+        let parsed = resolve(eal: eal, application: application) { try CaptureOptions.parse($0) }
+        guard case .success(let (options, configuration)) = parsed else {
+            if case .failure(let failure) = parsed { return failure.status }
+            return ExitStatus.usage
+        }
+        if options.printConfig {
+            warn(configuration.warnings)
+            print(configuration.yaml(), terminator: "")
+            return ExitStatus.success
+        }
+        LogOutput.bootstrap(level: Logger.Level(rawValue: configuration.logLevel) ?? .info)
+        let logger = Logger(label: "fastcapa")
+        for warning in configuration.warnings { logger.warning("\(warning)") }
+        let reload: @Sendable () throws -> ResolvedConfiguration = {
+            let next = try CaptureOptions.parse(application).resolve(eal: eal)
+            for warning in next.warnings { logger.warning("SIGHUP: \(warning)") }
+            return next
+        }
+        return CaptureRun(
+            configuration: configuration,
+            testingFaultSignals: options.testingFaultSignals,
+            reloadConfiguration: reload,
+            logger: logger
+        ).run()
+    }
+
+    static func check(_ arguments: [String]) -> Int32 {
+        let (eal, application) = splitArguments(arguments)
+        if application.contains("-h") || application.contains("--help") {
+            print(CheckCommand.helpMessage())
+            return ExitStatus.success
+        }
+        var timeout = 10
+        let parsed = resolve(eal: eal, application: application) { application in
+            let arguments = try CheckArguments.parse(application)
+            timeout = try arguments.timeoutSeconds()
+            return arguments.options
+        }
+        guard case .success(let (_, configuration)) = parsed else {
+            if case .failure(let failure) = parsed { return failure.status }
+            return ExitStatus.usage
+        }
+        LogOutput.bootstrap(level: Logger.Level(rawValue: configuration.logLevel) ?? .info)
+        return CheckRun(configuration: configuration, timeoutSeconds: timeout).run()
+    }
+
+    /// A command line or configuration refused, with the exit status to give.
+    struct Refused: Error {
+        var status: Int32
+    }
+
+    /// Parses the options after `--` and resolves the configuration; on failure
+    /// prints one message and gives the exit status.
+    private static func resolve(
+        eal: [String],
+        application: [String],
+        parse: ([String]) throws -> CaptureOptions
+    ) -> Result<(CaptureOptions, ResolvedConfiguration), Refused> {
         do {
-            options = try CaptureOptions.parse(application)
-            configuration = try options.resolve(eal: eal)
+            let options = try parse(application)
+            return .success((options, try options.resolve(eal: eal)))
         } catch {
             var message = error is SettingError ? "\(error)" : CaptureOptions.message(for: error)
             if eal.isEmpty, let first = application.first,
@@ -36,42 +131,15 @@ package enum FastcapaMain {
             FileHandle.standardError.write(
                 Data("fastcapa: \(message)\nRun 'fastcapa -- --help' for every option.\n".utf8)
             )
-            return error is SettingError ? ExitStatus.usage : CaptureOptions.exitCode(for: error).rawValue
+            return .failure(
+                Refused(status: error is SettingError ? ExitStatus.usage : CaptureOptions.exitCode(for: error).rawValue)
+            )
         }
-        if options.printConfig {
-            print(configuration.yaml(), terminator: "")
-            return ExitStatus.success
-        }
-        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "fastcapa")
-        let kafkaLogger = Logger(label: "librdkafka")
-        KafkaLog.route { level, facility, message, client in
-            // librdkafka's syslog levels onto swift-log's.
-            let mapped: Logger.Level =
-                switch level {
-                case ...2: .critical
-                case 3: .error
-                case 4: .warning
-                case 5: .notice
-                case 6: .info
-                default: .debug
-                }
-            kafkaLogger.log(level: mapped, "\(message)", metadata: ["facility": "\(facility)", "client": "\(client)"])
-        }
-        let reload: @Sendable () throws -> ResolvedConfiguration = {
-            try CaptureOptions.parse(application).resolve(eal: eal)
-        }
-        return CaptureRun(
-            configuration: configuration,
-            testingFaultSignals: options.testingFaultSignals,
-            reloadConfiguration: reload,
-            logger: logger
-        ).run()
+    }
+
+    /// Warnings before logging is set up (`--print-config`).
+    static func warn(_ warnings: [String]) {
+        for warning in warnings { FileHandle.standardError.write(Data("fastcapa: warning: \(warning)\n".utf8)) }
     }
 
     /// EAL arguments come before `--`, the application's after it. Without

@@ -8,39 +8,98 @@ import Synchronization
 /// probe's own counters and librdkafka's statistics JSON to the statistics file
 /// (-s), and, when asked, a counter trace (one line per sample: elapsed ms,
 /// received, delivered, restarts). It reads nothing but the snapshots.
+///
+/// Both files are opened for appending (`O_APPEND`), so logrotate's
+/// `copytruncate` leaves no hole, and opened again on SIGHUP (`reopenFiles`),
+/// so that its default (rename, then `postrotate` sends SIGHUP) works too.
 package actor StatisticsService: Service {
     package struct Outputs: Sendable {
         package var tableInterval: Int
-        package var statisticsFile: FileHandle?
-        package var traceFile: FileHandle?
+        /// The -s file's path, nil without one.
+        package var statisticsPath: String?
+        /// The --counter-trace file's path, nil without one.
+        package var tracePath: String?
         package var traceIntervalMs: Int
-        package init(tableInterval: Int, statisticsFile: FileHandle?, traceFile: FileHandle?, traceIntervalMs: Int) {
+        package init(tableInterval: Int, statisticsPath: String?, tracePath: String?, traceIntervalMs: Int) {
             self.tableInterval = tableInterval
-            self.statisticsFile = statisticsFile
-            self.traceFile = traceFile
+            self.statisticsPath = statisticsPath
+            self.tracePath = tracePath
             self.traceIntervalMs = traceIntervalMs
         }
+    }
+
+    /// The open files; swapped by `reopenFiles`.
+    private struct Files {
+        var statistics: FileHandle?
+        var trace: FileHandle?
     }
 
     private let outputs: Outputs
     private var table = StatisticsTable()
     private let started = ProcessInfo.processInfo.systemUptime
     private let monitor = Mutex<PipelineMonitor?>(nil)
-    /// Serialises writes to the statistics file (from this actor and the monitor's thread).
-    private let fileLock = Mutex(())
+    /// Serialises writes to the files (from this actor and the monitor's thread) and their reopening.
+    private let files: Mutex<Files>
     /// The counter trace covers the capture: it ends when the stop begins.
     private let tracing = Atomic<Bool>(true)
 
-    package init(outputs: Outputs) {
+    /// Opens the files; throws a message naming the one that cannot be opened.
+    package init(outputs: Outputs) throws(OpenError) {
         self.outputs = outputs
+        files = Mutex(
+            Files(
+                statistics: try outputs.statisticsPath.map { path throws(OpenError) in
+                    try Self.openForAppending(path, what: "statistics file (-s)")
+                },
+                trace: try outputs.tracePath.map { path throws(OpenError) in
+                    try Self.openForAppending(path, what: "counter trace (--counter-trace)")
+                }
+            )
+        )
+    }
+
+    package struct OpenError: Error, CustomStringConvertible {
+        package var description: String
+    }
+
+    /// `path` for appending (created 0640 when missing; every write at its end).
+    package static func openForAppending(_ path: String, what: String) throws(OpenError) -> FileHandle {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else {
+            throw OpenError(
+                description:
+                    "cannot open the \(what) '\(path)' for appending (\(String(cString: strerror(errno)))). Check that its folder exists and is writable."
+            )
+        }
+        return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+    }
+
+    /// SIGHUP: opens both files again by their paths (after logrotate renamed
+    /// them) and writes to the new ones from the next line on. A file that
+    /// cannot be opened keeps the old one; the messages say which.
+    package nonisolated func reopenFiles() -> [String] {
+        var problems: [String] = []
+        files.withLock { files in
+            do throws(OpenError) {
+                if let path = outputs.statisticsPath {
+                    files.statistics = try Self.openForAppending(path, what: "statistics file (-s)")
+                }
+            } catch { problems.append(error.description) }
+            do throws(OpenError) {
+                if let path = outputs.tracePath {
+                    files.trace = try Self.openForAppending(path, what: "counter trace (--counter-trace)")
+                }
+            } catch { problems.append(error.description) }
+        }
+        return problems
     }
 
     /// How often the monitor must sample for this service: the counter trace's interval, when there is one.
-    package nonisolated var cadenceMs: Int { outputs.traceFile != nil ? max(outputs.traceIntervalMs, 1) : 100 }
+    package nonisolated var cadenceMs: Int { outputs.tracePath != nil ? max(outputs.traceIntervalMs, 1) : 100 }
 
     /// How often the monitor reads the drivers' extended statistics: for -s, at the table's interval.
     package nonisolated var extendedIntervalMs: Int? {
-        outputs.statisticsFile != nil && outputs.tableInterval > 0 ? outputs.tableInterval * 1000 : nil
+        outputs.statisticsPath != nil && outputs.tableInterval > 0 ? outputs.tableInterval * 1000 : nil
     }
 
     /// Where the snapshots come from (set once, before `run`).
@@ -64,7 +123,7 @@ package actor StatisticsService: Service {
             print(table.render(snapshot.capture, at: Date().timeIntervalSince1970))
             fflush(nil)
             // -s: the probe's own counters beside librdkafka's statistics.
-            if outputs.statisticsFile != nil {
+            if outputs.statisticsPath != nil {
                 record(
                     "{\"fastcapa\":\(Accounting.json(snapshot.capture, health: snapshot.health, final: false)),"
                         + "\"xstats\":\(snapshot.extendedJSON),\"time\":\(Int(Date().timeIntervalSince1970))}"
@@ -79,18 +138,17 @@ package actor StatisticsService: Service {
     /// -s: one JSON object per line (librdkafka's statistics as Fastcapa wrote
     /// them, handed over by the monitor as it takes them from the mailboxes).
     package nonisolated func record(_ json: String) {
-        guard let file = outputs.statisticsFile else { return }
-        fileLock.withLock { _ in file.write(Data((json + "\n").utf8)) }
+        guard outputs.statisticsPath != nil else { return }
+        files.withLock { $0.statistics?.write(Data((json + "\n").utf8)) }
     }
 
     /// --counter-trace: one line per snapshot (called on the monitor's thread),
     /// until `stopTracing`.
     package nonisolated func trace(_ snapshot: PipelineMonitor.Snapshot) {
-        guard let trace = outputs.traceFile, tracing.load(ordering: .relaxed) else { return }
+        guard outputs.tracePath != nil, tracing.load(ordering: .relaxed) else { return }
         let capture = snapshot.capture
         let elapsed = Int((snapshot.uptime - started) * 1000)
-        trace.write(
-            Data("\(elapsed) \(capture.rx.received) \(capture.tx.delivered) \(snapshot.health.restarts)\n".utf8)
-        )
+        let line = Data("\(elapsed) \(capture.rx.received) \(capture.tx.delivered) \(snapshot.health.restarts)\n".utf8)
+        files.withLock { $0.trace?.write(line) }
     }
 }

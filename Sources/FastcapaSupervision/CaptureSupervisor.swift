@@ -245,6 +245,7 @@ package actor CaptureSupervisor {
                     metadata: [
                         "worker": "\(replacement.worker)", "generation": "\(replacement.newGeneration)",
                         "reproduced": "\(replacement.reproduced)", "lost": "\(replacement.lost)",
+                        "trim_seconds": "\(String(format: "%.4f", replacement.trimSeconds))",
                     ]
                 )
             } catch is CancellationError {

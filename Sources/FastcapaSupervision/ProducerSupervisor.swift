@@ -124,6 +124,7 @@ package actor ProducerSupervisor: Service {
                     "generation": "\(replacement.newGeneration)", "reproduced": "\(replacement.reproduced)",
                     "lost": "\(replacement.lost)",
                     "recovery_seconds": "\(String(format: "%.3f", now - pending.noticed))",
+                    "trim_seconds": "\(String(format: "%.4f", replacement.trimSeconds))",
                 ]
             )
         } catch let skipped as ReplacementSkipped {

@@ -4,11 +4,8 @@
 /// Block may come anywhere before the packets that use it), one Enhanced Packet
 /// Block per packet with its captured and original lengths.
 package enum Pcapng {
-    /// What `shb_userappl` says by default.
-    package static let userApplication = "fastcapa \(FastcapaVersion.current)"
-
-    /// The Section Header Block.
-    package static func sectionHeader(userApplication: String = userApplication) -> [UInt8] {
+    /// The Section Header Block; `userApplication` (`shb_userappl`) names the writer and its version.
+    package static func sectionHeader(userApplication: String) -> [UInt8] {
         var body: [UInt8] = []
         append32(&body, 0x1A2B_3C4D)  // byte-order magic
         append16(&body, 1)  // major version
@@ -81,9 +78,4 @@ package enum Pcapng {
 
     static func append32(_ bytes: inout [UInt8], _ value: UInt32) { PcapFile.append32(&bytes, value) }
     static func append16(_ bytes: inout [UInt8], _ value: UInt16) { PcapFile.append16(&bytes, value) }
-}
-
-/// The version files written by fastcapa name (pcapng's `shb_userappl`).
-package enum FastcapaVersion {
-    package static let current = "0.13.0"
 }

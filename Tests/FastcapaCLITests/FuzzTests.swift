@@ -59,7 +59,7 @@ import Testing
         let iterations = Self.runFor(seconds: 2, seed: 1) { random in
             let input = Self.mutate(valid, &random)
             do {
-                let properties = try KafkaIniFile.parse(input, path: "fuzz.ini")
+                let properties = try KafkaIniFile.parse(input, path: "fuzz.ini").properties
                 #expect(properties.global.allSatisfy { !$0.key.isEmpty })
             } catch let error as KafkaIniFile.ParseError {
                 #expect(error.line >= 1 && !error.problem.isEmpty && !error.fix.isEmpty, "\(input.debugDescription)")

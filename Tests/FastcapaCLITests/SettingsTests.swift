@@ -15,7 +15,7 @@ import Testing
         #expect(settings.topic == "pcap")
         #expect(settings.txWorkersPerRing == 1)
         #expect(settings.ringFull == .drop)
-        #expect(settings.partitioning == .default)
+        #expect(settings.partitioning == .roundRobin)
         #expect(settings.produceCall == .batch)
         #expect(settings.deliveryReports == .lcore)
         #expect(try CaptureOptions.parse([]).resolve().controlCores == .auto)

@@ -360,6 +360,34 @@ extension EndToEnd {
                 mentions: ["filter-engine", "jit, interpreter"]
             ),
             Case(
+                name: "negative number as an argument of its own",
+                eal: eal,
+                application: ["--snap-length", "-5"],
+                status: 64,
+                mentions: ["snap length (--snap-length): -5 is out of range", "Use 1 to 262144"]
+            ),
+            Case(
+                name: "negative ring size as an argument of its own",
+                eal: eal,
+                application: ["-x", "-1"],
+                status: 64,
+                mentions: ["ring size", "-1"]
+            ),
+            Case(
+                name: "secret file that does not exist",
+                eal: eal,
+                application: ["-X", "sasl.password=@/nonexistent/kafka-password"],
+                status: 64,
+                mentions: ["sasl.password", "/nonexistent/kafka-password", "does not exist"]
+            ),
+            Case(
+                name: "systemd credential without $CREDENTIALS_DIRECTORY",
+                eal: eal,
+                application: ["-X", "sasl.password=@kafka-password"],
+                status: 64,
+                mentions: ["CREDENTIALS_DIRECTORY", "LoadCredential=kafka-password"]
+            ),
+            Case(
                 name: "EAL options after --",
                 eal: [],
                 application: ["--vdev=net_null0"],
@@ -465,6 +493,34 @@ extension EndToEnd {
             #expect(result.status == 64)
             #expect(result.stderr.contains(file.path) && result.stderr.contains("line"), "\(result.stderr)")
             #expect(result.runtimeFolderRemoved)
+        }
+
+        /// An environment variable a file names but the environment lacks: the
+        /// message names the variable, the file and the line.
+        @Test func unsetEnvironmentVariableIsNamed() throws {
+            let directory = TestFiles.temporaryDirectory()
+            let ini = directory.appendingPathComponent("kafka.ini").path
+            try "[kafka-global]\nbootstrap.servers = ${FASTCAPA_TEST_NO_SUCH_BROKERS}\n".write(
+                toFile: ini,
+                atomically: true,
+                encoding: .utf8
+            )
+            let config = directory.appendingPathComponent("fastcapa.yaml").path
+            try "stats-interval: 0\ntopic: ${FASTCAPA_TEST_NO_SUCH_TOPIC}\n".write(
+                toFile: config,
+                atomically: true,
+                encoding: .utf8
+            )
+            for (arguments, variable, place) in [
+                (["-c", ini], "FASTCAPA_TEST_NO_SUCH_BROKERS", "\(ini):2"),
+                (["--config", config], "FASTCAPA_TEST_NO_SUCH_TOPIC", "\(config):2"),
+            ] {
+                let result = try Harness.probe(eal: Self.eal, arguments)
+                #expect(result.status == 64, "\(result.stderr)")
+                #expect(result.stderr.contains(variable) && result.stderr.contains("is not set"), "\(result.stderr)")
+                #expect(result.stderr.contains(place), "\(result.stderr)")
+                #expect(result.runtimeFolderRemoved)
+            }
         }
 
         /// Refused before EAL starts (status 64, no runtime folder), naming the file (and line) and the word.

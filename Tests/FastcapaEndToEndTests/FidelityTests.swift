@@ -52,17 +52,18 @@ extension EndToEnd {
         struct Results {
             var accounting: [String: Int]
             var received: [Record]
+            var stderr: String
         }
 
         /// Captures `records` (one net_pcap file, one queue, one transmit worker,
-        /// one partition), checks what every capture must hold, and returns what
-        /// kcat read back.
-        static func captureAndReadBack(_ records: [PcapRecord]) throws -> Results {
+        /// one partition; `coScheduled`: its receive and transmit lcores on one CPU),
+        /// checks what every capture must hold, and returns what kcat read back.
+        static func captureAndReadBack(_ records: [PcapRecord], coScheduled: Bool = false) throws -> Results {
             let directory = TestFiles.temporaryDirectory()
             let path = try Harness.writePcap(records, to: directory, name: "input.pcap")
             let broker = try Harness.Broker()
             let result = try Harness.probe(
-                eal: Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(path)"]),
+                eal: Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(path)"], coScheduled: coScheduled),
                 [
                     "--idle-exit", "2", "--stats-interval", "0", "--ring-full", "wait", "-X",
                     "bootstrap.servers=\(broker.address)",
@@ -107,7 +108,7 @@ extension EndToEnd {
             }
             #expect(outOfOrder == 0, "messages not matching a record in capture order")
             #expect(records.count - messages.count == malformed)
-            return Results(accounting: accounting, received: received)
+            return Results(accounting: accounting, received: received, stderr: result.stderr)
         }
     }
 }

@@ -17,10 +17,11 @@ enum Harness {
     }
 
     /// EAL arguments for a probe without hugepages or PCI, on `lcores` lcores
-    /// spread over this machine's cores.
-    static func eal(lcores: Int, vdevs: [String]) -> [String] {
+    /// spread over this machine's cores; `coScheduled`: lcores 1 and 2 (the
+    /// first queue's receive and transmit lcores) on one CPU.
+    static func eal(lcores: Int, vdevs: [String], coScheduled: Bool = false) -> [String] {
         let cores = max(ProcessInfo.processInfo.activeProcessorCount, 1)
-        let mapping = (0..<lcores).map { "\($0)@\($0 % cores)" }.joined(separator: ",")
+        let mapping = (0..<lcores).map { "\($0)@\((coScheduled && $0 == 2 ? 1 : $0) % cores)" }.joined(separator: ",")
         return ["--no-huge", "--no-pci", "-m", "512", "--lcores=\(mapping)", "--log-level=lib.eal:warning"]
             + vdevs.map { "--vdev=\($0)" }
     }

@@ -8,17 +8,18 @@ extension EndToEnd {
     /// lcores' counts stay at their start-up handful while millions of packets
     /// pass: without a filter, and with a capture filter run by the JIT and by
     /// the interpreter (net_null's frames are zeros: this filter reads four
-    /// headers' worth of them and keeps every one, so the transmit side works too);
-    /// and with `--headers` on frames cut by the snap length (every message through
-    /// `rd_kafka_produceva` with pre-built headers and `orig_len`).
+    /// headers' worth of them and keeps every one, so the transmit side works too),
+    /// with both loops co-scheduled on one lcore, and with `--headers` on frames cut
+    /// by the snap length (every message through `rd_kafka_produceva` with pre-built
+    /// headers and `orig_len`).
     @Suite struct HotLoops {
         static let filter = "not ip and not ip6 and not arp and ether[0:4] = 0 and ether[12:2] = 0"
 
         @Test(arguments: [
-            [String](), ["-f", filter], ["-f", filter, "--filter-engine", "interpreter"],
-            ["--headers", "port,queue,probe", "--snap-length", "60"],
+            ([String](), false), (["-f", filter], false), (["-f", filter, "--filter-engine", "interpreter"], false),
+            (["-f", filter], true), (["--headers", "port,queue,probe", "--snap-length", "60"], false),
         ])
-        func workerLcoresDoNotAllocatePerPacket(filterOptions: [String]) throws {
+        func workerLcoresDoNotAllocatePerPacket(filterOptions: [String], coScheduled: Bool) throws {
             let directory = TestFiles.temporaryDirectory()
             let library = try Harness.compilePreload("alloc_counter")
             let report = directory.appendingPathComponent("allocations.txt").path
@@ -26,7 +27,7 @@ extension EndToEnd {
             let broker = try Harness.Broker()
             let result = try Harness.probe(
                 for: 4,
-                eal: Harness.eal(lcores: 3, vdevs: ["net_null0"]),
+                eal: Harness.eal(lcores: 3, vdevs: ["net_null0"], coScheduled: coScheduled),
                 ["--stats-interval", "1", "-X", "bootstrap.servers=\(broker.address)"] + filterOptions,
                 wrapper: ["LD_PRELOAD=\(library)", "FASTCAPA_ALLOC_REPORT=\(report)"]
             )
@@ -44,7 +45,8 @@ extension EndToEnd {
                 #expect(result.accounting["filtered"] == 0, "net_null's frames are zeros: the filter keeps them all")
             }
 
-            // Lcore 1 receives, lcore 2 transmits (one queue, one transmit worker).
+            // Lcore 1 receives, lcore 2 transmits (one queue, one transmit worker); co-scheduled, lcore 1 does both.
+            #expect(result.stderr.contains("co-scheduled") == coScheduled)
             let lines = try String(contentsOfFile: report, encoding: .utf8).split(separator: "\n")
             var counts: [String: (mallocs: Int, swift: Int)] = [:]
             for line in lines {
@@ -52,10 +54,13 @@ extension EndToEnd {
                 counts[String(fields[0])] = (Int(fields[1]) ?? -1, Int(fields[2]) ?? -1)
             }
             // A worker that never allocates never appears in the report.
-            let receive = counts["rte-worker-1"] ?? (0, 0)
-            let transmit = try #require(counts["rte-worker-2"], "the counter must see the transmit lcore: \(lines)")
+            let receive: (mallocs: Int, swift: Int) = coScheduled ? (0, 0) : counts["rte-worker-1"] ?? (0, 0)
+            let transmit = try #require(
+                counts[coScheduled ? "rte-worker-1" : "rte-worker-2"],
+                "the counter must see the transmit lcore: \(lines)"
+            )
             print(
-                "hot loops\(filterOptions.isEmpty ? "" : " (" + filterOptions.joined(separator: " ") + ")"): \(received) packets received, \(produced) produced; receive lcore: \(receive.mallocs) mallocs, \(receive.swift) Swift allocations; transmit lcore: \(transmit.swift) Swift allocations, \(transmit.mallocs) mallocs (librdkafka copies each message)"
+                "hot loops\(coScheduled ? ", co-scheduled" : "")\(filterOptions.isEmpty ? "" : " (" + filterOptions.joined(separator: " ") + ")"): \(received) packets received, \(produced) produced; receive lcore: \(receive.mallocs) mallocs, \(receive.swift) Swift allocations; transmit lcore: \(transmit.swift) Swift allocations, \(transmit.mallocs) mallocs (librdkafka copies each message)"
             )
             // The receive lcore: nothing at all per packet.
             #expect(receive.mallocs + receive.swift < 100)

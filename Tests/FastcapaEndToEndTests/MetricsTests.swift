@@ -65,16 +65,49 @@ extension EndToEnd {
                 ("fastcapa_produced_packets_total", "worker=\"0\"", "produced"),
                 ("fastcapa_delivered_packets_total", "worker=\"0\"", "delivered"),
                 ("fastcapa_delivered_bytes_total", "worker=\"0\"", "delivered_bytes"),
-                ("fastcapa_nic_received_packets_total", "", "nic_received"),
-                ("fastcapa_ring_full_drops_total", "queue=\"0/0\"", "drop_ring_full"),
-                ("fastcapa_delivery_failed_total", "worker=\"0\"", "drop_delivery_failed"),
+                ("fastcapa_nic_received_packets_total", "port=\"0\"", "nic_received"),
+                ("fastcapa_dropped_packets_total", "queue=\"0/0\",reason=\"ring_full\"", "drop_ring_full"),
+                ("fastcapa_dropped_packets_total", "worker=\"0\",reason=\"delivery_failed\"", "drop_delivery_failed"),
+                ("fastcapa_dropped_packets_total", "worker=\"0\",reason=\"queue_full\"", "drop_queue_full"),
                 ("fastcapa_filtered_packets_total", "queue=\"0/0\"", "filtered"),
+                ("fastcapa_truncated_packets_total", "worker=\"0\"", "truncated"),
             ]
             for (name, labels, key) in expected {
                 #expect(Self.value(metrics, name, labels).map { Int($0) } == accounting[key], "\(name) vs \(key)")
             }
-            #expect(Self.value(metrics, "fastcapa_producer_state", "worker=\"0\"") == 0)
+            // One family for every drop: its series add up to the accounting's `dropped`.
+            let drops = metrics.split(separator: "\n").filter { $0.hasPrefix("fastcapa_dropped_packets_total{") }
+            #expect(drops.count == 8, "ring_full and the 7 reasons of a transmit worker: \(drops)")
+            #expect(
+                drops.compactMap { $0.split(separator: " ").last.flatMap { Int($0) } }.reduce(0, +)
+                    == accounting["dropped"]
+            )
+            for state in ["healthy", "degraded", "restarting", "unhealthy"] {
+                let expected: Double = state == "healthy" ? 1 : 0
+                #expect(Self.value(metrics, "fastcapa_producer_state", "worker=\"0\",state=\"\(state)\"") == expected)
+            }
             #expect(Self.value(metrics, "fastcapa_ring_depth", "queue=\"0/0\"") == 0)
+            #expect(Self.value(metrics, "fastcapa_ring_capacity", "queue=\"0/0\"") == 2047)
+            let buildInfo = metrics.split(separator: "\n").first { $0.hasPrefix("fastcapa_build_info{") } ?? ""
+            #expect(
+                buildInfo.hasPrefix("fastcapa_build_info{version=\"1.")
+                    && buildInfo.split(separator: " ").last.flatMap { Double($0) } == 1,
+                "\(buildInfo)"
+            )
+            #expect(buildInfo.contains("dpdk=\"22.11") && buildInfo.contains("librdkafka=\"2."), "\(buildInfo)")
+            for name in [
+                "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
+                "process_start_time_seconds", "process_max_fds", "process_virtual_memory_bytes",
+            ] {
+                #expect((Self.value(metrics, name) ?? 0) > 0, "\(name)")
+            }
+            // The start time is this run's, within a minute.
+            #expect(abs((Self.value(metrics, "process_start_time_seconds") ?? 0) - Date().timeIntervalSince1970) < 60)
+            // Prometheus' own linter finds nothing to say about names, types, help or units.
+            let scraped = TestFiles.temporaryDirectory().appendingPathComponent("metrics.txt").path
+            try metrics.write(toFile: scraped, atomically: true, encoding: .utf8)
+            let lint = try Harness.run("/bin/sh", ["-c", "promtool check metrics < '\(scraped)'"], timeout: 30)
+            #expect(lint.status == 0 && lint.stdout.isEmpty && lint.stderr.isEmpty, "promtool: \(lint)")
             // Every delivery was measured; a replay's capture times are years old.
             #expect(accounting["filtered"] == 191 && accounting["delivered"] == 45)
             #expect(Self.value(metrics, "fastcapa_delivery_latency_seconds_count", "worker=\"0\"") == 45)
@@ -110,7 +143,8 @@ extension EndToEnd {
             #expect(health.status == 503 && health.body.hasPrefix("unhealthy"), "\(health)")
             let after = try await Self.get("\(base)/metrics").body
             #expect(Self.value(after, "fastcapa_producer_restarts_total", "worker=\"0\"") == 1)
-            #expect(Self.value(after, "fastcapa_producer_state", "worker=\"0\"") == 3)
+            #expect(Self.value(after, "fastcapa_producer_state", "worker=\"0\",state=\"unhealthy\"") == 1)
+            #expect(Self.value(after, "fastcapa_producer_state", "worker=\"0\",state=\"healthy\"") == 0)
             probe.signal(SIGTERM)
             #expect(probe.wait(timeout: 60).status == 0)
         }

@@ -14,7 +14,7 @@ import Testing
             [kafka-topic]
             message.timeout.ms = 30000
             """
-        let properties = try KafkaIniFile.parse(text, path: "k.ini")
+        let properties = try KafkaIniFile.parse(text, path: "k.ini").properties
         #expect(properties.global.map(\.key) == ["bootstrap.servers", "queue.buffering.max.ms"])
         #expect(properties.globalValue("bootstrap.servers") == "k1:9092,k2:9092")
         #expect(properties.topic.map(\.key) == ["message.timeout.ms"])
@@ -24,8 +24,32 @@ import Testing
 
     @Test(arguments: ["[kafka-global]\nlinger.ms = 5\n", "[kafka-topic]\nacks = all\n", "", "# only a comment\n"])
     func eitherGroupMayBeMissing(_ text: String) throws {
-        let properties = try KafkaIniFile.parse(text, path: "k.ini")
+        let properties = try KafkaIniFile.parse(text, path: "k.ini").properties
         #expect(properties.global.count + properties.topic.count <= 1)
+    }
+
+    /// GKeyFile, which Fastcapa read the file with, ignores groups nobody asks
+    /// for: they are skipped with their properties, and named with their line.
+    @Test func unknownGroupsAreSkippedAndNamed() throws {
+        let text = """
+            # Fastcapa's file, with a group another tool reads
+            [kafka-global]
+            bootstrap.servers = k1:9092
+            [pycapa]
+            linger.ms = 99
+            group.id = other
+            [kafka-topic]
+            acks = all
+            [empty]
+            """
+        let parsed = try KafkaIniFile.parse(text, path: "k.ini")
+        #expect(parsed.properties.global.map(\.key) == ["bootstrap.servers"])
+        #expect(parsed.properties.topic.map(\.key) == ["acks"])
+        #expect(
+            parsed.skippedGroups == [
+                .init(name: "pycapa", line: 4, properties: 2), .init(name: "empty", line: 9, properties: 0),
+            ]
+        )
     }
 
     @Test func errorsNameTheLineAndTheFix() {
@@ -33,15 +57,15 @@ import Testing
             throws: KafkaIniFile.ParseError(
                 path: "k.ini",
                 line: 2,
-                problem: "unknown section [kafka]",
-                fix: "Use [kafka-global] for producer properties or [kafka-topic] for topic properties."
+                problem: "the section header '[]' has no name",
+                fix: "Write it as [kafka-global] or [kafka-topic]."
             )
         ) {
-            try KafkaIniFile.parse("# x\n[kafka]\n", path: "k.ini")
+            try KafkaIniFile.parse("# x\n[ ]\n", path: "k.ini")
         }
         for (text, line) in [
             ("[kafka-global]\nnot a property\n", 2), ("linger.ms = 1\n", 1),
-            ("[kafka-global\n", 1), ("[kafka-global]\n = value\n", 2),
+            ("[kafka-global\n", 1), ("[kafka-global]\n = value\n", 2), ("[other]\nno equals sign\n", 2),
         ] {
             do {
                 _ = try KafkaIniFile.parse(text, path: "k.ini")

@@ -10,11 +10,14 @@
 
 #include <rte_config.h>
 
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
 
 #include <rte_bpf.h>
 #include <rte_common.h>
@@ -27,6 +30,7 @@
 #include <rte_ethdev_core.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
+#include <rte_log.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
@@ -34,6 +38,7 @@
 #include <rte_pause.h>
 #include <rte_pdump.h>
 #include <rte_ring.h>
+#include <rte_version.h>
 
 // MARK: - errors
 
@@ -145,5 +150,17 @@ int CDPDK_pthread_getaffinity_np(cpu_set_t *set);
 int CDPDK_pthread_setaffinity_np(const cpu_set_t *set);
 /// pthread_setname_np for the calling thread (at most 15 bytes). 0 or an errno value.
 int CDPDK_pthread_setname_np(const char *name);
+
+// MARK: - malloc (<malloc.h>, which Swift's Glibc module does not import)
+
+/// malloc_trim: returns the free memory of every malloc arena to the system
+/// (madvise). 1 when some was returned.
+static inline int CDPDK_malloc_trim(size_t pad) { return malloc_trim(pad); }
+
+// MARK: - streams (glibc declares fopencookie only under _GNU_SOURCE)
+
+/// fopencookie for a write-only stream: `write` receives what is written
+/// (rte_openlog_stream takes such a FILE). NULL with errno set on failure.
+FILE *CDPDK_fopencookie(void *cookie, ssize_t (*write)(void *cookie, const char *buffer, size_t size));
 
 #endif

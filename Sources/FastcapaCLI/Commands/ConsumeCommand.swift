@@ -28,8 +28,26 @@ struct ConsumeCommand: ParsableCommand {
     )
     var properties: [String] = []
     @Option(name: [.short, .long], help: "Topic to read.") var topic: String = "pcap"
+    /// `--format`'s values.
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case text, pcap, pcapng
+    }
+
+    /// `--from`'s values: where `KafkaTopicReader` starts.
+    enum Start: String, ExpressibleByArgument, CaseIterable {
+        case beginning, end, stored
+
+        var reader: KafkaTopicReader.Start {
+            switch self {
+            case .beginning: .beginning
+            case .end: .end
+            case .stored: .stored
+            }
+        }
+    }
+
     @Option(help: "Where to start: beginning, end, or stored (the consumer group's committed offsets).")
-    var from: String = "beginning"
+    var from: Start = .beginning
     @Option(help: "Consumer group (used with --from stored).") var group: String = "fastcapa-consume"
     @Option(help: "Partitions to read, comma-separated (default: all).") var partitions: String?
     @Option(name: [.customShort("n"), .long], help: "Stop after this many packets (0: no limit).") var count: Int = 0
@@ -65,7 +83,7 @@ struct ConsumeCommand: ParsableCommand {
             "Seconds to wait for the broker to answer (metadata, offsets), and, with --follow or --count, for a message."
     )
     var timeout: Int = 10
-    @Option(help: "text, pcap or pcapng.") var format: String = "text"
+    @Option(help: "text, pcap or pcapng.") var format: Format = .text
     @Option(
         name: [.short, .long],
         help:
@@ -75,12 +93,6 @@ struct ConsumeCommand: ParsableCommand {
     @Flag(help: "No progress line on standard error (it is shown only on a terminal).") var quiet = false
 
     func validate() throws {
-        guard ["text", "pcap", "pcapng"].contains(format) else {
-            throw ValidationError("--format: '\(format)' is not a format. Use text, pcap or pcapng.")
-        }
-        guard KafkaTopicReader.Start(rawValue: from) != nil else {
-            throw ValidationError("--from: '\(from)' is not a start. Use beginning, end or stored.")
-        }
         guard count >= 0 else { throw ValidationError("--count: \(count) is negative. Use 0 (no limit) or more.") }
         guard timeout > 0 else { throw ValidationError("--timeout: use 1 or more seconds.") }
         guard slack >= 0 && slack <= 86_400 else {
@@ -143,8 +155,11 @@ struct ConsumeCommand: ParsableCommand {
 
     func kafkaProperties() throws -> KafkaProperties {
         var kafka = KafkaProperties()
+        let environment = ProcessInfo.processInfo.environment
         if let kafkaConfig {
-            kafka.global = try CaptureOptions.loadIni(kafkaConfig).global
+            var warnings: [String] = []
+            kafka.global = try CaptureOptions.loadIni(kafkaConfig, environment: environment, warnings: &warnings).global
+            for warning in warnings { FileHandle.standardError.write(Data("fastcapa consume: \(warning)\n".utf8)) }
         }
         if let brokers { kafka.setGlobal("bootstrap.servers", brokers, origin: "--brokers") }
         for property in properties {
@@ -159,7 +174,7 @@ struct ConsumeCommand: ParsableCommand {
                 "no broker to read from. Give -b HOST:PORT, -c FILE or -X bootstrap.servers=HOST:PORT."
             )
         }
-        return kafka
+        return try ValueReferences.resolvingSecrets(kafka, environment: environment)
     }
 
     func run() throws {
@@ -167,7 +182,6 @@ struct ConsumeCommand: ParsableCommand {
         let range = try timeRange()
         let filter = try packetFilter()
         let slackMicros = UInt64(slack * 1_000_000)
-        let start = KafkaTopicReader.Start(rawValue: from)!
         // Open the output first: an unwritable path is refused before any read.
         let output = try OutputFile(path: self.output)
         let reader: KafkaTopicReader
@@ -175,7 +189,7 @@ struct ConsumeCommand: ParsableCommand {
             reader = try KafkaTopicReader(
                 properties: kafka,
                 topic: topic,
-                start: start,
+                start: from.reader,
                 partitions: try partitionList(),
                 group: group,
                 metadataTimeoutMs: Int32(clamping: timeout * 1000),
@@ -188,9 +202,9 @@ struct ConsumeCommand: ParsableCommand {
         }
         var sink: any PacketSink =
             switch format {
-            case "pcap": try PcapSink(output: output, snapLength: snapLength)
-            case "pcapng": try PcapngSink(output: output, snapLength: snapLength)
-            default: TextSink(output: output)
+            case .pcap: try PcapSink(output: output, snapLength: snapLength)
+            case .pcapng: try PcapngSink(output: output, snapLength: snapLength)
+            case .text: TextSink(output: output)
             }
         var merge = CaptureTimeMerge<ConsumedPacket>(
             partitions: reader.partitions,

@@ -171,7 +171,7 @@ struct PcapngSink: PacketSink {
     init(output: OutputFile, snapLength: Int) throws {
         self.output = output
         self.snapLength = snapLength
-        try output.write(Pcapng.sectionHeader())
+        try output.write(Pcapng.sectionHeader(userApplication: "fastcapa \(FastcapaVersion.number)"))
     }
 
     mutating func write(_ packet: ConsumedPacket) throws {

@@ -23,18 +23,32 @@ extension CaptureOptions {
         return properties
     }
 
-    static func loadIni(_ path: String) throws -> KafkaProperties {
+    /// Fastcapa's INI file, `${NAME}` references expanded. Groups it does not
+    /// know are skipped (as GKeyFile did) and named in `warnings`.
+    static func loadIni(
+        _ path: String,
+        environment: [String: String],
+        warnings: inout [String]
+    ) throws -> KafkaProperties {
         let text = try readTextFile(
             path,
             what: "Kafka config file (-c)",
             kind: "INI",
             missingFix: "Give the path of Fastcapa's INI file, or leave -c out to use the embedded broker."
         )
+        let parsed: KafkaIniFile.Parsed
         do {
-            return try KafkaIniFile.parse(text, path: path)
+            parsed = try KafkaIniFile.parse(text, path: path)
         } catch {
             throw SettingError("Kafka config file: \(error.description)")
         }
+        warnings += parsed.skippedGroups.map { group in
+            "Kafka config file \(path):\(group.line): group [\(group.name)] is not [\(KafkaIniFile.globalSection)] or [\(KafkaIniFile.topicSection)]; its \(group.properties) propert\(group.properties == 1 ? "y is" : "ies are") ignored (Fastcapa ignored it too)"
+        }
+        return KafkaProperties(
+            global: try ValueReferences.expandingEnvironment(parsed.properties.global, environment: environment),
+            topic: try ValueReferences.expandingEnvironment(parsed.properties.topic, environment: environment)
+        )
     }
 
     /// A text file an option names, with a clear error for each way reading it can fail.

@@ -8,13 +8,16 @@ import Foundation
 /// librdkafka property and `--config` for a file holding all of it.
 ///
 /// Every setting is optional here: nil means "not given", so that a flag wins
-/// over the config file, which wins over the default.
+/// over the config file, which wins over the default. Numeric options take the
+/// next argument whatever it looks like (`.unconditional`), so that
+/// `--snap-length -5` is refused as out of range, not as a missing value.
 package struct CaptureOptions: ParsableArguments {
     package init() {}
 
     @Option(
         name: .customLong("config"),
-        help: "A YAML file with EAL arguments, settings and Kafka properties (see Configs/fastcapa.yaml)."
+        help: "A YAML file with EAL arguments, settings and Kafka properties (see Configs/fastcapa.yaml).",
+        completion: .file(extensions: ["yaml", "yml"])
     )
     var config: String?
 
@@ -23,45 +26,56 @@ package struct CaptureOptions: ParsableArguments {
 
     @Option(
         name: [.customShort("p"), .customLong("port-mask")],
+        parsing: .unconditional,
         help: "Hex mask of the ports to capture from. (default: 0x1)"
     )
     var portMask: String?
 
     @Option(
         name: [.customShort("b"), .customLong("rx-burst")],
+        parsing: .unconditional,
         help: "Packets per receive burst, 1-1024. (default: 32)"
     )
     var rxBurst: String?
 
     @Option(
         name: .customLong("max-rebursts"),
+        parsing: .unconditional,
         help: "Receive again at once, up to this many times, while bursts come back full. (default: 4)"
     )
     var maxRebursts: String?
 
     @Option(
         name: [.customShort("w"), .customLong("tx-burst")],
+        parsing: .unconditional,
         help: "Packets per transmit-ring dequeue, 1-4096. (default: 256)"
     )
     var txBurst: String?
 
-    @Option(name: [.customShort("d"), .customLong("rx-desc")], help: "Receive descriptors per queue. (default: 1024)")
+    @Option(
+        name: [.customShort("d"), .customLong("rx-desc")],
+        parsing: .unconditional,
+        help: "Receive descriptors per queue. (default: 1024)"
+    )
     var rxDescriptors: String?
 
     @Option(
         name: [.customShort("x"), .customLong("ring-size")],
+        parsing: .unconditional,
         help: "Slots per transmit ring, a power of two. (default: 2048)"
     )
     var ringSize: String?
 
     @Option(
         name: [.customShort("q"), .customLong("rx-queues")],
+        parsing: .unconditional,
         help: "Receive queues per port, spread by RSS. (default: 1)"
     )
     var rxQueues: String?
 
     @Option(
         name: .customLong("tx-workers"),
+        parsing: .unconditional,
         help: "Transmit workers per ring, each with its own producer and lcore. (default: 1)"
     )
     var txWorkers: String?
@@ -83,13 +97,15 @@ package struct CaptureOptions: ParsableArguments {
 
     @Option(
         name: [.customShort("c"), .customLong("kafka-config")],
-        help: "Fastcapa's Kafka INI file: [kafka-global] and [kafka-topic] librdkafka properties."
+        help: "Fastcapa's Kafka INI file: [kafka-global] and [kafka-topic] librdkafka properties.",
+        completion: .file(extensions: ["ini", "conf"])
     )
     var kafkaConfig: String?
 
     @Option(
         name: [.customShort("s"), .customLong("stats-file")],
-        help: "Append librdkafka's statistics JSON here, one object per line, with the probe's own snapshot."
+        help: "Append librdkafka's statistics JSON here, one object per line, with the probe's own snapshot.",
+        completion: .file()
     )
     var statsFile: String?
 
@@ -105,39 +121,45 @@ package struct CaptureOptions: ParsableArguments {
 
     @Option(
         name: .customLong("ring-full"),
-        help: "When a transmit ring is full: drop (count and free) or wait (back-pressure). (default: drop)"
+        help: "When a transmit ring is full: drop (count and free) or wait (back-pressure). (default: drop)",
+        completion: .list(CaptureSettings.RingFullPolicy.allCases.map(\.rawValue))
     )
     var ringFull: String?
 
     @Option(
         name: .customLong("partitioner"),
         help:
-            "default (each batch to the next partition), flow (one partition per flow, in order) or key (librdkafka's, per message). (default: default)"
+            "round-robin (each batch to the next partition; 'default', its old name, still works), flow (one partition per flow, in order) or key (librdkafka's partitioner, per message). (default: round-robin)",
+        completion: .list(CaptureSettings.Partitioning.allCases.map(\.rawValue))
     )
     var partitioner: String?
 
     @Option(
         name: .customLong("produce-call"),
-        help: "batch (rd_kafka_produce_batch) or single (rd_kafka_produce per packet). (default: batch)"
+        help: "batch (rd_kafka_produce_batch) or single (rd_kafka_produce per packet). (default: batch)",
+        completion: .list(CaptureSettings.ProduceCall.allCases.map(\.rawValue))
     )
     var produceCall: String?
 
     @Option(
         name: .customLong("delivery-reports"),
         help:
-            "Where delivery reports are served: lcore (the transmit lcore, after every burst) or thread (a thread per producer on the control cores). (default: lcore)"
+            "Where delivery reports are served: lcore (the transmit lcore, after every burst) or thread (a thread per producer on the control cores). (default: lcore)",
+        completion: .list(CaptureSettings.DeliveryReports.allCases.map(\.rawValue))
     )
     var deliveryReports: String?
 
     @Option(
         name: .customLong("sink"),
         help:
-            "kafka, or null: free packets after the ring without sending them (receive-path benchmarks). (default: kafka)"
+            "kafka, or null: free packets after the ring without sending them (receive-path benchmarks). (default: kafka)",
+        completion: .list(CaptureSettings.Sink.allCases.map(\.rawValue))
     )
     var sink: String?
 
     @Option(
         name: .customLong("snap-length"),
+        parsing: .unconditional,
         help: "Cut frames longer than this many bytes (counted as truncated). (default: 262144)"
     )
     var snapLength: String?
@@ -153,73 +175,85 @@ package struct CaptureOptions: ParsableArguments {
 
     @Option(
         name: .customLong("filter-file"),
-        help: "Read the capture filter from this file ('#' starts a comment); SIGHUP reads it again."
+        help: "Read the capture filter from this file ('#' starts a comment); SIGHUP reads it again.",
+        completion: .file()
     )
     var filterFile: String?
 
     @Option(
         name: .customLong("filter-engine"),
         help:
-            "jit (native code; the interpreter where DPDK has no JIT) or interpreter (eBPF interpreter). (default: jit)"
+            "jit (native code; the interpreter where DPDK has no JIT) or interpreter (eBPF interpreter). (default: jit)",
+        completion: .list(FilterEngine.allCases.map(\.rawValue))
     )
     var filterEngine: String?
 
     @Option(
         name: .customLong("queue-full-retries"),
+        parsing: .unconditional,
         help: "Times to wait 1 ms for room in librdkafka's queue before dropping. (default: 50)"
     )
     var queueFullRetries: String?
 
     @Option(
         name: .customLong("idle-spin-polls"),
+        parsing: .unconditional,
         help: "Empty polls before a polling lcore starts to sleep. (default: 1024)"
     )
     var idleSpinPolls: String?
 
     @Option(
         name: .customLong("idle-sleep-max-us"),
+        parsing: .unconditional,
         help: "Longest idle sleep of a polling lcore in µs; 0 never sleeps. (default: 100)"
     )
     var idleSleepMaxMicros: String?
 
     @Option(
         name: .customLong("stats-interval"),
+        parsing: .unconditional,
         help: "Seconds between statistics tables; 0 turns them off. (default: 5)"
     )
     var statsInterval: String?
 
     @Option(
         name: .customLong("drain-timeout"),
+        parsing: .unconditional,
         help: "Seconds a graceful stop may spend emptying rings and flushing Kafka. (default: 10)"
     )
     var drainTimeout: String?
 
     @Option(
         name: .customLong("idle-exit"),
+        parsing: .unconditional,
         help: "Stop after this many seconds without a packet (replaying files); 0: never. (default: 0)"
     )
     var idleExit: String?
 
     @Option(
         name: .customLong("embedded-partitions"),
+        parsing: .unconditional,
         help: "Partitions of the topic on the embedded broker. (default: 1)"
     )
     var embeddedPartitions: String?
 
     @Option(
         name: .customLong("embedded-address-file"),
-        help: "Write the embedded broker's bootstrap address to this file."
+        help: "Write the embedded broker's bootstrap address to this file.",
+        completion: .file()
     )
     var embeddedAddressFile: String?
 
     @Option(
         name: .customLong("log-level"),
-        help: "trace, debug, info, notice, warning, error or critical. (default: info)"
+        help: "trace, debug, info, notice, warning, error or critical. (default: info)",
+        completion: .list(ResolvedConfiguration.logLevels)
     )
     var logLevel: String?
 
     @Option(
         name: .customLong("restart-backoff-ms"),
+        parsing: .unconditional,
         help:
             "First wait before restarting a producer that failed again within a minute; doubles each time. (default: 100)"
     )
@@ -227,36 +261,42 @@ package struct CaptureOptions: ParsableArguments {
 
     @Option(
         name: .customLong("restart-backoff-max"),
+        parsing: .unconditional,
         help: "Longest wait between producer restarts, in seconds. (default: 30)"
     )
     var restartBackoffMax: String?
 
     @Option(
         name: .customLong("max-restarts-per-minute"),
+        parsing: .unconditional,
         help: "This many producer restart attempts within a minute make the probe unhealthy. (default: 10)"
     )
     var maxRestartsPerMinute: String?
 
     @Option(
         name: .customLong("stall-seconds"),
+        parsing: .unconditional,
         help: "Messages waiting this long without a delivery make a producer degraded. (default: 30)"
     )
     var stallSeconds: String?
 
     @Option(
         name: .customLong("slow-round-trip-ms"),
+        parsing: .unconditional,
         help: "A broker round trip above this (librdkafka's statistics) makes a producer degraded. (default: 1000)"
     )
     var slowRoundTripMs: String?
 
     @Option(
         name: .customLong("counter-trace"),
-        help: "Append 'elapsed-ms received delivered restarts' lines here every --counter-trace-interval-ms."
+        help: "Append 'elapsed-ms received delivered restarts' lines here every --counter-trace-interval-ms.",
+        completion: .file()
     )
     var counterTrace: String?
 
     @Option(
         name: .customLong("counter-trace-interval-ms"),
+        parsing: .unconditional,
         help: "Milliseconds between counter-trace lines. (default: 10)"
     )
     var counterTraceIntervalMs: String?
@@ -270,7 +310,8 @@ package struct CaptureOptions: ParsableArguments {
     @Option(
         name: .customLong("control-cores"),
         help:
-            "CPUs for librdkafka's threads and the supervisors: auto (those no worker lcore uses, or all), main-lcore, or a list like 0,2-3. (default: auto)"
+            "CPUs for librdkafka's threads and the supervisors: auto (those no worker lcore uses, or all), main-lcore, or a list like 0,2-3. (default: auto)",
+        completion: .list(["auto", "main-lcore"])
     )
     var controlCores: String?
 
@@ -305,10 +346,15 @@ package struct CaptureOptions: ParsableArguments {
     }
 
     /// Flags > config file > defaults, validated as a whole.
-    /// - Parameter eal: the EAL arguments given before `--` (they replace the config file's).
-    package func resolve(eal: [String] = []) throws -> ResolvedConfiguration {
+    /// - Parameters:
+    ///   - eal: the EAL arguments given before `--` (they replace the config file's).
+    ///   - environment: what `${NAME}` in the files and `@NAME` credentials stand for.
+    package func resolve(
+        eal: [String] = [],
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> ResolvedConfiguration {
         var resolved = ResolvedConfiguration()
-        let file = try config.map(ConfigurationFile.load)
+        let file = try config.map { try ConfigurationFile.load($0, environment: environment) }
         for (key, value, line) in file?.values ?? [] {
             do {
                 try Setting.byKey[key]!.apply(&resolved, value)
@@ -327,11 +373,12 @@ package struct CaptureOptions: ParsableArguments {
 
         // Kafka: the INI file, then the config file's maps, then -X (later wins).
         if let path = resolved.kafkaConfig {
-            resolved.kafka = try Self.loadIni(path)
+            resolved.kafka = try Self.loadIni(path, environment: environment, warnings: &resolved.warnings)
         }
         if let file { resolved.kafka.merge(file.kafka) }
         resolved.kafka.merge(try Self.parseDashX(properties))
         try resolved.readFilterFile()
+        resolved.kafka = try ValueReferences.resolvingSecrets(resolved.kafka, environment: environment)
         try resolved.validate()
         return resolved
     }

@@ -19,17 +19,18 @@ struct ConfigurationFile: Sendable {
     var values: [(key: String, value: String, line: Int)] = []
     var kafka = KafkaProperties()
 
-    static func load(_ path: String) throws -> ConfigurationFile {
+    static func load(_ path: String, environment: [String: String]) throws -> ConfigurationFile {
         let text = try CaptureOptions.readTextFile(
             path,
             what: "config file",
             kind: "YAML",
             missingFix: "Give the path of a YAML config file (see Configs/fastcapa.yaml)."
         )
-        return try parse(text, path: path)
+        return try parse(text, path: path, environment: environment)
     }
 
-    static func parse(_ text: String, path: String) throws -> ConfigurationFile {
+    /// - Parameter environment: what `${NAME}` in a value stands for.
+    static func parse(_ text: String, path: String, environment: [String: String] = [:]) throws -> ConfigurationFile {
         var file = ConfigurationFile(path: path)
         let root: Node?
         do {
@@ -60,9 +61,14 @@ struct ConfigurationFile: Sendable {
                         "config file \(at): eal must be a list of EAL arguments, e.g. eal: [--no-huge, -m, \"512\"]."
                     )
                 }
-                file.eal = arguments
+                file.eal = try arguments.map {
+                    try ValueReferences.expandEnvironment($0, at: "config file \(at) (eal)", environment: environment)
+                }
             case "kafka", "kafka-topic":
-                let properties = try Self.properties(value, name: key, at: at, path: path)
+                let properties = try ValueReferences.expandingEnvironment(
+                    Self.properties(value, name: key, at: at, path: path),
+                    environment: environment
+                )
                 if key == "kafka" { file.kafka.global += properties } else { file.kafka.topic += properties }
             default:
                 guard Setting.byKey[key] != nil else {
@@ -74,7 +80,12 @@ struct ConfigurationFile: Sendable {
                 guard let scalar = value.scalar?.string else {
                     throw SettingError("config file \(at): '\(key)' needs a single value, not a list or mapping.")
                 }
-                file.values.append((key, scalar, Self.line(keyNode)))
+                let expanded = try ValueReferences.expandEnvironment(
+                    scalar,
+                    at: "config file \(at) (\(key))",
+                    environment: environment
+                )
+                file.values.append((key, expanded, Self.line(keyNode)))
             }
         }
         return file

@@ -1,8 +1,12 @@
 import FastcapaCapture
 import FastcapaKafka
 import Foundation
+import Logging
 
 extension ResolvedConfiguration {
+    /// swift-log's levels, the values of `--log-level`.
+    static let logLevels = Logger.Level.allCases.map(\.rawValue)
+
     /// Checks what no single setting can check alone.
     func validate() throws {
         do {
@@ -58,7 +62,7 @@ extension ResolvedConfiguration {
             }
         }
         try check(
-            ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel),
+            Self.logLevels.contains(logLevel),
             "log-level: '\(logLevel)' is not a level. Use trace, debug, info, notice, warning, error or critical."
         )
         do {

@@ -26,4 +26,6 @@ package struct ResolvedConfiguration: Sendable {
     package var counterTraceIntervalMs = 10
     package var metricsAddress: String?
     package var controlCores = ControlCores.auto
+    /// What was accepted but deserves a log line (an INI group fastcapa skips).
+    package var warnings: [String] = []
 }

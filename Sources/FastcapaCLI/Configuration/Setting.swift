@@ -58,18 +58,28 @@ struct Setting: Sendable {
         )
     }
 
+    /// One of an enumeration's values; `aliases` are other names accepted for some of them.
     static func choice<Value: RawRepresentable & CaseIterable & Sendable>(
         _ key: String,
-        _ path: WritableKeyPath<ResolvedConfiguration, Value> & Sendable
+        _ path: WritableKeyPath<ResolvedConfiguration, Value> & Sendable,
+        aliases: [String: Value] = [:]
     ) -> Setting where Value.RawValue == String {
         Setting(
             key: key,
             fastcapaFlag: nil,
             defaultValue: ResolvedConfiguration()[keyPath: path].rawValue,
             apply: { configuration, text in
-                guard let value = Value(rawValue: text) else {
+                guard let value = Value(rawValue: text) ?? aliases[text] else {
+                    // Every accepted name, each alias after the value it stands for.
+                    let names = Value.allCases.flatMap { value in
+                        [value.rawValue] + aliases.filter { $0.value.rawValue == value.rawValue }.keys.sorted()
+                    }
+                    let notes = aliases.sorted { $0.key < $1.key }.map {
+                        "'\($0.key)' is another name for \($0.value.rawValue)"
+                    }
                     throw SettingError(
-                        "\(key): '\(text)' is not one of \(Value.allCases.map(\.rawValue).joined(separator: ", ")). Use one of those."
+                        "\(key): '\(text)' is not one of \(names.joined(separator: ", ")). Use one of those"
+                            + (notes.isEmpty ? "." : " (\(notes.joined(separator: "; "))).")
                     )
                 }
                 configuration[keyPath: path] = value
@@ -106,7 +116,7 @@ struct Setting: Sendable {
         .optionalString("kafka-config", flag: "-c", \.kafkaConfig),
         .optionalString("stats-file", flag: "-s", \.statsFile),
         .choice("ring-full", \.settings.ringFull),
-        .choice("partitioner", \.settings.partitioning),
+        .choice("partitioner", \.settings.partitioning, aliases: CaptureSettings.Partitioning.aliases),
         .choice("produce-call", \.settings.produceCall),
         .choice("delivery-reports", \.settings.deliveryReports),
         .choice("sink", \.settings.sink),

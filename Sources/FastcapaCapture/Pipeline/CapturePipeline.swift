@@ -17,13 +17,22 @@ package final class CapturePipeline: @unchecked Sendable {
     package private(set) var deviceTimestamps = false
     private var pools: [OpaquePointer] = []
     private var rings: [OpaquePointer] = []
+
+    /// How many packets each transmit ring holds (one slot fewer than its size).
+    package var ringCapacities: [Int] { rings.map { Int(rte_ring_get_capacity($0)) } }
     private let rxCounters: CounterBlock<fastcapa_rx_counters>
     private let txCounters: CounterBlock<fastcapa_tx_counters>
     let control = WorkerControl()
     /// The capture filter the receive workers read (through RCU).
     package private(set) var filter = FilterSlot(nil)
+    /// The lcores that receive (on their own, or co-scheduled with a transmit loop), and those that only transmit.
     var receiveLcores: [UInt32] = []
     var transmitLcores: [UInt32] = []
+    /// Queues whose receive and transmit loops share an lcore, and those lcores (among `receiveLcores`).
+    private var coScheduled: [CoScheduledWorker] = []
+    private var coScheduledLcores: [UInt32] = []
+    /// Which lcore runs which loop, a line per queue (logged at start).
+    package private(set) var workerLayout: [String] = []
     private var released = false
     /// Set by the drain once every lcore has returned (read by the sampler).
     private let workersReturned = Atomic<Bool>(false)
@@ -105,7 +114,9 @@ package final class CapturePipeline: @unchecked Sendable {
                         filter: filter
                     )
                 )
-                receiveLcores.append(lcoreIterator.next()!)
+                let receiveLcore = lcoreIterator.next()!
+                receiveLcores.append(receiveLcore)
+                var queueTransmitLcores: [UInt32] = []
                 for worker in 0..<settings.txWorkersPerRing {
                     let txIndex = ringIndex * settings.txWorkersPerRing + worker
                     transmitWorkers.append(
@@ -122,13 +133,55 @@ package final class CapturePipeline: @unchecked Sendable {
                             kafka: kafka
                         )
                     )
-                    transmitLcores.append(lcoreIterator.next()!)
+                    queueTransmitLcores.append(lcoreIterator.next()!)
                 }
+                plan(
+                    port: port.id,
+                    queue: queue,
+                    receiveLcore: receiveLcore,
+                    transmitLcores: queueTransmitLcores,
+                    firstTransmitWorker: transmitWorkers.count - settings.txWorkersPerRing
+                )
             }
         }
     }
 
-    private static func checkLcores(_ available: Int, settings: CaptureSettings) throws(CaptureError) {
+    /// Co-schedules a queue's receive and transmit loops on its receive lcore when the lcore map
+    /// pins both lcores to the same single CPU (one transmit worker); else each loop gets its lcore.
+    private func plan(
+        port: UInt16,
+        queue: Int,
+        receiveLcore: UInt32,
+        transmitLcores queueTransmitLcores: [UInt32],
+        firstTransmitWorker: Int
+    ) {
+        let receiveCPUs = CPUAffinity.of(lcore: receiveLcore)
+        let cpus = { (lcore: UInt32) in ControlCores.formatList(CPUAffinity.of(lcore: lcore)) }
+        let split = getenv("FASTCAPA_LEVER_SPLIT_WORKERS") != nil
+        if !split && queueTransmitLcores.count == 1 && receiveCPUs.count == 1
+            && CPUAffinity.of(lcore: queueTransmitLcores[0]) == receiveCPUs
+        {
+            coScheduled.append(
+                CoScheduledWorker(receive: receiveWorkers.last!, transmit: transmitWorkers[firstTransmitWorker])
+            )
+            coScheduledLcores.append(receiveLcore)
+            workerLayout.append(
+                "port \(port) queue \(queue): receive and transmit worker \(firstTransmitWorker) co-scheduled on lcore "
+                    + "\(receiveLcore) (CPU \(cpus(receiveLcore))), lcore \(queueTransmitLcores[0]) unused: both were given CPU \(cpus(receiveLcore))"
+            )
+            return
+        }
+        transmitLcores.append(contentsOf: queueTransmitLcores)
+        let transmit = queueTransmitLcores.enumerated().map {
+            "transmit worker \(firstTransmitWorker + $0.offset) on lcore \($0.element) (CPU \(cpus($0.element)))"
+        }
+        workerLayout.append(
+            "port \(port) queue \(queue): receive on lcore \(receiveLcore) (CPU \(cpus(receiveLcore))), "
+                + transmit.joined(separator: ", ")
+        )
+    }
+
+    package static func checkLcores(_ available: Int, settings: CaptureSettings) throws(CaptureError) {
         let needed = settings.workerLcoresNeeded
         guard available < needed else { return }
         let ports = settings.ports.count
@@ -191,10 +244,21 @@ package final class CapturePipeline: @unchecked Sendable {
 
     /// Launches transmit workers first, so rings drain from the first packet.
     package func start() throws(CaptureError) {
-        for (worker, lcore) in zip(transmitWorkers, transmitLcores) {
+        let coScheduledTransmit = Set(coScheduled.map { ObjectIdentifier($0.transmit) })
+        let coScheduledReceive = Set(coScheduled.map { ObjectIdentifier($0.receive) })
+        for (worker, lcore) in zip(
+            transmitWorkers.filter { !coScheduledTransmit.contains(ObjectIdentifier($0)) },
+            transmitLcores
+        ) {
             try launch(TransmitWorker.entry, Unmanaged.passUnretained(worker).toOpaque(), lcore)
         }
-        for (worker, lcore) in zip(receiveWorkers, receiveLcores) {
+        for (worker, lcore) in zip(coScheduled, coScheduledLcores) {
+            try launch(CoScheduledWorker.entry, Unmanaged.passUnretained(worker).toOpaque(), lcore)
+        }
+        for (worker, lcore) in zip(
+            receiveWorkers.filter { !coScheduledReceive.contains(ObjectIdentifier($0)) },
+            receiveLcores.filter { !coScheduledLcores.contains($0) }
+        ) {
             try launch(ReceiveWorker.entry, Unmanaged.passUnretained(worker).toOpaque(), lcore)
         }
     }
@@ -238,12 +302,14 @@ package final class CapturePipeline: @unchecked Sendable {
             )
         }
         CURCU_rcu_thread_offline()
+        let perPort = ports.map { (port: $0.id, statistics: $0.statistics()) }
         var nic = Port.Statistics()
-        for port in ports { nic += port.statistics() }
+        for port in perPort { nic += port.statistics }
         let snapshot = CaptureSnapshot(
             perQueue: perQueue,
             perWorker: perWorker,
             nic: nic,
+            perPort: perPort,
             ringDepths: rings.map { Int(rte_ring_count($0)) },
             producers: producers,
             restarts: transmitWorkers.map { $0.restartCount.load(ordering: .relaxed) },
@@ -300,6 +366,7 @@ package final class CapturePipeline: @unchecked Sendable {
         guard !released else { return }
         released = true
         for worker in transmitWorkers { worker.releaseProducer() }
+        coScheduled.removeAll()
         transmitWorkers.removeAll()
         receiveWorkers.removeAll()
         filter = FilterSlot(nil)  // destroys the filter's program

@@ -14,13 +14,17 @@ package struct CaptureSettings: Sendable, Equatable {
     package enum Partitioning: String, Sendable, CaseIterable {
         /// Each batch a transmit worker produces goes to the next partition in
         /// turn: spread evenly, with no partitioner call per message.
-        case `default`
+        case roundRobin = "round-robin"
         /// One partition per flow: the packet's RSS hash, or a symmetric
         /// software hash of addresses and ports, so a flow stays in order.
         case flow
         /// librdkafka's partitioner on the key (a hash of the capture time),
         /// called per message, as Metron's Fastcapa did.
         case key
+
+        /// Other names accepted for a value: `default` was round-robin's name,
+        /// and read as if it meant librdkafka's default partitioner.
+        package static let aliases: [String: Partitioning] = ["default": .roundRobin]
     }
 
     /// How a transmit worker hands packets to librdkafka.
@@ -48,7 +52,7 @@ package struct CaptureSettings: Sendable, Equatable {
     package var rxQueues: Int = 1
     package var txWorkersPerRing: Int = 1
     package var ringFull: RingFullPolicy = .drop
-    package var partitioning: Partitioning = .default
+    package var partitioning: Partitioning = .roundRobin
     package var produceCall: ProduceCall = .batch
     package var deliveryReports: DeliveryReports = .lcore
     /// Frames longer than this are cut to it (and counted as truncated).

@@ -6,6 +6,8 @@ package struct CaptureSnapshot: Sendable {
     package var perQueue: [ReceiveCounts]
     package var perWorker: [TransmitCounts]
     package var nic: Port.Statistics
+    /// Each port's NIC counters (their sum is `nic`), by port id.
+    package var perPort: [(port: UInt16, statistics: Port.Statistics)]
     /// Packets in each transmit ring (rte_ring_count).
     package var ringDepths: [Int]
     /// Each worker's current producer as the sampler read it (librdkafka's queue
@@ -21,6 +23,7 @@ package struct CaptureSnapshot: Sendable {
         perQueue: [ReceiveCounts],
         perWorker: [TransmitCounts],
         nic: Port.Statistics = Port.Statistics(),
+        perPort: [(port: UInt16, statistics: Port.Statistics)] = [],
         ringDepths: [Int] = [],
         producers: [ProducerSample] = [],
         restarts: [Int] = [],
@@ -30,6 +33,7 @@ package struct CaptureSnapshot: Sendable {
         self.perQueue = perQueue
         self.perWorker = perWorker
         self.nic = nic
+        self.perPort = perPort
         self.ringDepths = ringDepths
         self.producers = producers
         self.restarts = restarts

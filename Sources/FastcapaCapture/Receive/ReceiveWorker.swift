@@ -77,70 +77,24 @@ package final class ReceiveWorker: @unchecked Sendable {
     func run() -> Int32 {
         CURCU_rcu_register_thread()
         defer { CURCU_rcu_unregister_thread() }
-        // Everything the loop touches, in locals.
-        let port = self.port
-        let queue = self.queue
-        let ring = self.ring
-        let burst = UInt16(self.burst)
-        let maxRebursts = self.maxRebursts
         let counters = self.counters
         let packets = self.packets
         let stop = control.flags + WorkerControl.stopReceiving
         let abandon = control.flags + WorkerControl.abandon
         let waitWhenFull = ringFull == .wait
         var roomWait = RingRoomWait(ring: ring, maxSleepMicros: idleSleepMaxMicros, rcuReader: true)
-        let filterSlot = filter.pointer
-        let verdicts = self.verdicts
-        let rejected = self.rejected
-        let captureTimeField = self.captureTimeField
-        let device = deviceTimestamp
         var clock = CaptureClock<TscTimeSource>()
         var idle = IdleBackoff(spinPolls: idleSpinPolls, maxSleepMicros: idleSleepMaxMicros, rcuReader: true)
 
         while fastcapa_flag_load(stop) == 0 {
             // Holds no filter record from the last burst.
             CURCU_rcu_quiescent_state()
-            var count = Int(rte_eth_rx_burst(port, queue, packets, burst))
-            if count == 0 {
+            guard let count = receiveBurst(&clock) else {
                 idle.idle()
                 continue
             }
             idle.reset()
-            // Each burst's packets share the clock read right after it returned.
-            var bytes = stamp(packets, count, at: clock.nowMicros(), device, captureTimeField)
-            // The queue is under pressure while bursts come back full: read
-            // again now and hand the ring one larger batch.
-            var last = count
-            var rebursts = 0
-            while last == Int(burst) && rebursts < maxRebursts {
-                fastcapa_counter_add(&counters.pointee.full_bursts, 1)
-                last = Int(rte_eth_rx_burst(port, queue, packets + count, burst))
-                if last > 0 {
-                    bytes &+= stamp(packets + count, last, at: clock.nowMicros(), device, captureTimeField)
-                }
-                count += last
-                rebursts += 1
-            }
-            fastcapa_counter_add(&counters.pointee.received, UInt64(count))
-            fastcapa_counter_add(&counters.pointee.received_bytes, bytes)
-            fastcapa_counter_add(&counters.pointee.bursts, 1)
-
-            // The capture filter: what it rejects is freed here and counted
-            // as filtered (not a drop); the rest goes on, in order.
-            if let record = CURCU_rcu_dereference(filterSlot) {
-                let verdict = PacketFilter.apply(
-                    record.assumingMemoryBound(to: FilterRecord.self),
-                    packets,
-                    count,
-                    verdicts: verdicts,
-                    rejected: rejected
-                )
-                if verdict.rejected > 0 {
-                    fastcapa_counter_add(&counters.pointee.filtered, UInt64(verdict.rejected))
-                }
-                count = verdict.kept
-                if count == 0 { continue }
-            }
+            if count == 0 { continue }
 
             var sent = enqueue(ring, packets, count)
             if sent < count && waitWhenFull {
@@ -172,6 +126,53 @@ package final class ReceiveWorker: @unchecked Sendable {
         return 0
     }
 
+    /// Receives a burst into `packets` (nil when the queue had none): stamps
+    /// each packet with its capture time (one clock read per burst), re-bursts
+    /// while the queue keeps returning full bursts, counts, and runs the capture
+    /// filter (read through RCU), freeing what it rejects. Returns how many
+    /// packets, in order at the start of `packets`, go on to the ring.
+    @inline(__always)
+    func receiveBurst(_ clock: inout CaptureClock<TscTimeSource>) -> Int? {
+        let counters = self.counters
+        let packets = self.packets
+        let burst = UInt16(self.burst)
+        var count = Int(rte_eth_rx_burst(port, queue, packets, burst))
+        if count == 0 { return nil }
+        // Each burst's packets share the clock read right after it returned.
+        var bytes = stamp(packets, count, at: clock.nowMicros(), deviceTimestamp, captureTimeField)
+        // The queue is under pressure while bursts come back full: read
+        // again now and hand the ring one larger batch.
+        var last = count
+        var rebursts = 0
+        while last == Int(burst) && rebursts < maxRebursts {
+            fastcapa_counter_add(&counters.pointee.full_bursts, 1)
+            last = Int(rte_eth_rx_burst(port, queue, packets + count, burst))
+            if last > 0 {
+                bytes &+= stamp(packets + count, last, at: clock.nowMicros(), deviceTimestamp, captureTimeField)
+            }
+            count += last
+            rebursts += 1
+        }
+        fastcapa_counter_add(&counters.pointee.received, UInt64(count))
+        fastcapa_counter_add(&counters.pointee.received_bytes, bytes)
+        fastcapa_counter_add(&counters.pointee.bursts, 1)
+
+        // The capture filter: what it rejects is freed here and counted
+        // as filtered (not a drop); the rest goes on, in order.
+        guard let record = CURCU_rcu_dereference(filter.pointer) else { return count }
+        let verdict = PacketFilter.apply(
+            record.assumingMemoryBound(to: FilterRecord.self),
+            packets,
+            count,
+            verdicts: verdicts,
+            rejected: rejected
+        )
+        if verdict.rejected > 0 {
+            fastcapa_counter_add(&counters.pointee.filtered, UInt64(verdict.rejected))
+        }
+        return verdict.kept
+    }
+
     /// Writes each packet's capture time (the device's, when it stamped the
     /// packet; else `now`) and returns the packets' bytes.
     @inline(__always)
@@ -196,7 +197,7 @@ package final class ReceiveWorker: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func enqueue(_ ring: OpaquePointer, _ packets: UnsafeMutablePointer<OpaquePointer?>, _ count: Int) -> Int {
+    func enqueue(_ ring: OpaquePointer, _ packets: UnsafeMutablePointer<OpaquePointer?>, _ count: Int) -> Int {
         packets.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: count) {
             Int(rte_ring_enqueue_burst(ring, $0, UInt32(count), nil))
         }

@@ -26,10 +26,14 @@ struct RingRoomWait {
     /// still full, so that the worker keeps receiving (and counting) packets.
     static let longestDropWaitMicros: UInt64 = 1000
 
+    /// A full ring's receive worker resumes once this much of it is free: half. Three quarters (fewer
+    /// wake-ups) made no difference beyond this host's noise (Performance.md, "Levers for the 64-byte gap").
+    static func resumeRoom(capacity: Int) -> Int { max(1, capacity / 2) }
+
     init(ring: OpaquePointer, maxSleepMicros: Int, rcuReader: Bool) {
         self.ring = ring
         self.rcuReader = rcuReader
-        resumeRoom = max(1, Int(rte_ring_get_capacity(ring)) / 2)
+        resumeRoom = Self.resumeRoom(capacity: Int(rte_ring_get_capacity(ring)))
         self.maxSleepMicros = maxSleepMicros
         ticksPerMicro = max(1, rte_get_tsc_hz() / 1_000_000)
     }

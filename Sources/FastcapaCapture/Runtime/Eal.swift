@@ -3,6 +3,9 @@ import Foundation
 
 /// DPDK's Environment Abstraction Layer: initialised once per process.
 package enum Eal {
+    /// The DPDK version fastcapa was built with, e.g. "DPDK 22.11.4".
+    package static var version: String { String(cString: rte_version()) }
+
     /// Initialises the EAL with `arguments` (without the program name).
     ///
     /// When the arguments give no `--file-prefix`, a per-process one is added so

@@ -49,9 +49,93 @@ package struct Port: Sendable {
         pool: OpaquePointer
     ) throws(CaptureError) -> Port {
         let id = path.port
-        let info = try inspect(id)
         let driver = path.driver
+        let (info, conf, descriptors, txDescriptors) = try prepare(
+            id,
+            driver: driver,
+            rxQueues: rxQueues,
+            rxDescriptors: rxDescriptors
+        )
         let socket = rte_eth_dev_socket_id(id)
+        let rss = conf.rx_adv_conf.rss_conf.rss_hf
+        var rxConf = info.default_rxconf
+        rxConf.offloads = conf.rxmode.offloads
+        var status: Int32
+        for queue in 0..<rxQueues {
+            status = rte_eth_rx_queue_setup(id, UInt16(queue), descriptors, UInt32(bitPattern: socket), &rxConf, pool)
+            guard status == 0 else {
+                throw CaptureError(
+                    "cannot set up receive queue \(queue) of port \(id): \(CaptureError.dpdkReason(-status))",
+                    fix: "Check the mempool size and the descriptor count (rx-desc)."
+                )
+            }
+        }
+        if info.max_tx_queues > 0 {
+            // Unused: for rte_pdump only. A failure just means dpdk-dumpcap cannot attach.
+            _ = rte_eth_tx_queue_setup(id, 0, max(txDescriptors, 64), UInt32(bitPattern: socket), nil)
+        }
+        status = rte_eth_dev_start(id)
+        guard status == 0 else {
+            throw CaptureError(
+                "cannot start port \(id) (\(driver)): \(CaptureError.dpdkReason(-status))",
+                fix: "See DPDK's log above; for net_pcap check that rx_pcap names a readable capture file."
+            )
+        }
+        // Some virtual devices have no promiscuous mode; they deliver everything anyway.
+        _ = rte_eth_promiscuous_enable(id)
+        var packetSockets: PacketSocketDrops?
+        if case .afPacket = path.kind, let interface = path.interfaces.first {
+            packetSockets = PacketSocketDrops(
+                port: id,
+                queues: rxQueues,
+                interfaceIndex: KernelInterface.index(of: interface.name)
+            )
+        }
+        return Port(
+            id: id,
+            driver: driver,
+            socket: socket,
+            rxQueues: rxQueues,
+            rssHashFunctions: rss,
+            deliversEpochTimestamps: driver == "net_pcap",
+            path: path,
+            packetSockets: packetSockets
+        )
+    }
+
+    /// Everything up to the queues (`ReceivePath.plan` checked their number):
+    /// the device configured for capture, the descriptor counts it takes.
+    static func prepare(
+        _ id: UInt16,
+        driver: String,
+        rxQueues: Int,
+        rxDescriptors: Int
+    ) throws(CaptureError) -> (info: rte_eth_dev_info, conf: rte_eth_conf, rx: UInt16, tx: UInt16) {
+        let info = try inspect(id)
+        let conf = try configureDevice(id, driver: driver, info: info, rxQueues: rxQueues)
+        var descriptors = UInt16(rxDescriptors)
+        var txDescriptors: UInt16 = 0
+        let status = rte_eth_dev_adjust_nb_rx_tx_desc(id, &descriptors, &txDescriptors)
+        guard status == 0 else {
+            throw CaptureError(
+                "port \(id) refused \(rxDescriptors) receive descriptors: \(CaptureError.dpdkReason(-status))",
+                fix: "Use a descriptor count the device supports (rx-desc)."
+            )
+        }
+        return (info, conf, descriptors, txDescriptors)
+    }
+
+    /// `rte_eth_dev_configure` for capture: `rxQueues` queues spread by RSS over
+    /// the hash functions the device offers, scatter, the device's timestamp and
+    /// RSS hash when it has them, a jumbo MTU when it can scatter (its default
+    /// MTU when it refuses that), one transmit queue for rte_pdump where the
+    /// device has one. Returns the configuration the device took.
+    static func configureDevice(
+        _ id: UInt16,
+        driver: String,
+        info: rte_eth_dev_info,
+        rxQueues: Int
+    ) throws(CaptureError) -> rte_eth_conf {
         var conf = rte_eth_conf()
         let rss =
             rxQueues > 1
@@ -84,57 +168,7 @@ package struct Port: Sendable {
                 fix: "Try fewer receive queues (rx-queues) or check the device's limits in DPDK's log above."
             )
         }
-        var descriptors = UInt16(rxDescriptors)
-        var unusedTx: UInt16 = 0
-        status = rte_eth_dev_adjust_nb_rx_tx_desc(id, &descriptors, &unusedTx)
-        guard status == 0 else {
-            throw CaptureError(
-                "port \(id) refused \(rxDescriptors) receive descriptors: \(CaptureError.dpdkReason(-status))",
-                fix: "Use a descriptor count the device supports (rx-desc)."
-            )
-        }
-        var rxConf = info.default_rxconf
-        rxConf.offloads = conf.rxmode.offloads
-        for queue in 0..<rxQueues {
-            status = rte_eth_rx_queue_setup(id, UInt16(queue), descriptors, UInt32(bitPattern: socket), &rxConf, pool)
-            guard status == 0 else {
-                throw CaptureError(
-                    "cannot set up receive queue \(queue) of port \(id): \(CaptureError.dpdkReason(-status))",
-                    fix: "Check the mempool size and the descriptor count (rx-desc)."
-                )
-            }
-        }
-        if txQueues > 0 {
-            // Unused: for rte_pdump only. A failure just means dpdk-dumpcap cannot attach.
-            _ = rte_eth_tx_queue_setup(id, 0, max(unusedTx, 64), UInt32(bitPattern: socket), nil)
-        }
-        status = rte_eth_dev_start(id)
-        guard status == 0 else {
-            throw CaptureError(
-                "cannot start port \(id) (\(driver)): \(CaptureError.dpdkReason(-status))",
-                fix: "See DPDK's log above; for net_pcap check that rx_pcap names a readable capture file."
-            )
-        }
-        // Some virtual devices have no promiscuous mode; they deliver everything anyway.
-        _ = rte_eth_promiscuous_enable(id)
-        var packetSockets: PacketSocketDrops?
-        if case .afPacket = path.kind, let interface = path.interfaces.first {
-            packetSockets = PacketSocketDrops(
-                port: id,
-                queues: rxQueues,
-                interfaceIndex: KernelInterface.index(of: interface.name)
-            )
-        }
-        return Port(
-            id: id,
-            driver: driver,
-            socket: socket,
-            rxQueues: rxQueues,
-            rssHashFunctions: rss,
-            deliversEpochTimestamps: driver == "net_pcap",
-            path: path,
-            packetSockets: packetSockets
-        )
+        return conf
     }
 
     /// The MTU asked of devices that can scatter frames over several mbufs.

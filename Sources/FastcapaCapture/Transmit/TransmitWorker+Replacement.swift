@@ -1,3 +1,4 @@
+import CDPDK
 import FastcapaKafka
 import Glibc
 
@@ -14,6 +15,8 @@ package struct ProducerReplacement: Sendable {
     /// A stop (or the retirement's own limit) cut the retirement short.
     package var cutShort: Bool
     package var seconds: Double
+    /// Of `seconds`, what returning the freed memory to the system took (`malloc_trim`).
+    package var trimSeconds: Double
 }
 
 /// Why a producer is replaced.
@@ -107,6 +110,13 @@ extension TransmitWorker {
         }
         let oldNumber = old!.number
         old = nil  // released here, on the owner thread: its producer is destroyed now
+        // Its queues (up to queue.buffering.max.kbytes, tens of MB after an
+        // outage) were freed into the arenas of threads that are gone; glibc keeps
+        // such free memory, arena by arena, so each generation's peak would stay
+        // in the RSS (Reliability.md, "Soak"). Give it back to the system.
+        let trimStarted = Self.seconds()
+        _ = CDPDK_malloc_trim(0)
+        let trimSeconds = Self.seconds() - trimStarted
         switch reason {
         case .restart: restartCount.add(1, ordering: .relaxed)
         case .reload: reloadCount.add(1, ordering: .relaxed)
@@ -119,7 +129,8 @@ extension TransmitWorker {
             reproduced: retirement.reproduced,
             lost: retirement.lost,
             cutShort: retirement.cutShort,
-            seconds: Self.seconds() - started
+            seconds: Self.seconds() - started,
+            trimSeconds: trimSeconds
         )
     }
 

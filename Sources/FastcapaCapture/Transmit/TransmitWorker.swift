@@ -164,88 +164,104 @@ package final class TransmitWorker: @unchecked Sendable {
         Unmanaged<TransmitWorker>.fromOpaque(arg!).takeUnretainedValue().run()
     }
 
+    /// What the loop keeps from one burst to the next.
+    struct LoopState {
+        /// Packets [pendingStart, pendingEnd) of `packets` wait for a working producer.
+        var pendingStart = 0
+        var pendingEnd = 0
+        /// Waits for room in librdkafka's queue this burst may still spend (--queue-full-retries).
+        var retries = 0
+        var holdsPackets: Bool { pendingEnd > pendingStart }
+    }
+
     func run() -> Int32 {
         CURCU_rcu_register_thread()
         defer { CURCU_rcu_unregister_thread() }
-        let ring = self.ring
-        let burst = UInt32(self.burst)
-        let packets = self.packets
-        let counters = self.counters
-        let drain = control.flags + WorkerControl.drain
-        let abandon = control.flags + WorkerControl.abandon
-        let slot = producer.pointer
-        let nullSink = self.nullSink
+        var state = LoopState()
         var idle = IdleBackoff(spinPolls: idleSpinPolls, maxSleepMicros: idleSleepMaxMicros, rcuReader: true)
-        // Packets [pendingStart, pendingEnd) of `packets` wait for a working producer.
-        var pendingStart = 0
-        var pendingEnd = 0
-        // Waits for room in librdkafka's queue this burst may still spend (--queue-full-retries).
-        var retries = 0
-
         while true {
             CURCU_rcu_quiescent_state()
-            let record = CURCU_rcu_dereference(slot)!.assumingMemoryBound(to: WorkerRecord.self).pointee
-            let giveUp = fastcapa_flag_load(abandon) != 0
-
-            if giveUp && pendingEnd > pendingStart {
-                // The drain timeout ran out while a producer was down: count the rest.
-                fastcapa_counter_add(&counters.pointee.drain_timeout_drops, UInt64(pendingEnd - pendingStart))
-                CDPDK_rte_pktmbuf_free_bulk(packets + pendingStart, UInt32(pendingEnd - pendingStart))
-                pendingStart = 0
-                pendingEnd = 0
+            switch step(&state, receiversDone: false) {
+            case .worked: idle.reset()
+            case .idle: idle.idle()
+            case .done: return 0
             }
-            if !giveUp && record.producer.isFatal {
-                // This producer is dead: leave packets in the ring until the
-                // supervisor publishes its successor, and its failed messages in
-                // its queue for the successor (no more polling it here).
-                fastcapa_counter_add(&counters.pointee.paused_polls, 1)
-                idle.idle()
-                continue
-            }
-
-            if pendingEnd == pendingStart {
-                let count = packets.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: Int(burst)) {
-                    Int(rte_ring_dequeue_burst(ring, $0, burst, nil))
-                }
-                if count == 0 {
-                    serveDeliveryReports(record)
-                    // Receive workers have stopped and the ring is empty: done.
-                    if fastcapa_flag_load(drain) != 0 { break }
-                    idle.idle()
-                    continue
-                }
-                fastcapa_counter_add(&counters.pointee.dequeued, UInt64(count))
-                pendingStart = 0
-                pendingEnd = count
-                retries = record.queueFullRetries
-                if nullSink || giveUp {
-                    // Benchmarks of the receive path, or the drain timeout ran
-                    // out: count what is left instead of producing it.
-                    if nullSink {
-                        fastcapa_counter_add(&counters.pointee.null_sink_drops, UInt64(count))
-                    } else {
-                        fastcapa_counter_add(&counters.pointee.drain_timeout_drops, UInt64(count))
-                    }
-                    CDPDK_rte_pktmbuf_free_bulk(packets, UInt32(count))
-                    pendingEnd = 0
-                    continue
-                }
-            }
-            idle.reset()
-
-            let index =
-                produceCall == .batch
-                ? produceBatches(pendingStart, pendingEnd, record, retries: &retries, giveUp: giveUp)
-                : produceEach(pendingStart, pendingEnd, record, retries: &retries, giveUp: giveUp)
-            CDPDK_rte_pktmbuf_free_bulk(packets + pendingStart, UInt32(index - pendingStart))
-            pendingStart = index
-            if pendingStart == pendingEnd {
-                pendingStart = 0
-                pendingEnd = 0
-            }
-            serveDeliveryReports(record)
         }
-        return 0
+    }
+
+    /// One turn of the loop: a burst dequeued and produced (or counted), or
+    /// nothing to do. `.done` once the ring is empty, the worker holds nothing
+    /// and no packet will come (the drain flag, or `receiversDone`: the
+    /// co-scheduled receive loop has returned). The caller is an online RCU
+    /// reader and reports a quiescent state between steps.
+    @inline(__always)
+    func step(_ state: inout LoopState, receiversDone: Bool) -> WorkerStep {
+        let counters = self.counters
+        let packets = self.packets
+        let abandon = control.flags + WorkerControl.abandon
+        let record = CURCU_rcu_dereference(producer.pointer)!.assumingMemoryBound(to: WorkerRecord.self).pointee
+        let giveUp = fastcapa_flag_load(abandon) != 0
+
+        if giveUp && state.holdsPackets {
+            // The drain timeout ran out while a producer was down: count the rest.
+            fastcapa_counter_add(&counters.pointee.drain_timeout_drops, UInt64(state.pendingEnd - state.pendingStart))
+            CDPDK_rte_pktmbuf_free_bulk(packets + state.pendingStart, UInt32(state.pendingEnd - state.pendingStart))
+            state.pendingStart = 0
+            state.pendingEnd = 0
+        }
+        if !giveUp && record.producer.isFatal {
+            // This producer is dead: leave packets in the ring until the
+            // supervisor publishes its successor, and its failed messages in
+            // its queue for the successor (no more polling it here).
+            fastcapa_counter_add(&counters.pointee.paused_polls, 1)
+            return .idle
+        }
+
+        if !state.holdsPackets {
+            let burst = UInt32(self.burst)
+            // Read before the dequeue: the flag is set once the receive
+            // workers have returned, so an empty ring seen after it is empty
+            // for good. Read after, it could follow an empty dequeue that a
+            // last enqueue (this lcore descheduled between the two) made stale.
+            let draining = receiversDone || fastcapa_flag_load(control.flags + WorkerControl.drain) != 0
+            let count = packets.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: Int(burst)) {
+                Int(rte_ring_dequeue_burst(ring, $0, burst, nil))
+            }
+            if count == 0 {
+                serveDeliveryReports(record)
+                // Receive workers have stopped and the ring is empty: done.
+                return draining ? .done : .idle
+            }
+            fastcapa_counter_add(&counters.pointee.dequeued, UInt64(count))
+            state.pendingStart = 0
+            state.pendingEnd = count
+            state.retries = record.queueFullRetries
+            if nullSink || giveUp {
+                // Benchmarks of the receive path, or the drain timeout ran
+                // out: count what is left instead of producing it.
+                if nullSink {
+                    fastcapa_counter_add(&counters.pointee.null_sink_drops, UInt64(count))
+                } else {
+                    fastcapa_counter_add(&counters.pointee.drain_timeout_drops, UInt64(count))
+                }
+                CDPDK_rte_pktmbuf_free_bulk(packets, UInt32(count))
+                state.pendingEnd = 0
+                return .worked
+            }
+        }
+
+        let index =
+            produceCall == .batch
+            ? produceBatches(state.pendingStart, state.pendingEnd, record, retries: &state.retries, giveUp: giveUp)
+            : produceEach(state.pendingStart, state.pendingEnd, record, retries: &state.retries, giveUp: giveUp)
+        CDPDK_rte_pktmbuf_free_bulk(packets + state.pendingStart, UInt32(index - state.pendingStart))
+        state.pendingStart = index
+        if state.pendingStart == state.pendingEnd {
+            state.pendingStart = 0
+            state.pendingEnd = 0
+        }
+        serveDeliveryReports(record)
+        return .worked
     }
 
     /// Serves delivery reports here, unless a thread of the producer's own does.

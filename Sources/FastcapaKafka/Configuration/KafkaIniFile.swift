@@ -1,6 +1,8 @@
 /// Fastcapa's Kafka configuration file: an INI file whose `[kafka-global]`
 /// properties go to the producer and whose `[kafka-topic]` properties go to
 /// the topic. Either group may be missing (Fastcapa crashed when one was).
+/// Other groups are skipped, with their properties, and reported: Fastcapa read
+/// the file with GLib's GKeyFile, which ignores groups nobody asks for.
 ///
 ///     # comment
 ///     [kafka-global]
@@ -16,10 +18,23 @@ package enum KafkaIniFile {
         package var description: String { "\(path):\(line): \(problem). \(fix)" }
     }
 
+    /// A group the file has that is neither of the two.
+    package struct SkippedGroup: Equatable, Sendable {
+        package var name: String
+        package var line: Int
+        /// How many properties it held (ignored with it).
+        package var properties: Int
+    }
+
+    package struct Parsed: Sendable {
+        package var properties = KafkaProperties()
+        package var skippedGroups: [SkippedGroup] = []
+    }
+
     package static let globalSection = "kafka-global"
     package static let topicSection = "kafka-topic"
 
-    package static func parse(_ text: String, path: String) throws(ParseError) -> KafkaProperties {
+    package static func parse(_ text: String, path: String) throws(ParseError) -> Parsed {
         if text.utf8.contains(0) {
             throw ParseError(
                 path: path,
@@ -28,7 +43,7 @@ package enum KafkaIniFile {
                 fix: "Give -c a text file with [kafka-global] and [kafka-topic] sections."
             )
         }
-        var properties = KafkaProperties()
+        var parsed = Parsed()
         var section: String?
         var lineNumber = 0
         for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
@@ -45,13 +60,16 @@ package enum KafkaIniFile {
                     )
                 }
                 let name = String(line.dropFirst().dropLast()).trimmingWhitespace()
-                guard name == globalSection || name == topicSection else {
+                guard !name.isEmpty else {
                     throw ParseError(
                         path: path,
                         line: lineNumber,
-                        problem: "unknown section [\(name)]",
-                        fix: "Use [\(globalSection)] for producer properties or [\(topicSection)] for topic properties."
+                        problem: "the section header '[]' has no name",
+                        fix: "Write it as [kafka-global] or [kafka-topic]."
                     )
+                }
+                if name != globalSection && name != topicSection {
+                    parsed.skippedGroups.append(SkippedGroup(name: name, line: lineNumber, properties: 0))
                 }
                 section = name
                 continue
@@ -84,12 +102,12 @@ package enum KafkaIniFile {
                 )
             }
             let entry = KafkaProperties.Entry(key: key, value: value, origin: "\(path):\(lineNumber)")
-            if section == globalSection {
-                properties.global.append(entry)
-            } else {
-                properties.topic.append(entry)
+            switch section {
+            case globalSection: parsed.properties.global.append(entry)
+            case topicSection: parsed.properties.topic.append(entry)
+            default: parsed.skippedGroups[parsed.skippedGroups.count - 1].properties += 1
             }
         }
-        return properties
+        return parsed
     }
 }

@@ -4,24 +4,42 @@ import Foundation
 import Prometheus
 import Synchronization
 
-/// Turns the monitor's latest snapshot into Prometheus metrics.
+/// Turns the monitor's latest snapshot into Prometheus metrics, named after
+/// Prometheus' guidance: one family per quantity (`fastcapa_dropped_packets_total`
+/// for every drop, by `reason`), units in the name, states as labels, nothing
+/// exported that is not known (no round trip before librdkafka measured one).
 ///
 /// Counters and gauges live in a swift-prometheus registry (which swift-metrics
 /// is bootstrapped onto, so library metrics land there too). Counters are set
 /// from the snapshot's totals at each scrape. The delivery-latency histogram is
-/// kept by the lcores in fixed buckets, so it is written out here as such. A
-/// render reads nothing but the snapshot, so it is safe at any moment, during and
-/// after the stop; renders are serialised (they reset and set shared counters).
+/// kept by the lcores in fixed buckets, so it is written out here as such, and
+/// the `process_*` metrics are read from /proc. A render reads nothing but the
+/// snapshot, so it is safe at any moment, during and after the stop; renders are
+/// serialised (they reset and set shared counters).
 package final class MetricsExporter: Sendable {
     package let registry: PrometheusCollectorRegistry
     private let monitor: PipelineMonitor
     private let queueLabels: [String]
     private let rendering = Mutex(())
 
-    package init(pipeline: CapturePipeline, monitor: PipelineMonitor, registry: PrometheusCollectorRegistry) {
+    /// - Parameter buildInfo: the labels of `fastcapa_build_info` (version, dpdk, librdkafka).
+    package init(
+        pipeline: CapturePipeline,
+        monitor: PipelineMonitor,
+        registry: PrometheusCollectorRegistry,
+        buildInfo: [(String, String)]
+    ) {
         self.monitor = monitor
         self.registry = registry
         queueLabels = pipeline.ports.flatMap { port in (0..<port.rxQueues).map { "\(port.id)/\($0)" } }
+        registry.makeGauge(descriptor: Self.descriptor("fastcapa_build_info"), labels: buildInfo).set(1.0)
+        for (ring, capacity) in pipeline.ringCapacities.enumerated() where ring < queueLabels.count {
+            registry.makeGauge(
+                descriptor: Self.descriptor("fastcapa_ring_capacity"),
+                labels: [("queue", queueLabels[ring])]
+            )
+            .set(Double(capacity))
+        }
     }
 
     /// The Prometheus text exposition of the latest snapshot.
@@ -36,8 +54,8 @@ package final class MetricsExporter: Sendable {
             set(counter: "fastcapa_received_packets_total", labels, counts.received)
             set(counter: "fastcapa_received_bytes_total", labels, counts.receivedBytes)
             set(counter: "fastcapa_enqueued_packets_total", labels, counts.enqueued)
-            set(counter: "fastcapa_ring_full_drops_total", labels, counts.ringFullDrops)
             set(counter: "fastcapa_filtered_packets_total", labels, counts.filtered)
+            set(counter: "fastcapa_dropped_packets_total", labels + [("reason", "ring_full")], counts.ringFullDrops)
         }
         for (ring, depth) in snapshot.ringDepths.enumerated() where ring < queueLabels.count {
             gauge("fastcapa_ring_depth", [("queue", queueLabels[ring])]).set(Double(depth))
@@ -48,39 +66,58 @@ package final class MetricsExporter: Sendable {
             set(counter: "fastcapa_produced_packets_total", labels, counts.produced)
             set(counter: "fastcapa_delivered_packets_total", labels, counts.delivered)
             set(counter: "fastcapa_delivered_bytes_total", labels, counts.deliveredBytes)
-            set(counter: "fastcapa_delivery_failed_total", labels, counts.deliveryFailed)
+            set(counter: "fastcapa_truncated_packets_total", labels, counts.truncated)
             set(counter: "fastcapa_reproduced_packets_total", labels, counts.reproduced)
-            for (reason, count) in [
-                ("queue_full", counts.queueFullDrops), ("too_large", counts.tooLargeDrops),
-                ("produce_error", counts.produceErrorDrops), ("malformed", counts.malformedDrops),
-                ("drain_timeout", counts.drainTimeoutDrops),
-            ] {
+            for (reason, count) in Self.workerDrops(counts) {
                 set(counter: "fastcapa_dropped_packets_total", labels + [("reason", reason)], count)
             }
             if index < snapshot.producers.count {
                 let producer = snapshot.producers[index]
                 gauge("fastcapa_kafka_queue_messages", labels).set(Double(producer.kafkaQueued))
-                gauge("fastcapa_broker_round_trip_seconds", labels).set((producer.roundTripMs ?? 0) / 1000)
+                let roundTrip = gauge("fastcapa_broker_round_trip_seconds", labels)
+                if let milliseconds = producer.roundTripMs {
+                    roundTrip.set(milliseconds / 1000)
+                } else {
+                    registry.unregisterGauge(roundTrip)  // unknown: no sample rather than a 0 that reads as fast
+                }
             }
             if index < snapshot.restarts.count {
                 set(counter: "fastcapa_producer_restarts_total", labels, UInt64(snapshot.restarts[index]))
             }
             if index < latest.states.count {
-                gauge("fastcapa_producer_state", labels).set(Double(Self.code(latest.states[index])))
+                let current = Self.name(latest.states[index])
+                for state in Self.stateNames {
+                    gauge("fastcapa_producer_state", labels + [("state", state)]).set(state == current ? 1.0 : 0.0)
+                }
             }
             histograms += Self.histogramLines("fastcapa_delivery_latency_seconds", labels: labels, counts.latency)
         }
-        set(counter: "fastcapa_nic_received_packets_total", [], snapshot.nic.received)
-        set(counter: "fastcapa_nic_missed_packets_total", [], snapshot.nic.missed)
-        set(counter: "fastcapa_nic_no_mbuf_total", [], snapshot.nic.noMbuf)
-        set(counter: "fastcapa_nic_errors_total", [], snapshot.nic.errors)
-        set(counter: "fastcapa_nic_kernel_dropped_packets_total", [], snapshot.nic.kernelDropped)
+        for (port, nic) in snapshot.perPort {
+            for (name, value) in [
+                ("received_packets", nic.received), ("received_bytes", nic.receivedBytes),
+                ("missed_packets", nic.missed),
+                ("no_mbuf_packets", nic.noMbuf), ("error_packets", nic.errors),
+                ("kernel_dropped_packets", nic.kernelDropped),
+            ] {
+                set(counter: "fastcapa_nic_\(name)_total", [("port", "\(port)")], value)
+            }
+        }
         let header = [
             "# HELP fastcapa_delivery_latency_seconds \(Self.help["fastcapa_delivery_latency_seconds"]!)",
             "# TYPE fastcapa_delivery_latency_seconds histogram",
         ]
         let latency = histograms.isEmpty ? "" : (header + histograms).joined(separator: "\n") + "\n"
-        return registry.emitToString() + latency
+        return registry.emitToString() + latency + (ProcessMetrics.sample().map(ProcessMetrics.lines) ?? "")
+    }
+
+    /// A transmit worker's drops by reason; `ring_full` (the receive side's) is per queue.
+    static func workerDrops(_ counts: TransmitCounts) -> [(String, UInt64)] {
+        [
+            ("queue_full", counts.queueFullDrops), ("too_large", counts.tooLargeDrops),
+            ("produce_error", counts.produceErrorDrops), ("delivery_failed", counts.deliveryFailed),
+            ("drain_timeout", counts.drainTimeoutDrops), ("malformed", counts.malformedDrops),
+            ("null_sink", counts.nullSinkDrops),
+        ]
     }
 
     private func set(counter name: String, _ labels: [(String, String)], _ value: UInt64) {
@@ -99,38 +136,45 @@ package final class MetricsExporter: Sendable {
 
     /// The `# HELP` text of every metric.
     static let help: [String: String] = [
+        "fastcapa_build_info": "fastcapa's version and the DPDK and librdkafka it runs with; always 1.",
         "fastcapa_received_packets_total": "Packets a receive worker took from its NIC queue.",
         "fastcapa_received_bytes_total": "Bytes of the packets received.",
         "fastcapa_enqueued_packets_total": "Packets the transmit ring accepted.",
-        "fastcapa_ring_full_drops_total": "Packets dropped because the transmit ring was full.",
         "fastcapa_filtered_packets_total":
             "Packets the capture filter rejected (freed on the receive lcore; not a drop).",
+        "fastcapa_dropped_packets_total":
+            "Packets dropped after the probe received them, by reason: ring_full per receive queue, the others per transmit worker.",
         "fastcapa_ring_depth": "Packets waiting in the transmit ring.",
+        "fastcapa_ring_capacity": "Packets the transmit ring holds when full.",
         "fastcapa_produced_packets_total": "Packets handed to librdkafka.",
         "fastcapa_delivered_packets_total": "Packets Kafka acknowledged.",
         "fastcapa_delivered_bytes_total": "Bytes Kafka acknowledged.",
-        "fastcapa_delivery_failed_total": "Packets whose delivery failed and could not be produced again.",
+        "fastcapa_truncated_packets_total": "Packets published cut to the snap length.",
         "fastcapa_reproduced_packets_total": "Packets produced again to a new producer after a restart or reload.",
-        "fastcapa_dropped_packets_total": "Packets dropped by a transmit worker, by reason.",
         "fastcapa_producer_restarts_total": "Producers replaced after a fatal error.",
         "fastcapa_kafka_queue_messages": "Messages in librdkafka's queue, awaiting a delivery report.",
-        "fastcapa_producer_state": "Producer health: 0 healthy, 1 degraded, 2 restarting, 3 unhealthy.",
-        "fastcapa_broker_round_trip_seconds": "The slowest broker's average round trip in librdkafka's statistics.",
-        "fastcapa_nic_received_packets_total": "Packets the NIC received (all ports).",
-        "fastcapa_nic_missed_packets_total": "Packets the NIC dropped for lack of descriptors (imissed).",
-        "fastcapa_nic_no_mbuf_total": "Packets the NIC dropped for lack of packet buffers (rx_nombuf).",
-        "fastcapa_nic_errors_total": "Frames the NIC received in error (ierrors).",
+        "fastcapa_producer_state": "1 for the producer's current health state, 0 for the others.",
+        "fastcapa_broker_round_trip_seconds":
+            "The slowest broker's average round trip in librdkafka's latest statistics (absent before the first).",
+        "fastcapa_nic_received_packets_total": "Packets the port received (ipackets).",
+        "fastcapa_nic_received_bytes_total": "Bytes the port received (ibytes).",
+        "fastcapa_nic_missed_packets_total": "Packets the port dropped for lack of descriptors (imissed).",
+        "fastcapa_nic_no_mbuf_packets_total": "Packets the port dropped for lack of packet buffers (rx_nombuf).",
+        "fastcapa_nic_error_packets_total": "Frames the port received in error (ierrors).",
         "fastcapa_nic_kernel_dropped_packets_total":
             "Frames a kernel interface's packet sockets dropped before the driver read them (net_pcap, net_af_packet).",
         "fastcapa_delivery_latency_seconds": "Capture time (the message key) to delivery report.",
     ]
 
-    static func code(_ state: ProducerHealth.State) -> Int {
+    /// The values of `fastcapa_producer_state`'s `state` label.
+    static let stateNames = ["healthy", "degraded", "restarting", "unhealthy"]
+
+    static func name(_ state: ProducerHealth.State) -> String {
         switch state {
-        case .healthy: 0
-        case .degraded: 1
-        case .restarting: 2
-        case .unhealthy: 3
+        case .healthy: "healthy"
+        case .degraded: "degraded"
+        case .restarting: "restarting"
+        case .unhealthy: "unhealthy"
         }
     }
 

@@ -1,0 +1,19 @@
+import FastcapaCapture
+import FastcapaKafka
+
+/// fastcapa's version: this is the one place it is written. `--version`, the
+/// start-up log line and the man page read it; CHANGELOG.md names the releases.
+package enum FastcapaVersion {
+    package static let number = "1.1.0-dev"
+
+    /// `fastcapa 1.1.0-dev (DPDK 22.11.4, librdkafka 2.0.2)`
+    package static var description: String {
+        "fastcapa \(number) (\(Eal.version), librdkafka \(LibrdkafkaBuild.version))"
+    }
+
+    /// `fastcapa_build_info`'s labels: version, dpdk, librdkafka.
+    package static var labels: [(String, String)] {
+        let dpdk = Eal.version.hasPrefix("DPDK ") ? String(Eal.version.dropFirst(5)) : Eal.version
+        return [("version", number), ("dpdk", dpdk), ("librdkafka", LibrdkafkaBuild.version)]
+    }
+}

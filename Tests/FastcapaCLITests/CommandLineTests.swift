@@ -1,0 +1,153 @@
+import ArgumentParser
+import FastcapaCapture
+import FastcapaKafka
+import FastcapaTestSupport
+import Foundation
+import Testing
+
+@testable import FastcapaCLI
+
+/// The command line around the capture: where arguments go, the version,
+/// negative numbers, the partitioner's names, INI groups, completions.
+@Suite struct CommandLineTests {
+    @Test func argumentsGoWhereTheyBelong() {
+        #expect(FastcapaMain.route([]) == .capture([]))
+        let fastcapa = ["-l", "0-2", "--vdev=net_null0", "--", "-p", "0x1", "-q", "1"]
+        #expect(FastcapaMain.route(fastcapa) == .capture(fastcapa), "Fastcapa's command line, unchanged")
+        #expect(FastcapaMain.route(["--config", "f.yaml"]) == .capture(["--config", "f.yaml"]))
+        #expect(FastcapaMain.route(["capture", "--", "-q", "2"]) == .capture(["--", "-q", "2"]))
+        #expect(
+            FastcapaMain.route(["check", "-l", "0-2", "--", "-c", "k.ini"])
+                == .check(["-l", "0-2", "--", "-c", "k.ini"])
+        )
+        for root in [
+            ["--version"], ["--generate-completion-script", "bash"], ["--generate-completion-script=zsh"],
+            ["--experimental-dump-help"], ["help"], ["consume", "-b", "x:1"], ["broker"], ["watermarks", "-b", "x"],
+            ["limit", "-b", "x"],
+        ] {
+            #expect(FastcapaMain.route(root) == .root, "\(root)")
+        }
+    }
+
+    @Test func theVersionComesFromOnePlace() {
+        #expect(FastcapaVersion.description.hasPrefix("fastcapa \(FastcapaVersion.number) (DPDK "))
+        #expect(FastcapaVersion.description.contains("librdkafka \(LibrdkafkaBuild.version)"))
+        #expect(RootCommand.configuration.version == FastcapaVersion.description)
+    }
+
+    /// Every numeric option given a negative number as a separate argument gets
+    /// the message 0 gets when 0 is out of its range (never "Missing value").
+    @Test func negativeNumbersAreOutOfRangeNotMissing() throws {
+        func message(_ arguments: [String]) -> String? {
+            do { _ = try CaptureOptions.parse(arguments).resolve() } catch {
+                #expect(error is SettingError, "\(arguments): \(error)")
+                return "\(error)"
+            }
+            return nil
+        }
+        let numeric = Setting.all.filter { Int($0.defaultValue) != nil }.map(\.key)
+        #expect(numeric.count >= 20)
+        for key in numeric {
+            let negative = try #require(message(["--\(key)", "-5"]), "--\(key) -5 was accepted")
+            if let zero = message(["--\(key)", "0"]) {
+                #expect(negative == zero.replacingOccurrences(of: ": 0 is", with: ": -5 is"), "\(negative) | \(zero)")
+            } else {
+                #expect(
+                    negative.contains("-5") && (negative.contains("negative") || negative.contains("out of range")),
+                    "\(negative)"
+                )
+            }
+        }
+        #expect(message(["--snap-length", "-5"])?.contains("snap length (--snap-length): -5 is out of range") == true)
+        #expect(message(["-x", "-1"])?.contains("ring size") == true)
+        #expect(message(["-p", "-1"])?.contains("hex") == true)
+    }
+
+    @Test func roundRobinKeepsDefaultAsAnotherName() throws {
+        #expect(
+            try CaptureOptions.parse(["--partitioner", "round-robin"]).resolve().settings.partitioning == .roundRobin
+        )
+        let alias = try CaptureOptions.parse(["--partitioner", "default"]).resolve()
+        #expect(alias.settings.partitioning == .roundRobin)
+        #expect(alias.yaml().contains("partitioner: \"round-robin\""))
+        #expect(CaptureOptions.helpMessage().contains("round-robin"))
+        do {
+            _ = try CaptureOptions.parse(["--partitioner", "random"]).resolve()
+        } catch {
+            #expect("\(error)".contains("round-robin, default, flow, key"))
+            #expect("\(error)".contains("'default' is another name for round-robin"))
+        }
+    }
+
+    /// Fastcapa read its INI file with GKeyFile, which ignores groups it is not
+    /// asked about: accepted, with a warning naming the group and its line.
+    @Test func unknownIniGroupsWarn() throws {
+        let path = TestFiles.temporaryDirectory().appendingPathComponent("kafka.ini").path
+        try "[kafka-global]\nbootstrap.servers = k:9092\n\n[pycapa]\nlinger.ms = 99\n".write(
+            toFile: path,
+            atomically: true,
+            encoding: .utf8
+        )
+        let resolved = try CaptureOptions.parse(["-c", path]).resolve()
+        #expect(resolved.kafka.globalValue("linger.ms") == nil)
+        #expect(resolved.warnings.count == 1)
+        #expect(resolved.warnings.first?.contains("\(path):4: group [pycapa]") == true, "\(resolved.warnings)")
+    }
+
+    @Test(arguments: [CompletionShell.bash, .zsh, .fish])
+    func completionsKnowTheCommandsAndTheirOptions(_ shell: CompletionShell) {
+        let script = RootCommand.completionScript(for: shell)
+        for word in [
+            "capture", "check", "consume", "broker", "ring-size", "partitioner", "round-robin", "timeout",
+        ] {
+            #expect(script.contains(word), "\(shell) completions mention \(word)")
+        }
+    }
+
+    @Test func theCheckTimeoutIsChecked() throws {
+        #expect(try CheckArguments.parse(["--timeout", "5"]).timeoutSeconds() == 5)
+        for bad in ["0", "-5", "601", "soon"] {
+            #expect(throws: SettingError.self) { try CheckArguments.parse(["--timeout", bad]).timeoutSeconds() }
+        }
+    }
+
+    /// `fastcapa check` runs EAL apart from a running probe: its own prefix,
+    /// no telemetry socket, hugepage files unlinked (EAL refuses --in-memory
+    /// with --no-huge).
+    @Test func checkRunsEalApart() {
+        #expect(
+            CheckRun.checkEalArguments(["-l", "0-4", "--file-prefix", "fastcapa", "-a", "0000:3b:00.0"])
+                == ["-l", "0-4", "-a", "0000:3b:00.0", "--in-memory", "--no-telemetry"]
+        )
+        #expect(
+            CheckRun.checkEalArguments(["--no-huge", "--file-prefix=fastcapa", "-m", "512"])
+                == ["--no-huge", "-m", "512", "--no-telemetry"]
+        )
+    }
+
+    /// The configs shipped in Configs/ load: fastcapa.yaml lists every default,
+    /// nic.yaml gives the service its fixed prefix, demo.yaml takes its lcores
+    /// from Scripts/demo (or puts them all on CPU 0 alone).
+    @Test func theShippedConfigsLoad() throws {
+        func load(_ name: String, _ environment: [String: String] = [:]) throws -> ResolvedConfiguration {
+            let path = TestFiles.packageRoot.appendingPathComponent("Configs/\(name)").path
+            return try CaptureOptions.parse(["--config", path]).resolve(environment: environment)
+        }
+        let everything = try load("fastcapa.yaml")
+        #expect(everything.settings == CaptureSettings())
+        for setting in Setting.all
+        where !["kafka-config", "stats-file", "embedded-address-file", "counter-trace", "metrics-address"].contains(
+            setting.key
+        ) {
+            #expect(
+                setting.read(everything) == setting.read(ResolvedConfiguration()),
+                "fastcapa.yaml's \(setting.key) is the default"
+            )
+        }
+        let nic = try load("nic.yaml")
+        #expect(nic.eal.contains("--file-prefix=fastcapa") && nic.eal.contains("--iova-mode=va"))
+        #expect(nic.statsInterval == 60)
+        #expect(try load("demo.yaml").eal.contains("--lcores=0@0,1@0,2@0"))
+        #expect(try load("demo.yaml", ["FASTCAPA_LCORES": "0@2,1@3,2@4"]).eal.contains("--lcores=0@2,1@3,2@4"))
+    }
+}

@@ -34,9 +34,9 @@ extension EndToEnd {
             #expect(result.status == 0, "\(result.stderr)")
             let received = result.accounting["received"] ?? 0
             let produced = result.accounting["produced"] ?? 0
-            // Messages with headers go one rd_kafka_produceva each (librdkafka allocates the headers): fewer pass.
-            let enough = filterOptions.contains("--headers") ? 400_000 : 1_000_000
-            #expect(received > enough, "enough packets to tell per-packet allocations from start-up ones")
+            // Enough to tell per-packet (or per-burst, 32 packets) allocations from the
+            // start-up handful (< 100 below), however busy the host: not a rate.
+            #expect(received > 100_000, "enough packets to tell per-packet allocations from start-up ones")
             if filterOptions.contains("--snap-length") {
                 // Every message went through rd_kafka_produceva with headers and orig_len.
                 #expect((result.accounting["truncated"] ?? 0) > produced / 2)

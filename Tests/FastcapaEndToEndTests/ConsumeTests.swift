@@ -86,17 +86,7 @@ extension EndToEnd {
         @Test func aWindowOfFourPartitionsComesBackFilteredInTimeOrder() throws {
             let records = SyntheticCaptures.protocolMix(count: 3000, seed: 9)
             let directory = TestFiles.temporaryDirectory()
-            let input = try Harness.writePcap(records, to: directory, name: "input.pcap")
-            let broker = try Harness.Broker(partitions: 4)
-            let captured = try Harness.probe(
-                eal: Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(input)"]),
-                [
-                    "--idle-exit", "2", "--stats-interval", "0", "--ring-full", "wait", "-b", "8", "-X",
-                    "bootstrap.servers=\(broker.address)",
-                ]
-            )
-            #expect(captured.status == 0, "\(captured.stderr)")
-            #expect(captured.accounting["delivered"] == records.count)
+            let (input, broker) = try Self.captured(records, partitions: 4, in: directory)
             let counts = try Harness.kcatCounts(broker: broker.address, partitions: 4)
             #expect(counts.allSatisfy { $0 > 100 }, "every partition holds packets: \(counts)")
 
@@ -138,6 +128,45 @@ extension EndToEnd {
             let bad = try Harness.run(Harness.binary, ["consume", "-b", broker.address, "--filter", "tcp and and"])
             #expect(bad.status == 64)
             #expect(bad.stderr.contains("syntax error"), "\(bad.stderr)")
+        }
+
+        /// A hundred partitions: the seek searches them all at once, in a few
+        /// rounds, and reads a small part of the topic for a 1 % window; a full
+        /// scan of the same window writes the same file.
+        @Test func aWindowOfAHundredPartitionsIsSoughtNotScanned() throws {
+            let records = SyntheticCaptures.protocolMix(count: 60_000, seed: 13)
+            let directory = TestFiles.temporaryDirectory()
+            let (_, broker) = try Self.captured(records, partitions: 100, in: directory)
+
+            let times = records.map(\.micros).sorted()
+            let (since, until) = (times[30_000], times[30_600])
+            let window = ["--since", "\(Double(since) / 1e6)", "--until", "\(Double(until) / 1e6)", "--slack", "0.05"]
+            let sought = try Self.consumePcap(broker, window, to: directory.appendingPathComponent("seek.pcap").path)
+            let scanned = try Self.consumePcap(
+                broker,
+                window + ["--scan"],
+                to: directory.appendingPathComponent("scan.pcap").path
+            )
+            let expected = records.filter { $0.micros >= since && $0.micros < until }
+            #expect(sought.records.count == expected.count)
+            #expect(sought.records.map(\.micros) == scanned.records.map(\.micros))
+            #expect(sought.records.map(\.data) == scanned.records.map(\.data))
+            #expect(Set(sought.records.map(\.data)) == Set(expected.map(\.data)))
+
+            // consume: N packets written of M messages read; seek: F fetches in R rounds (S s), started at ...
+            let summary = sought.stderr.split(separator: "\n").last { $0.hasPrefix("consume: ") } ?? ""
+            let numbers = summary.split(whereSeparator: { !$0.isNumber && $0 != "." }).compactMap { Double($0) }
+            #expect(numbers.count >= 5, "\(summary)")
+            if numbers.count >= 5 {
+                let (read, rounds) = (Int(numbers[1]), Int(numbers[3]))
+                // The window and its slack are 1.3 % of the topic; the fetches' runs add some.
+                #expect(read < records.count / 10, "\(summary)")
+                // Partitions of about 600 messages (under 2^10): a few rounds for all of them at
+                // once (one when the first fetch's run holds the target), never 100 times as many.
+                #expect(rounds >= 1 && rounds <= 2 + 3 * 10, "\(summary)")
+            }
+            #expect(summary.contains("(and 92 more partitions)"), "\(summary)")
+            #expect(scanned.stderr.contains("of \(records.count) messages read"), "\(scanned.stderr)")
         }
 
         /// Bad input that needs a broker: a topic that does not exist, an output
@@ -187,6 +216,27 @@ extension EndToEnd {
         }
 
         /// `consume --format pcap -o path` plus `options`: the file it wrote, and its standard error.
+        /// `records` captured by the probe into a broker of `partitions`: the input
+        /// pcap's path and the broker.
+        static func captured(
+            _ records: [PcapRecord],
+            partitions: Int,
+            in directory: URL
+        ) throws -> (input: String, broker: Harness.Broker) {
+            let input = try Harness.writePcap(records, to: directory, name: "input.pcap")
+            let broker = try Harness.Broker(partitions: partitions)
+            let captured = try Harness.probe(
+                eal: Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(input)"]),
+                [
+                    "--idle-exit", "2", "--stats-interval", "0", "--ring-full", "wait", "-b", "8", "-X",
+                    "bootstrap.servers=\(broker.address)",
+                ]
+            )
+            #expect(captured.status == 0, "\(captured.stderr)")
+            #expect(captured.accounting["delivered"] == records.count)
+            return (input, broker)
+        }
+
         static func consumePcap(
             _ broker: Harness.Broker,
             _ options: [String] = [],

@@ -38,6 +38,59 @@ import Testing
         }
     }
 
+    /// Keys of a bursty link: mostly a packet every 10 µs, now and then a second
+    /// of silence or a burst of identical times, with a bounded disorder.
+    static func burstyKeys(count: Int, disorder: UInt64, seed: UInt64) -> [UInt64] {
+        var state = seed
+        var time: UInt64 = 1_000_000_000
+        return (0..<count).map { _ in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let roll = (state >> 33) % 1000
+            time += roll < 2 ? 1_000_000 : roll < 300 ? 0 : 10
+            let back = disorder == 0 ? 0 : (state >> 13) % (disorder + 1)
+            return time - min(time, back)
+        }
+    }
+
+    /// 100 partitions searched at once, each fetch bringing a run of messages (as
+    /// Kafka's fetches do): nothing of the window skipped, and few rounds.
+    @Test(arguments: [(UInt64(0), false), (0, true), (200, true)])
+    func manyPartitionsAreSearchedTogetherInFewRounds(disorder: UInt64, bursty: Bool) {
+        let partitions = (0..<100).map { index in
+            bursty
+                ? Self.burstyKeys(count: 20_000 + index * 300, disorder: disorder, seed: UInt64(index) + 3)
+                : Self.keys(count: 20_000 + index * 300, disorder: disorder, seed: UInt64(index) + 3)
+        }
+        let middle = partitions[0][10_000]
+        for since in [0, middle, middle + 777, partitions[99].last! + 1] {
+            var ranges: [Int32: (low: Int64, high: Int64)] = [:]
+            for (index, keys) in partitions.enumerated() { ranges[Int32(index)] = (0, Int64(keys.count)) }
+            let found = OffsetSeek.firstOffsets(in: ranges, target: since &- min(since, disorder)) { asked in
+                var runs: [Int32: [OffsetSeek.Found]] = [:]
+                for (partition, offset) in asked where offset < partitions[Int(partition)].count {
+                    let keys = partitions[Int(partition)]
+                    // Runs of 1 to 300 messages, as fetches of different sizes bring.
+                    let end = min(keys.count, Int(offset) + 1 + Int(offset * 7919 % 300))
+                    runs[partition] = (Int(offset)..<end).map { (Int64($0), keys[$0]) }
+                }
+                return runs
+            }
+            for (index, keys) in partitions.enumerated() {
+                let offset = Int(found.offsets[Int32(index)]!)
+                #expect(keys[..<offset].allSatisfy { $0 < since }, "partition \(index), since \(since)")
+                if let first = keys.firstIndex(where: { $0 >= since }) { #expect(offset <= first) }
+            }
+            // The ends, then guesses, a bisection after two guesses that did not halve
+            // the range: at most 2 + 3 log2(n) rounds (n < 2^16 here).
+            #expect(found.rounds <= 2 + 3 * 16, "\(found.rounds) rounds")
+            if bursty {
+                #expect(found.rounds <= 18, "\(found.rounds) rounds: a bisection alone takes 17 with the ends")
+            } else {
+                #expect(found.rounds <= 6, "\(found.rounds) rounds on a steady link")
+            }
+        }
+    }
+
     @Test func gapsInOffsetsAreSkipped() {
         // Offsets 0, 3, 6, ... exist (compacted or transactional markers between).
         let found = OffsetSeek.firstOffset(low: 0, high: 3000, target: 500) { offset in

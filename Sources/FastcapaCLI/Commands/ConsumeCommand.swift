@@ -258,7 +258,7 @@ struct ConsumeCommand: ParsableCommand {
         }
         try release(true)
         try sink.finish()
-        progress.end(written: written, merge: merge.releasedEarly, seekProbes: reader.seekProbes, quiet: quiet)
+        progress.end(written: written, merge: merge.releasedEarly, quiet: quiet)
         if count > 0 && written < count && follow {
             throw ValidationError("only \(written) of \(count) packets arrived within \(timeout) s.")
         }

@@ -34,7 +34,7 @@ struct ConsumeProgress {
 
     /// The read ended: the last line, and where it went; unless `--quiet`, one
     /// summary line on standard error (terminal or not), as `tcpdump -r` does.
-    mutating func end(written: Int, merge releasedEarly: Int, seekProbes: Int, quiet: Bool) {
+    mutating func end(written: Int, merge releasedEarly: Int, quiet: Bool) {
         if releasedEarly > 0 {
             FileHandle.standardError.write(
                 Data(
@@ -45,9 +45,16 @@ struct ConsumeProgress {
         }
         if enabled { show(written: written, final: true) }
         guard !quiet else { return }
-        let starts = reader.partitions.map { "\($0):\(reader.startOffsets[$0] ?? 0)" }.joined(separator: " ")
-        let seek = seekProbes > 0 ? "; seek: \(seekProbes) fetches, started at offsets \(starts)" : ""
-        FileHandle.standardError.write(Data("consume: \(written) packets written\(seek)\n".utf8))
+        // The offsets of the first 8 partitions: a topic of 100 would fill the screen.
+        var starts = reader.partitions.prefix(8).map { "\($0):\(reader.startOffsets[$0] ?? 0)" }.joined(separator: " ")
+        if reader.partitions.count > 8 { starts += " (and \(reader.partitions.count - 8) more partitions)" }
+        let seek =
+            reader.seekProbes > 0
+            ? "; seek: \(reader.seekProbes) fetches in \(reader.seekRounds) rounds (\(String(format: "%.2f", reader.seekSeconds)) s), started at offsets \(starts)"
+            : ""
+        FileHandle.standardError.write(
+            Data("consume: \(written) packets written of \(reader.messagesRead) messages read\(seek)\n".utf8)
+        )
     }
 
     private mutating func show(written: Int, final: Bool) {

@@ -1,4 +1,5 @@
 import CRdKafka
+import Dispatch
 
 /// Reads every partition of a topic from a starting point, message by message.
 /// Used by `fastcapa consume` and by the demo to read captures back. From the
@@ -35,8 +36,12 @@ package final class KafkaTopicReader: @unchecked Sendable {
     package private(set) var endOffsets: [Int32: Int64] = [:]
     /// The offset of the last message read from each partition.
     package private(set) var positions: [Int32: Int64] = [:]
-    /// Messages fetched to seek (all partitions).
+    /// Messages fetched to seek (all partitions), in how many rounds (all partitions at once).
     package private(set) var seekProbes = 0
+    package private(set) var seekRounds = 0
+    package private(set) var seekSeconds = 0.0
+    /// Messages read (every partition, in the window or not).
+    package private(set) var messagesRead = 0
 
     /// - Parameter partitions: the partitions to read; nil for all of them.
     package init(
@@ -110,16 +115,17 @@ package final class KafkaTopicReader: @unchecked Sendable {
                 endOffsets[partition] = high
             }
             if let since, start == .beginning {
+                let seekStarted = DispatchTime.now().uptimeNanoseconds
                 let probe = try OffsetProbe(properties: properties, topic: topic, timeoutMs: metadataTimeoutMs)
-                for partition in partitions {
-                    let found = try OffsetSeek.firstOffset(
-                        low: startOffsets[partition]!,
-                        high: endOffsets[partition]!,
-                        target: since
-                    ) { offset in try probe.key(partition: partition, atOrAfter: offset) }
-                    startOffsets[partition] = found.offset
-                    seekProbes += found.probes
+                var ranges: [Int32: (low: Int64, high: Int64)] = [:]
+                for partition in partitions { ranges[partition] = (startOffsets[partition]!, endOffsets[partition]!) }
+                let found = try OffsetSeek.firstOffsets(in: ranges, target: since) { asked in
+                    try probe.keys(atOrAfter: asked)
                 }
+                startOffsets.merge(found.offsets) { _, sought in sought }
+                seekProbes = found.probes
+                seekRounds = found.rounds
+                seekSeconds = Double(DispatchTime.now().uptimeNanoseconds - seekStarted) / 1e9
             }
         } catch {
             rd_kafka_destroy(handle)
@@ -193,6 +199,7 @@ package final class KafkaTopicReader: @unchecked Sendable {
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaError(code: error, message: "consume failed: \(String(cString: rd_kafka_err2str(error)))")
         }
+        messagesRead += 1
         let value = record.len == 0 ? [] : Array(UnsafeRawBufferPointer(start: record.payload, count: record.len))
         let key = record.key.map { Array(UnsafeRawBufferPointer(start: $0, count: record.key_len)) }
         return Message(

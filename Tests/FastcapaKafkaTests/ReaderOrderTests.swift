@@ -137,6 +137,27 @@ import Testing
         }
     }
 
+    /// `--follow` writes what waited through a quiet second, and keeps merging
+    /// afterwards: a flush does not close the partitions.
+    @Test func aFlushWritesWhatWaitsAndTheMergeGoesOn() {
+        var merge = CaptureTimeMerge<UInt64>(partitions: [0, 1], slack: 0, window: 1000)
+        merge.add(10, key: 10, partition: 0)
+        merge.add(20, key: 20, partition: 0)
+        #expect(merge.next() == nil, "partition 1 has shown nothing yet")
+        var flushed: [UInt64] = []
+        while let next = merge.next(flush: true) { flushed.append(next) }
+        #expect(flushed == [10, 20])
+        // After the flush: partition 1 still holds partition 0 back until it shows a later key.
+        merge.add(40, key: 40, partition: 0)
+        #expect(merge.next() == nil)
+        merge.add(30, key: 30, partition: 1)
+        #expect(merge.next() == 30)
+        #expect(merge.next() == nil, "partition 1 could still bring a key below 40")
+        merge.observe(50, partition: 1)
+        #expect(merge.next() == 40)
+        #expect(merge.releasedEarly == 0)
+    }
+
     @Test func aFullWindowReleasesEarlyAndSaysSo() {
         var merge = CaptureTimeMerge<Int>(partitions: [0, 1], slack: 0, window: 10)
         // Partition 1 never delivers: only the window releases partition 0's packets.

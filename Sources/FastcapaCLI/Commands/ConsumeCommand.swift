@@ -216,9 +216,10 @@ struct ConsumeCommand: ParsableCommand {
         var written = 0
         var passed = Set<Int32>()
         var quietSince = Date()
-        func release(_ all: Bool) throws {
-            if all { merge.finishAll() }
-            while count == 0 || written < count, let packet = merge.next() {
+        /// Writes what the merge can place; `flush`: everything waiting (the end of
+        /// the read, or a second with nothing new while following).
+        func release(flush: Bool) throws {
+            while count == 0 || written < count, let packet = merge.next(flush: flush) {
                 try sink.write(packet)
                 written += 1
             }
@@ -237,11 +238,11 @@ struct ConsumeCommand: ParsableCommand {
                     filter?.matches(packet.frame, originalLength: packet.originalLength) ?? true
                 else {
                     merge.observe(packet.micros, partition: message.partition)
-                    try release(false)
+                    try release(flush: false)
                     continue
                 }
                 merge.add(packet, key: packet.micros, partition: message.partition)
-                try release(false)
+                try release(flush: false)
             } else {
                 if !follow {
                     for partition in reader.partitionsAtEnd { merge.finish(partition) }
@@ -250,13 +251,14 @@ struct ConsumeCommand: ParsableCommand {
                     }
                 }
                 let idle = Date().timeIntervalSince(quietSince)
-                // Following: what waited a second with nothing new is written.
-                if follow && idle > 1 { try release(true) }
+                // Following: what waited a second with nothing new is written; the
+                // partitions stay open, so what comes next is merged again.
+                if follow && idle > 1 { try release(flush: true) }
                 if idle > Double(timeout) && (follow || count > 0) { break reading }
                 progress.tick(written: written)
             }
         }
-        try release(true)
+        try release(flush: true)
         try sink.finish()
         progress.end(written: written, merge: merge.releasedEarly, quiet: quiet)
         if count > 0 && written < count && follow {

@@ -83,8 +83,10 @@ package struct CaptureTimeMerge<Item> {
         for slot in open.indices { open[slot] = false }
     }
 
-    /// The next packet that may be written now, or nil.
-    package mutating func next() -> Item? {
+    /// The next packet that may be written now, or nil. `flush`: the earliest
+    /// waiting packet whatever the open partitions could still bring (the end of
+    /// a read, or a pause while following), without closing them.
+    package mutating func next(flush: Bool = false) -> Item? {
         guard buffered > 0 else { return nil }
         var earliest = -1
         var earliestKey = UInt64.max
@@ -96,7 +98,7 @@ package struct CaptureTimeMerge<Item> {
             }
         }
         let full = buffered > window
-        if !full {
+        if !full && !flush {
             for slot in keys.indices where open[slot] && isEmpty(slot) {
                 // An open partition with nothing waiting could still bring an earlier packet.
                 guard seen[slot], highest[slot] >= earliestKey &+ slack else { return nil }

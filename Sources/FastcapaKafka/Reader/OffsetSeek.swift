@@ -175,7 +175,7 @@ final class OffsetProbe {
     private var started = Set<Int32>()
 
     init(properties: KafkaProperties, topic: String, timeoutMs: Int32) throws {
-        // Each answer needs one message: small fetches, nothing queued ahead.
+        // Each answer needs the first message (and its batch): small fetches, no waiting for more data.
         let conf = try KafkaConfiguration.makeConf(
             properties,
             defaults: [

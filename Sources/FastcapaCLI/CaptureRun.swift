@@ -51,7 +51,8 @@ struct CaptureRun {
                     statisticsPath: configuration.statsFile,
                     tracePath: configuration.counterTrace,
                     traceIntervalMs: configuration.counterTraceIntervalMs
-                )
+                ),
+                onProblem: { [logger] problem in logger.warning("\(problem)") }
             )
         } catch {
             throw StartFailure(description: error.description, status: ExitStatus.usage)
@@ -125,13 +126,14 @@ struct CaptureRun {
         monitor.start()
         defer { monitor.stop() }  // (on a start failure below; after the drain it has stopped already)
         let metricsServer = try configuration.metricsAddress.map {
-            try startMetricsServer($0, pipeline: pipeline, monitor: monitor)
+            try startMetricsServer($0, pipeline: pipeline, monitor: monitor, statistics: statistics)
         }
         defer { metricsServer?.stop() }
         try pipeline.start()
 
         systemd.ready()
         let reason = waitForAsync { await supervisor.run() }
+        supervisor.waitForFilterSwap()
         // From here a stop signal is the second one: it cuts the drain short.
         signals.stopping()
         statistics.stopTracing()
@@ -153,6 +155,7 @@ struct CaptureRun {
         }
         // The last sample: after it nothing reads the pipeline, which the defers release.
         let final = monitor.stop()
+        for problem in statistics.closeFiles() { logger.warning("\(problem)") }
         print(Accounting.text(final.capture, health: final.health))
         fflush(nil)
         withExtendedLifetime(broker) {}
@@ -209,7 +212,11 @@ struct CaptureRun {
             options: .init(
                 idleExit: configuration.idleExit,
                 policy: policy,
-                drainTimeoutMs: configuration.drainTimeout * 1000
+                drainTimeoutMs: configuration.drainTimeout * 1000,
+                // Testing only (Operations.md): holds a SIGHUP's filter swap back, so that a stop lands during it.
+                testingFilterSwapDelayMs: Int(
+                    ProcessInfo.processInfo.environment["FASTCAPA_TESTING_FILTER_SWAP_DELAY_MS"] ?? ""
+                ) ?? 0
             ),
             events: signals.events,
             services: [statistics],
@@ -240,7 +247,8 @@ struct CaptureRun {
     private func startMetricsServer(
         _ address: String,
         pipeline: CapturePipeline,
-        monitor: PipelineMonitor
+        monitor: PipelineMonitor,
+        statistics: StatisticsService
     ) throws -> MetricsServer {
         let parsed = try MetricsAddress(parsing: address)
         let registry = PrometheusCollectorRegistry()
@@ -249,7 +257,8 @@ struct CaptureRun {
             pipeline: pipeline,
             monitor: monitor,
             registry: registry,
-            buildInfo: FastcapaVersion.labels
+            buildInfo: FastcapaVersion.labels,
+            outputs: { statistics.outputCounts }
         )
         do {
             let server = try MetricsServer(

@@ -12,6 +12,9 @@ import Synchronization
 /// Both files are opened for appending (`O_APPEND`), so logrotate's
 /// `copytruncate` leaves no hole, and opened again on SIGHUP (`reopenFiles`),
 /// so that its default (rename, then `postrotate` sends SIGHUP) works too.
+/// Each is written by a `LineWriter` of its own: a line is queued, never
+/// written on the sampler's thread, and a file that cannot take it (a full
+/// disk) loses it, counted and reported, while capture goes on.
 package actor StatisticsService: Service {
     package struct Outputs: Sendable {
         package var tableInterval: Int
@@ -28,34 +31,36 @@ package actor StatisticsService: Service {
         }
     }
 
-    /// The open files; swapped by `reopenFiles`.
-    private struct Files {
-        var statistics: FileHandle?
-        var trace: FileHandle?
-    }
-
     private let outputs: Outputs
     private var table = StatisticsTable()
     private let started = ProcessInfo.processInfo.systemUptime
     private let monitor = Mutex<PipelineMonitor?>(nil)
-    /// Serialises writes to the files (from this actor and the monitor's thread) and their reopening.
-    private let files: Mutex<Files>
+    /// The -s file's writer, nil without one.
+    private let statisticsFile: LineWriter?
+    /// The --counter-trace file's writer, nil without one.
+    private let traceFile: LineWriter?
     /// The counter trace covers the capture: it ends when the stop begins.
     private let tracing = Atomic<Bool>(true)
 
+    static let statisticsRole = "statistics file (-s)"
+    static let traceRole = "counter trace (--counter-trace)"
+
     /// Opens the files; throws a message naming the one that cannot be opened.
-    package init(outputs: Outputs) throws(OpenError) {
+    /// - Parameter onProblem: told, on a writer's thread, when a file starts losing lines and when it takes them again.
+    package init(outputs: Outputs, onProblem: @escaping @Sendable (String) -> Void) throws(OpenError) {
         self.outputs = outputs
-        files = Mutex(
-            Files(
-                statistics: try outputs.statisticsPath.map { path throws(OpenError) in
-                    try Self.openForAppending(path, what: "statistics file (-s)")
-                },
-                trace: try outputs.tracePath.map { path throws(OpenError) in
-                    try Self.openForAppending(path, what: "counter trace (--counter-trace)")
-                }
-            )
-        )
+        func writer(_ path: String?, _ role: String) throws(OpenError) -> LineWriter? {
+            guard let path else { return nil }
+            let descriptor = try Self.openForAppending(path, what: role)
+            return LineWriter(descriptor: descriptor, name: "\(role) '\(path)'", onProblem: onProblem)
+        }
+        statisticsFile = try writer(outputs.statisticsPath, Self.statisticsRole)
+        do {
+            traceFile = try writer(outputs.tracePath, Self.traceRole)
+        } catch {
+            statisticsFile?.close()
+            throw error
+        }
     }
 
     package struct OpenError: Error, CustomStringConvertible {
@@ -63,7 +68,7 @@ package actor StatisticsService: Service {
     }
 
     /// `path` for appending (created 0640 when missing; every write at its end).
-    package static func openForAppending(_ path: String, what: String) throws(OpenError) -> FileHandle {
+    package static func openForAppending(_ path: String, what: String) throws(OpenError) -> Int32 {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
         guard fd >= 0 else {
             throw OpenError(
@@ -71,7 +76,7 @@ package actor StatisticsService: Service {
                     "cannot open the \(what) '\(path)' for appending (\(String(cString: strerror(errno)))). Check that its folder exists and is writable."
             )
         }
-        return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        return fd
     }
 
     /// SIGHUP: opens both files again by their paths (after logrotate renamed
@@ -79,16 +84,13 @@ package actor StatisticsService: Service {
     /// cannot be opened keeps the old one; the messages say which.
     package nonisolated func reopenFiles() -> [String] {
         var problems: [String] = []
-        files.withLock { files in
+        for (writer, path, role) in [
+            (statisticsFile, outputs.statisticsPath, Self.statisticsRole),
+            (traceFile, outputs.tracePath, Self.traceRole),
+        ] {
+            guard let writer, let path else { continue }
             do throws(OpenError) {
-                if let path = outputs.statisticsPath {
-                    files.statistics = try Self.openForAppending(path, what: "statistics file (-s)")
-                }
-            } catch { problems.append(error.description) }
-            do throws(OpenError) {
-                if let path = outputs.tracePath {
-                    files.trace = try Self.openForAppending(path, what: "counter trace (--counter-trace)")
-                }
+                writer.reopen(try Self.openForAppending(path, what: role))
             } catch { problems.append(error.description) }
         }
         return problems
@@ -139,7 +141,7 @@ package actor StatisticsService: Service {
     /// them, handed over by the monitor as it takes them from the mailboxes).
     package nonisolated func record(_ json: String) {
         guard outputs.statisticsPath != nil else { return }
-        files.withLock { $0.statistics?.write(Data((json + "\n").utf8)) }
+        statisticsFile?.append(json)
     }
 
     /// --counter-trace: one line per snapshot (called on the monitor's thread),
@@ -148,7 +150,27 @@ package actor StatisticsService: Service {
         guard outputs.tracePath != nil, tracing.load(ordering: .relaxed) else { return }
         let capture = snapshot.capture
         let elapsed = Int((snapshot.uptime - started) * 1000)
-        let line = Data("\(elapsed) \(capture.rx.received) \(capture.tx.delivered) \(snapshot.health.restarts)\n".utf8)
-        files.withLock { $0.trace?.write(line) }
+        traceFile?.append("\(elapsed) \(capture.rx.received) \(capture.tx.delivered) \(snapshot.health.restarts)")
+    }
+
+    /// Each file's lines written and lost so far (the metrics), by its role: `statistics`, `trace`.
+    package nonisolated var outputCounts: [(file: String, counts: LineWriter.Counts)] {
+        [("statistics", statisticsFile), ("trace", traceFile)].compactMap { file, writer in
+            writer.map { (file, $0.counts) }
+        }
+    }
+
+    /// The end: writes what is queued (at most `timeout` seconds per file) and closes
+    /// both files; returns a line for each file that lost lines.
+    package nonisolated func closeFiles(timeout: Double = 2) -> [String] {
+        [statisticsFile, traceFile].compactMap { writer in
+            guard let writer else { return nil }
+            let complete = writer.close(timeout: timeout)
+            let counts = writer.counts
+            guard counts.lost > 0 || !complete else { return nil }
+            return
+                "the \(writer.name) lost \(counts.failed) lines to write errors and \(counts.overflowed) to a full queue"
+                + (complete ? "" : "; it still had not taken the last lines after \(Int(timeout)) s")
+        }
     }
 }

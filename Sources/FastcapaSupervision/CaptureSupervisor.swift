@@ -20,10 +20,18 @@ package actor CaptureSupervisor {
         package var policy: ProducerHealth.Policy
         /// How long a stop may take (--drain-timeout): the deadline set when one is asked for.
         package var drainTimeoutMs: Int
-        package init(idleExit: Int, policy: ProducerHealth.Policy, drainTimeoutMs: Int) {
+        /// Testing only (FASTCAPA_TESTING_FILTER_SWAP_DELAY_MS): a filter swap waits this long before it loads.
+        package var testingFilterSwapDelayMs: Int
+        package init(
+            idleExit: Int,
+            policy: ProducerHealth.Policy,
+            drainTimeoutMs: Int,
+            testingFilterSwapDelayMs: Int = 0
+        ) {
             self.idleExit = idleExit
             self.policy = policy
             self.drainTimeoutMs = drainTimeoutMs
+            self.testingFilterSwapDelayMs = testingFilterSwapDelayMs
         }
     }
 
@@ -130,6 +138,12 @@ package actor CaptureSupervisor {
         }
     }
 
+    /// Waits for a capture filter swap still under way (a stop cancelled the wait
+    /// for it, not the swap): the pipeline, and the filter slot with it, must not
+    /// be released while a swap loads or publishes a program. Bounded: a load and
+    /// one grace period. Blocks; call it from the main lcore after `run`.
+    package nonisolated func waitForFilterSwap() { filterQueue.sync {} }
+
     /// The probe's health, from the monitor's latest snapshot.
     package nonisolated func health() -> HealthSummary { monitor.snapshot.health }
 
@@ -195,26 +209,30 @@ package actor CaptureSupervisor {
                 || (running?.engine == reloaded.filterEngine && running?.snap == reloaded.live.snapLength))
         guard !unchanged else { return }
         let pipeline = self.pipeline
-        do {
-            let swap = try await filterQueue.run {
-                try pipeline.replaceFilter(
+        let logger = self.logger
+        let delayMs = options.testingFilterSwapDelayMs
+        // Logged on the filter's thread: a stop may end this wait before the swap does.
+        _ = try? await filterQueue.run {
+            if delayMs > 0 { usleep(UInt32(delayMs) * 1000) }
+            do {
+                let swap = try pipeline.replaceFilter(
                     reloaded.filter,
                     snapLength: reloaded.live.snapLength,
                     engine: reloaded.filterEngine
                 )
+                logger.notice(
+                    swap.new == nil ? "SIGHUP: capture filter removed" : "SIGHUP: capture filter replaced",
+                    metadata: [
+                        "filter": "\(pipeline.filter.current?.summary ?? "none")", "old": "\(swap.old ?? "none")",
+                        "old_programs_freed": "\(swap.freed)",
+                    ]
+                )
+            } catch {
+                logger.error(
+                    "SIGHUP: the new capture filter is refused; keeping the running one",
+                    metadata: ["error": "\(error)", "filter": "\(running?.expression ?? "none")"]
+                )
             }
-            logger.notice(
-                swap.new == nil ? "SIGHUP: capture filter removed" : "SIGHUP: capture filter replaced",
-                metadata: [
-                    "filter": "\(pipeline.filter.current?.summary ?? "none")", "old": "\(swap.old ?? "none")",
-                    "old_programs_freed": "\(swap.freed)",
-                ]
-            )
-        } catch {
-            logger.error(
-                "SIGHUP: the new capture filter is refused; keeping the running one",
-                metadata: ["error": "\(error)", "filter": "\(running?.expression ?? "none")"]
-            )
         }
     }
 
@@ -254,10 +272,12 @@ package actor CaptureSupervisor {
                 logger.notice("SIGHUP: reload skipped: \(skipped)")
                 return
             } catch {
+                // The same properties would fail for the other workers too; restarts keep the running ones.
                 logger.error(
-                    "SIGHUP: cannot create a producer from the new configuration; keeping the running one",
-                    metadata: ["error": "\(error)"]
+                    "SIGHUP: cannot create a producer from the new configuration; keeping the running one (for restarts too)",
+                    metadata: ["error": "\(error)", "worker": "\(producer.worker.index)"]
                 )
+                return
             }
         }
     }

@@ -138,11 +138,13 @@ package actor ProducerSupervisor: Service {
         }
     }
 
-    /// Swaps in a producer with new properties and live settings (SIGHUP).
+    /// Swaps in a producer with new properties and live settings (SIGHUP). Later
+    /// restarts use them only once a producer was built from them: properties
+    /// librdkafka refuses (`rd_kafka_new` fails) leave the running ones in force.
     package func reload(kafka: KafkaProperties, live: LiveSettings) async throws -> ProducerReplacement {
+        let replacement = try await worker.replaceProducer(kafka: kafka, live: live, reason: .reload)
         self.kafka = kafka
         self.live = live
-        let replacement = try await worker.replaceProducer(kafka: kafka, live: live, reason: .reload)
         health.replaced(by: replacement.newGeneration)
         return replacement
     }

@@ -388,3 +388,35 @@ import Testing
         #expect(generation.takeStatistics() == nil, "taken once")
     }
 }
+
+extension ProducerGenerationTests {
+    /// `consume` reads from offsets the seek found; retention may delete them
+    /// before the fetch. An offset the partition no longer holds (here, one past
+    /// its end, which the broker refuses alike) must fail the read with the
+    /// partition named. Before, librdkafka's default reset jumped to the end:
+    /// the read ended at once, "complete", with nothing of the window.
+    @Test func anOffsetThePartitionNoLongerHoldsFailsTheReadLoudly() throws {
+        let broker = try EmbeddedBroker(topics: [("pcap", 1)])
+        let counters = Counters()
+        let generation = try Self.generation(Self.properties(broker), counters: counters)
+        let endpoint = generation.endpoint
+        #expect(Messages(8).produce(endpoint) == 8)
+        Self.waitUntil({ counters.delivered == 8 }, poll: { endpoint.serveDeliveryReports() })
+        let reader = try KafkaTopicReader(
+            properties: Self.properties(broker),
+            topic: "pcap",
+            start: .beginning,
+            offsets: [0: 1_000]
+        )
+        var failure: KafkaError?
+        let deadline = Date().addingTimeInterval(10)
+        while failure == nil && !reader.reachedEnd && Date() < deadline {
+            do { _ = try reader.next(timeoutMs: 100) } catch let error as KafkaError { failure = error }
+        }
+        #expect(!reader.reachedEnd, "the read must not end as if complete")
+        #expect(
+            failure?.message.contains("partition 0 no longer holds the offset this read needs (1000") == true,
+            "\(String(describing: failure))"
+        )
+    }
+}

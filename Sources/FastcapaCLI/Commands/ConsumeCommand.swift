@@ -3,6 +3,7 @@ import FastcapaFilter
 import FastcapaKafka
 import Foundation
 import PcapFormat
+import Synchronization
 
 /// `fastcapa consume`: reads captured packets back from a topic and writes
 /// them as text (one line per packet, as `tcpdump -r` prints), classic pcap or
@@ -224,7 +225,9 @@ struct ConsumeCommand: ParsableCommand {
                 written += 1
             }
         }
+        let interruption = ConsumeInterruption.install()
         reading: while count == 0 || written < count {
+            if interruption.received != 0 { break reading }
             if let message = try reader.next(timeoutMs: 200) {
                 quietSince = Date()
                 let packet = try ConsumedPacket(message, topic: topic)
@@ -258,11 +261,43 @@ struct ConsumeCommand: ParsableCommand {
                 progress.tick(written: written)
             }
         }
+        // Also after SIGINT or SIGTERM: what was read is written and the file gets its name.
         try release(flush: true)
         try sink.finish()
-        progress.end(written: written, merge: merge.releasedEarly, quiet: quiet)
+        progress.end(written: written, merge: merge, quiet: quiet)
+        if interruption.received != 0 {
+            let name = String(cString: strsignal(interruption.received))
+            FileHandle.standardError.write(
+                Data(
+                    "consume: stopped by signal \(interruption.received) (\(name)): \(self.output.map { "'\($0)'" } ?? "the output") holds the \(written) packets read before it\(follow ? "" : ", not the whole window")\n"
+                        .utf8
+                )
+            )
+            // Following ends this way; a bounded read that was cut short says so in its status.
+            if !follow { throw ExitCode(128 + interruption.received) }
+        }
         if count > 0 && written < count && follow {
             throw ValidationError("only \(written) of \(count) packets arrived within \(timeout) s.")
         }
     }
+}
+
+/// SIGINT and SIGTERM during `consume`: the first ends the read at the next poll
+/// (at most 200 ms), so that the file is finished; the second, with the default
+/// action restored, ends the process at once.
+struct ConsumeInterruption {
+    private static let received = Atomic<Int32>(0)
+
+    static func install() -> ConsumeInterruption {
+        for number in [SIGINT, SIGTERM] {
+            Glibc.signal(number) { number in
+                ConsumeInterruption.received.store(number, ordering: .relaxed)
+                Glibc.signal(number, SIG_DFL)
+            }
+        }
+        return ConsumeInterruption()
+    }
+
+    /// The signal received, 0 while none.
+    var received: Int32 { Self.received.load(ordering: .relaxed) }
 }

@@ -34,11 +34,20 @@ struct ConsumeProgress {
 
     /// The read ended: the last line, and where it went; unless `--quiet`, one
     /// summary line on standard error (terminal or not), as `tcpdump -r` does.
-    mutating func end(written: Int, merge releasedEarly: Int, quiet: Bool) {
-        if releasedEarly > 0 {
+    mutating func end<Item>(written: Int, merge: CaptureTimeMerge<Item>, quiet: Bool) {
+        if merge.releasedEarly > 0 {
             FileHandle.standardError.write(
                 Data(
-                    "consume: \(releasedEarly) packets were written before the reorder window could place them (raise --reorder-window for strict capture-time order)\n"
+                    "consume: \(merge.releasedEarly) packets were written before the reorder window could place them (raise --reorder-window for strict capture-time order)\n"
+                        .utf8
+                )
+            )
+        }
+        if merge.outOfOrder > 0 {
+            // Said even with --quiet: readers that expect a sorted file (mergecap -a, some IDSs) must know.
+            FileHandle.standardError.write(
+                Data(
+                    "consume: \(merge.outOfOrder) packets are out of capture-time order in the output (a key below an earlier packet's: raise --slack or --reorder-window, or sort with reordercap)\n"
                         .utf8
                 )
             )

@@ -293,15 +293,19 @@ package final class CapturePipeline: @unchecked Sendable {
         let perWorker = transmitWorkers.map { $0.counts() }
         var producers: [ProducerSample] = []
         producers.reserveCapacity(transmitWorkers.count)
+        // Inside the read section only what reads the producers: `statistics` (which
+        // may write a file) runs after it, so a slow disk never holds a grace period up.
+        var taken: [(worker: Int, json: String)] = []
         CURCU_rcu_thread_online()
         for worker in transmitWorkers {
             let record = CURCU_rcu_dereference(worker.producer.pointer)!.assumingMemoryBound(to: WorkerRecord.self)
                 .pointee
             producers.append(
-                record.producer.sample(generation: record.generation) { statistics(worker.index, $0) }
+                record.producer.sample(generation: record.generation) { taken.append((worker.index, $0)) }
             )
         }
         CURCU_rcu_thread_offline()
+        for (worker, json) in taken { statistics(worker, json) }
         let perPort = ports.map { (port: $0.id, statistics: $0.statistics()) }
         var nic = Port.Statistics()
         for port in perPort { nic += port.statistics }

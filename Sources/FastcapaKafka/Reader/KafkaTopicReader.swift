@@ -43,7 +43,9 @@ package final class KafkaTopicReader: @unchecked Sendable {
     /// Messages read (every partition, in the window or not).
     package private(set) var messagesRead = 0
 
-    /// - Parameter partitions: the partitions to read; nil for all of them.
+    /// - Parameters:
+    ///   - partitions: the partitions to read; nil for all of them.
+    ///   - offsets: where to start each partition, in place of the seek's offsets (tests).
     package init(
         properties: KafkaProperties,
         topic: String,
@@ -51,7 +53,8 @@ package final class KafkaTopicReader: @unchecked Sendable {
         partitions wanted: [Int32]? = nil,
         group: String = "fastcapa-consume",
         metadataTimeoutMs: Int32 = 10_000,
-        seekingTo since: UInt64? = nil
+        seekingTo since: UInt64? = nil,
+        offsets: [Int32: Int64]? = nil
     ) throws {
         self.topic = topic
         let conf = try KafkaConfiguration.makeConf(
@@ -59,6 +62,9 @@ package final class KafkaTopicReader: @unchecked Sendable {
             defaults: [
                 ("group.id", group), ("enable.auto.commit", start == .stored ? "true" : "false"),
                 ("enable.partition.eof", "true"), ("client.id", "fastcapa-consume"),
+                // An offset the broker no longer holds (retention deleted it after the
+                // seek) is an error, not a silent jump to the partition's end.
+                ("auto.offset.reset", "error"),
             ]
         )
         var reason = [CChar](repeating: 0, count: 512)
@@ -127,6 +133,7 @@ package final class KafkaTopicReader: @unchecked Sendable {
                 seekRounds = found.rounds
                 seekSeconds = Double(DispatchTime.now().uptimeNanoseconds - seekStarted) / 1e9
             }
+            if let offsets { startOffsets.merge(offsets) { _, given in given } }
         } catch {
             rd_kafka_destroy(handle)
             throw error
@@ -139,7 +146,7 @@ package final class KafkaTopicReader: @unchecked Sendable {
             switch start {
             case .beginning:
                 element.pointee.offset =
-                    since == nil ? Int64(RD_KAFKA_OFFSET_BEGINNING) : startOffsets[partition]!
+                    since == nil && offsets == nil ? Int64(RD_KAFKA_OFFSET_BEGINNING) : startOffsets[partition]!
             case .end: element.pointee.offset = Int64(RD_KAFKA_OFFSET_END)
             case .stored: element.pointee.offset = Int64(RD_KAFKA_OFFSET_STORED)
             }
@@ -194,6 +201,14 @@ package final class KafkaTopicReader: @unchecked Sendable {
         if error == RD_KAFKA_RESP_ERR__PARTITION_EOF {
             partitionsAtEnd.insert(record.partition)
             return nil
+        }
+        if error == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET {
+            let first = try? Self.watermarks(handle, topic, record.partition, timeoutMs: 5_000).low
+            throw KafkaError(
+                code: error,
+                message:
+                    "partition \(record.partition) no longer holds the offset this read needs (\(startOffsets[record.partition].map(String.init) ?? "?"); the partition now starts at \(first.map(String.init) ?? "an unknown offset")): the broker's retention deleted it during the read, so the file would miss packets of the window. Read again (a later --since, or the same window while the broker still holds it)"
+            )
         }
         positions[record.partition] = record.offset
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {

@@ -21,15 +21,20 @@ package final class MetricsExporter: Sendable {
     private let monitor: PipelineMonitor
     private let queueLabels: [String]
     private let rendering = Mutex(())
+    private let outputs: @Sendable () -> [(file: String, counts: LineWriter.Counts)]
 
-    /// - Parameter buildInfo: the labels of `fastcapa_build_info` (version, dpdk, librdkafka).
+    /// - Parameters:
+    ///   - buildInfo: the labels of `fastcapa_build_info` (version, dpdk, librdkafka).
+    ///   - outputs: the lines the -s and --counter-trace files took and lost (`StatisticsService.outputCounts`).
     package init(
         pipeline: CapturePipeline,
         monitor: PipelineMonitor,
         registry: PrometheusCollectorRegistry,
-        buildInfo: [(String, String)]
+        buildInfo: [(String, String)],
+        outputs: @escaping @Sendable () -> [(file: String, counts: LineWriter.Counts)] = { [] }
     ) {
         self.monitor = monitor
+        self.outputs = outputs
         self.registry = registry
         queueLabels = pipeline.ports.flatMap { port in (0..<port.rxQueues).map { "\(port.id)/\($0)" } }
         registry.makeGauge(descriptor: Self.descriptor("fastcapa_build_info"), labels: buildInfo).set(1.0)
@@ -102,6 +107,12 @@ package final class MetricsExporter: Sendable {
                 set(counter: "fastcapa_nic_\(name)_total", [("port", "\(port)")], value)
             }
         }
+        for (file, counts) in outputs() {
+            set(counter: "fastcapa_output_lines_total", [("file", file)], UInt64(counts.written))
+            for (reason, lost) in [("write_error", counts.failed), ("queue_full", counts.overflowed)] {
+                set(counter: "fastcapa_output_lost_lines_total", [("file", file), ("reason", reason)], UInt64(lost))
+            }
+        }
         let header = [
             "# HELP fastcapa_delivery_latency_seconds \(Self.help["fastcapa_delivery_latency_seconds"]!)",
             "# TYPE fastcapa_delivery_latency_seconds histogram",
@@ -164,6 +175,9 @@ package final class MetricsExporter: Sendable {
         "fastcapa_nic_kernel_dropped_packets_total":
             "Frames a kernel interface's packet sockets dropped before the driver read them (net_pcap, net_af_packet).",
         "fastcapa_delivery_latency_seconds": "Capture time (the message key) to delivery report.",
+        "fastcapa_output_lines_total": "Lines written to the statistics file (-s) or the counter trace.",
+        "fastcapa_output_lost_lines_total":
+            "Lines the statistics file (-s) or the counter trace could not take, by reason: write_error (a full disk), queue_full.",
     ]
 
     /// The values of `fastcapa_producer_state`'s `state` label.

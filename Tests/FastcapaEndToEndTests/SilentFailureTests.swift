@@ -1,0 +1,177 @@
+import FastcapaTestSupport
+import Foundation
+import Glibc
+import PcapFormat
+import Testing
+
+extension EndToEnd {
+    /// Issue 21, item 3: faults that used to crash the probe, stall it or lose
+    /// data without a word. Each test failed on the code before its fix (the
+    /// commit says how).
+    @Suite(.timeLimit(.minutes(3))) struct SilentFailures {
+        /// A full disk under -s and --counter-trace (/dev/full: every write fails
+        /// with ENOSPC). Before, FileHandle.write trapped and the probe died with
+        /// SIGTRAP; now the lines are lost, counted and reported once, and the
+        /// capture goes on to a balanced stop.
+        @Test func aFullDiskUnderTheStatisticsFilesLosesLinesNotTheProbe() async throws {
+            let broker = try Harness.Broker()
+            let probe = try Reliability.endless(
+                broker,
+                [
+                    "-s", "/dev/full", "--counter-trace", "/dev/full", "--stats-interval", "1",
+                    "--metrics-address", "127.0.0.1:0",
+                ]
+            )
+            let base = try await Metrics.address(probe)
+            try await Task.sleep(for: .seconds(3))
+            let scrape = try await Metrics.get("\(base)/metrics").body
+            let (result, _) = Reliability.stop(probe)
+            #expect(!result.signaled && result.status == 0, "status \(result.status): \(result.stderr.suffix(2000))")
+            #expect(result.balanced)
+            #expect((result.accounting["delivered"] ?? 0) > 0)
+            for role in ["statistics file (-s) '/dev/full'", "counter trace (--counter-trace) '/dev/full'"] {
+                #expect(
+                    result.stderr.contains("cannot write the \(role): No space left on device"),
+                    "\(result.stderr.suffix(3000))"
+                )
+            }
+            #expect(
+                result.stderr.components(separatedBy: "cannot write the counter trace").count - 1 == 1,
+                "reported once per episode, not once per line"
+            )
+            let lost = scrape.split(separator: "\n").first {
+                $0.hasPrefix("fastcapa_output_lost_lines_total") && $0.contains("file=\"trace\"")
+                    && $0.contains("reason=\"write_error\"")
+            }
+            #expect(lost.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0 > 0, "\(scrape.prefix(4000))")
+        }
+
+        /// -s and --counter-trace on FIFOs that nobody reads (a hung NFS mount
+        /// behaves alike): each write blocks for ever. Before, the sampler wrote
+        /// them itself, the last write inside its RCU read section: snapshots
+        /// stopped, the reload's grace period never came and the stop hung. Now a
+        /// writer thread per file waits instead: the reload and the stop go
+        /// through, and the stop says what the files did not take.
+        @Test func statisticsFilesThatBlockStallNeitherReloadsNorTheStop() async throws {
+            let directory = TestFiles.temporaryDirectory()
+            var readers: [Int32] = []
+            var paths: [String] = []
+            for name in ["stats.fifo", "trace.fifo"] {
+                let path = directory.appendingPathComponent(name).path
+                try #require(mkfifo(path, 0o600) == 0)
+                // Held open and never read, with the smallest pipe buffer: writes block within a second.
+                let reader = open(path, O_RDONLY | O_NONBLOCK)
+                try #require(reader >= 0)
+                _ = fcntl(reader, 1031, 4096)  // F_SETPIPE_SZ (Glibc does not export it)
+                readers.append(reader)
+                paths.append(path)
+            }
+            defer { for reader in readers { close(reader) } }
+            let broker = try Harness.Broker()
+            let probe = try Reliability.endless(
+                broker,
+                [
+                    "-s", paths[0], "--counter-trace", paths[1], "--counter-trace-interval-ms", "1", "--drain-timeout",
+                    "2",
+                ]
+            )
+            try await Reliability.waitFor("capturing", in: probe)
+            try await Task.sleep(for: .seconds(3))  // librdkafka's statistics and the trace fill both pipes
+            probe.signal(SIGHUP)
+            try await Reliability.waitFor("SIGHUP: producer reloaded", in: probe, seconds: 15)
+            let (result, seconds) = Reliability.stop(probe)
+            #expect(!result.signaled && result.status == 0, "status \(result.status): \(result.stderr.suffix(2000))")
+            #expect(result.balanced)
+            #expect(seconds < 2 + 5 + 2 * 2, "the stop took \(seconds) s")
+            #expect(result.stderr.contains("still had not taken the last lines"), "\(result.stderr.suffix(2000))")
+        }
+
+        /// SIGHUP with Kafka properties that pass the configuration's checks but
+        /// that rd_kafka_new refuses (idempotence with acks=1). Before, the
+        /// reload was refused but its properties were kept for later restarts,
+        /// so the next producer failure could never be repaired ("cannot create
+        /// a new producer; will retry" for ever). Now restarts keep the running
+        /// properties.
+        @Test func propertiesLibrdkafkaRefusesOnSighupLeaveRestartsWorking() async throws {
+            let config = TestFiles.temporaryDirectory().appendingPathComponent("fastcapa.yaml").path
+            try "kafka:\n  linger.ms: 5\n".write(toFile: config, atomically: true, encoding: .utf8)
+            let run = try await Failures.FaultRun(
+                "SIGHUP with properties rd_kafka_new refuses, then a fatal error",
+                idempotent: true,
+                ["--restart-backoff-ms", "20"],
+                config: config
+            )
+            try "kafka:\n  linger.ms: 5\n  acks: 1\n".write(toFile: config, atomically: true, encoding: .utf8)
+            run.probe.signal(SIGHUP)
+            try await Reliability.waitFor("cannot create a producer from the new configuration", in: run.probe)
+            run.probe.signal(SIGUSR2)
+            try await Reliability.waitFor("producer replaced", in: run.probe, seconds: 10)
+            try await Task.sleep(for: .seconds(1))
+            let result = run.stop()
+            run.checkAndReport(result, restarts: 1, recoveryMs: nil)
+            #expect(!result.stderr.contains("cannot create a new producer"), "\(result.stderr.suffix(3000))")
+        }
+
+        /// A stop that lands while a SIGHUP's capture filter swap is under way
+        /// (held back 1.5 s by a testing variable). Before, the stop cancelled
+        /// the wait and released the pipeline while the swap still loaded and
+        /// published a program into it. Now the stop waits for the swap: it is
+        /// logged, and every program loaded is freed once.
+        @Test func aStopWaitsForAFilterSwapUnderWay() async throws {
+            let config = TestFiles.temporaryDirectory().appendingPathComponent("fastcapa.yaml").path
+            try "filter: udp\n".write(toFile: config, atomically: true, encoding: .utf8)
+            let broker = try Harness.Broker()
+            let probe = try Harness.Child(
+                "/usr/bin/env",
+                ["FASTCAPA_TESTING_FILTER_SWAP_DELAY_MS=1500", Harness.binary]
+                    + Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(Reliability.sample),infinite_rx=1"]) + [
+                        "--", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)", "--config",
+                        config,
+                    ]
+            )
+            try await Reliability.waitFor("capturing", in: probe)
+            try await Task.sleep(for: .seconds(1))
+            try "filter: tcp\n".write(toFile: config, atomically: true, encoding: .utf8)
+            probe.signal(SIGHUP)
+            try await Task.sleep(for: .milliseconds(300))  // the swap waits out its delay
+            let (result, _) = Reliability.stop(probe)
+            #expect(!result.signaled && result.status == 0, "status \(result.status): \(result.stderr.suffix(2000))")
+            #expect(result.balanced)
+            #expect(result.stderr.contains("SIGHUP: capture filter replaced"), "\(result.stderr.suffix(3000))")
+            #expect(
+                result.stderr.contains("capture filter programs: 2 loaded, 2 freed"),
+                "\(result.stderr.suffix(3000))"
+            )
+        }
+
+        /// `consume` stopped by SIGINT or SIGTERM: the file gets its name and
+        /// holds every packet read, and no partial file is left. Before, the
+        /// signal killed it: no output file, and a hidden `.NAME.partial-PID`.
+        @Test(arguments: [SIGINT, SIGTERM])
+        func consumeFinishesItsFileOnAStopSignal(signal: Int32) async throws {
+            let directory = TestFiles.temporaryDirectory()
+            let records = SyntheticCaptures.protocolMix(count: 300, seed: 21)
+            let input = try Harness.writePcap(records, to: directory, name: "input.pcap")
+            let broker = try Harness.Broker(partitions: 1)
+            let captured = try Harness.probe(
+                eal: Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(input)"]),
+                ["--idle-exit", "2", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)"]
+            )
+            try #require(captured.status == 0, "\(captured.stderr)")
+            let output = directory.appendingPathComponent("follow.pcap").path
+            let consume = try Harness.Child(
+                Harness.binary,
+                ["consume", "-b", broker.address, "--follow", "--format", "pcap", "-o", output]
+            )
+            try await Task.sleep(for: .seconds(4))  // read everything, then wait for more
+            consume.signal(signal)
+            let result = consume.wait(timeout: 20)
+            #expect(!result.signaled && result.status == 0, "status \(result.status): \(result.stderr)")
+            #expect(result.stderr.contains("stopped by signal \(signal)"), "\(result.stderr)")
+            let file = try PcapFile(bytes: [UInt8](Data(contentsOf: URL(fileURLWithPath: output))))
+            #expect(file.records.map(\.data) == records.map(\.data))
+            let left = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            #expect(!left.contains { $0.contains(".partial-") }, "\(left)")
+        }
+    }
+}

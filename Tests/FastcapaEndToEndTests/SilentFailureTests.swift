@@ -173,5 +173,31 @@ extension EndToEnd {
             let left = try FileManager.default.contentsOfDirectory(atPath: directory.path)
             #expect(!left.contains { $0.contains(".partial-") }, "\(left)")
         }
+    
+
+        /// A capture whose times go backwards (records in reverse time order),
+        /// read back with no slack: the file is out of capture-time order, and
+        /// `consume` says so, even with --quiet. Before, it said nothing.
+        @Test func consumeReportsPacketsOutOfCaptureTimeOrder() throws {
+            let directory = TestFiles.temporaryDirectory()
+            let mix = SyntheticCaptures.protocolMix(count: 50, seed: 22)
+            let records = zip(mix, mix.map(\.micros).reversed()).map { PcapRecord(micros: $1, data: $0.data) }
+            let input = try Harness.writePcap(records, to: directory, name: "backwards.pcap")
+            let broker = try Harness.Broker(partitions: 1)
+            let captured = try Harness.probe(
+                eal: Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(input)"]),
+                ["--idle-exit", "2", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)"]
+            )
+            try #require(captured.status == 0, "\(captured.stderr)")
+            let output = directory.appendingPathComponent("out.pcap").path
+            let read = try Harness.run(
+                Harness.binary,
+                ["consume", "-b", broker.address, "--slack", "0", "--quiet", "--format", "pcap", "-o", output]
+            )
+            #expect(read.status == 0, "\(read.stderr)")
+            #expect(read.stderr.contains("49 packets are out of capture-time order"), "\(read.stderr)")
+            let file = try PcapFile(bytes: [UInt8](Data(contentsOf: URL(fileURLWithPath: output))))
+            #expect(file.records.count == 50)
+        }
     }
 }

@@ -162,7 +162,10 @@ let package = Package(
         .testTarget(
             name: "FastcapaEndToEndTests",
             dependencies: ["PcapFormat", "FastcapaCapture", "FastcapaTestSupport"],
-            exclude: ["Support/alloc_counter.c", "Support/call_threads.c", "Support/heap_sampler.c", "Support/tsan_threads.c"],
+            exclude: [
+                "Support/alloc_counter.c", "Support/call_threads.c", "Support/heap_sampler.c", "Support/tsan_threads.c",
+                "Support/deny_write_execute.c",
+            ],
             swiftSettings: strict + dpdkSwiftFlags
         ),
     ]

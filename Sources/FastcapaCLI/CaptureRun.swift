@@ -100,7 +100,12 @@ struct CaptureRun {
                 )
             }
         }
-        logger.info("capture filter: \(pipeline.filter.current?.summary ?? "none (every packet is captured)")")
+        let filter = pipeline.filter.current
+        if filter?.jitRefusal != nil {
+            logger.warning("capture filter: \(filter!.summary)")
+        } else {
+            logger.info("capture filter: \(filter?.summary ?? "none (every packet is captured)")")
+        }
         // `systemctl status`: the rates and health, then the drain (and the stop timeout extended to its bound).
         let systemd = SystemdStatus()
         // The one owner of the pipeline's and the NICs' samples; everything else reads its snapshots.

@@ -135,6 +135,21 @@ import Testing
         }
         let everything = try load("fastcapa.yaml")
         #expect(everything.settings == CaptureSettings())
+        // Every key is there, set to its default or shown commented out.
+        let text = try String(
+            contentsOf: TestFiles.packageRoot.appendingPathComponent("Configs/fastcapa.yaml"),
+            encoding: .utf8
+        )
+        let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        for setting in Setting.all {
+            #expect(
+                lines.contains { $0.hasPrefix("\(setting.key):") || $0.hasPrefix("# \(setting.key):") },
+                "Configs/fastcapa.yaml lacks '\(setting.key)'"
+            )
+        }
+        // Its Kafka properties are librdkafka's defaults too (only shown, never changed).
+        #expect(everything.kafka.topic.isEmpty, "\(everything.kafka.topic)")
+        #expect(everything.kafka.global.map(\.key) == ["linger.ms"])
         for setting in Setting.all
         where !["kafka-config", "stats-file", "embedded-address-file", "counter-trace", "metrics-address"].contains(
             setting.key
@@ -149,5 +164,19 @@ import Testing
         #expect(nic.statsInterval == 60)
         #expect(try load("demo.yaml").eal.contains("--lcores=0@0,1@0,2@0"))
         #expect(try load("demo.yaml", ["FASTCAPA_LCORES": "0@2,1@3,2@4"]).eal.contains("--lcores=0@2,1@3,2@4"))
+    }
+
+    /// Every command's help, which the man page is generated from: each default
+    /// said once (ArgumentParser adds its own to options with a default value),
+    /// and ASCII only (the man page generator dropped the µ of "µs").
+    @Test(arguments: [
+        CaptureCommand.helpMessage(), CheckCommand.helpMessage(), BrokerCommand.helpMessage(),
+        ConsumeCommand.helpMessage(), WatermarksCommand.helpMessage(), LimitCommand.helpMessage(),
+    ])
+    func helpSaysEachDefaultOnceInASCII(help: String) {
+        let flat = help.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(!flat.contains(") (default:"), "a default twice: \(flat)")
+        let foreign = help.unicodeScalars.filter { !$0.isASCII }
+        #expect(foreign.isEmpty, "\(foreign)")
     }
 }

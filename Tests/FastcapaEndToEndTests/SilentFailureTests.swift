@@ -199,5 +199,30 @@ extension EndToEnd {
             let file = try PcapFile(bytes: [UInt8](Data(contentsOf: URL(fileURLWithPath: output))))
             #expect(file.records.count == 50)
         }
+    
+
+        /// The systemd unit's MemoryDenyWriteExecute=yes (emulated by a preload
+        /// that installs systemd's seccomp rules) keeps the filter's JIT from
+        /// making its code executable. Before, the log said "DPDK has no JIT for
+        /// this platform", which is false on x86-64; now a warning names the
+        /// setting and the fix, and the filter still filters (interpreted).
+        @Test func theFilterSaysWhyItIsNotJitCompiledUnderMemoryDenyWriteExecute() throws {
+            let library = try Harness.compilePreload("deny_write_execute")
+            let arguments =
+                Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(Reliability.sample)"]) + [
+                    "--", "--idle-exit", "1", "--stats-interval", "0", "-f", "tcp",
+                ]
+            let denied = try Harness.run("/usr/bin/env", ["LD_PRELOAD=\(library)", Harness.binary] + arguments)
+            #expect(denied.status == 0, "\(denied.stderr.suffix(2000))")
+            #expect(denied.balanced)
+            #expect((denied.accounting["filtered"] ?? 0) > 0 && (denied.accounting["delivered"] ?? 0) > 0)
+            let line = denied.stderr.split(separator: "\n").first { $0.contains("capture filter: 'tcp'") } ?? ""
+            #expect(line.contains("warning"), "\(line)")
+            #expect(line.contains("run by the eBPF interpreter: the JIT cannot make its code executable"), "\(line)")
+            #expect(line.contains("MemoryDenyWriteExecute=yes"), "\(line)")
+            let allowed = try Harness.run(Harness.binary, arguments)
+            #expect(allowed.stderr.contains("JIT-compiled to"), "\(allowed.stderr.suffix(2000))")
+            #expect(allowed.accounting["filtered"] == denied.accounting["filtered"])
+        }
     }
 }

@@ -9,7 +9,7 @@ struct CheckArguments: ParsableArguments {
     @Option(
         name: .customLong("timeout"),
         parsing: .unconditional,
-        help: "Seconds to wait for the brokers to answer. (default: 10)"
+        help: "Seconds to wait for the brokers to answer."
     )
     var timeout: String = "10"
 

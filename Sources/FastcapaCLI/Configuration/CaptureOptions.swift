@@ -205,7 +205,7 @@ package struct CaptureOptions: ParsableArguments {
     @Option(
         name: .customLong("idle-sleep-max-us"),
         parsing: .unconditional,
-        help: "Longest idle sleep of a polling lcore in µs; 0 never sleeps. (default: 100)"
+        help: "Longest idle sleep of a polling lcore in microseconds; 0 never sleeps. (default: 100)"
     )
     var idleSleepMaxMicros: String?
 

@@ -1,4 +1,5 @@
 import CDPDK
+import Glibc
 import FastcapaFilter
 import Synchronization
 
@@ -37,6 +38,8 @@ package final class PacketFilter: @unchecked Sendable {
     package let ebpfInstructions: Int
     /// Bytes of native code, 0 when the interpreter runs it.
     package let nativeBytes: Int
+    /// Why the JIT asked for did not run it (nil: it did, or the interpreter was asked for).
+    package let jitRefusal: String?
     let record: UnsafeMutablePointer<FilterRecord>
 
     /// Programs loaded and destroyed in this process (a swap frees exactly one).
@@ -91,6 +94,7 @@ package final class PacketFilter: @unchecked Sendable {
         let compiled = engine == .jit && rte_bpf_get_jit(program, &jit) == 0 && jit.func != nil
         let native = compiled ? jit.func : nil
         nativeBytes = compiled ? jit.sz : 0
+        jitRefusal = engine == .jit && !compiled ? Self.whyNoJit() : nil
         record = .allocate(capacity: 1)
         record.initialize(to: FilterRecord(program: program, native: native))
         Self.loadedCount.add(1, ordering: .relaxed)
@@ -111,10 +115,29 @@ package final class PacketFilter: @unchecked Sendable {
         let runner =
             isNative
             ? "JIT-compiled to \(nativeBytes) bytes of native code"
-            : engine == .jit
-                ? "run by the eBPF interpreter (DPDK has no JIT for this platform)"
-                : "run by the eBPF interpreter (filter-engine interpreter)"
+            : jitRefusal.map { "run by the eBPF interpreter: \($0)" }
+                ?? "run by the eBPF interpreter (filter-engine interpreter)"
         return "'\(expression)': \(classicInstructions) classic BPF instructions, \(ebpfInstructions) eBPF, \(runner)"
+    }
+
+    /// Why librte_bpf's JIT made no code. It has one for x86-64 and arm64; there,
+    /// the usual reason is a process that may not make memory executable, which
+    /// is what systemd's MemoryDenyWriteExecute=yes (a seccomp filter) and
+    /// SELinux's execmem denial do: the JIT writes its code, then mprotect()s it
+    /// executable. A page tried the same way tells which.
+    static func whyNoJit() -> String {
+        #if arch(x86_64) || arch(arm64)
+        let page = mmap(nil, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let page, page != MAP_FAILED else { return "the JIT failed (DPDK's log says why)" }
+        defer { munmap(page, 4096) }
+        guard mprotect(page, 4096, PROT_READ | PROT_EXEC) == 0 else {
+            return
+                "the JIT cannot make its code executable (mprotect PROT_EXEC: \(String(cString: strerror(errno)))). Under systemd that is MemoryDenyWriteExecute=yes: remove it from the unit (or set filter-engine: interpreter to say so) to have the filter JIT-compiled"
+        }
+        return "the JIT failed (DPDK's log says why)"
+        #else
+        return "DPDK has no JIT for this platform"
+        #endif
     }
 
     /// The program's verdicts on `count` packets (non-zero: accepted), as the

@@ -4,6 +4,7 @@
 #include "cdpdk.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <linux/ethtool.h>
 #include <linux/if_packet.h>
 #include <linux/sockios.h>
@@ -14,6 +15,7 @@
 
 _Static_assert(ETHTOOL_GGRO == 0x0000002b && ETHTOOL_GFLAGS == 0x00000025 && ETH_FLAG_LRO == (1 << 15),
                "ethtool constants as cdpdk.h spells them");
+_Static_assert(ETH_GSTRING_LEN == 32, "ethtool's string length as cdpdk.h spells it");
 
 int CDPDK_rte_mbuf_dynfield_register_u64(const char *name) {
     struct rte_mbuf_dynfield descriptor = {
@@ -72,6 +74,67 @@ int CDPDK_ioctl_SIOCETHTOOL_value(int fd, const char *name, uint32_t command, ui
     if (ioctl(fd, SIOCETHTOOL, &request) != 0) return -1;
     *value = data.data;
     return 0;
+}
+
+int CDPDK_ioctl_ETHTOOL_GSSET_INFO_features(int fd, const char *name, uint32_t *count) {
+    struct ifreq request;
+    // One set asked for: the kernel writes one count after the header.
+    _Alignas(struct ethtool_sset_info) unsigned char buffer[sizeof(struct ethtool_sset_info) + sizeof(uint32_t)];
+    struct ethtool_sset_info *query = (struct ethtool_sset_info *)buffer;
+    if (CDPDK_ifreq_name(&request, name) != 0) return -1;
+    memset(buffer, 0, sizeof(buffer));
+    query->cmd = ETHTOOL_GSSET_INFO;
+    query->sset_mask = 1ULL << ETH_SS_FEATURES;
+    request.ifr_data = (void *)query;
+    if (ioctl(fd, SIOCETHTOOL, &request) != 0) return -1;
+    if ((query->sset_mask & (1ULL << ETH_SS_FEATURES)) == 0) {
+        errno = EOPNOTSUPP;
+        return -1;
+    }
+    *count = query->data[0];
+    return 0;
+}
+
+int CDPDK_ioctl_ETHTOOL_GSTRINGS_features(int fd, const char *name, uint32_t count, char *names) {
+    struct ifreq request;
+    struct ethtool_gstrings *strings = calloc(1, sizeof(*strings) + (size_t)count * ETH_GSTRING_LEN);
+    if (strings == NULL) return -1;
+    int status = -1;
+    if (CDPDK_ifreq_name(&request, name) == 0) {
+        strings->cmd = ETHTOOL_GSTRINGS;
+        strings->string_set = ETH_SS_FEATURES;
+        strings->len = count;
+        request.ifr_data = (void *)strings;
+        if (ioctl(fd, SIOCETHTOOL, &request) == 0) {
+            memcpy(names, strings->data, (size_t)count * ETH_GSTRING_LEN);
+            status = 0;
+        }
+    }
+    int saved = errno;
+    free(strings);
+    errno = saved;
+    return status;
+}
+
+int CDPDK_ioctl_ETHTOOL_GFEATURES_active(int fd, const char *name, uint32_t words, uint32_t *active) {
+    struct ifreq request;
+    struct ethtool_gfeatures *features =
+        calloc(1, sizeof(*features) + (size_t)words * sizeof(struct ethtool_get_features_block));
+    if (features == NULL) return -1;
+    int status = -1;
+    if (CDPDK_ifreq_name(&request, name) == 0) {
+        features->cmd = ETHTOOL_GFEATURES;
+        features->size = words;
+        request.ifr_data = (void *)features;
+        if (ioctl(fd, SIOCETHTOOL, &request) == 0) {
+            for (uint32_t word = 0; word < words; word++) active[word] = features->features[word].active;
+            status = 0;
+        }
+    }
+    int saved = errno;
+    free(features);
+    errno = saved;
+    return status;
 }
 
 int CDPDK_getsockname_sll_ifindex(int fd, int *ifindex) {

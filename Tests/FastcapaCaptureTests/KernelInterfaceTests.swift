@@ -46,14 +46,56 @@ import Testing
         #expect(AfPacketRing.frameSize(holding: 9023) == 9216)
         #expect(AfPacketRing(frameSize: 9216).frameBytes == 9150)
         if getpagesize() == 4096 {
-            #expect(AfPacketRing.arguments(holding: 9023) == "framesz=9216,blocksz=36864")
+            #expect(AfPacketRing().repaired(holding: 9022) == AfPacketRing(frameSize: 9216, blockSize: 36864))
             #expect(AfPacketRing.blockSize(for: 65024) == 520_192 && AfPacketRing.blockSize(for: 1536) == 12288)
-            #expect(AfPacketRing.arguments(holding: 1523) == "framesz=2048")
+            #expect(AfPacketRing().repaired(holding: 1522) == AfPacketRing())
         }
         let device = DeviceArguments(vdev: "net_af_packet0,iface=x,framesz=9216,blocksz=36864")
         let ring = try AfPacketRing(device)
         #expect(ring == AfPacketRing(frameSize: 9216, blockSize: 36864))
         #expect(throws: Never.self) { try ring.check(device: device) }
+    }
+
+    /// Issue 21: `framesz=16384` on a veth of MTU 9000 was refused with "Use blocksz=16384.", which is no
+    /// command; and a slot too short for the interface's frames was refused twice, the ring first, then the
+    /// slot. The fix is now one `--vdev` whose ring passes every check and holds the interface's frames.
+    @Test func aRefusalNamesOneDeviceWhoseRingPassesAndHoldsTheInterfacesFrames() throws {
+        guard getpagesize() == 4096 else { return }
+        let device = DeviceArguments(vdev: "net_af_packet0,iface=veth1,framesz=16384")
+        let error = #expect(throws: AfPacketRing.RingError.self) {
+            try AfPacketRing(device).check(device: device, largestFrame: 9022)
+        }
+        #expect(error?.fix == "Use --vdev=net_af_packet0,iface=veth1,framesz=16384,blocksz=16384.")
+        let small = DeviceArguments(vdev: "net_af_packet0,iface=veth1,framesz=8192")
+        let enlarged = #expect(throws: AfPacketRing.RingError.self) {
+            try AfPacketRing(small).check(device: small, largestFrame: 9022)
+        }
+        #expect(enlarged?.fix == "Use --vdev=net_af_packet0,iface=veth1,framesz=9216,blocksz=36864.")
+        // Every ring, repaired for every interface, passes and holds its frames whole when any slot can.
+        var failures: [String] = []
+        for frameSize in Array(stride(from: 16, through: 70_000, by: 997)) + [2048, 9216, 16384, 65424, 65440] {
+            for blockSize in [4096, 5000, 8192, 36864, 65536] {
+                for frameCount in [1, 7, 512, 1000] {
+                    for largestFrame in [nil, 1522, 9022, 16000, 65558] {
+                        let ring = AfPacketRing(frameSize: frameSize, blockSize: blockSize, frameCount: frameCount)
+                        let repaired = ring.repaired(holding: largestFrame)
+                        let label = "\(ring) for \(largestFrame.map(String.init) ?? "any") → \(repaired)"
+                        do throws(AfPacketRing.RingError) {
+                            try repaired.check(device: repaired.arguments(of: device), largestFrame: largestFrame)
+                        } catch {
+                            failures.append("\(label): \(error)")
+                        }
+                        if let largestFrame, largestFrame < AfPacketRing.largestSuggestedFrameSize - 66,
+                            repaired.frameBytes <= largestFrame
+                        {
+                            failures.append("\(label) cuts frames")
+                        }
+                        if repaired.frameCount < frameCount { failures.append("\(label) has fewer frames") }
+                    }
+                }
+            }
+        }
+        #expect(failures.isEmpty, "\(failures.count): \(failures.prefix(5))")
     }
 
     struct Refusal: CustomTestStringConvertible, Sendable {
@@ -63,23 +105,50 @@ import Testing
     }
 
     @Test(arguments: [
-        Refusal(arguments: "framesz=5000", mentions: ["framesz=5000", "multiple of 16", "Use framesz=5008"]),
-        Refusal(arguments: "framesz=64", mentions: ["framesz=64", "Use framesz=128"]),
+        Refusal(
+            arguments: "framesz=5000",
+            mentions: [
+                "framesz=5000", "multiple of 16", "Use --vdev=net_af_packet0,iface=eth1,framesz=5120,blocksz=20480.",
+            ]
+        ),
+        Refusal(
+            arguments: "framesz=64",
+            mentions: ["framesz=64", "Use --vdev=net_af_packet0,iface=eth1,framesz=128."]
+        ),
         Refusal(
             arguments: "framesz=65536,blocksz=65536",
-            mentions: ["65,535 bytes", "framesz=65024,blocksz=520192", "net_pcap0"]
+            mentions: [
+                "65,535 bytes", "Use --vdev=net_af_packet0,iface=eth1,framesz=65024,blocksz=520192 ", "net_pcap0",
+            ]
         ),
-        Refusal(arguments: "framesz=8192", mentions: ["blocksz=4096", "multiple of both", "Use blocksz=8192"]),
-        Refusal(arguments: "blocksz=5000", mentions: ["blocksz=5000", "page size", "Use blocksz=4096"]),
+        Refusal(
+            arguments: "framesz=8192",
+            mentions: [
+                "blocksz=4096 (the driver's default", "smaller than framesz=8192",
+                "Use --vdev=net_af_packet0,iface=eth1,framesz=8192,blocksz=8192.",
+            ]
+        ),
+        Refusal(
+            arguments: "blocksz=5000",
+            mentions: ["blocksz=5000", "page size", "Use --vdev=net_af_packet0,iface=eth1,blocksz=4096."]
+        ),
         Refusal(
             arguments: "framesz=9104,blocksz=12288",
-            mentions: ["blocksz=12288", "reads slot i at i × framesz", "Use framesz=9216,blocksz=36864"]
+            mentions: [
+                "blocksz=12288", "reads slot i at i × framesz",
+                "Use --vdev=net_af_packet0,iface=eth1,framesz=9216,blocksz=36864.",
+            ]
         ),
         Refusal(
             arguments: "framesz=1024,framecnt=510",
-            mentions: ["framecnt=510", "4 frames a block", "framecnt=512"]
+            mentions: [
+                "framecnt=510", "4 frames a block", "Use --vdev=net_af_packet0,iface=eth1,framesz=1024,framecnt=512.",
+            ]
         ),
-        Refusal(arguments: "framesz=big", mentions: ["framesz=big", "not a positive number"]),
+        Refusal(
+            arguments: "framesz=big",
+            mentions: ["framesz=big", "not a positive number", "Use --vdev=net_af_packet0,iface=eth1,framesz=2048."]
+        ),
         Refusal(arguments: "framecnt=0", mentions: ["framecnt=0", "not a positive number"]),
     ])
     func ringsTheKernelRefusesAreNamedWithTheFix(_ refusal: Refusal) {
@@ -146,6 +215,28 @@ import Testing
         #expect(lo.mtu >= 1500)
         #expect(lo.largestFrame == lo.mtu + 22)
         #expect(KernelInterface.index(of: "lo") > 0)
+    }
+
+    /// Issue 21: hardware GRO (`rx-gro-hw`, bnxt, qede…) merges frames as GRO does, but only GRO and LRO
+    /// were read. The interface's features are read by name, and the three are refused alike.
+    @Test func hardwareGROIsReadAndRefusedLikeGRO() throws {
+        let features = try #require(KernelInterface.features("lo"), "ethtool's feature names of lo")
+        #expect(
+            features.keys.contains("rx-gro-hw") && features.keys.contains("rx-gro") && features.keys.contains("rx-lro")
+        )
+        #expect(try KernelInterface.read("lo").aggregation == KernelInterface.receiveAggregation(features))
+        #expect(
+            KernelInterface.receiveAggregation(["rx-gro-hw": true, "rx-gro": false, "rx-lro": false]) == ["rx-gro-hw"]
+        )
+        #expect(KernelInterface.receiveAggregation(["rx-gro": true, "rx-lro": true]) == ["gro", "lro"])
+        #expect(KernelInterface.receiveAggregation(["rx-gro-list": true, "rx-gro-hw": false]).isEmpty)
+
+        let path = ReceivePathTests.path(.pcapInterface)
+        let merging = KernelInterface(name: "eth9", mtu: 1500, aggregation: ["rx-gro-hw"])
+        let error = #expect(throws: CaptureError.self) { try path.checkAggregation(merging) }
+        #expect(error?.description.contains("hardware GRO (rx-gro-hw) on") == true, "\(error?.description ?? "")")
+        #expect(error?.description.contains("ethtool -K eth9 gro off lro off rx-gro-hw off.") == true)
+        #expect(throws: Never.self) { try path.checkAggregation(KernelInterface(name: "eth9", mtu: 1500)) }
     }
 
     @Test func aMissingInterfaceIsNamedWithTheFix() {

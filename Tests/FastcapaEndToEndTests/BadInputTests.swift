@@ -279,7 +279,10 @@ extension EndToEnd {
                 "af_packet frame size the kernel refuses",
                 "net_af_packet0,iface=lo,framesz=5000",
                 64,
-                ["--vdev=net_af_packet0,iface=lo,framesz=5000", "multiple of 16", "Use framesz=5008"]
+                [
+                    "--vdev=net_af_packet0,iface=lo,framesz=5000", "multiple of 16",
+                    "Use --vdev=net_af_packet0,iface=lo,framesz=5120,blocksz=20480.",
+                ]
             ),
             device(
                 "af_packet frame size beyond a packet buffer",
@@ -291,19 +294,28 @@ extension EndToEnd {
                 "af_packet frame count the kernel refuses",
                 "net_af_packet0,iface=lo,framesz=1024,framecnt=510",
                 64,
-                ["framecnt=510", "frames a block holds", "framecnt=512"]
+                [
+                    "framecnt=510", "frames a block holds",
+                    "Use --vdev=net_af_packet0,iface=lo,framesz=1024,framecnt=512.",
+                ]
             ),
             device(
                 "af_packet block size below the frame size",
                 "net_af_packet0,iface=lo,framesz=8192",
                 64,
-                ["blocksz=4096", "multiple of both", "Use blocksz=8192"]
+                [
+                    "blocksz=4096 (the driver's default: one page) is smaller than framesz=8192",
+                    "Use --vdev=net_af_packet0,iface=lo,framesz=8192,blocksz=8192.",
+                ]
             ),
             device(
                 "af_packet slots that do not fill their blocks",
                 "net_af_packet0,iface=lo,framesz=9104,blocksz=12288",
                 64,
-                ["blocksz=12288", "reads slot i at i × framesz", "Use framesz=9216,blocksz=36864"]
+                [
+                    "blocksz=12288", "reads slot i at i × framesz",
+                    "Use --vdev=net_af_packet0,iface=lo,framesz=9216,blocksz=36864.",
+                ]
             ),
             device(
                 "af_packet on an interface whose frames no ring slot holds",

@@ -117,6 +117,16 @@ int CDPDK_ioctl_SIOCETHTOOL_value(int fd, const char *name, uint32_t command, ui
 static inline uint32_t CDPDK_ETHTOOL_GGRO(void) { return 0x0000002b; }
 static inline uint32_t CDPDK_ETHTOOL_GFLAGS(void) { return 0x00000025; }
 static inline uint32_t CDPDK_ETH_FLAG_LRO(void) { return 1u << 15; }
+/// ioctl(fd, SIOCETHTOOL) ETHTOOL_GSSET_INFO: how many strings the ETH_SS_FEATURES set (the names of
+/// netdev features, `ethtool -k`'s) holds. 0, or -1 with errno set.
+int CDPDK_ioctl_ETHTOOL_GSSET_INFO_features(int fd, const char *name, uint32_t *count);
+/// ioctl(fd, SIOCETHTOOL) ETHTOOL_GSTRINGS of ETH_SS_FEATURES: `count` names of CDPDK_ETH_GSTRING_LEN bytes
+/// each (NUL-padded) into `names`; feature i is bit i % 32 of word i / 32. 0, or -1 with errno set.
+int CDPDK_ioctl_ETHTOOL_GSTRINGS_features(int fd, const char *name, uint32_t count, char *names);
+/// ioctl(fd, SIOCETHTOOL) ETHTOOL_GFEATURES: the `active` word of each of `words` feature blocks. 0, or -1
+/// with errno set.
+int CDPDK_ioctl_ETHTOOL_GFEATURES_active(int fd, const char *name, uint32_t words, uint32_t *active);
+static inline uint32_t CDPDK_ETH_GSTRING_LEN(void) { return 32; }
 /// getsockname(fd) of an AF_PACKET socket: its sll_ifindex. 0, or -1 (errno set; EAFNOSUPPORT: not AF_PACKET).
 int CDPDK_getsockname_sll_ifindex(int fd, int *ifindex);
 /// getsockopt(fd, SOL_PACKET, PACKET_STATISTICS): packets (dropped included) and drops since the last

@@ -53,10 +53,14 @@ extension ResolvedConfiguration {
             "counter-trace-interval-ms: \(counterTraceIntervalMs) is out of range. Use 1 to 60000."
         )
         if let metricsAddress { _ = try MetricsAddress(parsing: metricsAddress) }
-        // The af_packet ring the kernel would refuse: DPDK then fails to start without saying why.
+        // The af_packet ring the kernel would refuse: DPDK then fails to start without saying why. The fix
+        // names a ring that also holds the interface's frames (when it can be read here), so that following
+        // it does not lead to the port's refusal of a slot too short for them.
         for device in DeviceArguments.virtualDevices(in: eal) where device.isAfPacket {
             do throws(AfPacketRing.RingError) {
-                try AfPacketRing(device).check(device: device)
+                let largestFrame = device.values("iface").compactMap { try? KernelInterface.read($0).largestFrame }
+                    .max()
+                try AfPacketRing(device).check(device: device, largestFrame: largestFrame)
             } catch {
                 throw SettingError("\(device.vdev): \(error.description)")
             }

@@ -119,8 +119,9 @@ package struct AfPacketRing: Sendable, Equatable {
             guard let text = device[key] else { return value }
             guard let number = Int(text), number > 0 else {
                 throw RingError(
-                    problem: "\(device.name): \(key)=\(text) is not a positive number",
-                    fix: "Give \(key) in bytes (or frames, for framecnt), e.g. \(key)=\(value)."
+                    problem: "\(device.name): \(key)=\(text) is not a positive number of "
+                        + (key == "framecnt" ? "frames" : "bytes"),
+                    fix: "Use \(device.setting(key, to: "\(value)").vdev)."
                 )
             }
             return number
@@ -166,56 +167,93 @@ package struct AfPacketRing: Sendable, Equatable {
         return frameSize / a * pageSize
     }
 
-    /// `framesz=N` (and `blocksz=M` when the default block of one page does not fit it) for a ring holding `bytes`.
-    package static func arguments(holding bytes: Int) -> String {
-        let frame = frameSize(holding: bytes)
-        let block = blockSize(for: frame)
-        return block == pageSize ? "framesz=\(frame)" : "framesz=\(frame),blocksz=\(block)"
+    /// The smallest slot the kernel accepts: TPACKET_ALIGNMENT-aligned, holding Ethernet's 60-byte minimum.
+    package static let smallestFrameSize = (macOffset + 60 + alignment - 1) / alignment * alignment
+
+    /// The ring to use instead of this one, which the driver and the kernel accept: the slot asked for when it
+    /// is valid (else the nearest valid one), enlarged when `largestFrame` (the longest frame the interface
+    /// carries) would not fit in it whole and a slot can hold it; a block the slot fills exactly (when that
+    /// takes more than 8 slots, a slot of a multiple of `suggestedStep` instead); whole blocks of frames.
+    package func repaired(holding largestFrame: Int? = nil) -> AfPacketRing {
+        var frame = min(frameSize, Self.largestSuggestedFrameSize)
+        frame = max(Self.smallestFrameSize, (frame + Self.alignment - 1) / Self.alignment * Self.alignment)
+        if let largestFrame, frame - Self.macOffset <= largestFrame {
+            let holding = Self.frameSize(holding: largestFrame + 1)
+            if holding <= Self.largestSuggestedFrameSize { frame = holding }
+        }
+        var block = blockSize
+        if block % Self.pageSize != 0 || block % frame != 0 {
+            block = Self.blockSize(for: frame)
+            if block > 8 * frame {
+                frame = min(Self.frameSize(holding: frame - Self.macOffset), Self.largestSuggestedFrameSize)
+                block = Self.blockSize(for: frame)
+            }
+        }
+        let perBlock = block / frame
+        return AfPacketRing(
+            frameSize: frame,
+            blockSize: block,
+            frameCount: (frameCount + perBlock - 1) / perBlock * perBlock
+        )
+    }
+
+    /// `device` with this ring: each of framesz, blocksz and framecnt that `device` gives or that differs
+    /// from the driver's default.
+    package func arguments(of device: DeviceArguments) -> DeviceArguments {
+        var result = device
+        for (key, value, standard) in [
+            ("framesz", frameSize, Self.defaultFrameSize), ("blocksz", blockSize, Self.pageSize),
+            ("framecnt", frameCount, Self.defaultFrameCount),
+        ] where value != standard || device[key] != nil {
+            result = result.setting(key, to: "\(value)")
+        }
+        return result
     }
 
     /// Checks the ring as the driver and the kernel would (the kernel refuses
-    /// PACKET_RX_RING with EINVAL, and DPDK then fails to start with no reason given).
-    package func check(device: DeviceArguments) throws(RingError) {
+    /// PACKET_RX_RING with EINVAL, and DPDK then fails to start with no reason
+    /// given). Every refusal's fix is one `--vdev` to use instead: a ring that
+    /// passes, and holds frames of up to `largestFrame` bytes (the interface's,
+    /// when known) whole, so that following it leads to no second refusal.
+    package func check(device: DeviceArguments, largestFrame: Int? = nil) throws(RingError) {
         let name = device.name
-        // A slot holds at least Ethernet's 60-byte minimum.
-        let smallest = (Self.macOffset + 60 + Self.alignment - 1) / Self.alignment * Self.alignment
+        let suggested = repaired(holding: largestFrame).arguments(of: device).vdev
+        let fix = "Use \(suggested)."
+        let smallest = Self.smallestFrameSize
         if frameSize % Self.alignment != 0 || frameSize < smallest {
             throw RingError(
                 problem: "\(name): framesz=\(frameSize) is not a multiple of \(Self.alignment) of at least "
                     + "\(smallest) bytes (the kernel's TPACKET_ALIGNMENT and a 60-byte frame)",
-                fix: "Use framesz=\(max(smallest, (frameSize + Self.alignment - 1) / Self.alignment * Self.alignment))."
+                fix: fix
             )
         }
         if frameSize > Self.largestFrameSize {
-            let largest = Self.largestSuggestedFrameSize
             throw RingError(
                 problem: "\(name): framesz=\(frameSize) is larger than a packet buffer can be: the af_packet driver "
                     + "copies each frame into one mbuf, whose data room is at most 65,535 bytes",
-                fix: "Use framesz=\(largest),blocksz=\(Self.blockSize(for: largest)) or less (it holds frames "
-                    + "shorter than \(largest - Self.macOffset) bytes whole), or capture with net_pcap0,iface=IF."
+                fix: "Use \(suggested) (it holds frames shorter than "
+                    + "\(Self.largestSuggestedFrameSize - Self.macOffset) bytes whole), or capture with "
+                    + "--vdev=net_pcap0,iface=IF."
             )
         }
         if blockSize % Self.pageSize != 0 || blockSize % frameSize != 0 {
             // DPDK's driver finds slot i at i × framesz: slots must fill blocks exactly, or it reads between them.
-            let fitting = Self.blockSize(for: frameSize)
-            let fix =
-                fitting <= 8 * frameSize
-                ? "Use blocksz=\(fitting)."
-                : "Use framesz=\(Self.frameSize(holding: frameBytes)),blocksz=\(Self.blockSize(for: Self.frameSize(holding: frameBytes)))"
-                    + " (a multiple of \(Self.suggestedStep) fills a block of a few pages)."
-            throw RingError(
-                problem: "\(name): blocksz=\(blockSize) must be a multiple of both the page size (\(Self.pageSize)) "
-                    + "and framesz (\(frameSize)): DPDK's af_packet driver reads slot i at i × framesz, so a slot "
-                    + "may not straddle or leave a gap at the end of a block",
-                fix: fix
-            )
+            let problem =
+                blockSize < frameSize
+                ? "blocksz=\(blockSize)\(device["blocksz"] == nil ? " (the driver's default: one page)" : "") is "
+                    + "smaller than framesz=\(frameSize): a block must hold whole slots and be a multiple of the "
+                    + "page size (\(Self.pageSize))"
+                : "blocksz=\(blockSize) must be a multiple of both the page size (\(Self.pageSize)) and framesz "
+                    + "(\(frameSize)): DPDK's af_packet driver reads slot i at i × framesz, so a slot may not "
+                    + "straddle or leave a gap at the end of a block"
+            throw RingError(problem: "\(name): " + problem, fix: fix)
         }
         let perBlock = blockSize / frameSize
         if frameCount % perBlock != 0 {
             throw RingError(
                 problem: "\(name): framecnt=\(frameCount) is not a multiple of the \(perBlock) frames a block holds "
                     + "(blocksz \(blockSize) / framesz \(frameSize)): the kernel refuses such a ring",
-                fix: "Use framecnt=\((frameCount + perBlock - 1) / perBlock * perBlock)."
+                fix: fix
             )
         }
     }

@@ -98,27 +98,30 @@ package struct ReceivePath: Sendable {
             name: name,
             arguments: CDPDK_rte_devargs_args(info.device).map { String(cString: $0) } ?? ""
         )
-        let kind: Kind
         let interfaceNames: [String]
+        switch driver {
+        case "net_af_packet": interfaceNames = device.values("iface")
+        case "net_pcap":
+            interfaceNames = device.values("iface") + device.values("rx_iface") + device.values("rx_iface_in")
+        default: interfaceNames = []
+        }
+        var interfaces: [KernelInterface] = []
+        for interfaceName in interfaceNames { interfaces.append(try KernelInterface.read(interfaceName)) }
+        let kind: Kind
         switch driver {
         case "net_af_packet":
             do throws(AfPacketRing.RingError) {
                 let ring = try AfPacketRing(device)
-                try ring.check(device: device)
+                try ring.check(device: device, largestFrame: interfaces.map(\.largestFrame).max())
                 kind = .afPacket(ring)
             } catch {
                 throw CaptureError(error.problem, fix: error.fix)
             }
-            interfaceNames = device.values("iface")
         case "net_pcap":
-            interfaceNames = device.values("iface") + device.values("rx_iface") + device.values("rx_iface_in")
             kind = interfaceNames.isEmpty ? .pcapFile : .pcapInterface
         default:
-            interfaceNames = []
             kind = .device(scatters: info.rx_offload_capa & CDPDK_RTE_ETH_RX_OFFLOAD_SCATTER() != 0)
         }
-        var interfaces: [KernelInterface] = []
-        for interfaceName in interfaceNames { interfaces.append(try KernelInterface.read(interfaceName)) }
         let path = ReceivePath(port: port, driver: driver, device: device, kind: kind, interfaces: interfaces)
         try path.checkQueues(rxQueues, available: Int(info.max_rx_queues))
         for interface in interfaces {
@@ -153,8 +156,8 @@ package struct ReceivePath: Sendable {
                 + "\(interface.name)'s MTU is \(interface.mtu), so frames of up to \(interface.largestFrame) bytes "
                 + "arrive, and a \(ring.frameSize)-byte ring slot holds frames shorter than \(ring.frameBytes) "
                 + "bytes whole (framesz less the kernel's \(AfPacketRing.macOffset)-byte header)"
-            let slot = AfPacketRing.frameSize(holding: interface.largestFrame + 1)
-            guard slot <= AfPacketRing.largestSuggestedFrameSize else {
+            let larger = ring.repaired(holding: interface.largestFrame)
+            guard larger.frameBytes > interface.largestFrame else {
                 let largestMTU = AfPacketRing.largestSuggestedFrameSize - AfPacketRing.macOffset - 23
                 throw CaptureError(
                     problem + "; no ring slot af_packet can use holds frames that long",
@@ -162,17 +165,11 @@ package struct ReceivePath: Sendable {
                         "Lower the interface's MTU to \(largestMTU) or less (ip link set \(interface.name) mtu \(largestMTU))."
                 )
             }
-            let arguments = AfPacketRing.arguments(holding: interface.largestFrame + 1)
-            var larger = device
-            for pair in arguments.split(separator: ",") {
-                let parts = pair.split(separator: "=")
-                larger = larger.setting(String(parts[0]), to: String(parts[1]))
-            }
             throw CaptureError(
                 problem,
-                fix: "Give the device a larger ring slot, \(arguments) (\(larger.vdev)), lower the interface's MTU "
-                    + "(ip link set \(interface.name) mtu \(ring.frameBytes - 23)), or capture with \(faithful) "
-                    + "(faithful for fragments too)."
+                fix: "Use \(larger.arguments(of: device).vdev) (a ring slot that holds them whole). Or lower the "
+                    + "interface's MTU (ip link set \(interface.name) mtu \(ring.frameBytes - 23)), or capture with "
+                    + "\(faithful) (faithful for fragments too)."
             )
         case .pcapInterface:
             guard interface.largestFrame >= Self.pcapSnapLength else { return }
@@ -189,15 +186,18 @@ package struct ReceivePath: Sendable {
         }
     }
 
-    /// GRO and LRO hand packet sockets frames the wire never carried.
-    private func checkAggregation(_ interface: KernelInterface) throws(CaptureError) {
+    /// GRO, LRO and hardware GRO hand packet sockets frames the wire never carried.
+    func checkAggregation(_ interface: KernelInterface) throws(CaptureError) {
         if !interface.aggregation.isEmpty {
-            let offloads = interface.aggregation.map { $0.uppercased() }.joined(separator: " and ")
+            let names = ["gro": "GRO", "lro": "LRO", "rx-gro-hw": "hardware GRO (rx-gro-hw)"]
+            let offloads = interface.aggregation.map { names[$0] ?? $0 }.joined(separator: " and ")
+            let off = (["gro", "lro"] + interface.aggregation.filter { !["gro", "lro"].contains($0) })
+                .map { "\($0) off" }.joined(separator: " ")
             throw CaptureError(
                 "interface \(interface.name) (port \(port), \(driver)) merges received frames before any capture sees "
                     + "them (\(offloads) on): packet sockets get frames of up to 64 KiB that the wire never carried; "
                     + "the probe would publish them as if it had, or drop them as cut when they reach \(cutLength) bytes",
-                fix: "Turn the offloads off for capture: ethtool -K \(interface.name) gro off lro off."
+                fix: "Turn the offloads off for capture: ethtool -K \(interface.name) \(off)."
             )
         }
     }

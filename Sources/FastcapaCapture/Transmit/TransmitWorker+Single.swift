@@ -39,12 +39,14 @@ extension TransmitWorker {
             available = gather(packet, upTo: length)
             payload = UnsafeRawPointer(scratch)
         }
-        if available < length || length >= cutLength {
+        if available < length || captured >= cutLength {
             // The driver's segments hold less than the frame's length (net_pcap in
             // DPDK 22.11 does this to records over 65,535 bytes), or the frame
             // filled what a kernel interface's receive path holds (af_packet's
             // slot, net_pcap's live snap length) and was cut there: never publish
-            // a frame that is silently short.
+            // a frame that is silently short. The captured length decides, not the
+            // snap-cut one: with a short --snap-length a kernel-cut frame would
+            // otherwise go out as truncated, with the cut length as its original.
             fastcapa_counter_add(&counters.pointee.malformed_drops, 1)
             return true
         }

@@ -16,6 +16,7 @@
 _Static_assert(ETHTOOL_GGRO == 0x0000002b && ETHTOOL_GFLAGS == 0x00000025 && ETH_FLAG_LRO == (1 << 15),
                "ethtool constants as cdpdk.h spells them");
 _Static_assert(ETH_GSTRING_LEN == 32, "ethtool's string length as cdpdk.h spells it");
+_Static_assert(IFF_UP == 0x1 && IFF_RUNNING == 0x40 && SPEED_UNKNOWN == -1, "interface flags as cdpdk.h spells them");
 
 int CDPDK_rte_mbuf_dynfield_register_u64(const char *name) {
     struct rte_mbuf_dynfield descriptor = {
@@ -73,6 +74,23 @@ int CDPDK_ioctl_SIOCETHTOOL_value(int fd, const char *name, uint32_t command, ui
     request.ifr_data = (void *)&data;
     if (ioctl(fd, SIOCETHTOOL, &request) != 0) return -1;
     *value = data.data;
+    return 0;
+}
+
+int CDPDK_ioctl_SIOCGIFFLAGS(int fd, const char *name, int *flags) {
+    struct ifreq request;
+    if (CDPDK_ifreq_name(&request, name) != 0 || ioctl(fd, SIOCGIFFLAGS, &request) != 0) return -1;
+    *flags = request.ifr_flags;
+    return 0;
+}
+
+int CDPDK_ioctl_ETHTOOL_GSET_speed(int fd, const char *name, uint32_t *speed) {
+    struct ifreq request;
+    struct ethtool_cmd data = {.cmd = ETHTOOL_GSET};
+    if (CDPDK_ifreq_name(&request, name) != 0) return -1;
+    request.ifr_data = (void *)&data;
+    if (ioctl(fd, SIOCETHTOOL, &request) != 0) return -1;
+    *speed = ethtool_cmd_speed(&data);
     return 0;
 }
 

@@ -111,6 +111,7 @@ struct CaptureRun {
         // The one owner of the pipeline's and the NICs' samples; everything else reads its snapshots.
         let monitor = PipelineMonitor(
             pipeline: pipeline,
+            embeddedBroker: broker != nil,
             cadenceMs: statistics.cadenceMs,
             extendedIntervalMs: statistics.extendedIntervalMs,
             onStatistics: { _, json in statistics.record(json) },
@@ -131,7 +132,13 @@ struct CaptureRun {
         monitor.start()
         defer { monitor.stop() }  // (on a start failure below; after the drain it has stopped already)
         let metricsServer = try configuration.metricsAddress.map {
-            try startMetricsServer($0, pipeline: pipeline, monitor: monitor, statistics: statistics)
+            try startMetricsServer(
+                $0,
+                pipeline: pipeline,
+                monitor: monitor,
+                statistics: statistics,
+                embeddedBroker: broker != nil
+            )
         }
         defer { metricsServer?.stop() }
         try pipeline.start()
@@ -168,13 +175,17 @@ struct CaptureRun {
             ? ExitStatus.success : ExitStatus.accountingMismatch
     }
 
-    /// With no broker configured, librdkafka's mock cluster in this process.
+    /// With no broker configured, librdkafka's mock cluster in this process (a warning: nothing captured
+    /// leaves the process), or, with `require-broker`, a refusal to start.
     private func startEmbeddedBrokerIfNeeded() throws -> EmbeddedBroker? {
+        if let problem = configuration.missingRequiredBroker {
+            throw StartFailure(description: problem + ".", status: ExitStatus.usage)
+        }
         guard !configuration.kafka.hasBrokers else { return nil }
         let partitions = Int32(configuration.embeddedPartitions)
         let broker = try EmbeddedBroker(topics: settings.topics.map { ($0, partitions) })
-        logger.notice(
-            "no Kafka broker configured: using the embedded broker (librdkafka's mock cluster) at \(broker.bootstrapServers), topic '\(settings.topics.joined(separator: "', '"))' with \(configuration.embeddedPartitions) partition(s). Give -c FILE or -X bootstrap.servers=HOST:PORT for a real Kafka."
+        logger.warning(
+            "no Kafka broker configured: publishing to the embedded broker (librdkafka's mock cluster, in this process's memory only) at \(broker.bootstrapServers), topic '\(settings.topics.joined(separator: "', '"))' with \(configuration.embeddedPartitions) partition(s); /health says degraded. Give -c FILE or -X bootstrap.servers=HOST:PORT for a real Kafka, and --require-broker to refuse to start without one."
         )
         if let file = configuration.embeddedAddressFile {
             do {
@@ -253,7 +264,8 @@ struct CaptureRun {
         _ address: String,
         pipeline: CapturePipeline,
         monitor: PipelineMonitor,
-        statistics: StatisticsService
+        statistics: StatisticsService,
+        embeddedBroker: Bool
     ) throws -> MetricsServer {
         let parsed = try MetricsAddress(parsing: address)
         let registry = PrometheusCollectorRegistry()
@@ -263,7 +275,8 @@ struct CaptureRun {
             monitor: monitor,
             registry: registry,
             buildInfo: FastcapaVersion.labels,
-            outputs: { statistics.outputCounts }
+            outputs: { statistics.outputCounts },
+            embeddedBroker: embeddedBroker
         )
         do {
             let server = try MetricsServer(

@@ -210,6 +210,7 @@ struct CheckRun {
 
     /// The brokers: do they answer, and do they hold the topic.
     private func kafka() -> Outcome {
+        if let problem = configuration.missingRequiredBroker { return .failed(problem) }
         guard configuration.kafka.hasBrokers else {
             return .ok(
                 "no broker configured: the probe would start the embedded broker (librdkafka's mock cluster) with topic '\(settings.topic)' and \(configuration.embeddedPartitions) partition\(configuration.embeddedPartitions == 1 ? "" : "s"), for demos and tests. Give -c FILE, kafka: bootstrap.servers in the config file or -X bootstrap.servers=HOST:PORT for a real Kafka"

@@ -29,9 +29,17 @@ package final class PipelineMonitor: Sendable {
         /// Monotonic seconds when it was taken.
         package var uptime: Double = 0
 
-        /// The probe's health: the worst of its producers', with the restarts carried out.
+        /// The run publishes to the embedded broker (no broker was configured).
+        package var embeddedBroker = false
+
+        /// The probe's health: the worst of its producers', with the restarts carried out, degraded by the
+        /// embedded broker and by links that are down.
         package var health: HealthSummary {
-            HealthSummary.worst(states, restarts: capture.restarts.reduce(0, +))
+            HealthSummary.worst(
+                states,
+                restarts: capture.restarts.reduce(0, +),
+                conditions: HealthSummary.conditions(embeddedBroker: embeddedBroker, links: capture.links)
+            )
         }
     }
 
@@ -40,7 +48,7 @@ package final class PipelineMonitor: Sendable {
     private let extendedIntervalMs: Int?
     private let onStatistics: @Sendable (Int, String) -> Void
     private let onSample: @Sendable (Snapshot) -> Void
-    private let published = Mutex(Snapshot())
+    private let published: Mutex<Snapshot>
     private let states: Mutex<[ProducerHealth.State]>
     private let stopping = Atomic<Bool>(false)
     private let wake = DispatchSemaphore(value: 0)
@@ -53,8 +61,10 @@ package final class PipelineMonitor: Sendable {
     ///   - extendedIntervalMs: read the drivers' extended statistics this often (nil: never).
     ///   - onStatistics: librdkafka's statistics JSON (worker, JSON), on the monitor's thread.
     ///   - onSample: each snapshot as it is published, on the monitor's thread.
+    ///   - embeddedBroker: the run publishes to the embedded broker (health says so).
     package init(
         pipeline: CapturePipeline,
+        embeddedBroker: Bool = false,
         cadenceMs: Int = 100,
         extendedIntervalMs: Int? = nil,
         onStatistics: @escaping @Sendable (Int, String) -> Void = { _, _ in },
@@ -65,6 +75,9 @@ package final class PipelineMonitor: Sendable {
         self.extendedIntervalMs = extendedIntervalMs
         self.onStatistics = onStatistics
         self.onSample = onSample
+        var first = Snapshot()
+        first.embeddedBroker = embeddedBroker
+        published = Mutex(first)
         states = Mutex(Array(repeating: .healthy, count: pipeline.transmitWorkers.count))
     }
 

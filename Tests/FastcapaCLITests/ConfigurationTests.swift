@@ -41,6 +41,25 @@ import Testing
         #expect(withEal.eal == ["--vdev=net_null0"])
     }
 
+    /// Issue 21: `require-broker` (a production unit's guard against the embedded broker), from the file or the
+    /// command line, where `--no-require-broker` wins over the file.
+    @Test func requireBrokerIsABooleanTheCommandLineCanTurnOff() throws {
+        #expect(try CaptureOptions.parse([]).resolve().requireBroker == false)
+        let path = try Self.file("require-broker: true\n")
+        let required = try CaptureOptions.parse(["--config", path]).resolve()
+        #expect(required.requireBroker && required.missingRequiredBroker?.contains("-X bootstrap.servers") == true)
+        #expect(try CaptureOptions.parse(["--config", path, "--no-require-broker"]).resolve().requireBroker == false)
+        let configured = try CaptureOptions.parse(["--require-broker", "-X", "bootstrap.servers=k:9092"]).resolve()
+        #expect(configured.requireBroker && configured.missingRequiredBroker == nil)
+        let error = #expect(throws: SettingError.self) {
+            try CaptureOptions.parse(["--config", try Self.file("require-broker: yes\n")]).resolve()
+        }
+        #expect(
+            error?.description.contains("require-broker: 'yes' is not true or false") == true,
+            "\(String(describing: error))"
+        )
+    }
+
     @Test func printedConfigurationLoadsBackAndHidesSecrets() throws {
         let options = try CaptureOptions.parse([
             "-q", "2", "--ring-full", "wait", "-X", "sasl.password=hunter2", "-X", "ssl.key.password=k3y",
@@ -61,8 +80,10 @@ import Testing
     @Test func everySettingHasAFlagAndAConfigKey() throws {
         let help = CaptureOptions.helpMessage()
         for setting in Setting.all {
-            let value = setting.defaultValue.isEmpty ? "some-file" : setting.defaultValue
-            let options = try CaptureOptions.parse(["--\(setting.key)", value])
+            // A boolean setting (off by default) is a flag: --KEY turns it on, --no-KEY off.
+            let boolean = setting.defaultValue == "false"
+            let value = boolean ? "true" : setting.defaultValue.isEmpty ? "some-file" : setting.defaultValue
+            let options = try CaptureOptions.parse(boolean ? ["--\(setting.key)"] : ["--\(setting.key)", value])
             #expect(options.givenOnCommandLine == [setting.key: value], "--\(setting.key) reaches the setting")
             #expect(help.contains("--\(setting.key)"), "--help lists --\(setting.key)")
         }

@@ -18,6 +18,14 @@ extension EndToEnd {
         }
 
         static let cases: [Case] = [
+            // Issue 21: a production unit refuses the embedded broker.
+            Case(
+                name: "require-broker with no broker configured",
+                eal: eal,
+                application: ["--require-broker"],
+                status: 64,
+                mentions: ["no Kafka broker is configured and require-broker is set", "-X bootstrap.servers=HOST:PORT"]
+            ),
             Case(
                 name: "ring size not a power of two",
                 eal: eal,

@@ -306,6 +306,83 @@ extension EndToEnd {
             #expect(Set(messages.map(\.partition)).count > 1, "flows spread over partitions")
         }
 
+        /// GET `path` from the probe's metrics server inside the namespace: (HTTP status, body).
+        static func scrape(_ namespace: Harness.VethNamespace, _ base: String, _ path: String) throws -> (Int, String) {
+            let output = try Harness.run(
+                "/usr/bin/env",
+                namespace.wrapper + ["curl", "-s", "-w", "\n%{http_code}", "\(base)/\(path)"],
+                timeout: 30
+            ).stdout
+            // The body, then a line with the status that -w adds.
+            guard let newline = output.lastIndex(of: "\n") else { return (0, output) }
+            return (Int(output[output.index(after: newline)...]) ?? 0, String(output[..<newline]))
+        }
+
+        /// Issue 21: each port's link, in /metrics and /health. DPDK 22.11's af_packet driver says its link is
+        /// up whatever the interface does; the probe asks the kernel too, so the peer set down (fcA loses its
+        /// carrier) shows as link down, /health degrades with the reason, and both recover with the peer.
+        @Test func aLinkThatGoesDownShowsInTheMetricsAndDegradesHealth() throws {
+            let namespace = try Harness.VethNamespace()
+            let broker = try Harness.Broker(wrapper: namespace.wrapper)
+            let probe = try Harness.Child(
+                "/usr/bin/env",
+                namespace.wrapper + [Harness.binary]
+                    + Harness.eal(lcores: 3, vdevs: ["net_af_packet0,iface=fcA"]) + [
+                        "--", "--stats-interval", "0", "--metrics-address", "127.0.0.1:0", "-X",
+                        "bootstrap.servers=\(broker.address)",
+                    ]
+            )
+            let ready = Date().addingTimeInterval(20)
+            var base: String?
+            while base == nil && Date() < ready {
+                base = probe.stderr.range(of: #"http://[0-9.]+:[0-9]+"#, options: .regularExpression).map {
+                    String(probe.stderr[$0])
+                }
+                if base == nil { usleep(50_000) }
+            }
+            let url = try #require(base, "the probe says where it serves metrics: \(probe.stderr)")
+            let port = "port=\"0\""
+            /// Scrapes until `done` holds for the metrics and health (at most 10 s); returns the last scrape.
+            func until(_ done: (String, (Int, String)) -> Bool) throws -> (metrics: String, health: (Int, String)) {
+                let deadline = Date().addingTimeInterval(10)
+                while true {
+                    let metrics = try Self.scrape(namespace, url, "metrics").1
+                    let health = try Self.scrape(namespace, url, "health")
+                    if done(metrics, health) || Date() > deadline { return (metrics, health) }
+                    usleep(100_000)
+                }
+            }
+            let up = try until { metrics, _ in EndToEnd.Metrics.value(metrics, "fastcapa_nic_link_up", port) == 1 }
+            #expect(up.health.0 == 200 && up.health.1.hasPrefix("healthy"), "\(up.health)")
+            // veth says 10 Gb/s.
+            #expect(EndToEnd.Metrics.value(up.metrics, "fastcapa_nic_link_speed_bytes_per_second", port) == 1.25e9)
+            #expect(EndToEnd.Metrics.value(up.metrics, "fastcapa_embedded_broker") == 0)
+            #expect(EndToEnd.Metrics.value(up.metrics, "fastcapa_nic_idle_seconds", port) != nil)
+
+            try namespace.run(["ip", "link", "set", namespace.senderEnd, "down"])
+            let down = try until { metrics, health in
+                EndToEnd.Metrics.value(metrics, "fastcapa_nic_link_up", port) == 0 && health.1.hasPrefix("degraded")
+            }
+            #expect(EndToEnd.Metrics.value(down.metrics, "fastcapa_nic_link_up", port) == 0, "\(down.metrics)")
+            #expect(down.health.0 == 200 && down.health.1 == "degraded: port 0 link down\n", "\(down.health)")
+            #expect(EndToEnd.Metrics.value(down.metrics, "fastcapa_nic_link_speed_bytes_per_second", port) == nil)
+            #expect((EndToEnd.Metrics.value(down.metrics, "fastcapa_nic_idle_seconds", port) ?? 0) > 0)
+            // Prometheus' linter on the scrape with the link down (a gauge unregistered in between).
+            let scraped = TestFiles.temporaryDirectory().appendingPathComponent("metrics.txt").path
+            try down.metrics.write(toFile: scraped, atomically: true, encoding: .utf8)
+            let lint = try Harness.run("/bin/sh", ["-c", "promtool check metrics < '\(scraped)'"], timeout: 30)
+            #expect(lint.status == 0 && lint.stdout.isEmpty && lint.stderr.isEmpty, "promtool: \(lint)")
+
+            try namespace.run(["ip", "link", "set", namespace.senderEnd, "up"])
+            let back = try until { metrics, health in
+                EndToEnd.Metrics.value(metrics, "fastcapa_nic_link_up", port) == 1 && health.1.hasPrefix("healthy")
+            }
+            #expect(back.health.0 == 200 && back.health.1.hasPrefix("healthy"), "\(back.health)")
+            probe.signal(SIGTERM)
+            let result = probe.wait(timeout: 60)
+            #expect(result.status == 0, "\(result.stderr)")
+        }
+
         struct DropCase: CustomTestStringConvertible, Sendable {
             var vdev: String
             var testDescription: String { vdev }

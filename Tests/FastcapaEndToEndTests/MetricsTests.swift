@@ -86,6 +86,10 @@ extension EndToEnd {
                 let expected: Double = state == "healthy" ? 1 : 0
                 #expect(Self.value(metrics, "fastcapa_producer_state", "worker=\"0\",state=\"\(state)\"") == expected)
             }
+            // A configured broker; net_pcap says its link is up, and the port has been quiet at most a few seconds.
+            #expect(Self.value(metrics, "fastcapa_embedded_broker") == 0)
+            #expect(Self.value(metrics, "fastcapa_nic_link_up", "port=\"0\"") == 1)
+            #expect((Self.value(metrics, "fastcapa_nic_idle_seconds", "port=\"0\"") ?? -1) >= 0)
             #expect(Self.value(metrics, "fastcapa_ring_depth", "queue=\"0/0\"") == 0)
             #expect(Self.value(metrics, "fastcapa_ring_capacity", "queue=\"0/0\"") == 2047)
             let buildInfo = metrics.split(separator: "\n").first { $0.hasPrefix("fastcapa_build_info{") } ?? ""
@@ -113,6 +117,30 @@ extension EndToEnd {
             #expect(Self.value(metrics, "fastcapa_delivery_latency_seconds_count", "worker=\"0\"") == 45)
             #expect(Self.value(metrics, "fastcapa_delivery_latency_seconds_bucket", "worker=\"0\",le=\"+Inf\"") == 45)
             #expect(metrics.components(separatedBy: "# TYPE fastcapa_delivery_latency_seconds histogram").count == 2)
+        }
+
+        /// Issue 21: with no broker configured the probe publishes to its embedded broker, in its own memory:
+        /// a warning at start, `fastcapa_embedded_broker 1`, and /health degraded with the reason (HTTP 200).
+        @Test func theEmbeddedBrokerIsAWarningAMetricAndDegradedHealth() async throws {
+            let sample = TestFiles.packageRoot.appendingPathComponent("Configs/sample.pcap").path
+            let probe = try Harness.Child(
+                Harness.binary,
+                Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(sample)"]) + [
+                    "--", "--stats-interval", "0", "--idle-exit", "3", "--metrics-address", "127.0.0.1:0",
+                ]
+            )
+            let base = try await Self.address(probe)
+            let metrics = try await Self.get("\(base)/metrics").body
+            let health = try await Self.get("\(base)/health")
+            #expect(Self.value(metrics, "fastcapa_embedded_broker") == 1, "\(metrics)")
+            #expect(health.status == 200, "\(health)")
+            #expect(health.body.hasPrefix("degraded: no Kafka broker configured: publishing to the embedded broker"))
+            let result = probe.wait(timeout: 60)
+            #expect(result.status == 0, "\(result.stderr)")
+            let startLine = result.stderr.split(separator: "\n").first { $0.contains("no Kafka broker configured") }
+            #expect(startLine?.contains(" warning ") == true, "\(startLine ?? "")")
+            #expect(startLine?.contains("--require-broker") == true, "\(startLine ?? "")")
+            #expect(result.stdout.contains("health degraded: no Kafka broker configured"), "\(result.stdout)")
         }
 
         @Test func liveCaptureLatencyIsMeasuredAndHealthFollowsTheProducers() async throws {

@@ -164,6 +164,13 @@ extension EndToEnd {
                 mentions: ["check: Kafka: ok: no broker configured: the probe would start the embedded broker"]
             ),
             BadInput.Case(
+                name: "no broker, but one is required",
+                eal: ealPcap,
+                application: ["--require-broker"],
+                status: 1,
+                mentions: ["check: Kafka: FAILED: no Kafka broker is configured and require-broker is set"]
+            ),
+            BadInput.Case(
                 name: "a port that does not exist",
                 eal: ealPcap,
                 application: ["-p", "0x3"],

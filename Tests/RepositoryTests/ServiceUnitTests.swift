@@ -78,6 +78,8 @@ import Testing
         #expect(values("DeviceAllow").contains("/dev/vfio/vfio rw") && values("DeviceAllow").contains("char-vfio rw"))
         #expect(values("RuntimeDirectory") == ["dpdk/fastcapa"], "DPDK's runtime folder for --file-prefix=fastcapa")
         #expect(values("LimitMEMLOCK") == ["infinity"], "VFIO pins DMA memory")
+        // A production unit never publishes to the embedded broker (issue 21).
+        #expect(values("ExecStart").first?.hasSuffix(" --require-broker") == true, "\(values("ExecStart"))")
         #expect(values("ProtectSystem") == ["strict"])
         #expect(!values("ProcSubset").contains("pid"), "EAL reads /proc/meminfo and /proc/mounts")
         #expect(values("SystemCallFilter").first == "@system-service", "keeps mbind and sched_setaffinity")

@@ -117,6 +117,15 @@ int CDPDK_ioctl_SIOCETHTOOL_value(int fd, const char *name, uint32_t command, ui
 static inline uint32_t CDPDK_ETHTOOL_GGRO(void) { return 0x0000002b; }
 static inline uint32_t CDPDK_ETHTOOL_GFLAGS(void) { return 0x00000025; }
 static inline uint32_t CDPDK_ETH_FLAG_LRO(void) { return 1u << 15; }
+/// ioctl(fd, SIOCGIFFLAGS) for interface `name`: its IFF_* flags. 0, or -1 with errno set.
+int CDPDK_ioctl_SIOCGIFFLAGS(int fd, const char *name, int *flags);
+static inline int CDPDK_IFF_UP(void) { return 0x1; }
+/// The interface has a carrier (its operational state is up).
+static inline int CDPDK_IFF_RUNNING(void) { return 0x40; }
+/// ioctl(fd, SIOCETHTOOL) ETHTOOL_GSET: the link speed in Mb/s (CDPDK_SPEED_UNKNOWN when the driver does not
+/// know, e.g. with no carrier). 0, or -1 with errno set.
+int CDPDK_ioctl_ETHTOOL_GSET_speed(int fd, const char *name, uint32_t *speed);
+static inline uint32_t CDPDK_SPEED_UNKNOWN(void) { return 0xffffffffu; }
 /// ioctl(fd, SIOCETHTOOL) ETHTOOL_GSSET_INFO: how many strings the ETH_SS_FEATURES set (the names of
 /// netdev features, `ethtool -k`'s) holds. 0, or -1 with errno set.
 int CDPDK_ioctl_ETHTOOL_GSSET_INFO_features(int fd, const char *name, uint32_t *count);

@@ -244,6 +244,14 @@ package struct CaptureOptions: ParsableArguments {
     )
     var embeddedAddressFile: String?
 
+    @Flag(
+        name: .customLong("require-broker"),
+        inversion: .prefixedNo,
+        help:
+            "With no Kafka broker configured, refuse to start (--require-broker: production units) or publish to the embedded broker, in the process's memory (--no-require-broker). (default: --no-require-broker)"
+    )
+    var requireBroker: Bool?
+
     @Option(
         name: .customLong("log-level"),
         help: "trace, debug, info, notice, warning, error or critical. (default: info)",
@@ -335,6 +343,7 @@ package struct CaptureOptions: ParsableArguments {
             ("idle-spin-polls", idleSpinPolls), ("idle-sleep-max-us", idleSleepMaxMicros),
             ("stats-interval", statsInterval), ("drain-timeout", drainTimeout), ("idle-exit", idleExit),
             ("embedded-partitions", embeddedPartitions), ("embedded-address-file", embeddedAddressFile),
+            ("require-broker", requireBroker.map { "\($0)" }),
             ("log-level", logLevel), ("restart-backoff-ms", restartBackoffMs),
             ("restart-backoff-max", restartBackoffMax),
             ("max-restarts-per-minute", maxRestartsPerMinute), ("stall-seconds", stallSeconds),

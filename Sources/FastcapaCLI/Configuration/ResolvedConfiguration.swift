@@ -16,6 +16,8 @@ package struct ResolvedConfiguration: Sendable {
     package var idleExit = 0
     package var embeddedPartitions = 1
     package var embeddedAddressFile: String?
+    /// Refuse to start when no Kafka broker is configured, rather than publish to the embedded broker.
+    package var requireBroker = false
     package var logLevel = "info"
     package var restartBackoffMs = 100
     package var restartBackoffMaxSeconds = 30
@@ -28,4 +30,14 @@ package struct ResolvedConfiguration: Sendable {
     package var controlCores = ControlCores.auto
     /// What was accepted but deserves a log line (an INI group fastcapa skips).
     package var warnings: [String] = []
+}
+
+extension ResolvedConfiguration {
+    /// With `require-broker` and no broker configured: why the probe will not start, and the fix.
+    package var missingRequiredBroker: String? {
+        guard requireBroker, !kafka.hasBrokers else { return nil }
+        return "no Kafka broker is configured and require-broker is set, so the probe will not publish to the "
+            + "embedded broker (in its own memory). Give the brokers: -X bootstrap.servers=HOST:PORT, "
+            + "bootstrap.servers under kafka: in the config file, or -c FILE (Fastcapa's INI file)"
+    }
 }

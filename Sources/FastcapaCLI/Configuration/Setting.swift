@@ -58,6 +58,22 @@ struct Setting: Sendable {
         )
     }
 
+    /// `true` or `false`.
+    static func boolean(_ key: String, _ path: WritableKeyPath<ResolvedConfiguration, Bool> & Sendable) -> Setting {
+        Setting(
+            key: key,
+            fastcapaFlag: nil,
+            defaultValue: "\(ResolvedConfiguration()[keyPath: path])",
+            apply: { configuration, text in
+                guard let value = Bool(text.trimmingCharacters(in: .whitespaces)) else {
+                    throw SettingError("\(key): '\(text)' is not true or false. Use \(key): true or \(key): false.")
+                }
+                configuration[keyPath: path] = value
+            },
+            read: { "\($0[keyPath: path])" }
+        )
+    }
+
     /// One of an enumeration's values; `aliases` are other names accepted for some of them.
     static func choice<Value: RawRepresentable & CaseIterable & Sendable>(
         _ key: String,
@@ -139,6 +155,7 @@ struct Setting: Sendable {
         .integer("idle-exit", \.idleExit),
         .integer("embedded-partitions", \.embeddedPartitions),
         .optionalString("embedded-address-file", \.embeddedAddressFile),
+        .boolean("require-broker", \.requireBroker),
         .string("log-level", \.logLevel),
         .integer("restart-backoff-ms", \.restartBackoffMs),
         .integer("restart-backoff-max", \.restartBackoffMaxSeconds),

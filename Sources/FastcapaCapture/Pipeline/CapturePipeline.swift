@@ -22,6 +22,8 @@ package final class CapturePipeline: @unchecked Sendable {
     package var ringCapacities: [Int] { rings.map { Int(rte_ring_get_capacity($0)) } }
     private let rxCounters: CounterBlock<fastcapa_rx_counters>
     private let txCounters: CounterBlock<fastcapa_tx_counters>
+    /// The ports' links, read by the sampler.
+    private let links = PortLinks()
     let control = WorkerControl()
     /// The capture filter the receive workers read (through RCU).
     package private(set) var filter = FilterSlot(nil)
@@ -314,6 +316,7 @@ package final class CapturePipeline: @unchecked Sendable {
             perWorker: perWorker,
             nic: nic,
             perPort: perPort,
+            links: links.sample(ports, received: perPort.map(\.statistics.received)),
             ringDepths: rings.map { Int(rte_ring_count($0)) },
             producers: producers,
             restarts: transmitWorkers.map { $0.restartCount.load(ordering: .relaxed) },

@@ -8,6 +8,8 @@ package struct CaptureSnapshot: Sendable {
     package var nic: Port.Statistics
     /// Each port's NIC counters (their sum is `nic`), by port id.
     package var perPort: [(port: UInt16, statistics: Port.Statistics)]
+    /// Each port's link and how long it has received nothing.
+    package var links: [Port.Link]
     /// Packets in each transmit ring (rte_ring_count).
     package var ringDepths: [Int]
     /// Each worker's current producer as the sampler read it (librdkafka's queue
@@ -24,6 +26,7 @@ package struct CaptureSnapshot: Sendable {
         perWorker: [TransmitCounts],
         nic: Port.Statistics = Port.Statistics(),
         perPort: [(port: UInt16, statistics: Port.Statistics)] = [],
+        links: [Port.Link] = [],
         ringDepths: [Int] = [],
         producers: [ProducerSample] = [],
         restarts: [Int] = [],
@@ -34,6 +37,7 @@ package struct CaptureSnapshot: Sendable {
         self.perWorker = perWorker
         self.nic = nic
         self.perPort = perPort
+        self.links = links
         self.ringDepths = ringDepths
         self.producers = producers
         self.restarts = restarts

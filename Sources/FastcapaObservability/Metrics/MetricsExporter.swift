@@ -26,18 +26,22 @@ package final class MetricsExporter: Sendable {
     /// - Parameters:
     ///   - buildInfo: the labels of `fastcapa_build_info` (version, dpdk, librdkafka).
     ///   - outputs: the lines the -s and --counter-trace files took and lost (`StatisticsService.outputCounts`).
+    ///   - embeddedBroker: the run publishes to the embedded broker (`fastcapa_embedded_broker` 1).
     package init(
         pipeline: CapturePipeline,
         monitor: PipelineMonitor,
         registry: PrometheusCollectorRegistry,
         buildInfo: [(String, String)],
-        outputs: @escaping @Sendable () -> [(file: String, counts: LineWriter.Counts)] = { [] }
+        outputs: @escaping @Sendable () -> [(file: String, counts: LineWriter.Counts)] = { [] },
+        embeddedBroker: Bool = false
     ) {
         self.monitor = monitor
         self.outputs = outputs
         self.registry = registry
         queueLabels = pipeline.ports.flatMap { port in (0..<port.rxQueues).map { "\(port.id)/\($0)" } }
         registry.makeGauge(descriptor: Self.descriptor("fastcapa_build_info"), labels: buildInfo).set(1.0)
+        registry.makeGauge(descriptor: Self.descriptor("fastcapa_embedded_broker"), labels: [])
+            .set(embeddedBroker ? 1.0 : 0.0)
         for (ring, capacity) in pipeline.ringCapacities.enumerated() where ring < queueLabels.count {
             registry.makeGauge(
                 descriptor: Self.descriptor("fastcapa_ring_capacity"),
@@ -113,6 +117,17 @@ package final class MetricsExporter: Sendable {
                 set(counter: "fastcapa_output_lost_lines_total", [("file", file), ("reason", reason)], UInt64(lost))
             }
         }
+        for link in snapshot.links {
+            let labels = [("port", "\(link.port)")]
+            gauge("fastcapa_nic_link_up", labels).set(link.up ? 1.0 : 0.0)
+            gauge("fastcapa_nic_idle_seconds", labels).set(link.idleSeconds)
+            let speed = gauge("fastcapa_nic_link_speed_bytes_per_second", labels)
+            if let mbps = link.speedMbps {
+                speed.set(Double(mbps) * 125_000)
+            } else {
+                registry.unregisterGauge(speed)  // unknown (or no carrier): no sample rather than a made-up 0
+            }
+        }
         let header = [
             "# HELP fastcapa_delivery_latency_seconds \(Self.help["fastcapa_delivery_latency_seconds"]!)",
             "# TYPE fastcapa_delivery_latency_seconds histogram",
@@ -174,6 +189,14 @@ package final class MetricsExporter: Sendable {
         "fastcapa_nic_error_packets_total": "Frames the port received in error (ierrors).",
         "fastcapa_nic_kernel_dropped_packets_total":
             "Frames a kernel interface's packet sockets dropped before the driver read them (net_pcap, net_af_packet).",
+        "fastcapa_nic_link_up":
+            "1 when the port's link is up: DPDK's link state and, on a kernel interface, the interface's (up, with a carrier).",
+        "fastcapa_nic_link_speed_bytes_per_second":
+            "The port's link speed (absent when the device does not say, or the link is down).",
+        "fastcapa_nic_idle_seconds":
+            "Seconds since the port last received a packet (since capture started, when it has received none).",
+        "fastcapa_embedded_broker":
+            "1 when no Kafka broker is configured and the probe publishes to its embedded broker, in its own memory.",
         "fastcapa_delivery_latency_seconds": "Capture time (the message key) to delivery report.",
         "fastcapa_output_lines_total": "Lines written to the statistics file (-s) or the counter trace.",
         "fastcapa_output_lost_lines_total":

@@ -1,0 +1,96 @@
+import CDPDK
+import Glibc
+import Synchronization
+
+extension Port {
+    /// A port's link and how long it has been quiet, as the sampler last read them.
+    package struct Link: Sendable, Equatable {
+        package var port: UInt16
+        package var up: Bool
+        /// Megabits per second; nil when the device does not say (or, on a kernel interface, has no carrier).
+        package var speedMbps: UInt32?
+        /// Seconds since the port last received a packet (since the sampler first read it, when none yet).
+        package var idleSeconds: Double
+
+        package init(port: UInt16, up: Bool, speedMbps: UInt32? = nil, idleSeconds: Double = 0) {
+            self.port = port
+            self.up = up
+            self.speedMbps = speedMbps
+            self.idleSeconds = idleSeconds
+        }
+    }
+}
+
+/// Reads each port's link for the sampler (never on an lcore, never in a hot
+/// loop): DPDK's link state with `rte_eth_link_get_nowait`, which does not wait
+/// for a NIC to finish negotiating; and, for a port on a kernel interface, the
+/// interface's own state. DPDK 22.11's net_af_packet and net_pcap (like net_null
+/// and net_ring) report their link up from the moment they start, whatever the
+/// interface does; the interface is up with a carrier (IFF_UP and IFF_RUNNING) or
+/// it is not, and its speed is ethtool's.
+///
+/// It also keeps, per port, when the port's received-packet counter last moved.
+/// Only the sampler calls it; the lock is never contended.
+package final class PortLinks: Sendable {
+    private struct Quiet {
+        var received: UInt64
+        var since: Double
+    }
+
+    private let quiet = Mutex<[UInt16: Quiet]>([:])
+    /// A socket to ask the kernel about interfaces (-1: none could be opened).
+    private let fd: Int32
+
+    package init() {
+        fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// Each port's link, given the packets each has received so far.
+    package func sample(_ ports: [Port], received: [UInt64]) -> [Port.Link] {
+        let now = Self.monotonicSeconds()
+        return quiet.withLock { quiet in
+            zip(ports, received).map { port, received in
+                var entry = quiet[port.id] ?? Quiet(received: received, since: now)
+                if received != entry.received { entry = Quiet(received: received, since: now) }
+                quiet[port.id] = entry
+                var link = read(port)
+                link.idleSeconds = max(0, now - entry.since)
+                return link
+            }
+        }
+    }
+
+    private func read(_ port: Port) -> Port.Link {
+        var device = rte_eth_link()
+        let known = rte_eth_link_get_nowait(port.id, &device) == 0
+        var up = known && device.link_status == UInt16(RTE_ETH_LINK_UP)
+        var speed: UInt32? =
+            known && device.link_speed != 0 && device.link_speed != RTE_ETH_SPEED_NUM_UNKNOWN
+            ? device.link_speed : nil
+        if !port.path.interfaces.isEmpty, fd >= 0 {
+            speed = nil
+            for interface in port.path.interfaces {
+                var flags: Int32 = 0
+                let running =
+                    CDPDK_ioctl_SIOCGIFFLAGS(fd, interface.name, &flags) == 0
+                    && flags & CDPDK_IFF_UP() != 0 && flags & CDPDK_IFF_RUNNING() != 0
+                up = up && running
+                var mbps: UInt32 = 0
+                if running, CDPDK_ioctl_ETHTOOL_GSET_speed(fd, interface.name, &mbps) == 0, mbps != 0,
+                    mbps != CDPDK_SPEED_UNKNOWN()
+                {
+                    speed = max(speed ?? 0, mbps)
+                }
+            }
+        }
+        return Port.Link(port: port.id, up: up, speedMbps: up ? speed : nil)
+    }
+
+    private static func monotonicSeconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+}

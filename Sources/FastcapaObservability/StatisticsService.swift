@@ -128,10 +128,25 @@ package actor StatisticsService: Service {
             if outputs.statisticsPath != nil {
                 record(
                     "{\"fastcapa\":\(Accounting.json(snapshot.capture, health: snapshot.health, final: false)),"
+                        + "\"ports\":\(Self.linksJSON(snapshot.capture.links)),"
                         + "\"xstats\":\(snapshot.extendedJSON),\"time\":\(Int(Date().timeIntervalSince1970))}"
                 )
             }
         }
+    }
+
+    /// Each port's link for the -s file: `[{"port":0,"link_up":true,"speed_mbps":10000,"idle_seconds":0.1}]`
+    /// (`speed_mbps` null when unknown).
+    static func linksJSON(_ links: [FastcapaCapture.Port.Link]) -> String {
+        var objects: [String] = []
+        for link in links {
+            let speed = link.speedMbps.map { "\($0)" } ?? "null"
+            let idle = (link.idleSeconds * 1000).rounded() / 1000
+            objects.append(
+                "{\"port\":\(link.port),\"link_up\":\(link.up),\"speed_mbps\":\(speed),\"idle_seconds\":\(idle)}"
+            )
+        }
+        return "[" + objects.joined(separator: ",") + "]"
     }
 
     /// The stop begins: the trace ends (receive stops on purpose from here).

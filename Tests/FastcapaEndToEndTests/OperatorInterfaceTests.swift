@@ -86,6 +86,11 @@ extension EndToEnd {
             #expect(librdkafka.allSatisfy { $0?["client_id"] as? String == "fastcapa-tx0" })
             #expect(own.count >= 1, "the probe's own snapshot every stats interval")
             #expect(own.allSatisfy { ($0?["xstats"] as? [String: Any])?["0"] != nil }, "the port's extended statistics")
+            let ports = own.map { ($0?["ports"] as? [[String: Any]]) ?? [] }
+            #expect(
+                ports.allSatisfy { $0.count == 1 && $0[0]["port"] as? Int == 0 && $0[0]["link_up"] as? Bool == true },
+                "each port's link: \(ports)"
+            )
             #expect(librdkafka.count + own.count == lines.count, "one JSON object per line")
             #expect(try Harness.kcatCount(broker: broker.address, partitions: 1) == result.accounting["delivered"])
         }

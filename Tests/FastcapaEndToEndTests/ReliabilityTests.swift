@@ -127,6 +127,8 @@ extension EndToEnd {
             let xstatsThreads = Set(callers.filter { $0[0] == "rte_eth_xstats_get" }.map { $0[1] })
             #expect(statsThreads.count == 1, "rte_eth_stats_get from several threads: \(lines)")
             #expect(xstatsThreads.isSubset(of: statsThreads), "xstats from another thread: \(lines)")
+            let linkThreads = Set(callers.filter { $0[0] == "rte_eth_link_get_nowait" }.map { $0[1] })
+            #expect(!linkThreads.isEmpty && linkThreads == statsThreads, "the link read off the sampler: \(lines)")
             #expect(callers.allSatisfy { $0.count == 3 && $0[2].hasPrefix("fastcapa-sampl") }, "\(lines)")
             #expect(!statsThreads.isEmpty, "the preloaded library saw the calls")
         }

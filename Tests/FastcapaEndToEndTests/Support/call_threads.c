@@ -1,6 +1,6 @@
-// Records which threads call DPDK's NIC statistics, for the reliability test:
-// ethdev statistics are not thread-safe, so one thread (the sampler) must own
-// them. Preloaded into the probe (LD_PRELOAD); at exit it writes
+// Records which threads call DPDK's NIC statistics and link state, for the
+// reliability test: ethdev statistics are not thread-safe, so one thread (the
+// sampler) must own them, and the link is read there too, never on an lcore. Preloaded into the probe (LD_PRELOAD); at exit it writes
 //   "<function> <thread id> <thread name>"
 // once per distinct calling thread to $FASTCAPA_CALLS_REPORT.
 #define _GNU_SOURCE
@@ -49,6 +49,15 @@ int rte_eth_xstats_get(uint16_t port, struct rte_eth_xstat *xstats, unsigned int
     if (!real) real = (int (*)(uint16_t, struct rte_eth_xstat *, unsigned int))dlsym(RTLD_NEXT, "rte_eth_xstats_get");
     record("rte_eth_xstats_get");
     return real(port, xstats, n);
+}
+
+struct rte_eth_link;
+
+int rte_eth_link_get_nowait(uint16_t port, struct rte_eth_link *link) {
+    static int (*real)(uint16_t, struct rte_eth_link *);
+    if (!real) real = (int (*)(uint16_t, struct rte_eth_link *))dlsym(RTLD_NEXT, "rte_eth_link_get_nowait");
+    record("rte_eth_link_get_nowait");
+    return real(port, link);
 }
 
 __attribute__((destructor)) static void report(void) {

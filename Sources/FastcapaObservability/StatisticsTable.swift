@@ -3,7 +3,8 @@ import Foundation
 
 /// Fastcapa's periodic table: for each stage, what came in, what is queued,
 /// what went out and what was dropped, with rates since the last table; and,
-/// for the receive workers, what the capture filter rejected (not a drop).
+/// for the receive workers, what the capture filter rejected (not a drop); and
+/// a line for each port whose link is down.
 package struct StatisticsTable {
     package init() {}
 
@@ -102,6 +103,12 @@ package struct StatisticsTable {
                     )
                 )
             }
+        }
+        // A port whose link is down: a line of its own under the rows (the columns hold counts).
+        for link in snapshot.links where !link.up {
+            rows.append(
+                "\(pad("[link]", 8)) port \(link.port) down, no packet for \(String(format: "%.0f", link.idleSeconds)) s"
+            )
         }
         return ([header] + rows).joined(separator: "\n")
     }

@@ -1,9 +1,11 @@
-import FastcapaObservability
+import FastcapaCapture
 import FastcapaSupervision
 import FastcapaTestSupport
 import Foundation
 import Synchronization
 import Testing
+
+@testable import FastcapaObservability
 
 /// The metrics and health server, in process.
 @Suite struct MetricsServerTests {
@@ -45,5 +47,32 @@ import Testing
         #expect(HTTPGet.status(host: "127.0.0.1", port: port, path: "/metrics") == 200)
         #expect(HTTPGet.status(host: "127.0.0.1", port: port, path: "/health") == 503)
         #expect(HTTPGet.status(host: "127.0.0.1", port: port, path: "/other") == 404)
+    }
+}
+
+/// Issue 21: a port whose link is down, in the statistics table and the -s file.
+@Suite struct LinkStatisticsTests {
+    static let links = [
+        Port.Link(port: 0, up: true, speedMbps: 10_000, idleSeconds: 0.1234),
+        Port.Link(port: 1, up: false, idleSeconds: 12),
+    ]
+
+    @Test func theTableHasALineForALinkThatIsDown() {
+        var table = StatisticsTable()
+        let text = table.render(CaptureSnapshot(perQueue: [], perWorker: [], links: Self.links), at: 0)
+        let lines = text.split(separator: "\n").filter { $0.hasPrefix("  [link]") }
+        #expect(lines == ["  [link] port 1 down, no packet for 12 s"], "\(text)")
+        let up = table.render(CaptureSnapshot(perQueue: [], perWorker: [], links: [Self.links[0]]), at: 1)
+        #expect(!up.contains("[link]"))
+    }
+
+    @Test func theStatisticsFileCarriesEachPortsLink() throws {
+        let json = StatisticsService.linksJSON(Self.links)
+        #expect(
+            json
+                == "[{\"port\":0,\"link_up\":true,\"speed_mbps\":10000,\"idle_seconds\":0.123},"
+                + "{\"port\":1,\"link_up\":false,\"speed_mbps\":null,\"idle_seconds\":12.0}]"
+        )
+        #expect(try JSONSerialization.jsonObject(with: Data(json.utf8)) is [[String: Any]])
     }
 }

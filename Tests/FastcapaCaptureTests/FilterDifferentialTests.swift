@@ -97,7 +97,7 @@ import Testing
 }
 
 /// A private EAL and a mempool for the whole test process (EAL starts once per
-/// process): no hugepages, no PCI, no shared files, its own file prefix, the
+/// process): no hugepages, no PCI, its own file prefix and no runtime folder left, the
 /// calling thread's CPUs given back after rte_eal_init pins it.
 final class FilterDifferential: @unchecked Sendable {
     let pool: OpaquePointer
@@ -112,9 +112,10 @@ final class FilterDifferential: @unchecked Sendable {
                 programName: "fastcapa-filter-tests",
                 arguments: [
                     "--no-huge", "--no-pci", "-m", "128", "-l", "0", "--log-level=lib.eal:error",
-                    "--file-prefix=fastcapa-filter-tests-\(getpid())",
                 ]
             )
+            // Its own file prefix (fastcapa-PID); nothing attaches to it, so its runtime folder goes now.
+            eal.removeRuntimeFiles()
             guard let pool = rte_pktmbuf_pool_create("filter-tests", 4_095, 0, 0, 2_176, -1) else {
                 eal.cleanup()
                 return .failure(CaptureError("no mempool (rte_errno \(CDPDK_rte_errno()))", fix: ""))

@@ -141,8 +141,10 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
-            name: "FastcapaCaptureTests", dependencies: ["FastcapaCapture", "FastcapaTestSupport"],
-            swiftSettings: strict + dpdkSwiftFlags
+            name: "FastcapaCaptureTests",
+            dependencies: ["CDPDK", "FastcapaCapture", "FastcapaFilter", "FastcapaTestSupport", "PcapFormat"],
+            // It builds mbufs with DPDK's inline functions, which need DPDK's instruction set.
+            swiftSettings: strict + dpdkSwiftFlags + [.unsafeFlags(dpdkMachineFlags.flatMap { ["-Xcc", $0] })]
         ),
         .testTarget(
             name: "FastcapaSupervisionTests", dependencies: ["FastcapaSupervision"], swiftSettings: strict + dpdkSwiftFlags

@@ -62,6 +62,20 @@ package enum KafkaBenchmarkTools {
         case produce
         /// rd_kafka_produceva, one call per message (the variadic API's array form).
         case produceva
+        /// rd_kafka_produceva with three headers (`port`, `queue`, `probe`, as
+        /// `--headers port,queue,probe` gives them), one call per message.
+        case producevaHeaders = "produceva-headers"
+        /// The same with the partition named and the timestamp read once per
+        /// `batch` messages, as the probe's headered path does.
+        case producevaHeadersNamed = "produceva-headers-named"
+    }
+
+    /// The headers of `produceva-headers`: values of the lengths a probe sends
+    /// (port and queue 0, the host name).
+    static func limitHeaders() -> [(name: String, value: String)] {
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, host.count - 1)
+        return [("port", "0"), ("queue", "0"), ("probe", text(of: host))]
     }
 
     /// The limit: one producer pushing pre-built messages of `size` bytes with an
@@ -105,7 +119,26 @@ package enum KafkaBenchmarkTools {
             messages[index].key = UnsafeMutableRawPointer(key)
             messages[index].key_len = 8
         }
-        var fields = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 4)
+        let headers = call == .producevaHeaders || call == .producevaHeadersNamed ? limitHeaders() : []
+        let names = headers.map { strdup($0.name)! }
+        let values = headers.map { strdup($0.value)! }
+        defer { for string in names + values { free(string) } }
+        let named = call == .producevaHeadersNamed
+        var fields = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 4 + headers.count + (named ? 2 : 0))
+        for index in headers.indices {
+            fields[4 + index].vtype = RD_KAFKA_VTYPE_HEADER
+            fields[4 + index].u.header = .init(
+                name: names[index],
+                val: UnsafeRawPointer(values[index]),
+                size: strlen(values[index])
+            )
+        }
+        let timestampField = 4 + headers.count
+        if named {
+            fields[timestampField].vtype = RD_KAFKA_VTYPE_TIMESTAMP
+            fields[timestampField + 1].vtype = RD_KAFKA_VTYPE_PARTITION
+            fields[timestampField + 1].u.i32 = 0
+        }
         fields[0].vtype = RD_KAFKA_VTYPE_RKT
         fields[0].u.rkt = producer.topic
         fields[1].vtype = RD_KAFKA_VTYPE_VALUE
@@ -129,7 +162,12 @@ package enum KafkaBenchmarkTools {
                 while taken < batch && rd_kafka_produce(producer.topic, -1, flags, payload, size, key, 8, nil) == 0 {
                     taken += 1
                 }
-            case .produceva:
+            case .produceva, .producevaHeaders, .producevaHeadersNamed:
+                if named {
+                    var wall = timespec()
+                    clock_gettime(CLOCK_REALTIME, &wall)
+                    fields[timestampField].u.i64 = Int64(wall.tv_sec) * 1000 + Int64(wall.tv_nsec) / 1_000_000
+                }
                 while taken < batch {
                     guard let error = rd_kafka_produceva(producer.handle, fields, fields.count) else {
                         taken += 1

@@ -93,13 +93,20 @@ import Testing
 
     /// Reads back every message of `topic`, keyed.
     static func readBack(_ broker: EmbeddedBroker, topic: String = "pcap") throws -> [(key: UInt64, value: String)] {
+        try readMessages(broker, topic: topic).map { ($0.key, String(decoding: $0.message.value, as: UTF8.self)) }
+    }
+
+    /// Every message of `topic` (for up to 10 s), with its key as a number (.max: none).
+    static func readMessages(
+        _ broker: EmbeddedBroker,
+        topic: String = "pcap"
+    ) throws -> [(key: UInt64, message: KafkaTopicReader.Message)] {
         let reader = try KafkaTopicReader(properties: properties(broker), topic: topic, start: .beginning)
-        var messages: [(UInt64, String)] = []
+        var messages: [(UInt64, KafkaTopicReader.Message)] = []
         let deadline = Date().addingTimeInterval(10)
         while !reader.reachedEnd && Date() < deadline {
             guard let message = try reader.next(timeoutMs: 100) else { continue }
-            let key = message.key.map { $0.reduce(UInt64(0)) { $0 << 8 | UInt64($1) } } ?? .max
-            messages.append((key, String(decoding: message.value, as: UTF8.self)))
+            messages.append((message.key.map { $0.reduce(UInt64(0)) { $0 << 8 | UInt64($1) } } ?? .max, message))
         }
         return messages
     }
@@ -119,6 +126,57 @@ import Testing
         #expect(messages.count == 64)
         #expect(Set(messages.map(\.key)) == Set(0..<64))
         #expect(messages.allSatisfy { $0.value == "message \($0.key)" }, "each key is its message's capture time")
+    }
+
+    /// A message with headers goes to the partition the worker names (or, with
+    /// -1, to the one the partitioner gives its hint) and carries the timestamp
+    /// it was given (or, with 0, librdkafka's clock), with its headers.
+    @Test func headeredMessagesTakeTheirNamedPartitionAndTimestamp() throws {
+        let broker = try EmbeddedBroker(topics: [("pcap", 3)])
+        let counters = Counters()
+        let generation = try Self.generation(Self.properties(broker), counters: counters)
+        let endpoint = generation.endpoint
+        let headers = HeaderedMessage(headers: [("port", "2")])
+        let key = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        defer { key.deallocate() }
+        let stamp: Int64 = 1_700_000_000_123
+        let before = Int64(Date().timeIntervalSince1970 * 1000)
+        for index in 0..<30 {
+            key.pointee = UInt64(index).bigEndian
+            let text = Array("message \(index)".utf8)
+            // Even ones name partition (index / 2) % 3 and a timestamp; odd ones leave
+            // both to librdkafka, the partitioner placing them by the hint index.
+            let named = index % 2 == 0
+            let refusal = text.withUnsafeBytes { bytes in
+                endpoint.produce(
+                    bytes.baseAddress!,
+                    length: bytes.count,
+                    originalLength: bytes.count,
+                    key: key,
+                    hint: UInt(index),
+                    partition: named ? Int32(index / 2 % 3) : -1,
+                    timestampMillis: named ? stamp + Int64(index) : 0,
+                    headers: headers
+                )
+            }
+            #expect(refusal == nil)
+        }
+        Self.waitUntil({ counters.delivered == 30 }, poll: { endpoint.serveDeliveryReports() })
+        let after = Int64(Date().timeIntervalSince1970 * 1000)
+
+        let messages = try Self.readMessages(broker)
+        #expect(messages.count == 30)
+        for (key, message) in messages {
+            let index = Int(key)
+            #expect(message.header("port") == "2")
+            if index % 2 == 0 {
+                #expect(message.partition == Int32(index / 2 % 3), "message \(index)")
+                #expect(message.timestampMillis == stamp + Int64(index), "message \(index)")
+            } else {
+                #expect(message.partition == Int32(index % 3), "message \(index)")
+                #expect((before...after).contains(message.timestampMillis), "message \(index)")
+            }
+        }
     }
 
     @Test func refusalsAreClassified() throws {
@@ -219,6 +277,8 @@ import Testing
                         originalLength: index % 2 == 0 ? 1000 + index : bytes.count,
                         key: key,
                         hint: 0,
+                        partition: -1,
+                        timestampMillis: 0,
                         headers: headers
                     )
                 }

@@ -7,7 +7,13 @@ struct LimitCommand: ParsableCommand {
         commandName: "limit",
         abstract: "Push pre-built messages of one size (8-byte key, copied) as fast as librdkafka takes them."
     )
-    @Option(help: "How to hand messages over: batch (rd_kafka_produce_batch), produce or produceva.")
+    @Option(
+        help: """
+            How to hand messages over: batch (rd_kafka_produce_batch), produce, produceva, produceva-headers \
+            (with the headers port, queue and probe) or produceva-headers-named (those, the partition named and \
+            the timestamp read once a batch).
+            """
+    )
     var call: String = "batch"
     @Option(help: "Messages per batch, and between polls.") var batch: Int = 256
     @Flag(help: "Let librdkafka point at the message instead of copying it.") var noCopy = false

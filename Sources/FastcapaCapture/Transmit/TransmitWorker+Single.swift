@@ -54,23 +54,36 @@ extension TransmitWorker {
         singleKey.pointee = CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField).bigEndian
         let withHeaders = addsHeaders || length < captured
         while true {
-            let refused =
-                withHeaders
-                ? record.producer.produce(
+            let refused: ProduceRefusal?
+            if withHeaders {
+                if burstMillis == 0 { burstMillis = ProducerEndpoint.nowMillis() }
+                // The partition the partitioner would give (hint % partitions),
+                // named as a batch names it: every 1024th goes through the
+                // partitioner, which notices added partitions.
+                let partitions = record.producer.knownPartitions
+                let named = partitions > 0 && partitioning != .key && batch % Self.partitionRefreshBatches != 0
+                refused = record.producer.produce(
                     payload,
                     length: length,
                     originalLength: captured,
                     key: singleKey,
                     hint: hint,
+                    partition: named ? Int32(truncatingIfNeeded: hint % partitions) : -1,
+                    timestampMillis: burstMillis,
                     headers: headered
                 )
-                : record.producer.produce(payload, length: length, key: singleKey, hint: hint)
+            } else {
+                refused = record.producer.produce(payload, length: length, key: singleKey, hint: hint)
+            }
             guard let refusal = refused else {
                 countProduced(1, bytes: length, truncated: length < captured ? 1 : 0)
                 return true
             }
             switch settle(refusal, retries: &retries, record, giveUp: giveUp) {
-            case .retry: continue
+            case .retry:
+                // It waited for room: what it produces next is stamped after the wait.
+                burstMillis = 0
+                continue
             case .keepForSuccessor: return false
             case .dropped: return true
             }

@@ -58,6 +58,9 @@ package final class TransmitWorker: @unchecked Sendable {
     let singleKey: UnsafeMutablePointer<UInt64>
     /// Numbers the batches: the default partitioner sends batch n to partition n % partitions.
     var batchSequence: UInt
+    /// The timestamp (epoch ms) of this burst's messages with headers: read by the
+    /// first of them, as a batch reads it once (0: not read yet this burst).
+    var burstMillis: Int64 = 0
     /// Every this many batches go through the partitioner, which notices added partitions.
     static let partitionRefreshBatches: UInt = 1024
 
@@ -250,6 +253,7 @@ package final class TransmitWorker: @unchecked Sendable {
             }
         }
 
+        burstMillis = 0
         let index =
             produceCall == .batch
             ? produceBatches(state.pendingStart, state.pendingEnd, record, retries: &state.retries, giveUp: giveUp)

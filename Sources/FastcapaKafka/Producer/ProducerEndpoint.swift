@@ -89,6 +89,9 @@ package struct ProducerEndpoint {
     /// RD_KAFKA_PARTITION_UA, a cast macro Swift does not import.
     @inlinable static var unassignedPartition: Int32 { -1 }
 
+    /// Wall-clock now in epoch milliseconds: a message's timestamp.
+    @inlinable package static func nowMillis() -> Int64 { Int64(nowMicros() / 1000) }
+
     /// Wall-clock now in epoch microseconds (vDSO, no system call).
     @inlinable static func nowMicros() -> UInt64 {
         var now = timespec()

@@ -19,6 +19,8 @@ package final class KafkaTopicReader: @unchecked Sendable {
         package var value: [UInt8]
         /// The message's headers, in order (name, value bytes).
         package var headers: [(name: String, value: [UInt8])] = []
+        /// Its record timestamp, epoch ms (-1: none).
+        package var timestampMillis: Int64 = -1
 
         /// The value of the first header named `name`, as text.
         package func header(_ name: String) -> String? {
@@ -222,7 +224,8 @@ package final class KafkaTopicReader: @unchecked Sendable {
             offset: record.offset,
             key: key,
             value: value,
-            headers: Self.headers(of: message)
+            headers: Self.headers(of: message),
+            timestampMillis: rd_kafka_message_timestamp(message, nil)
         )
     }
 

@@ -173,7 +173,6 @@ extension EndToEnd {
             let left = try FileManager.default.contentsOfDirectory(atPath: directory.path)
             #expect(!left.contains { $0.contains(".partial-") }, "\(left)")
         }
-    
 
         /// A capture whose times go backwards (records in reverse time order),
         /// read back with no slack: the file is out of capture-time order, and
@@ -199,7 +198,6 @@ extension EndToEnd {
             let file = try PcapFile(bytes: [UInt8](Data(contentsOf: URL(fileURLWithPath: output))))
             #expect(file.records.count == 50)
         }
-    
 
         /// The systemd unit's MemoryDenyWriteExecute=yes (emulated by a preload
         /// that installs systemd's seccomp rules) keeps the filter's JIT from

@@ -1,6 +1,6 @@
 import CDPDK
-import Glibc
 import FastcapaFilter
+import Glibc
 import Synchronization
 
 /// How the receive lcores run a capture filter.

@@ -100,12 +100,8 @@ struct CaptureRun {
                 )
             }
         }
-        let filter = pipeline.filter.current
-        if filter?.jitRefusal != nil {
-            logger.warning("capture filter: \(filter!.summary)")
-        } else {
-            logger.info("capture filter: \(filter?.summary ?? "none (every packet is captured)")")
-        }
+        // Read in a closure: a reference held in this scope would keep the program alive past a SIGHUP's swap.
+        logFilter(pipeline.filter.current, logger)
         // `systemctl status`: the rates and health, then the drain (and the stop timeout extended to its bound).
         let systemd = SystemdStatus()
         // The one owner of the pipeline's and the NICs' samples; everything else reads its snapshots.
@@ -177,6 +173,15 @@ struct CaptureRun {
 
     /// With no broker configured, librdkafka's mock cluster in this process (a warning: nothing captured
     /// leaves the process), or, with `require-broker`, a refusal to start.
+    /// The start line of the capture filter: a warning when the JIT was refused (it says why).
+    private func logFilter(_ filter: PacketFilter?, _ logger: Logger) {
+        if let filter, filter.jitRefusal != nil {
+            logger.warning("capture filter: \(filter.summary)")
+        } else {
+            logger.info("capture filter: \(filter?.summary ?? "none (every packet is captured)")")
+        }
+    }
+
     private func startEmbeddedBrokerIfNeeded() throws -> EmbeddedBroker? {
         if let problem = configuration.missingRequiredBroker {
             throw StartFailure(description: problem + ".", status: ExitStatus.usage)

@@ -10,18 +10,34 @@ extension EndToEnd {
         /// Captures built here: every frame size from 0 to 65,535 bytes (chains
         /// included), a record cut at capture, VLAN/QinQ, fragments, IPv6, ARP,
         /// ICMP, times at the epoch and past 2038 up to 2106, plus a realistic
-        /// protocol mix and a BIG-TCP record (80,000 bytes) that net_pcap cannot
-        /// deliver whole: it must be counted as malformed, never published short.
+        /// protocol mix and records over 65,535 bytes: those net_pcap delivers
+        /// whole (65,536 up to 67,583 bytes, where its 16-bit copy count wraps
+        /// and still adds up) come back whole; longer ones (BIG TCP's 80,000)
+        /// are counted as malformed, never published short; the start warns of
+        /// both these and the truncated record, naming the file.
         @Test func builtCapturesComeBackExactlyOnce() throws {
-            let bigTCP = PcapRecord(
-                micros: SyntheticCaptures.Times.june2024 + 9_000_000,
-                data: FrameBuilder.raw(count: 80_000)
-            )
-            let records = SyntheticCaptures.edgeCases + SyntheticCaptures.protocolMix(count: 300) + [bigTCP]
+            let long = [65_536, 65_600, 67_583, 67_584, 80_000, 131_000].enumerated().map { i, count in
+                PcapRecord(
+                    micros: SyntheticCaptures.Times.june2024 + 9_000_000 + UInt64(i),
+                    data: FrameBuilder.raw(count: count, seed: UInt64(i + 2))
+                )
+            }
+            let records = SyntheticCaptures.edgeCases + SyntheticCaptures.protocolMix(count: 300) + long
             let results = try Self.captureAndReadBack(records)
-            #expect(results.accounting["drop_malformed"] == 1, "the 80,000-byte record")
+            #expect(results.accounting["drop_malformed"] == 3, "67,584, 80,000 and 131,000 bytes")
             #expect(results.received.contains { $0.bytes.isEmpty }, "empty records arrive as empty messages")
-            #expect(results.received.contains { $0.bytes.count == 65_535 }, "frames of 65,535 bytes arrive whole")
+            for count in [65_535, 65_536, 65_600, 67_583] {
+                #expect(results.received.contains { $0.bytes.count == count }, "frames of \(count) bytes arrive whole")
+            }
+            #expect(
+                results.stderr.contains(
+                    "3 records are 67584 bytes or longer (the longest 131000), which DPDK 22.11's net_pcap cannot deliver whole"
+                ),
+                "\(results.stderr)"
+            )
+            let truncated = records.filter { $0.originalLength > $0.data.count }.count
+            #expect(truncated == 1)
+            #expect(results.stderr.contains("1 of \(records.count) records are truncated"), "\(results.stderr)")
             #expect(
                 results.received.contains { $0.micros == SyntheticCaptures.Times.endOfRange },
                 "2106 keeps its value"
@@ -81,12 +97,13 @@ extension EndToEnd {
             #expect(messages.count == accounting["delivered"])
             #expect(messages.allSatisfy { $0.key?.count == 8 })
 
-            // net_pcap (DPDK 22.11) cannot deliver records over 65,535 bytes whole:
-            // its segments hold less than the frame's length. The probe must count
-            // them as malformed, never publish them short.
+            // net_pcap (DPDK 22.11) cannot deliver records of 67,584 bytes and more
+            // whole (65,536 + one mbuf's 2,048): its segments hold less than the
+            // frame's length. The probe must count exactly those as malformed,
+            // never publish them short.
             let malformed = accounting["drop_malformed"] ?? -1
             #expect(accounting["dropped"] == malformed)
-            #expect(malformed <= records.filter { $0.data.count > 65_535 }.count)
+            #expect(malformed == records.filter { $0.data.count >= 67_584 }.count)
 
             // The topic is the capture, in order, less the malformed records.
             let sent = records.map { Record(micros: $0.micros, bytes: $0.data) }
@@ -100,7 +117,7 @@ extension EndToEnd {
                 }
                 for skipped in sent[nextIndex..<index] {
                     #expect(
-                        skipped.bytes.count > 65_535,
+                        skipped.bytes.count >= 67_584,
                         "record of \(skipped.bytes.count) bytes at \(skipped.micros) µs was lost"
                     )
                 }

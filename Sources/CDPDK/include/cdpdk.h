@@ -90,6 +90,7 @@ static inline uint64_t CDPDK_RTE_ETH_RX_OFFLOAD_SCATTER(void) { return RTE_ETH_R
 static inline uint64_t CDPDK_RTE_ETH_RX_OFFLOAD_TIMESTAMP(void) { return RTE_ETH_RX_OFFLOAD_TIMESTAMP; }
 static inline uint64_t CDPDK_RTE_ETH_RX_OFFLOAD_RSS_HASH(void) { return RTE_ETH_RX_OFFLOAD_RSS_HASH; }
 static inline uint16_t CDPDK_RTE_MBUF_DEFAULT_BUF_SIZE(void) { return RTE_MBUF_DEFAULT_BUF_SIZE; }
+static inline uint16_t CDPDK_RTE_PKTMBUF_HEADROOM(void) { return RTE_PKTMBUF_HEADROOM; }
 
 // MARK: - devices
 

@@ -1,4 +1,5 @@
 import CDPDK
+import FastcapaFilter
 
 /// How a port's frames reach the probe, what its packet buffers must hold, and
 /// whether it delivers every frame whole. Decided for every port before any is
@@ -21,6 +22,13 @@ package struct ReceivePath: Sendable {
     package let kind: Kind
     /// The kernel interfaces the port captures (none for DPDK drivers and files).
     package let interfaces: [KernelInterface]
+    /// What each `rx_pcap=` file holds that net_pcap cannot replay as the file holds it.
+    package var replays: [ReplayFile] = []
+
+    package struct ReplayFile: Sendable, Equatable {
+        package var path: String
+        package var survey: CaptureFileSurvey
+    }
 
     /// net_pcap opens live interfaces with this snap length (RTE_ETH_PCAP_SNAPLEN,
     /// RTE_ETHER_MAX_JUMBO_FRAME_LEN): libpcap cuts longer frames, and the driver
@@ -69,8 +77,17 @@ package struct ReceivePath: Sendable {
         }
     }
 
+    /// The shortest record net_pcap cuts: DPDK 22.11's driver copies a record
+    /// longer than one mbuf with a 16-bit count, so a record of 65,536 bytes
+    /// and more comes out whole only while what is left past the first
+    /// buffer's 65,536 bytes fits in it (the count wraps and still adds up).
+    package var firstCutRecordLength: Int {
+        Int(UInt16.max) + 1 + dataRoom - Int(CDPDK_RTE_PKTMBUF_HEADROOM())
+    }
+
     /// What a user should know at start about how this port captures.
     package var warnings: [String] {
+        if case .pcapFile = kind { return replays.flatMap(replayWarnings) }
         guard case .afPacket = kind, let interface = interfaces.first else { return [] }
         return [
             "port \(port) (\(driver), iface=\(interface.name)) does not capture faithfully: DPDK 22.11's af_packet "
@@ -80,6 +97,38 @@ package struct ReceivePath: Sendable {
                 + "the outer VLAN tag the kernel took off back as 0x8100 (802.1ad's 0x88A8 is lost). For a faithful "
                 + "capture of a kernel interface use --vdev=net_pcap0,iface=\(interface.name)"
         ]
+    }
+
+    /// A replayed file's records that will not arrive as the file holds them:
+    /// truncated ones (the original length is lost) and ones the driver cuts
+    /// (dropped as malformed). Silence when every record arrives whole.
+    private func replayWarnings(_ replay: ReplayFile) -> [String] {
+        let survey = replay.survey
+        let source = "port \(port) (\(driver), rx_pcap=\(replay.path))"
+        let read = survey.stoppedEarly ? " (in the first GiB of records, as far as fastcapa reads at start)" : ""
+        var warnings: [String] = []
+        if let first = survey.firstTruncated {
+            warnings.append(
+                "\(source): \(survey.truncated) of \(survey.records) records are truncated\(read), captured short of "
+                    + "their original length (the first, record \(first.record), holds \(first.captured) of "
+                    + "\(first.original) bytes). net_pcap hands over the captured bytes only, so their messages carry the "
+                    + "captured length as the original one (consume's orig_len), and a capture filter's "
+                    + "len, greater and less test the captured length where tcpdump -r tests the original. A live "
+                    + "capture never has truncated frames; only a replay of such a file differs"
+            )
+        }
+        let cut = survey.longRecords.filter { $0 >= firstCutRecordLength }
+        if let longest = cut.max() {
+            let kept = "\(replay.path).whole.pcap"
+            warnings.append(
+                "\(source): \(cut.count) record\(cut.count == 1 ? " is" : "s are") \(firstCutRecordLength) bytes "
+                    + "or longer\(read) (the longest \(longest)), which DPDK 22.11's net_pcap cannot deliver whole "
+                    + "(its copy counts 16 bits): the probe drops \(cut.count == 1 ? "it" : "them") as malformed, "
+                    + "counted, never published short. To replay the file without them: tshark -r \(replay.path) "
+                    + "-Y 'frame.cap_len < \(firstCutRecordLength)' -F pcap -w \(kept)"
+            )
+        }
+        return warnings
     }
 
     /// Checks the port's queues and, for a kernel interface, that every frame it
@@ -122,7 +171,12 @@ package struct ReceivePath: Sendable {
         default:
             kind = .device(scatters: info.rx_offload_capa & CDPDK_RTE_ETH_RX_OFFLOAD_SCATTER() != 0)
         }
-        let path = ReceivePath(port: port, driver: driver, device: device, kind: kind, interfaces: interfaces)
+        var path = ReceivePath(port: port, driver: driver, device: device, kind: kind, interfaces: interfaces)
+        if case .pcapFile = kind {
+            path.replays = device.values("rx_pcap").compactMap { file in
+                CaptureFileSurvey.read(file).map { ReplayFile(path: file, survey: $0) }
+            }
+        }
         try path.checkQueues(rxQueues, available: Int(info.max_rx_queues))
         for interface in interfaces {
             try path.checkLength(interface)

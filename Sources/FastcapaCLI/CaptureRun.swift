@@ -92,6 +92,11 @@ struct CaptureRun {
             ]
         )
         for line in pipeline.workerLayout { logger.info("\(line)") }
+        if pipeline.replayWaits {
+            logger.info(
+                "ring-full: wait, since every port replays capture files (a file read slower loses nothing; --ring-full drop drops instead)"
+            )
+        }
         for port in pipeline.ports {
             for warning in port.path.warnings { logger.warning("\(warning)") }
             if !port.path.interfaces.isEmpty && !port.kernelDropsVisible {

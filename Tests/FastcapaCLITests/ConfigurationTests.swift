@@ -13,6 +13,17 @@ import Testing
         return path
     }
 
+    /// `ring-full` given anywhere is kept as given; unset, the pipeline may
+    /// wait for a replay of files (so the configuration says whether it was given).
+    @Test func ringFullRemembersWhetherItWasGiven() throws {
+        let unset = try CaptureOptions.parse([]).resolve().settings
+        #expect(unset.ringFull == .drop && !unset.ringFullGiven)
+        let flag = try CaptureOptions.parse(["--ring-full", "drop"]).resolve().settings
+        #expect(flag.ringFull == .drop && flag.ringFullGiven)
+        let file = try CaptureOptions.parse(["--config", try Self.file("ring-full: wait\n")]).resolve().settings
+        #expect(file.ringFull == .wait && file.ringFullGiven)
+    }
+
     @Test func flagsWinOverTheFileWhichWinsOverDefaults() throws {
         let path = try Self.file(
             """

@@ -121,7 +121,8 @@ package struct CaptureOptions: ParsableArguments {
 
     @Option(
         name: .customLong("ring-full"),
-        help: "When a transmit ring is full: drop (count and free) or wait (back-pressure). (default: drop)",
+        help:
+            "When a transmit ring is full: drop (count and free) or wait (back-pressure). (default: drop; wait when every port replays capture files once)",
         completion: .list(CaptureSettings.RingFullPolicy.allCases.map(\.rawValue))
     )
     var ringFull: String?

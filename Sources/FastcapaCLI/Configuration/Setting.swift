@@ -78,7 +78,8 @@ struct Setting: Sendable {
     static func choice<Value: RawRepresentable & CaseIterable & Sendable>(
         _ key: String,
         _ path: WritableKeyPath<ResolvedConfiguration, Value> & Sendable,
-        aliases: [String: Value] = [:]
+        aliases: [String: Value] = [:],
+        given: (WritableKeyPath<ResolvedConfiguration, Bool> & Sendable)? = nil
     ) -> Setting where Value.RawValue == String {
         Setting(
             key: key,
@@ -99,6 +100,7 @@ struct Setting: Sendable {
                     )
                 }
                 configuration[keyPath: path] = value
+                if let given { configuration[keyPath: given] = true }
             },
             read: { $0[keyPath: path].rawValue }
         )
@@ -131,7 +133,7 @@ struct Setting: Sendable {
         .string("probe-id", \.settings.probeID),
         .optionalString("kafka-config", flag: "-c", \.kafkaConfig),
         .optionalString("stats-file", flag: "-s", \.statsFile),
-        .choice("ring-full", \.settings.ringFull),
+        .choice("ring-full", \.settings.ringFull, given: \ResolvedConfiguration.settings.ringFullGiven),
         .choice("partitioner", \.settings.partitioning, aliases: CaptureSettings.Partitioning.aliases),
         .choice("produce-call", \.settings.produceCall),
         .choice("delivery-reports", \.settings.deliveryReports),

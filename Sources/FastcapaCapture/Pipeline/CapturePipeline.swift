@@ -8,7 +8,8 @@ import Synchronization
 /// The whole data path: ports → receive workers → transmit rings → transmit
 /// workers → Kafka. Built in that order, torn down in reverse.
 package final class CapturePipeline: @unchecked Sendable {
-    package let settings: CaptureSettings
+    /// As given, but for `ringFull`, which a replay of files changes (`build`).
+    package private(set) var settings: CaptureSettings
     package private(set) var ports: [Port] = []
     package private(set) var receiveWorkers: [ReceiveWorker] = []
     package private(set) var transmitWorkers: [TransmitWorker] = []
@@ -42,6 +43,9 @@ package final class CapturePipeline: @unchecked Sendable {
     func markWorkersStopped() { workersReturned.store(true, ordering: .releasing) }
 
     /// Sets everything up; on failure releases whatever it had set up.
+    /// Whether `--ring-full` is `wait` because every port replays files and none was given.
+    package private(set) var replayWaits = false
+
     package init(settings: CaptureSettings, kafka: KafkaProperties, lcores: [UInt32]) throws {
         self.settings = settings
         let ringCount = settings.ports.count * settings.rxQueues
@@ -64,6 +68,10 @@ package final class CapturePipeline: @unchecked Sendable {
             paths.append(try ReceivePath.plan(port: id, info: try Port.inspect(id), rxQueues: settings.rxQueues))
         }
         try Self.checkLcores(lcores.count, settings: settings)
+        if !settings.ringFullGiven && paths.allSatisfy(\.replaysFilesOnce) {
+            settings.ringFull = .wait
+            replayWaits = true
+        }
         let captureTimeField = CDPDK_rte_mbuf_dynfield_register_u64("fastcapa_capture_time_us")
         guard captureTimeField >= 0 else {
             throw CaptureError("cannot register the capture-time mbuf field: \(CaptureError.dpdkReason())", fix: "")

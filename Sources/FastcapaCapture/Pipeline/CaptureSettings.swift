@@ -52,6 +52,10 @@ package struct CaptureSettings: Sendable, Equatable {
     package var rxQueues: Int = 1
     package var txWorkersPerRing: Int = 1
     package var ringFull: RingFullPolicy = .drop
+    /// Whether `ringFull` was given (flag or config file). When it was not and
+    /// every port replays capture files once, the pipeline waits instead of
+    /// dropping: a file can be read slower, so loss there would be for nothing.
+    package var ringFullGiven = false
     package var partitioning: Partitioning = .roundRobin
     package var produceCall: ProduceCall = .batch
     package var deliveryReports: DeliveryReports = .lcore

@@ -85,6 +85,13 @@ package struct ReceivePath: Sendable {
         Int(UInt16.max) + 1 + dataRoom - Int(CDPDK_RTE_PKTMBUF_HEADROOM())
     }
 
+    /// Whether the port reads capture files once (net_pcap's `rx_pcap=` without
+    /// `infinite_rx=1`): nothing is lost by reading them slower.
+    package var replaysFilesOnce: Bool {
+        guard case .pcapFile = kind else { return false }
+        return device["infinite_rx"].map { Int($0) ?? 0 } ?? 0 == 0
+    }
+
     /// What a user should know at start about how this port captures.
     package var warnings: [String] {
         if case .pcapFile = kind { return replays.flatMap(replayWarnings) }

@@ -105,7 +105,7 @@ struct CaptureRun {
                 )
             }
         }
-        // Read in a closure: a reference held in this scope would keep the program alive past a SIGHUP's swap.
+        // Passed to a call, not kept in this scope: a reference here would keep the program alive past a SIGHUP's swap.
         logFilter(pipeline.filter.current, logger)
         // `systemctl status`: the rates and health, then the drain (and the stop timeout extended to its bound).
         let systemd = SystemdStatus()

@@ -89,7 +89,8 @@ package struct ReceivePath: Sendable {
     /// `infinite_rx=1`): nothing is lost by reading them slower.
     package var replaysFilesOnce: Bool {
         guard case .pcapFile = kind else { return false }
-        return device["infinite_rx"].map { Int($0) ?? 0 } ?? 0 == 0
+        // net_pcap reads the value as a number: any but 0 loops the file.
+        return (Int(device["infinite_rx"] ?? "0") ?? 0) == 0
     }
 
     /// What a user should know at start about how this port captures.

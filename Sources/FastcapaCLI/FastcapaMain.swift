@@ -70,7 +70,13 @@ package enum FastcapaMain {
             print(configuration.yaml(), terminator: "")
             return ExitStatus.success
         }
-        LogOutput.bootstrap(level: Logger.Level(rawValue: configuration.logLevel) ?? .info)
+        // A reader that went away (a pipe given to -s, stderr piped into a log shipper that
+        // exited) is a failed write, counted where it happens, never a signal that kills the probe.
+        signal(SIGPIPE, SIG_IGN)
+        LogOutput.bootstrap(
+            level: Logger.Level(rawValue: configuration.logLevel) ?? .info,
+            format: configuration.logFormat
+        )
         let logger = Logger(label: "fastcapa")
         for warning in configuration.warnings { logger.warning("\(warning)") }
         let reload: @Sendable () throws -> ResolvedConfiguration = {
@@ -102,7 +108,10 @@ package enum FastcapaMain {
             if case .failure(let failure) = parsed { return failure.status }
             return ExitStatus.usage
         }
-        LogOutput.bootstrap(level: Logger.Level(rawValue: configuration.logLevel) ?? .info)
+        LogOutput.bootstrap(
+            level: Logger.Level(rawValue: configuration.logLevel) ?? .info,
+            format: configuration.logFormat
+        )
         return CheckRun(configuration: configuration, timeoutSeconds: timeout).run()
     }
 

@@ -147,6 +147,33 @@ import Testing
         }
     }
 
+    /// `--credentials-directory`: a shell (`fastcapa check`, `--print-config`) reads `@NAME` from the
+    /// folder the unit's LoadCredential= lines read, and so resolves what the service does; a refusal
+    /// without it names the option.
+    @Test func aShellSeesTheServicesCredentialsThroughCredentialsDirectory() throws {
+        let folder = TestFiles.temporaryDirectory()
+        _ = try Self.write("s3cret\n", "kafka-password", in: folder)
+        let arguments = ["-X", "sasl.password=@kafka-password"]
+        let service = try CaptureOptions.parse(arguments).resolve(environment: ["CREDENTIALS_DIRECTORY": folder.path])
+        let shell = try CaptureOptions.parse(arguments + ["--credentials-directory", folder.path])
+            .resolve(environment: [:])
+        #expect(shell.kafka.globalValue("sasl.password") == "s3cret")
+        #expect(shell.kafka.globalValue("sasl.password") == service.kafka.globalValue("sasl.password"))
+        do {
+            _ = try CaptureOptions.parse(arguments).resolve(environment: [:])
+            Issue.record("a credential resolved with no folder to read it from")
+        } catch {
+            #expect("\(error)".contains("--credentials-directory /etc/fastcapa"), "\(error)")
+        }
+        do {
+            _ = try CaptureOptions.parse(arguments + ["--credentials-directory", "/nonexistent"])
+                .resolve(environment: [:])
+            Issue.record("a missing credentials folder accepted")
+        } catch {
+            #expect("\(error)".contains("credentials-directory: '/nonexistent' is not a folder"), "\(error)")
+        }
+    }
+
     /// Configs/tls-sasl.yaml, Operations.md's worked example, loads with its
     /// password from a systemd credential and is accepted by this librdkafka.
     @Test func theTlsSaslExampleLoads() throws {

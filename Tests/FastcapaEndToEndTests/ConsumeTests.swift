@@ -218,6 +218,73 @@ extension EndToEnd {
         /// `consume --format pcap -o path` plus `options`: the file it wrote, and its standard error.
         /// `records` captured by the probe into a broker of `partitions`: the input
         /// pcap's path and the broker.
+        /// Issue 24: `consume` and `watermarks` read the capture's own config file for their Kafka
+        /// settings (the `kafka:` map, `@NAME` secrets through `--credentials-directory`, the topic),
+        /// leave its producer-only properties out instead of passing them to a consumer (librdkafka
+        /// would warn about each), and refuse a topic per port without `-t`.
+        @Test func consumeAndWatermarksReadTheCapturesConfigFile() throws {
+            let records = SyntheticCaptures.protocolMix(count: 400, seed: 24)
+            let directory = TestFiles.temporaryDirectory()
+            let input = try Harness.writePcap(records, to: directory, name: "input.pcap")
+            let broker = try Harness.Broker(partitions: 2, topic: "secured")
+            let credentials = directory.appendingPathComponent("credentials")
+            try FileManager.default.createDirectory(at: credentials, withIntermediateDirectories: true)
+            try Data("not-used-on-plaintext\n".utf8).write(to: credentials.appendingPathComponent("kafka-key-password"))
+            let config = directory.appendingPathComponent("fastcapa.yaml")
+            try Data(
+                """
+                topic: secured
+                stats-interval: 0
+                kafka:
+                  bootstrap.servers: \(broker.address)
+                  linger.ms: 5
+                  compression.codec: lz4
+                  enable.idempotence: true
+                  ssl.key.password: "@kafka-key-password"
+
+                """.utf8
+            ).write(to: config)
+            let captured = try Harness.probe(
+                eal: Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(input)"]),
+                ["--config", config.path, "--credentials-directory", credentials.path, "--idle-exit", "2"]
+            )
+            #expect(captured.status == 0, "\(captured.stderr)")
+            #expect(captured.accounting["delivered"] == records.count)
+
+            let output = directory.appendingPathComponent("back.pcap").path
+            let consumed = try Harness.run(
+                Harness.binary,
+                [
+                    "consume", "--config", config.path, "--credentials-directory", credentials.path, "--format", "pcap",
+                    "-o", output,
+                ]
+            )
+            #expect(consumed.status == 0, "\(consumed.stderr)")
+            #expect(!consumed.stderr.contains("producer property"), "\(consumed.stderr)")
+            let back = try PcapFile(bytes: [UInt8](Data(contentsOf: URL(fileURLWithPath: output)))).records
+            #expect(back.count == records.count)
+            #expect(Set(back.map(\.data)) == Set(records.map(\.data)))
+
+            let watermarks = try Harness.run(
+                Harness.binary,
+                ["watermarks", "--config", config.path, "--credentials-directory", credentials.path]
+            )
+            #expect(watermarks.status == 0, "\(watermarks.stderr)")
+            #expect(watermarks.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "\(records.count)")
+
+            // The secret is the service's credential: without the folder, the refusal names the option.
+            let noCredentials = try Harness.run(Harness.binary, ["consume", "--config", config.path, "-n", "1"])
+            #expect(noCredentials.status == 64, "\(noCredentials.stderr)")
+            #expect(noCredentials.stderr.contains("--credentials-directory /etc/fastcapa"), "\(noCredentials.stderr)")
+
+            // A topic per port: which one to read is -t's to say.
+            let perPort = directory.appendingPathComponent("per-port.yaml")
+            try Data("topic: pcap-{port}\nkafka:\n  bootstrap.servers: \(broker.address)\n".utf8).write(to: perPort)
+            let template = try Harness.run(Harness.binary, ["consume", "--config", perPort.path, "-n", "1"])
+            #expect(template.status == 64, "\(template.stderr)")
+            #expect(template.stderr.contains("-t pcap-0"), "\(template.stderr)")
+        }
+
         static func captured(
             _ records: [PcapRecord],
             partitions: Int,

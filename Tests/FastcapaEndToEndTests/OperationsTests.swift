@@ -84,6 +84,84 @@ extension EndToEnd {
             #expect(!plain.stderr.contains("<3>") && plain.stderr.contains("error dpdk:"), "\(plain.stderr)")
         }
 
+        /// `--log-format json`: every line of standard error (fastcapa's, librdkafka's, DPDK's) is one
+        /// JSON object with the text form's fields, under the journal too (the shipper reads it there).
+        @Test func jsonLogsAreOneObjectALineFromEverySource() throws {
+            let eal = Self.ealPcap.filter { !$0.hasPrefix("--log-level") }
+            let broker = try Harness.Broker()
+            let result = try Self.run(
+                eal + [
+                    "--", "--idle-exit", "1", "--stats-interval", "0", "--log-format", "json", "-X",
+                    // A consumer property: librdkafka warns that a producer ignores it (its CONFWARN line).
+                    "bootstrap.servers=\(broker.address)", "-X", "fetch.wait.max.ms=100",
+                ],
+                journal: true
+            )
+            #expect(result.status == 0, "\(result.stderr)")
+            var labels: Set<String> = []
+            for line in result.stderr.split(separator: "\n") {
+                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                let keys = Set(object?.keys.map { $0 } ?? [])
+                #expect(keys == ["time", "level", "priority", "label", "source", "message", "metadata"], "\(line)")
+                if let label = object?["label"] as? String { labels.insert(label) }
+            }
+            #expect(labels == ["fastcapa", "dpdk", "librdkafka"], "\(labels)")
+            #expect(result.stderr.contains("\"message\":\"fastcapa "), "the start line: \(result.stderr)")
+        }
+
+        /// Issue 24: the service runs the installed config and nothing else, so `fastcapa check --config`
+        /// on that file answers as the service does: with no brokers, check fails where the service exits 64,
+        /// with the same sentence; a systemd credential that the service reads from $CREDENTIALS_DIRECTORY,
+        /// check reads from --credentials-directory, and its refusal without one names that option.
+        @Test func checkAndTheServiceAgreeOnTheInstalledConfig() throws {
+            let installed = try String(
+                contentsOf: TestFiles.packageRoot.appendingPathComponent("Configs/nic.yaml"),
+                encoding: .utf8
+            )
+            // The operator has not given brokers yet: the file as shipped, less its example kafka: map.
+            let withoutBrokers = try #require(installed.components(separatedBy: "\nkafka:\n").first)
+            let directory = TestFiles.temporaryDirectory()
+            let config = directory.appendingPathComponent("fastcapa.yaml")
+            try Data(withoutBrokers.utf8).write(to: config)
+            let eal = Harness.eal(lcores: 5, vdevs: ["net_null0"])
+            let refusal = "no Kafka broker is configured and require-broker is set"
+            let check = try Harness.run(Harness.binary, ["check"] + eal + ["--", "--config", config.path])
+            #expect(check.status == 1 && check.stdout.contains("check: Kafka: FAILED: \(refusal)"), "\(check.stdout)")
+            let service = try Harness.run(Harness.binary, eal + ["--", "--config", config.path])
+            #expect(service.status == 64 && service.stderr.contains(refusal), "\(service.stderr)")
+
+            let broker = try Harness.Broker()
+            let credentials = directory.appendingPathComponent("credentials")
+            try FileManager.default.createDirectory(at: credentials, withIntermediateDirectories: true)
+            try Data("s3cret\n".utf8).write(to: credentials.appendingPathComponent("kafka-password"))
+            try Data(
+                (withoutBrokers
+                    + "\nkafka:\n  bootstrap.servers: \(broker.address)\n  sasl.password: \"@kafka-password\"\n").utf8
+            ).write(to: config)
+            let fromShell = try Harness.run(Harness.binary, ["check"] + eal + ["--", "--config", config.path])
+            #expect(fromShell.status == 64, "\(fromShell.stdout)\(fromShell.stderr)")
+            #expect(fromShell.stderr.contains("--credentials-directory /etc/fastcapa"), "\(fromShell.stderr)")
+            let withFolder = try Harness.run(
+                Harness.binary,
+                ["check"] + eal + ["--", "--config", config.path, "--credentials-directory", credentials.path]
+            )
+            #expect(withFolder.stdout.contains("check: configuration: ok"), "\(withFolder.stdout)")
+            #expect(withFolder.stdout.contains("check: Kafka: ok: 1 broker"), "\(withFolder.stdout)")
+            // What the service resolves with systemd's variable is what the shell resolves with the option.
+            let asService = try Harness.run(
+                "/usr/bin/env",
+                [
+                    "CREDENTIALS_DIRECTORY=\(credentials.path)", Harness.binary, "--config", config.path,
+                    "--print-config",
+                ]
+            )
+            let asShell = try Harness.run(
+                Harness.binary,
+                ["--config", config.path, "--credentials-directory", credentials.path, "--print-config"]
+            )
+            #expect(asService.status == 0 && asService.stdout == asShell.stdout, "\(asService.stderr)")
+        }
+
         /// DPDK's lines go through the same logger: one --log-level filters them.
         @Test func oneLogLevelCoversDpdk() throws {
             let eal = Harness.eal(lcores: 3, vdevs: ["net_nosuch0"]).filter { !$0.hasPrefix("--log-level") }

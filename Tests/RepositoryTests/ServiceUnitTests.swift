@@ -80,7 +80,10 @@ import Testing
         #expect(values("LimitMEMLOCK") == ["infinity"], "VFIO pins DMA memory")
         // The service runs the installed config and nothing else, so `fastcapa check --config` on that
         // file sees the service's settings; the file itself refuses the embedded broker.
-        #expect(values("ExecStart") == ["/usr/bin/fastcapa --config /etc/fastcapa/fastcapa.yaml"], "\(values("ExecStart"))")
+        #expect(
+            values("ExecStart") == ["/usr/bin/fastcapa --config /etc/fastcapa/fastcapa.yaml"],
+            "\(values("ExecStart"))"
+        )
         #expect(values("ProtectSystem") == ["strict"])
         #expect(!values("ProcSubset").contains("pid"), "EAL reads /proc/meminfo and /proc/mounts")
         #expect(values("SystemCallFilter").first == "@system-service", "keeps mbind and sched_setaffinity")

@@ -15,20 +15,9 @@ struct ConsumeCommand: ParsableCommand {
         discussion: "Example: fastcapa consume -b localhost:9092 -t pcap --format pcap | tshark -r -"
     )
 
-    @Option(name: [.short, .long], help: "Bootstrap servers (or give them with -c or -X bootstrap.servers=...).")
-    var brokers: String?
-    @Option(
-        name: [.customShort("c"), .customLong("kafka-config")],
-        help: "Fastcapa's Kafka INI file; [kafka-global] properties are used."
-    )
-    var kafkaConfig: String?
-    @Option(
-        name: .customShort("X"),
-        parsing: .unconditionalSingleValue,
-        help: "A librdkafka property, key=value (repeatable)."
-    )
-    var properties: [String] = []
-    @Option(name: [.short, .long], help: "Topic to read.") var topic: String = "pcap"
+    @OptionGroup var kafkaOptions: KafkaClientOptions
+    @Option(name: [.short, .long], help: "Topic to read (default: the --config file's topic, else pcap).")
+    var topic: String?
     /// `--format`'s values.
     enum Format: String, ExpressibleByArgument, CaseIterable {
         case text, pcap, pcapng
@@ -154,32 +143,15 @@ struct ConsumeCommand: ParsableCommand {
         )
     }
 
-    func kafkaProperties() throws -> KafkaProperties {
-        var kafka = KafkaProperties()
-        let environment = ProcessInfo.processInfo.environment
-        if let kafkaConfig {
-            var warnings: [String] = []
-            kafka.global = try CaptureOptions.loadIni(kafkaConfig, environment: environment, warnings: &warnings).global
-            for warning in warnings { FileHandle.standardError.write(Data("fastcapa consume: \(warning)\n".utf8)) }
-        }
-        if let brokers { kafka.setGlobal("bootstrap.servers", brokers, origin: "--brokers") }
-        for property in properties {
-            let parts = property.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.count == 2, !parts[0].isEmpty else {
-                throw ValidationError("-X '\(property)' is not key=value. Write librdkafka properties as -X key=value.")
-            }
-            kafka.setGlobal(String(parts[0]), String(parts[1]), origin: "-X")
-        }
-        guard kafka.hasBrokers else {
-            throw ValidationError(
-                "no broker to read from. Give -b HOST:PORT, -c FILE or -X bootstrap.servers=HOST:PORT."
-            )
-        }
-        return try ValueReferences.resolvingSecrets(kafka, environment: environment)
+    /// The Kafka properties and the topic, from `--config`, `-c`, `-X` and `-b`.
+    func kafkaProperties() throws -> (kafka: KafkaProperties, topic: String) {
+        let resolved = try kafkaOptions.resolve()
+        for warning in resolved.warnings { FileHandle.standardError.write(Data("fastcapa consume: \(warning)\n".utf8)) }
+        return (resolved.kafka, try kafkaOptions.topic(given: topic, resolved: resolved))
     }
 
     func run() throws {
-        let kafka = try kafkaProperties()
+        let (kafka, topic) = try kafkaProperties()
         let range = try timeRange()
         let filter = try packetFilter()
         let slackMicros = UInt64(slack * 1_000_000)

@@ -8,12 +8,12 @@ struct WatermarksCommand: ParsableCommand {
         commandName: "watermarks",
         abstract: "Print the sum of a topic's high watermarks (messages the broker holds)."
     )
-    @Option(name: [.short, .long], help: "Bootstrap servers.") var brokers: String
-    @Option(name: [.short, .long], help: "Topic.") var topic: String = "pcap"
+    @OptionGroup var kafkaOptions: KafkaClientOptions
+    @Option(name: [.short, .long], help: "Topic (default: the --config file's topic, else pcap).") var topic: String?
 
     func run() throws {
-        var kafka = KafkaProperties()
-        kafka.setGlobal("bootstrap.servers", brokers, origin: "--brokers")
-        print(try KafkaBenchmarkTools.highWatermarks(properties: kafka, topic: topic))
+        let resolved = try kafkaOptions.resolve()
+        let topic = try kafkaOptions.topic(given: topic, resolved: resolved)
+        print(try KafkaBenchmarkTools.highWatermarks(properties: resolved.kafka, topic: topic))
     }
 }

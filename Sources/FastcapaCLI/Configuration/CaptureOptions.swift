@@ -25,6 +25,14 @@ package struct CaptureOptions: ParsableArguments {
     var printConfig = false
 
     @Option(
+        name: .customLong("credentials-directory"),
+        help:
+            "Read @NAME secrets from DIR/NAME instead of systemd's $CREDENTIALS_DIRECTORY: how `fastcapa check` and --print-config see the service's credentials from a shell (LoadCredential=NAME:/etc/fastcapa/NAME: --credentials-directory /etc/fastcapa).",
+        completion: .directory
+    )
+    var credentialsDirectory: String?
+
+    @Option(
         name: [.customShort("p"), .customLong("port-mask")],
         parsing: .unconditional,
         help: "Hex mask of the ports to capture from. (default: 0x1)"
@@ -261,6 +269,14 @@ package struct CaptureOptions: ParsableArguments {
     var logLevel: String?
 
     @Option(
+        name: .customLong("log-format"),
+        help:
+            "auto (journal under systemd, else text), text, journal (<PRIORITY> first, no time) or json (one object a line: time, level, label, source, message, metadata). (default: auto)",
+        completion: .list(LogFormat.allCases.map(\.rawValue))
+    )
+    var logFormat: String?
+
+    @Option(
         name: .customLong("restart-backoff-ms"),
         parsing: .unconditional,
         help:
@@ -345,7 +361,7 @@ package struct CaptureOptions: ParsableArguments {
             ("stats-interval", statsInterval), ("drain-timeout", drainTimeout), ("idle-exit", idleExit),
             ("embedded-partitions", embeddedPartitions), ("embedded-address-file", embeddedAddressFile),
             ("require-broker", requireBroker.map { "\($0)" }),
-            ("log-level", logLevel), ("restart-backoff-ms", restartBackoffMs),
+            ("log-level", logLevel), ("log-format", logFormat), ("restart-backoff-ms", restartBackoffMs),
             ("restart-backoff-max", restartBackoffMax),
             ("max-restarts-per-minute", maxRestartsPerMinute), ("stall-seconds", stallSeconds),
             ("slow-round-trip-ms", slowRoundTripMs),
@@ -363,6 +379,7 @@ package struct CaptureOptions: ParsableArguments {
         eal: [String] = [],
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> ResolvedConfiguration {
+        let environment = try CredentialsDirectory.environment(environment, directory: credentialsDirectory)
         var resolved = ResolvedConfiguration()
         let file = try config.map { try ConfigurationFile.load($0, environment: environment) }
         for (key, value, line) in file?.values ?? [] {

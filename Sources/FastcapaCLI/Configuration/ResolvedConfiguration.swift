@@ -19,6 +19,7 @@ package struct ResolvedConfiguration: Sendable {
     /// Refuse to start when no Kafka broker is configured, rather than publish to the embedded broker.
     package var requireBroker = false
     package var logLevel = "info"
+    package var logFormat = LogFormat.auto
     package var restartBackoffMs = 100
     package var restartBackoffMaxSeconds = 30
     package var maxRestartsPerMinute = 10
@@ -30,6 +31,18 @@ package struct ResolvedConfiguration: Sendable {
     package var controlCores = ControlCores.auto
     /// What was accepted but deserves a log line (an INI group fastcapa skips).
     package var warnings: [String] = []
+}
+
+/// How log lines are written to standard error (`--log-format`).
+package enum LogFormat: String, CaseIterable, Sendable {
+    /// `journal` when standard error is systemd's journal, else `text`.
+    case auto
+    /// swift-log's line: time, level, label, metadata, source, message.
+    case text
+    /// `<PRIORITY>` first and no time (the journal keeps one), so that `journalctl -p` filters.
+    case journal
+    /// One JSON object a line, for log shippers: the text form's fields, each by name.
+    case json
 }
 
 extension ResolvedConfiguration {

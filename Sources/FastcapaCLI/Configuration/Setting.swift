@@ -159,6 +159,7 @@ struct Setting: Sendable {
         .optionalString("embedded-address-file", \.embeddedAddressFile),
         .boolean("require-broker", \.requireBroker),
         .string("log-level", \.logLevel),
+        .choice("log-format", \.logFormat),
         .integer("restart-backoff-ms", \.restartBackoffMs),
         .integer("restart-backoff-max", \.restartBackoffMaxSeconds),
         .integer("max-restarts-per-minute", \.maxRestartsPerMinute),

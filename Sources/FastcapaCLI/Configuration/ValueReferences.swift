@@ -72,7 +72,7 @@ enum ValueReferences {
         } else {
             guard let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty else {
                 throw SettingError(
-                    "\(entry.key) (from \(entry.origin)): '@\(reference)' names a systemd credential, but $CREDENTIALS_DIRECTORY is not set. Under systemd add LoadCredential=\(reference):/etc/fastcapa/\(reference) to the unit; otherwise give a file as @/path (or a literal '@' as '@@')."
+                    "\(entry.key) (from \(entry.origin)): '@\(reference)' names a systemd credential, but $CREDENTIALS_DIRECTORY is not set. Under systemd add LoadCredential=\(reference):/etc/fastcapa/\(reference) to the unit; from a shell (fastcapa check, --print-config, consume) give the folder that holds the credential files, as the service gets them: --credentials-directory /etc/fastcapa; otherwise give a file as @/path (or a literal '@' as '@@')."
                 )
             }
             path = "\(directory)/\(reference)"
@@ -133,4 +133,23 @@ enum ValueReferences {
 extension Unicode.Scalar {
     fileprivate var isASCIILetter: Bool { ("a"..."z").contains(self) || ("A"..."Z").contains(self) }
     fileprivate var isASCIIDigit: Bool { ("0"..."9").contains(self) }
+}
+
+/// `--credentials-directory DIR`: the folder `@NAME` secrets are read from when systemd did not
+/// give one (`$CREDENTIALS_DIRECTORY`), so that a shell sees what the service sees.
+enum CredentialsDirectory {
+    /// `environment` with `$CREDENTIALS_DIRECTORY` set to `directory` (checked), or as it is.
+    static func environment(_ environment: [String: String], directory: String?) throws -> [String: String] {
+        guard let directory else { return environment }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue
+        else {
+            throw SettingError(
+                "credentials-directory: '\(directory)' is not a folder. Give the folder that holds one file per credential (the files the unit's LoadCredential= lines name), e.g. --credentials-directory /etc/fastcapa."
+            )
+        }
+        var environment = environment
+        environment["CREDENTIALS_DIRECTORY"] = directory
+        return environment
+    }
 }

@@ -1,4 +1,5 @@
 import CRdKafka
+import Glibc
 
 /// A librdkafka property that librdkafka refused, naming where it came from.
 package struct KafkaPropertyError: Error, CustomStringConvertible, Sendable {
@@ -51,6 +52,40 @@ package enum KafkaConfiguration {
         for entry in entries {
             try set(entry.key, entry.value, origin: entry.origin) { rd_kafka_topic_conf_set(conf, $0, $1, $2, $3) }
         }
+    }
+
+    /// The global properties this librdkafka applies to producers only (its own table's `P`
+    /// rows, aliases included), read once from `rd_kafka_conf_properties_show`.
+    package static let producerOnlyProperties: Set<String> = {
+        var buffer: UnsafeMutablePointer<CChar>?
+        var size = 0
+        guard let stream = open_memstream(&buffer, &size) else { return [] }
+        rd_kafka_conf_properties_show(stream)
+        fclose(stream)
+        defer { free(buffer) }
+        guard let buffer else { return [] }
+        var names: Set<String> = []
+        // Rows are `name | C/P | range | default | importance | description`; the topic table
+        // follows the global one, so only the rows before its heading count.
+        for line in String(cString: buffer).split(separator: "\n") {
+            if line.hasPrefix("## Topic") { break }
+            let columns = line.split(separator: "|", omittingEmptySubsequences: false)
+            guard columns.count > 2 else { continue }
+            if columns[1].trimmingCharacters(in: .whitespaces) == "P" {
+                names.insert(columns[0].trimmingCharacters(in: .whitespaces))
+            }
+        }
+        return names
+    }()
+
+    /// `properties` for a consumer: the producer-only global properties (a capture config's
+    /// `linger.ms`, `compression.codec`, `enable.idempotence`, …) left out, since librdkafka
+    /// would warn about each, and the names of those left out.
+    package static func forConsumer(_ properties: KafkaProperties) -> (KafkaProperties, leftOut: [String]) {
+        var kept = properties
+        kept.global = properties.global.filter { !producerOnlyProperties.contains($0.key) }
+        let leftOut = properties.global.map(\.key).filter { producerOnlyProperties.contains($0) }
+        return (kept, leftOut)
     }
 
     /// Checks every property without keeping anything: used to reject a bad file

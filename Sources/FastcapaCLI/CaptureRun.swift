@@ -108,7 +108,12 @@ struct CaptureRun {
         // Passed to a call, not kept in this scope: a reference here would keep the program alive past a SIGHUP's swap.
         logFilter(pipeline.filter.current, logger)
         // `systemctl status`: the rates and health, then the drain (and the stop timeout extended to its bound).
-        let systemd = SystemdStatus()
+        let systemd = SystemdStatus(report: { [logger] problem, text in
+            logger.log(level: problem ? .error : .notice, "\(text)")
+        })
+        if let interval = systemd.watchdogInterval {
+            logger.info("systemd's watchdog: WATCHDOG=1 every \(interval) s while every worker lcore turns its loop")
+        }
         // The one owner of the pipeline's and the NICs' samples; everything else reads its snapshots.
         let monitor = PipelineMonitor(
             pipeline: pipeline,

@@ -4,10 +4,11 @@ import FastcapaSupervision
 import Foundation
 import Synchronization
 
-/// What `systemctl status` shows under the unit's name (`STATUS=`), and the
+/// What `systemctl status` shows under the unit's name (`STATUS=`), the
 /// stop timeout kept above the stop's bound while it drains
-/// (`EXTEND_TIMEOUT_USEC=`), both sent from the monitor's snapshots. Does
-/// nothing when systemd did not ask for notifications.
+/// (`EXTEND_TIMEOUT_USEC=`), and the watchdog's `WATCHDOG=1` while every worker
+/// lcore turns its loop (`LcoreWatchdog`), all sent from the monitor's
+/// snapshots. Does nothing when systemd did not ask for notifications.
 final class SystemdStatus: Sendable {
     /// Seconds between two messages.
     static let interval = 1.0
@@ -22,18 +23,32 @@ final class SystemdStatus: Sendable {
         var last: (uptime: Double, received: UInt64, delivered: UInt64, dropped: UInt64)?
         /// Monotonic seconds by which a stop ends (set when it begins).
         var stopBound: Double?
+        var watchdog: LcoreWatchdog?
     }
 
     private let enabled: Bool
-    private let state = Mutex(State())
+    private let state: Mutex<State>
+    /// Where a stuck lcore (a problem) and its recovery are reported: a log line.
+    private let report: @Sendable (_ problem: Bool, _ text: String) -> Void
 
-    init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    init(
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        report: @escaping @Sendable (_ problem: Bool, _ text: String) -> Void = { _, _ in }
+    ) {
         enabled = !(environment["NOTIFY_SOCKET"] ?? "").isEmpty
+        var initial = State()
+        initial.watchdog = enabled ? LcoreWatchdog.requested(environment: environment, pid: getpid()) : nil
+        state = Mutex(initial)
+        self.report = report
     }
+
+    /// The watchdog's period, when systemd asked for one (logged at start).
+    var watchdogInterval: Double? { state.withLock { $0.watchdog?.interval } }
 
     /// Each snapshot, on the monitor's thread; sends at most once per `interval`.
     func sample(_ snapshot: PipelineMonitor.Snapshot) {
         guard enabled else { return }
+        watch(snapshot)
         let message: String? = state.withLock { state in
             guard state.ready else { return nil }
             if let sent = state.lastSent, snapshot.uptime - sent < Self.interval { return nil }
@@ -50,6 +65,25 @@ final class SystemdStatus: Sendable {
             return "STATUS=" + Self.capturing(now, since: state.last, health: snapshot.health)
         }
         if let message { SystemdNotify.send(message) }
+    }
+
+    /// `WATCHDOG=1` when a check finds every running lcore moving; a stuck lcore withholds it
+    /// (reported once), so that systemd's watchdog restarts the probe.
+    private func watch(_ snapshot: PipelineMonitor.Snapshot) {
+        let decision: LcoreWatchdog.Decision? = state.withLock { state in
+            state.watchdog?.check(snapshot.capture.lcores, now: snapshot.uptime)
+        }
+        guard let decision, let interval = watchdogInterval else { return }
+        for lcore in decision.newlyStuck {
+            report(
+                true,
+                "lcore \(lcore.lcore) (\(lcore.loop)) has not turned its loop in \(interval) s: the probe stops telling systemd's watchdog it is alive (WATCHDOG=1), so that systemd restarts it (WatchdogSec=)"
+            )
+        }
+        for lcore in decision.recovered {
+            report(false, "lcore \(lcore.lcore) (\(lcore.loop)) turns its loop again: WATCHDOG=1 resumes")
+        }
+        if decision.alive { SystemdNotify.send("WATCHDOG=1") }
     }
 
     /// Capture has started: `READY=1`.

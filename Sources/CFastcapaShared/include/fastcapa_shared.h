@@ -139,6 +139,18 @@ typedef struct fastcapa_producer_context {
     uint64_t spare[3];
 } fastcapa_producer_context;
 
+// MARK: - heartbeats
+
+/// A worker lcore's heartbeat, a cache line of its own: `loops` counts the turns of
+/// its loop (and of its waits for ring room), so that a loop that stops turning (a
+/// driver call that never returns, a deadlock) shows to the sampler, which then stops
+/// telling systemd's watchdog that the probe is alive.
+typedef struct fastcapa_heartbeat {
+    uint64_t loops;
+    uint64_t spare[7];
+} fastcapa_heartbeat;
+
+_Static_assert(sizeof(fastcapa_heartbeat) == FASTCAPA_CACHE_LINE, "a heartbeat fills one cache line");
 _Static_assert(sizeof(fastcapa_producer_context) == 2 * FASTCAPA_CACHE_LINE, "a producer context fills two cache lines");
 _Static_assert(offsetof(fastcapa_producer_context, partition_count) == FASTCAPA_CACHE_LINE,
                "the lcore-written words start the second cache line");

@@ -23,6 +23,8 @@ package final class CapturePipeline: @unchecked Sendable {
     package var ringCapacities: [Int] { rings.map { Int(rte_ring_get_capacity($0)) } }
     private let rxCounters: CounterBlock<fastcapa_rx_counters>
     private let txCounters: CounterBlock<fastcapa_tx_counters>
+    /// A heartbeat per worker lcore, in launch order.
+    private let heartbeats: Heartbeats
     /// The ports' links, read by the sampler.
     private let links = PortLinks()
     let control = WorkerControl()
@@ -51,6 +53,7 @@ package final class CapturePipeline: @unchecked Sendable {
         let ringCount = settings.ports.count * settings.rxQueues
         rxCounters = CounterBlock(count: ringCount)
         txCounters = CounterBlock(count: ringCount * settings.txWorkersPerRing)
+        heartbeats = Heartbeats(capacity: ringCount * (1 + settings.txWorkersPerRing))
         do {
             try build(kafka: kafka, lcores: lcores)
         } catch {
@@ -260,15 +263,22 @@ package final class CapturePipeline: @unchecked Sendable {
             transmitWorkers.filter { !coScheduledTransmit.contains(ObjectIdentifier($0)) },
             transmitLcores
         ) {
+            worker.heartbeat = heartbeats.slot(lcore: lcore, loop: "transmit worker \(worker.index)")
             try launch(TransmitWorker.entry, Unmanaged.passUnretained(worker).toOpaque(), lcore)
         }
         for (worker, lcore) in zip(coScheduled, coScheduledLcores) {
+            worker.heartbeat = heartbeats.slot(
+                lcore: lcore,
+                loop:
+                    "receive port \(worker.receive.port) queue \(worker.receive.queue) and transmit worker \(worker.transmit.index)"
+            )
             try launch(CoScheduledWorker.entry, Unmanaged.passUnretained(worker).toOpaque(), lcore)
         }
         for (worker, lcore) in zip(
             receiveWorkers.filter { !coScheduledReceive.contains(ObjectIdentifier($0)) },
             receiveLcores.filter { !coScheduledLcores.contains($0) }
         ) {
+            worker.heartbeat = heartbeats.slot(lcore: lcore, loop: "receive port \(worker.port) queue \(worker.queue)")
             try launch(ReceiveWorker.entry, Unmanaged.passUnretained(worker).toOpaque(), lcore)
         }
     }
@@ -329,7 +339,8 @@ package final class CapturePipeline: @unchecked Sendable {
             producers: producers,
             restarts: transmitWorkers.map { $0.restartCount.load(ordering: .relaxed) },
             reloads: transmitWorkers.map { $0.reloadCount.load(ordering: .relaxed) },
-            workersStopped: workersStopped
+            workersStopped: workersStopped,
+            lcores: heartbeats.sample()
         )
         return (snapshot, extended ? extendedStatisticsJSON() : nil)
     }

@@ -20,6 +20,8 @@ package struct CaptureSnapshot: Sendable {
     package var reloads: [Int]
     /// The transmit lcores have returned: no worker holds a packet any more.
     package var workersStopped: Bool
+    /// Each worker lcore's heartbeat (systemd's watchdog is told the probe lives while they move).
+    package var lcores: [LcoreProgress]
 
     package init(
         perQueue: [ReceiveCounts],
@@ -31,7 +33,8 @@ package struct CaptureSnapshot: Sendable {
         producers: [ProducerSample] = [],
         restarts: [Int] = [],
         reloads: [Int] = [],
-        workersStopped: Bool = false
+        workersStopped: Bool = false,
+        lcores: [LcoreProgress] = []
     ) {
         self.perQueue = perQueue
         self.perWorker = perWorker
@@ -43,6 +46,7 @@ package struct CaptureSnapshot: Sendable {
         self.restarts = restarts
         self.reloads = reloads
         self.workersStopped = workersStopped
+        self.lcores = lcores
     }
 
     package var rx: ReceiveCounts { perQueue.reduce(ReceiveCounts(), +) }

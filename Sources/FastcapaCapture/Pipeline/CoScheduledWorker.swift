@@ -26,6 +26,8 @@ enum WorkerStep {
 final class CoScheduledWorker: @unchecked Sendable {
     let receive: ReceiveWorker
     let transmit: TransmitWorker
+    /// The lcore's heartbeat (set by the pipeline before launch): one per turn of the loop.
+    var heartbeat = Heartbeats.unwatched
 
     init(receive: ReceiveWorker, transmit: TransmitWorker) {
         self.receive = receive
@@ -49,7 +51,9 @@ final class CoScheduledWorker: @unchecked Sendable {
             rcuReader: true
         )
         var receiversDone = false
+        let heartbeat = self.heartbeat
         while true {
+            fastcapa_counter_add(heartbeat, 1)
             // Holds no filter or producer record from the last turn.
             CURCU_rcu_quiescent_state()
             var worked = false

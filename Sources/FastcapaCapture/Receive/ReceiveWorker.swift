@@ -29,6 +29,8 @@ package final class ReceiveWorker: @unchecked Sendable {
     /// The filter's verdict per packet, and the packets it rejected (pre-allocated).
     let verdicts: UnsafeMutablePointer<UInt64>
     let rejected: UnsafeMutablePointer<OpaquePointer?>
+    /// The lcore's heartbeat (set by the pipeline before launch): one per turn of the loop.
+    var heartbeat = Heartbeats.unwatched
 
     init(
         port: UInt16,
@@ -82,11 +84,18 @@ package final class ReceiveWorker: @unchecked Sendable {
         let stop = control.flags + WorkerControl.stopReceiving
         let abandon = control.flags + WorkerControl.abandon
         let waitWhenFull = ringFull == .wait
-        var roomWait = RingRoomWait(ring: ring, maxSleepMicros: idleSleepMaxMicros, rcuReader: true)
+        let heartbeat = self.heartbeat
+        var roomWait = RingRoomWait(
+            ring: ring,
+            maxSleepMicros: idleSleepMaxMicros,
+            rcuReader: true,
+            heartbeat: heartbeat
+        )
         var clock = CaptureClock<TscTimeSource>()
         var idle = IdleBackoff(spinPolls: idleSpinPolls, maxSleepMicros: idleSleepMaxMicros, rcuReader: true)
 
         while fastcapa_flag_load(stop) == 0 {
+            fastcapa_counter_add(heartbeat, 1)
             // Holds no filter record from the last burst.
             CURCU_rcu_quiescent_state()
             guard let count = receiveBurst(&clock) else {

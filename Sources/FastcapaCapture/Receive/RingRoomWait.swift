@@ -17,6 +17,8 @@ struct RingRoomWait {
     let resumeRoom: Int
     let maxSleepMicros: Int
     let ticksPerMicro: UInt64
+    /// The lcore's heartbeat: a wait for room is a turn of the loop, not a hang.
+    let heartbeat: UnsafeMutablePointer<UInt64>?
     private var lastWaitMicros: UInt64 = 0
 
     /// However long the ring took to drain last time, a first sleep lasts no
@@ -30,8 +32,14 @@ struct RingRoomWait {
     /// wake-ups) made no difference beyond this host's noise (Performance.md, "Levers for the 64-byte gap").
     static func resumeRoom(capacity: Int) -> Int { max(1, capacity / 2) }
 
-    init(ring: OpaquePointer, maxSleepMicros: Int, rcuReader: Bool) {
+    init(
+        ring: OpaquePointer,
+        maxSleepMicros: Int,
+        rcuReader: Bool,
+        heartbeat: UnsafeMutablePointer<UInt64>? = nil
+    ) {
         self.ring = ring
+        self.heartbeat = heartbeat
         self.rcuReader = rcuReader
         resumeRoom = Self.resumeRoom(capacity: Int(rte_ring_get_capacity(ring)))
         self.maxSleepMicros = maxSleepMicros
@@ -61,6 +69,7 @@ struct RingRoomWait {
         var backoff = IdleBackoff(spinPolls: 8, maxSleepMicros: maxSleepMicros, rcuReader: false)
         while Int(rte_ring_free_count(ring)) < room && fastcapa_flag_load(flag) == 0 && CDPDK_rte_rdtsc() < deadline {
             waits += 1
+            if let heartbeat { fastcapa_counter_add(heartbeat, 1) }
             backoff.idle()
         }
         lastWaitMicros = (CDPDK_rte_rdtsc() - started) / ticksPerMicro

@@ -61,6 +61,8 @@ package final class TransmitWorker: @unchecked Sendable {
     /// The timestamp (epoch ms) of this burst's messages with headers: read by the
     /// first of them, as a batch reads it once (0: not read yet this burst).
     var burstMillis: Int64 = 0
+    /// The lcore's heartbeat (set by the pipeline before launch): one per turn of the loop.
+    var heartbeat = Heartbeats.unwatched
     /// Every this many batches go through the partitioner, which notices added partitions.
     static let partitionRefreshBatches: UInt = 1024
 
@@ -182,7 +184,9 @@ package final class TransmitWorker: @unchecked Sendable {
         defer { CURCU_rcu_unregister_thread() }
         var state = LoopState()
         var idle = IdleBackoff(spinPolls: idleSpinPolls, maxSleepMicros: idleSleepMaxMicros, rcuReader: true)
+        let heartbeat = self.heartbeat
         while true {
+            fastcapa_counter_add(heartbeat, 1)
             CURCU_rcu_quiescent_state()
             switch step(&state, receiversDone: false) {
             case .worked: idle.reset()

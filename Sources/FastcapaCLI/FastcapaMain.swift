@@ -137,9 +137,7 @@ package enum FastcapaMain {
             {
                 message += "\nEAL options go before '--': fastcapa \(first) ... -- [options]"
             }
-            FileHandle.standardError.write(
-                Data("fastcapa: \(message)\nRun 'fastcapa -- --help' for every option.\n".utf8)
-            )
+            LogOutput.writeToStandardError("fastcapa: \(message)\nRun 'fastcapa -- --help' for every option.\n")
             return .failure(
                 Refused(status: error is SettingError ? ExitStatus.usage : CaptureOptions.exitCode(for: error).rawValue)
             )
@@ -148,7 +146,7 @@ package enum FastcapaMain {
 
     /// Warnings before logging is set up (`--print-config`).
     static func warn(_ warnings: [String]) {
-        for warning in warnings { FileHandle.standardError.write(Data("fastcapa: warning: \(warning)\n".utf8)) }
+        for warning in warnings { LogOutput.writeToStandardError("fastcapa: warning: \(warning)\n") }
     }
 
     /// EAL arguments come before `--`, the application's after it. Without

@@ -100,9 +100,7 @@ final class ProcessSignals: Sendable {
             switch signal {
             case SIGINT, SIGTERM:
                 if stops.add(1, ordering: .sequentiallyConsistent).newValue >= 2 {
-                    FileHandle.standardError.write(
-                        Data("fastcapa: second stop signal, exiting now without draining\n".utf8)
-                    )
+                    LogOutput.writeToStandardError("fastcapa: second stop signal, exiting now without draining\n")
                     cleanup.withLock { $0 }?()
                     _exit(ExitStatus.forced)
                 }

@@ -218,6 +218,36 @@ extension EndToEnd {
         /// `consume --format pcap -o path` plus `options`: the file it wrote, and its standard error.
         /// `records` captured by the probe into a broker of `partitions`: the input
         /// pcap's path and the broker.
+        /// Issue 25: `--from stored` with a group that never committed starts at each partition's first
+        /// message (before, it always failed with a false "retention deleted it"); the same group then goes
+        /// on where it stopped: nothing again, then exactly what was captured since.
+        @Test func consumeFromStoredStartsANewGroupAtTheBeginningAndGoesOnWhereItStopped() throws {
+            let first = SyntheticCaptures.protocolMix(count: 300, seed: 251)
+            let directory = TestFiles.temporaryDirectory()
+            let (_, broker) = try Self.captured(first, partitions: 2, in: directory)
+            func read(_ name: String, group: String) throws -> [PcapRecord] {
+                try Self.consumePcap(
+                    broker,
+                    ["--from", "stored", "--group", group],
+                    to: directory.appendingPathComponent(name).path
+                ).records
+            }
+            let fresh = try read("fresh.pcap", group: "g1")
+            #expect(Set(fresh.map(\.data)) == Set(first.map(\.data)) && fresh.count == first.count)
+            #expect(try read("again.pcap", group: "g1").isEmpty, "the group committed where it stopped")
+
+            let second = SyntheticCaptures.protocolMix(count: 120, seed: 252)
+            let input = try Harness.writePcap(second, to: directory, name: "second.pcap")
+            let captured = try Harness.probe(
+                eal: Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(input)"]),
+                ["--idle-exit", "2", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)"]
+            )
+            #expect(captured.status == 0, "\(captured.stderr)")
+            let since = try read("since.pcap", group: "g1")
+            #expect(since.count == second.count && Set(since.map(\.data)) == Set(second.map(\.data)))
+            #expect(try read("other.pcap", group: "g2").count == first.count + second.count, "another new group")
+        }
+
         /// Issue 24: `consume` and `watermarks` read the capture's own config file for their Kafka
         /// settings (the `kafka:` map, `@NAME` secrets through `--credentials-directory`, the topic),
         /// leave its producer-only properties out instead of passing them to a consumer (librdkafka

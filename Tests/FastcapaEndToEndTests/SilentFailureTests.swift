@@ -174,6 +174,58 @@ extension EndToEnd {
             #expect(!left.contains { $0.contains(".partial-") }, "\(left)")
         }
 
+        /// Issue 25: a signal while following with a count is the end of a following read (exit 0, the file
+        /// named, the signal reported), not "only X of N packets arrived" (status 64).
+        @Test func consumeFollowingWithACountReportsASignalAsASignal() async throws {
+            let directory = TestFiles.temporaryDirectory()
+            let records = SyntheticCaptures.protocolMix(count: 50, seed: 25)
+            let input = try Harness.writePcap(records, to: directory, name: "input.pcap")
+            let broker = try Harness.Broker(partitions: 1)
+            let captured = try Harness.probe(
+                eal: Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(input)"]),
+                ["--idle-exit", "2", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)"]
+            )
+            try #require(captured.status == 0, "\(captured.stderr)")
+            let output = directory.appendingPathComponent("follow.pcap").path
+            let consume = try Harness.Child(
+                Harness.binary,
+                ["consume", "-b", broker.address, "--follow", "-n", "100", "--format", "pcap", "-o", output]
+            )
+            try await Task.sleep(for: .seconds(4))
+            consume.signal(SIGINT)
+            let result = consume.wait(timeout: 20)
+            #expect(!result.signaled && result.status == 0, "status \(result.status): \(result.stderr)")
+            #expect(result.stderr.contains("stopped by signal \(SIGINT)"), "\(result.stderr)")
+            #expect(!result.stderr.contains("packets arrived"), "\(result.stderr)")
+            let file = try PcapFile(bytes: [UInt8](Data(contentsOf: URL(fileURLWithPath: output))))
+            #expect(file.records.count == 50)
+        }
+
+        /// Issue 25: a signal while the read has not begun (the metadata, against a broker slower than the
+        /// timeout) is reported as a signal, exit 128 + its number, and leaves no file at all; before, the default
+        /// action killed it and left `.NAME.partial-PID` behind.
+        @Test func consumeStoppedBeforeTheReadBeganLeavesNoPartialFile() async throws {
+            let directory = TestFiles.temporaryDirectory()
+            let broker = try Harness.Broker(partitions: 1, control: true)
+            broker.send("rtt 1 4000")
+            let output = directory.appendingPathComponent("window.pcap").path
+            let consume = try Harness.Child(
+                Harness.binary,
+                [
+                    "consume", "-b", broker.address, "--since", "1700000000", "--until", "1700000060", "--timeout", "3",
+                    "--format", "pcap", "-o", output,
+                ]
+            )
+            try await Task.sleep(for: .seconds(1))
+            consume.signal(SIGINT)
+            let result = consume.wait(timeout: 30)
+            #expect(!result.signaled && result.status == 128 + SIGINT, "status \(result.status): \(result.stderr)")
+            #expect(result.stderr.contains("stopped by signal \(SIGINT)"), "\(result.stderr)")
+            #expect(result.stderr.contains("before the read began"), "\(result.stderr)")
+            let left = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            #expect(left.isEmpty, "\(left)")
+        }
+
         /// A capture whose times go backwards (records in reverse time order),
         /// read back with no slack: the file is out of capture-time order, and
         /// `consume` says so, even with --quiet. Before, it said nothing.

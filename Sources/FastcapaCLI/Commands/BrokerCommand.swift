@@ -60,15 +60,15 @@ struct BrokerCommand: ParsableCommand {
             case ("produce-errors", _) where words.count > 1:
                 let codes = words.dropFirst().compactMap(EmbeddedBroker.errorCode(named:))
                 guard codes.count == words.count - 1 else {
-                    FileHandle.standardError.write(Data("broker: unknown error name in '\(line)'\n".utf8))
+                    LogOutput.writeToStandardError("broker: unknown error name in '\(line)'\n")
                     continue
                 }
                 broker.failProduceRequests(with: codes)
             default:
-                FileHandle.standardError.write(Data("broker: unknown command '\(line)'\n".utf8))
+                LogOutput.writeToStandardError("broker: unknown command '\(line)'\n")
                 continue
             }
-            FileHandle.standardError.write(Data("broker: \(line)\n".utf8))
+            LogOutput.writeToStandardError("broker: \(line)\n")
         }
     }
 }

@@ -146,11 +146,14 @@ struct ConsumeCommand: ParsableCommand {
     /// The Kafka properties and the topic, from `--config`, `-c`, `-X` and `-b`.
     func kafkaProperties() throws -> (kafka: KafkaProperties, topic: String) {
         let resolved = try kafkaOptions.resolve()
-        for warning in resolved.warnings { FileHandle.standardError.write(Data("fastcapa consume: \(warning)\n".utf8)) }
+        for warning in resolved.warnings { LogOutput.writeToStandardError("fastcapa consume: \(warning)\n") }
         return (resolved.kafka, try kafkaOptions.topic(given: topic, resolved: resolved))
     }
 
     func run() throws {
+        // First: a signal during the seek or before it (seconds against a slow broker) ends the read as
+        // any other, with the file named and no partial file left, never the default action.
+        let interruption = ConsumeInterruption.install()
         let (kafka, topic) = try kafkaProperties()
         let range = try timeRange()
         let filter = try packetFilter()
@@ -169,6 +172,12 @@ struct ConsumeCommand: ParsableCommand {
                 seekingTo: range.since > 0 && !scan ? range.since - min(range.since, slackMicros) : nil
             )
         } catch let error as KafkaError {
+            if interruption.received != 0 {
+                // The signal cut the metadata or the seek short: reported as a signal, not as the broker's
+                // fault; the unfinished output is removed (OutputFile), so nothing that looks whole is left.
+                try interruption.report(written: nil, output: self.output, follow: follow)
+                return
+            }
             throw ValidationError(
                 "\(error.message). Check -b/--brokers (the broker must answer within --timeout \(timeout) s) and -t/--topic."
             )
@@ -197,7 +206,6 @@ struct ConsumeCommand: ParsableCommand {
                 written += 1
             }
         }
-        let interruption = ConsumeInterruption.install()
         reading: while count == 0 || written < count {
             if interruption.received != 0 { break reading }
             if let message = try reader.next(timeoutMs: 200) {
@@ -237,16 +245,10 @@ struct ConsumeCommand: ParsableCommand {
         try release(flush: true)
         try sink.finish()
         progress.end(written: written, merge: merge, quiet: quiet)
+        // A signal is reported as one (not as packets that did not arrive), whatever -n asked.
         if interruption.received != 0 {
-            let name = String(cString: strsignal(interruption.received))
-            FileHandle.standardError.write(
-                Data(
-                    "consume: stopped by signal \(interruption.received) (\(name)): \(self.output.map { "'\($0)'" } ?? "the output") holds the \(written) packets read before it\(follow ? "" : ", not the whole window")\n"
-                        .utf8
-                )
-            )
-            // Following ends this way; a bounded read that was cut short says so in its status.
-            if !follow { throw ExitCode(128 + interruption.received) }
+            try interruption.report(written: written, output: self.output, follow: follow)
+            return
         }
         if count > 0 && written < count && follow {
             throw ValidationError("only \(written) of \(count) packets arrived within \(timeout) s.")
@@ -256,11 +258,14 @@ struct ConsumeCommand: ParsableCommand {
 
 /// SIGINT and SIGTERM during `consume`: the first ends the read at the next poll
 /// (at most 200 ms), so that the file is finished; the second, with the default
-/// action restored, ends the process at once.
+/// action restored, ends the process at once. The handler touches only a global
+/// initialised before it is installed (a first touch would run `swift_once`,
+/// which is not async-signal-safe) and `signal`, which is.
 struct ConsumeInterruption {
     private static let received = Atomic<Int32>(0)
 
     static func install() -> ConsumeInterruption {
+        received.store(0, ordering: .relaxed)
         for number in [SIGINT, SIGTERM] {
             Glibc.signal(number) { number in
                 ConsumeInterruption.received.store(number, ordering: .relaxed)
@@ -272,4 +277,17 @@ struct ConsumeInterruption {
 
     /// The signal received, 0 while none.
     var received: Int32 { Self.received.load(ordering: .relaxed) }
+
+    /// Says what the signal left: the file holds what was read. Following, a signal is the normal end
+    /// (exit 0); a bounded read cut short exits 128 + the signal's number.
+    /// - Parameter written: packets written; nil when the signal came before reading began.
+    func report(written: Int?, output: String?, follow: Bool) throws {
+        let name = String(cString: strsignal(received))
+        let what = output.map { "'\($0)'" } ?? "the output"
+        let left =
+            written.map { "\(what) holds the \($0) packets read before it\(follow ? "" : ", not the whole window")" }
+            ?? "before the read began (metadata, offsets or the seek): nothing was written"
+        LogOutput.writeToStandardError("consume: stopped by signal \(received) (\(name)): \(left)\n")
+        if !follow { throw ExitCode(128 + received) }
+    }
 }

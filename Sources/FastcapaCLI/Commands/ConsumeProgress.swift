@@ -36,20 +36,14 @@ struct ConsumeProgress {
     /// summary line on standard error (terminal or not), as `tcpdump -r` does.
     mutating func end<Item>(written: Int, merge: CaptureTimeMerge<Item>, quiet: Bool) {
         if merge.releasedEarly > 0 {
-            FileHandle.standardError.write(
-                Data(
-                    "consume: \(merge.releasedEarly) packets were written before the reorder window could place them (raise --reorder-window for strict capture-time order)\n"
-                        .utf8
-                )
+            LogOutput.writeToStandardError(
+                "consume: \(merge.releasedEarly) packets were written before the reorder window could place them (raise --reorder-window for strict capture-time order)\n"
             )
         }
         if merge.outOfOrder > 0 {
             // Said even with --quiet: readers that expect a sorted file (mergecap -a, some IDSs) must know.
-            FileHandle.standardError.write(
-                Data(
-                    "consume: \(merge.outOfOrder) packets are out of capture-time order in the output (a key below an earlier packet's: raise --slack or --reorder-window, or sort with reordercap)\n"
-                        .utf8
-                )
+            LogOutput.writeToStandardError(
+                "consume: \(merge.outOfOrder) packets are out of capture-time order in the output (a key below an earlier packet's: raise --slack or --reorder-window, or sort with reordercap)\n"
             )
         }
         if enabled { show(written: written, final: true) }
@@ -61,8 +55,8 @@ struct ConsumeProgress {
             reader.seekProbes > 0
             ? "; seek: \(reader.seekProbes) fetches in \(reader.seekRounds) rounds (\(String(format: "%.2f", reader.seekSeconds)) s), started at offsets \(starts)"
             : ""
-        FileHandle.standardError.write(
-            Data("consume: \(written) packets written of \(reader.messagesRead) messages read\(seek)\n".utf8)
+        LogOutput.writeToStandardError(
+            "consume: \(written) packets written of \(reader.messagesRead) messages read\(seek)\n"
         )
     }
 
@@ -75,6 +69,6 @@ struct ConsumeProgress {
         }.joined(separator: " ")
         let line =
             "\r\u{1B}[K\(written) packets written, \(read) read (\(Int(Double(read) / seconds))/s); \(positions)"
-        FileHandle.standardError.write(Data((line + (final ? "\n" : "")).utf8))
+        LogOutput.writeToStandardError((line + (final ? "\n" : "")))
     }
 }

@@ -44,6 +44,21 @@ package final class KafkaTopicReader: @unchecked Sendable {
     package private(set) var seekSeconds = 0.0
     /// Messages read (every partition, in the window or not).
     package private(set) var messagesRead = 0
+    /// Why each partition starts where it does: what an offset the broker no longer holds means.
+    private var origins: [Int32: StartOrigin] = [:]
+    private let group: String
+
+    /// Where a partition's read starts, and so what a missing offset there means.
+    enum StartOrigin {
+        /// Its first message, or its end (logical offsets).
+        case logical
+        /// The offset the time seek found for the window.
+        case sought
+        /// An offset the caller gave.
+        case given
+        /// The consumer group's committed offset.
+        case committed
+    }
 
     /// - Parameters:
     ///   - partitions: the partitions to read; nil for all of them.
@@ -59,13 +74,17 @@ package final class KafkaTopicReader: @unchecked Sendable {
         offsets: [Int32: Int64]? = nil
     ) throws {
         self.topic = topic
+        self.group = group
         let conf = try KafkaConfiguration.makeConf(
             properties,
             defaults: [
                 ("group.id", group), ("enable.auto.commit", start == .stored ? "true" : "false"),
                 ("enable.partition.eof", "true"), ("client.id", "fastcapa-consume"),
-                // An offset the broker no longer holds (retention deleted it after the
-                // seek) is an error, not a silent jump to the partition's end.
+                // Every read starts at an offset it chose (a logical one, the seek's, the given
+                // ones, or the group's committed ones: never librdkafka's stored-offset lookup, for
+                // which a new group has nothing), so an offset the broker no longer holds can only
+                // mean retention deleted it: an error worded by where the read started, never a
+                // silent jump that leaves a file short. -X auto.offset.reset=earliest overrides it.
                 ("auto.offset.reset", "error"),
             ]
         )
@@ -136,6 +155,16 @@ package final class KafkaTopicReader: @unchecked Sendable {
                 seekSeconds = Double(DispatchTime.now().uptimeNanoseconds - seekStarted) / 1e9
             }
             if let offsets { startOffsets.merge(offsets) { _, given in given } }
+            if start == .stored {
+                // The group's committed offsets; a partition it never committed starts at its first message.
+                let committed = try Self.committedOffsets(handle, topic, partitions, timeoutMs: metadataTimeoutMs)
+                for partition in partitions {
+                    if let offset = committed[partition] {
+                        startOffsets[partition] = offset
+                        origins[partition] = .committed
+                    }
+                }
+            }
         } catch {
             rd_kafka_destroy(handle)
             throw error
@@ -146,11 +175,20 @@ package final class KafkaTopicReader: @unchecked Sendable {
         for partition in partitions {
             let element = rd_kafka_topic_partition_list_add(list, topic, partition)!
             switch start {
+            case .beginning where since == nil && offsets == nil:
+                element.pointee.offset = Int64(RD_KAFKA_OFFSET_BEGINNING)
+                origins[partition] = .logical
             case .beginning:
-                element.pointee.offset =
-                    since == nil && offsets == nil ? Int64(RD_KAFKA_OFFSET_BEGINNING) : startOffsets[partition]!
-            case .end: element.pointee.offset = Int64(RD_KAFKA_OFFSET_END)
-            case .stored: element.pointee.offset = Int64(RD_KAFKA_OFFSET_STORED)
+                element.pointee.offset = startOffsets[partition]!
+                origins[partition] = offsets?[partition] != nil ? .given : .sought
+            case .end:
+                element.pointee.offset = Int64(RD_KAFKA_OFFSET_END)
+                origins[partition] = .logical
+            case .stored where origins[partition] == .committed:
+                element.pointee.offset = startOffsets[partition]!
+            case .stored:
+                element.pointee.offset = Int64(RD_KAFKA_OFFSET_BEGINNING)
+                origins[partition] = .logical
             }
         }
         let assignError = rd_kafka_assign(handle, list)
@@ -186,6 +224,34 @@ package final class KafkaTopicReader: @unchecked Sendable {
         return (low, high)
     }
 
+    /// The offsets `handle`'s consumer group committed for `partitions` (those it committed only).
+    static func committedOffsets(
+        _ handle: OpaquePointer,
+        _ topic: String,
+        _ partitions: [Int32],
+        timeoutMs: Int32
+    ) throws -> [Int32: Int64] {
+        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for partition in partitions { rd_kafka_topic_partition_list_add(list, topic, partition) }
+        let error = rd_kafka_committed(handle, list, timeoutMs)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(
+                code: error,
+                message:
+                    "cannot read the consumer group's committed offsets within \(timeoutMs / 1000) s: \(String(cString: rd_kafka_err2str(error)))"
+            )
+        }
+        var committed: [Int32: Int64] = [:]
+        for index in 0..<Int(list.pointee.cnt) {
+            let element = list.pointee.elems[index]
+            if element.err == RD_KAFKA_RESP_ERR_NO_ERROR && element.offset >= 0 {
+                committed[element.partition] = element.offset
+            }
+        }
+        return committed
+    }
+
     /// Stops fetching `partition` (its messages are no longer wanted).
     package func pause(_ partition: Int32) {
         let list = rd_kafka_topic_partition_list_new(1)!
@@ -206,11 +272,7 @@ package final class KafkaTopicReader: @unchecked Sendable {
         }
         if error == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET {
             let first = try? Self.watermarks(handle, topic, record.partition, timeoutMs: 5_000).low
-            throw KafkaError(
-                code: error,
-                message:
-                    "partition \(record.partition) no longer holds the offset this read needs (\(startOffsets[record.partition].map(String.init) ?? "?"); the partition now starts at \(first.map(String.init) ?? "an unknown offset")): the broker's retention deleted it during the read, so the file would miss packets of the window. Read again (a later --since, or the same window while the broker still holds it)"
-            )
+            throw KafkaError(code: error, message: missingOffset(record.partition, firstHeld: first))
         }
         positions[record.partition] = record.offset
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
@@ -227,6 +289,25 @@ package final class KafkaTopicReader: @unchecked Sendable {
             headers: Self.headers(of: message),
             timestampMillis: rd_kafka_message_timestamp(message, nil)
         )
+    }
+
+    /// Why partition `partition` no longer holds the offset the read needs, by where the read started there.
+    private func missingOffset(_ partition: Int32, firstHeld: Int64?) -> String {
+        let start = startOffsets[partition].map(String.init) ?? "?"
+        let now = "the partition now starts at \(firstHeld.map(String.init) ?? "an unknown offset")"
+        switch origins[partition] ?? .logical {
+        case .committed:
+            return
+                "partition \(partition): consumer group '\(group)' committed offset \(start), which the broker no longer holds (\(now)): its retention deleted those packets before this group read them. Read what is left with --from beginning, or a new --group"
+        case .sought:
+            return
+                "partition \(partition) no longer holds the offset this read needs (\(start); \(now)): the broker's retention deleted it during the read, so the file would miss packets of the window. Read again (a later --since, or the same window while the broker still holds it)"
+        case .given:
+            return "partition \(partition) does not hold offset \(start) (\(now)). Give an offset the partition holds"
+        case .logical:
+            return
+                "partition \(partition): the broker's retention deleted messages while they were being read (\(now)), so the file would miss them. Read again, or with --since past what retention removes"
+        }
     }
 
     /// A consumed message's headers (none when it has none).

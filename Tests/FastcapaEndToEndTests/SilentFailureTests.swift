@@ -179,13 +179,7 @@ extension EndToEnd {
         @Test func consumeFollowingWithACountReportsASignalAsASignal() async throws {
             let directory = TestFiles.temporaryDirectory()
             let records = SyntheticCaptures.protocolMix(count: 50, seed: 25)
-            let input = try Harness.writePcap(records, to: directory, name: "input.pcap")
-            let broker = try Harness.Broker(partitions: 1)
-            let captured = try Harness.probe(
-                eal: Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(input)"]),
-                ["--idle-exit", "2", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)"]
-            )
-            try #require(captured.status == 0, "\(captured.stderr)")
+            let (_, broker) = try EndToEnd.Consume.captured(records, partitions: 1, in: directory)
             let output = directory.appendingPathComponent("follow.pcap").path
             let consume = try Harness.Child(
                 Harness.binary,

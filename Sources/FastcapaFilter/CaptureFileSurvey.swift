@@ -1,4 +1,5 @@
 import CPcap
+import Glibc
 
 /// What a capture file holds that a replay cannot deliver as the file holds it:
 /// records captured short of their original length, and records longer than a
@@ -30,8 +31,12 @@ package struct CaptureFileSurvey: Sendable, Equatable {
 
     /// Reads the record headers of `path` up to `byteLimit` bytes of records
     /// (a start must not wait on a replay of many gigabytes). Nil when libpcap
-    /// cannot read the file as a capture (net_pcap, which opened it first, says why).
+    /// cannot read the file as a capture (net_pcap, which opened it first, says why),
+    /// and for anything but a regular file: a FIFO or `/dev/stdin` is read once,
+    /// and what the survey read net_pcap would never see.
     package static func read(_ path: String, byteLimit: Int = 1 << 30) -> CaptureFileSurvey? {
+        var status = stat()
+        guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
         var message = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         guard let handle = pcap_open_offline(path, &message) else { return nil }
         defer { pcap_close(handle) }

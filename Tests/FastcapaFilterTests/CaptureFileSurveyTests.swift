@@ -25,6 +25,41 @@ import Testing
         #expect(!survey.stoppedEarly)
     }
 
+    /// Issue 25: a FIFO (or `/dev/stdin`) given as `rx_pcap` is net_pcap's to read, once: the survey leaves it
+    /// alone, and everything written into it is still there for the reader. Before, it read the records away.
+    @Test func aFifoIsLeftToNetPcap() throws {
+        let records = (0..<20).map { PcapRecord(micros: UInt64($0), data: FrameBuilder.raw(count: 100)) }
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try write(records))))
+        let fifo = TestFiles.temporaryDirectory().appendingPathComponent("replay.fifo").path
+        try #require(mkfifo(fifo, 0o600) == 0)
+        // The writer: opens (waiting for a reader), writes the whole capture, closes.
+        let opened = DispatchSemaphore(value: 0)
+        let writer = Thread {
+            let fd = open(fifo, O_WRONLY)
+            opened.signal()
+            guard fd >= 0 else { return }
+            _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+        }
+        writer.start()
+        #expect(CaptureFileSurvey.read(fifo) == nil)
+        // The reader that comes after the survey (net_pcap) gets every byte. Opened without blocking (a
+        // survey that read the FIFO leaves no writer), then reading blocks until the writer closes.
+        let fd = open(fifo, O_RDONLY | O_NONBLOCK)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        #expect(opened.wait(timeout: .now() + 10) == .success)
+        _ = fcntl(fd, F_SETFL, 0)
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count <= 0 { break }
+            received += buffer[0..<count]
+        }
+        #expect(received == bytes, "\(received.count) of \(bytes.count) bytes reached the reader")
+    }
+
     /// A file of whole records has nothing to report.
     @Test func wholeRecordsLeaveNothingToSay() throws {
         let records = (0..<50).map { PcapRecord(micros: UInt64($0), data: FrameBuilder.raw(count: 64 + $0 * 100)) }

@@ -143,6 +143,7 @@ struct CaptureRun {
                 pipeline: pipeline,
                 monitor: monitor,
                 statistics: statistics,
+                supervisor: supervisor,
                 embeddedBroker: broker != nil
             )
         }
@@ -257,6 +258,7 @@ struct CaptureRun {
                 // logrotate renamed the files before its SIGHUP: append to new ones by the same paths.
                 for problem in statistics.reopenFiles() { run.logger.error("SIGHUP: \(problem)") }
                 let next = try reload()
+                if let refusal = Self.brokerRefusal(running: running, next: next) { throw SettingError(refusal) }
                 let needsRestart =
                     Setting.all.map(\.key).filter { key in
                         !Setting.liveKeys.contains(key)
@@ -273,6 +275,17 @@ struct CaptureRun {
         )
     }
 
+    /// Why a reload may not take the brokers away: a probe that publishes to brokers never moves to
+    /// the embedded one (every packet would end as delivery_failed, or in memory), and `require-broker`
+    /// holds for reloads as for the start. Nil when the new configuration keeps brokers, or the probe
+    /// ran on the embedded broker and still may.
+    static func brokerRefusal(running: ResolvedConfiguration, next: ResolvedConfiguration) -> String? {
+        if let required = next.missingRequiredBroker { return required }
+        guard running.kafka.hasBrokers, !next.kafka.hasBrokers else { return nil }
+        return
+            "the new configuration names no Kafka broker (bootstrap.servers or metadata.broker.list, in the -c INI file, the config file's kafka: map or -X), and a reload never moves a running probe off its brokers. Put the brokers back and reload again"
+    }
+
     /// /metrics and /health, on their own event-loop thread, until the probe exits,
     /// from the monitor's snapshots only.
     private func startMetricsServer(
@@ -280,6 +293,7 @@ struct CaptureRun {
         pipeline: CapturePipeline,
         monitor: PipelineMonitor,
         statistics: StatisticsService,
+        supervisor: CaptureSupervisor,
         embeddedBroker: Bool
     ) throws -> MetricsServer {
         let parsed = try MetricsAddress(parsing: address)
@@ -291,6 +305,7 @@ struct CaptureRun {
             registry: registry,
             buildInfo: FastcapaVersion.labels,
             outputs: { statistics.outputCounts },
+            refusedReloads: { [supervisor] in supervisor.refusedReloads },
             embeddedBroker: embeddedBroker
         )
         do {

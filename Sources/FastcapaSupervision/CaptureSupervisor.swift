@@ -3,6 +3,7 @@ import FastcapaKafka
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// The root of the actor tree. It owns the running capture's control plane:
 ///
@@ -195,10 +196,17 @@ package actor CaptureSupervisor {
         return nil
     }
 
-    /// SIGHUP with a changed capture filter (or engine, or snap length): load the
-    /// new program off the lcores, publish it through RCU, free the old one after
-    /// the grace period. A program DPDK refuses leaves the running filter in place.
-    private func swapFilter(_ reloaded: Reloaded) async {
+    /// A SIGHUP's capture filter, loaded before anything is applied; `publish` is false when the
+    /// filter, its engine and snap length are unchanged.
+    private struct PreparedFilter: @unchecked Sendable {
+        var publish: Bool
+        var filter: PacketFilter?
+        var old: String?
+    }
+
+    /// Loads the SIGHUP's filter (if it changed) off the lcores and checks that librdkafka builds a
+    /// producer from the new properties: everything that can refuse a reload, before any of it applies.
+    private func prepare(_ reloaded: Reloaded) async throws -> PreparedFilter {
         // What runs now, as values: holding the running filter here would keep its program alive past the swap.
         let running = pipeline.filter.current.map {
             (expression: $0.expression, engine: $0.engine, snap: $0.snapLength)
@@ -207,54 +215,72 @@ package actor CaptureSupervisor {
             running?.expression == reloaded.filter
             && (running == nil
                 || (running?.engine == reloaded.filterEngine && running?.snap == reloaded.live.snapLength))
-        guard !unchanged else { return }
-        let pipeline = self.pipeline
-        let logger = self.logger
+        let topic = pipeline.settings.topics.first ?? pipeline.settings.topic
         let delayMs = options.testingFilterSwapDelayMs
-        // Logged on the filter's thread: a stop may end this wait before the swap does.
-        _ = try? await filterQueue.run {
+        return try await filterQueue.run {
+            try KafkaProducer.validate(properties: reloaded.kafka, topicName: topic)
+            guard !unchanged else { return PreparedFilter(publish: false, filter: nil, old: running?.expression) }
             if delayMs > 0 { usleep(UInt32(delayMs) * 1000) }
-            do {
-                let swap = try pipeline.replaceFilter(
-                    reloaded.filter,
-                    snapLength: reloaded.live.snapLength,
-                    engine: reloaded.filterEngine
-                )
-                logger.notice(
-                    swap.new == nil ? "SIGHUP: capture filter removed" : "SIGHUP: capture filter replaced",
-                    metadata: [
-                        "filter": "\(pipeline.filter.current?.summary ?? "none")", "old": "\(swap.old ?? "none")",
-                        "old_programs_freed": "\(swap.freed)",
-                    ]
-                )
-            } catch {
-                logger.error(
-                    "SIGHUP: the new capture filter is refused; keeping the running one",
-                    metadata: ["error": "\(error)", "filter": "\(running?.expression ?? "none")"]
-                )
-            }
+            let filter = try CapturePipeline.loadFilter(
+                reloaded.filter,
+                snapLength: reloaded.live.snapLength,
+                engine: reloaded.filterEngine
+            )
+            return PreparedFilter(publish: true, filter: filter, old: running?.expression)
         }
     }
 
-    /// SIGHUP: read the configuration again and swap in producers built from it,
-    /// worker after worker, until a stop. An invalid configuration is refused with
-    /// a log line; the running one stays.
+    /// Publishes a prepared filter through RCU (the old program freed after the grace period), on
+    /// the filter's thread, logged there: a stop may end this wait before the swap does.
+    private func publish(_ prepared: PreparedFilter) async {
+        guard prepared.publish else { return }
+        let pipeline = self.pipeline
+        let logger = self.logger
+        _ = try? await filterQueue.run {
+            let swap = pipeline.publishFilter(prepared.filter)
+            logger.notice(
+                swap.new == nil ? "SIGHUP: capture filter removed" : "SIGHUP: capture filter replaced",
+                metadata: [
+                    "filter": "\(pipeline.filter.current?.summary ?? "none")", "old": "\(swap.old ?? "none")",
+                    "old_programs_freed": "\(swap.freed)",
+                ]
+            )
+        }
+    }
+
+    /// Reloads refused since the start (a configuration that cannot be read, loses the brokers, or
+    /// that librdkafka or DPDK refuses): `fastcapa_reloads_refused_total`.
+    package nonisolated var refusedReloads: Int { refusals.load(ordering: .relaxed) }
+    private nonisolated let refusals = Atomic<Int>(0)
+
+    private func refuse(_ error: any Error) {
+        refusals.add(1, ordering: .relaxed)
+        logger.error(
+            "SIGHUP: the new configuration is refused; nothing of it was applied, the running one stays",
+            metadata: ["error": "\(error)"]
+        )
+    }
+
+    /// SIGHUP: read the configuration again, check all of it (the capture filter loads, librdkafka
+    /// builds a producer from the new properties) before any of it applies, then swap the filter and
+    /// the producers, worker after worker, until a stop. A refused configuration changes nothing.
     private func reloadConfiguration() async {
         let reloaded: Reloaded
+        let prepared: PreparedFilter
         do {
             reloaded = try reload()
+            prepared = try await prepare(reloaded)
+        } catch is CancellationError {
+            return
         } catch {
-            logger.error(
-                "SIGHUP: the new configuration is refused; keeping the running one",
-                metadata: ["error": "\(error)"]
-            )
+            refuse(error)
             return
         }
         for name in reloaded.needsRestart {
             logger.warning("SIGHUP: '\(name)' changed but only takes effect when the probe restarts")
         }
-        await swapFilter(reloaded)
-        for producer in producers {
+        await publish(prepared)
+        for (index, producer) in producers.enumerated() {
             guard !Task.isCancelled else { return }
             do {
                 let replacement = try await producer.reload(kafka: reloaded.kafka, live: reloaded.live)
@@ -272,10 +298,11 @@ package actor CaptureSupervisor {
                 logger.notice("SIGHUP: reload skipped: \(skipped)")
                 return
             } catch {
-                // The same properties would fail for the other workers too; restarts keep the running ones.
+                // Checked before, so this is rare (a transient failure); say exactly what runs now.
+                let applied = index == 0 ? "none" : "0 to \(index - 1)"
                 logger.error(
-                    "SIGHUP: cannot create a producer from the new configuration; keeping the running one (for restarts too)",
-                    metadata: ["error": "\(error)", "worker": "\(producer.worker.index)"]
+                    "SIGHUP: worker \(producer.worker.index) cannot create a producer from the new configuration; workers \(applied) run the new one, worker \(producer.worker.index) and the rest keep the previous one (for restarts too)\(prepared.publish ? "; the new capture filter is in place" : "")",
+                    metadata: ["error": "\(error)"]
                 )
                 return
             }

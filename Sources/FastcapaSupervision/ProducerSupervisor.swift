@@ -138,15 +138,23 @@ package actor ProducerSupervisor: Service {
         }
     }
 
-    /// Swaps in a producer with new properties and live settings (SIGHUP). Later
-    /// restarts use them only once a producer was built from them: properties
-    /// librdkafka refuses (`rd_kafka_new` fails) leave the running ones in force.
+    /// Swaps in a producer with new properties and live settings (SIGHUP). They are
+    /// in force for restarts from before the await: the new producer is published
+    /// before its predecessor has retired, and a restart decided meanwhile (the new
+    /// one failed fatally) must build from what the failed one was built from.
+    /// Properties librdkafka refuses (no producer was built) leave the running ones.
     package func reload(kafka: KafkaProperties, live: LiveSettings) async throws -> ProducerReplacement {
-        let replacement = try await worker.replaceProducer(kafka: kafka, live: live, reason: .reload)
+        let previous = (kafka: self.kafka, live: self.live)
         self.kafka = kafka
         self.live = live
-        health.replaced(by: replacement.newGeneration)
-        return replacement
+        do {
+            let replacement = try await worker.replaceProducer(kafka: kafka, live: live, reason: .reload)
+            health.replaced(by: replacement.newGeneration)
+            return replacement
+        } catch {
+            (self.kafka, self.live) = previous
+            throw error
+        }
     }
 
     static func now() -> Double { ProcessInfo.processInfo.systemUptime }

@@ -342,5 +342,114 @@ extension EndToEnd {
             #expect(result.stdout.contains("accounting:"))
             print("failure scenario SIGTERM during an outage: stopped in \(String(format: "%.1f", took)) s")
         }
+
+        /// A probe capturing the sample without end into brokers named only in `config`, with /metrics.
+        static func reloadRun(config: String, _ extra: [String] = []) async throws -> (Harness.Child, String) {
+            let sample = TestFiles.packageRoot.appendingPathComponent("Configs/sample.pcap").path
+            let probe = try Harness.Child(
+                Harness.binary,
+                Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(sample),infinite_rx=1"]) + [
+                    "--", "--config", config, "--stats-interval", "0", "--metrics-address", "127.0.0.1:0",
+                ] + extra
+            )
+            let base = try await EndToEnd.Metrics.address(probe)
+            try await Task.sleep(for: .seconds(2))
+            return (probe, base)
+        }
+
+        /// Issue 25: a SIGHUP whose configuration names no broker (or sets require-broker without one) is refused:
+        /// the producers keep their brokers (before, each was replaced by one with none, and every packet ended as
+        /// delivery_failed), the refusal is logged at error level and counted in fastcapa_reloads_refused_total.
+        @Test func aReloadThatLosesTheBrokersIsRefusedAndCounted() async throws {
+            let broker = try Harness.Broker()
+            let config = TestFiles.temporaryDirectory().appendingPathComponent("fastcapa.yaml").path
+            try "kafka:\n  bootstrap.servers: \(broker.address)\n".write(
+                toFile: config,
+                atomically: true,
+                encoding: .utf8
+            )
+            let (probe, base) = try await Self.reloadRun(config: config)
+            try "kafka:\n  linger.ms: 5\n".write(toFile: config, atomically: true, encoding: .utf8)
+            probe.signal(SIGHUP)
+            try await Reliability.waitFor("the new configuration is refused", in: probe)
+            #expect(probe.stderr.contains("names no Kafka broker"), "\(probe.stderr.suffix(2000))")
+            try "require-broker: true\n".write(toFile: config, atomically: true, encoding: .utf8)
+            probe.signal(SIGHUP)
+            let deadline = Date().addingTimeInterval(20)
+            while probe.stderr.components(separatedBy: "the new configuration is refused").count < 3
+                && Date() < deadline
+            {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let metrics = try await EndToEnd.Metrics.get("\(base)/metrics").body
+            #expect(EndToEnd.Metrics.value(metrics, "fastcapa_reloads_refused_total") == 2, "\(metrics)")
+            let result = Reliability.stop(probe).result
+            #expect(result.status == 0 && result.balanced, "\(result.stderr.suffix(2000))")
+            #expect(!result.stderr.contains("SIGHUP: producer reloaded"))
+            #expect(result.stderr.contains("error fastcapa:") && result.stderr.contains("require-broker is set"))
+            #expect(result.accounting["drop_delivery_failed"] == 0 && (result.accounting["delivered"] ?? 0) > 0)
+        }
+
+        /// Issue 25: everything a reload changes is checked before any of it applies. A new capture filter with
+        /// properties librdkafka refuses only when it builds a producer (`acks=1` with idempotence): nothing is
+        /// applied, the filter included (before, the filter was swapped and the log said "keeping the running one").
+        @Test func aReloadLibrdkafkaRefusesAppliesNothing() async throws {
+            let broker = try Harness.Broker()
+            let config = TestFiles.temporaryDirectory().appendingPathComponent("fastcapa.yaml").path
+            let kafka = "kafka:\n  bootstrap.servers: \(broker.address)\n"
+            try "filter: udp\n\(kafka)".write(toFile: config, atomically: true, encoding: .utf8)
+            let (probe, _) = try await Self.reloadRun(config: config)
+            try "filter: tcp\n\(kafka)  enable.idempotence: true\n  acks: 1\n"
+                .write(toFile: config, atomically: true, encoding: .utf8)
+            probe.signal(SIGHUP)
+            try await Reliability.waitFor("the new configuration is refused", in: probe)
+            try await Task.sleep(for: .milliseconds(500))
+            let result = Reliability.stop(probe).result
+            #expect(result.status == 0 && result.balanced, "\(result.stderr.suffix(2000))")
+            #expect(result.stderr.contains("`acks` must be set to `all`"), "\(result.stderr.suffix(2000))")
+            #expect(!result.stderr.contains("capture filter replaced"), "the filter was applied")
+            #expect(
+                result.stderr.contains("capture filter programs: 1 loaded, 1 freed"),
+                "\(result.stderr.suffix(800))"
+            )
+            #expect(!result.stderr.contains("SIGHUP: producer reloaded"))
+        }
+
+        /// Issue 25: a reload publishes its producer before the old one has retired; when the new one fails
+        /// fatally meanwhile, its restart builds from the properties it was built from (broker B), not from the
+        /// old ones (broker A, which would take the capture back after the operator moved it).
+        @Test func aRestartDuringAReloadBuildsFromTheNewProperties() async throws {
+            let a = try Harness.Broker(control: true)
+            let b = try Harness.Broker(control: true)
+            let config = TestFiles.temporaryDirectory().appendingPathComponent("fastcapa.yaml").path
+            func point(at broker: Harness.Broker) throws {
+                try "kafka:\n  bootstrap.servers: \(broker.address)\n  enable.idempotence: true\n"
+                    .write(toFile: config, atomically: true, encoding: .utf8)
+            }
+            try point(at: a)
+            let (probe, _) = try await Self.reloadRun(config: config, ["--restart-backoff-ms", "1"])
+            // A goes down: the old producer's messages stay in flight, so its retirement waits for A.
+            a.send("down 1")
+            try await Task.sleep(for: .milliseconds(500))
+            // B fails the new producer fatally at its first produce (an idempotent sequence error).
+            b.send("produce-errors OUT_OF_ORDER_SEQUENCE_NUMBER")
+            try point(at: b)
+            probe.signal(SIGHUP)
+            try await Reliability.waitFor("producer failed fatally", in: probe)
+            a.send("up 1")  // the retirement ends; the restart decided meanwhile runs after it
+            try await Reliability.waitFor("producer replaced", in: probe, seconds: 40)
+            func count(_ broker: Harness.Broker) throws -> Int {
+                let result = try Harness.run(Harness.binary, ["watermarks", "-b", broker.address])
+                return Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+            }
+            let before = (a: try count(a), b: try count(b))
+            try await Task.sleep(for: .seconds(2))
+            let after = (a: try count(a), b: try count(b))
+            let result = Reliability.stop(probe).result
+            #expect(result.status == 0 && result.balanced, "\(result.stderr.suffix(3000))")
+            #expect(after.b > before.b, "the restarted producer publishes to B: \(before) → \(after)")
+            #expect(after.a == before.a, "nothing goes back to A: \(before) → \(after)")
+        }
     }
 }

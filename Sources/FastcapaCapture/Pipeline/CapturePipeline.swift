@@ -363,10 +363,25 @@ package final class CapturePipeline: @unchecked Sendable {
         snapLength: Int,
         engine: FilterEngine
     ) throws(CaptureError) -> FilterSlot.Replacement {
-        let next = try expression.map { (text: String) throws(CaptureError) in
+        publishFilter(try Self.loadFilter(expression, snapLength: snapLength, engine: engine))
+    }
+
+    /// Compiles and loads a capture filter (nil: none) without publishing it: what can refuse it,
+    /// apart from what cannot (`publishFilter`). Needs EAL; never on an lcore or the cooperative pool.
+    package static func loadFilter(
+        _ expression: String?,
+        snapLength: Int,
+        engine: FilterEngine
+    ) throws(CaptureError) -> PacketFilter? {
+        try expression.map { (text: String) throws(CaptureError) in
             try PacketFilter(expression: text, snapLength: snapLength, engine: engine)
         }
-        return filter.replace(with: next)
+    }
+
+    /// Publishes a loaded filter to every receive worker and frees the old one after the grace
+    /// period. Blocks for that grace period.
+    package func publishFilter(_ next: PacketFilter?) -> FilterSlot.Replacement {
+        filter.replace(with: next)
     }
 
     /// Each port's extended statistics as a JSON object keyed by port id (sampler only).

@@ -33,6 +33,34 @@ package final class KafkaProducer: @unchecked Sendable {
     ///   - opaque: passed to every callback (librdkafka's conf opaque).
     ///   - partitioner: replaces librdkafka's partitioner when given; it gets
     ///     `opaque` as its topic opaque.
+    /// Builds a producer and its topic from `properties` and destroys them again: what librdkafka
+    /// refuses only when a producer is created (`enable.idempotence` with `acks=1`, a SASL mechanism
+    /// this build lacks), found before anything running is replaced (a SIGHUP's check).
+    package static func validate(properties: KafkaProperties, topicName: String) throws {
+        let conf = try KafkaConfiguration.makeConf(properties, defaults: [("client.id", "fastcapa-check")])
+        var reason = [CChar](repeating: 0, count: 512)
+        guard let handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &reason, reason.count) else {
+            rd_kafka_conf_destroy(conf)
+            throw KafkaError(message: "cannot create a Kafka producer: \(text(of: reason))")
+        }
+        defer { rd_kafka_destroy(handle) }
+        let topicConf = rd_kafka_default_topic_conf_dup(handle)!
+        do {
+            try KafkaConfiguration.apply(properties.topic, to: topicConf)
+        } catch {
+            rd_kafka_topic_conf_destroy(topicConf)
+            throw error
+        }
+        guard let topic = rd_kafka_topic_new(handle, topicName, topicConf) else {
+            let error = rd_kafka_last_error()
+            throw KafkaError(
+                code: error,
+                message: "cannot open topic '\(topicName)': \(String(cString: rd_kafka_err2str(error)))"
+            )
+        }
+        rd_kafka_topic_destroy(topic)
+    }
+
     package init(
         properties: KafkaProperties,
         topicName: String,

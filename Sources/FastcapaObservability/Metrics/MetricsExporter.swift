@@ -22,10 +22,12 @@ package final class MetricsExporter: Sendable {
     private let queueLabels: [String]
     private let rendering = Mutex(())
     private let outputs: @Sendable () -> [(file: String, counts: LineWriter.Counts)]
+    private let refusedReloads: @Sendable () -> Int
 
     /// - Parameters:
     ///   - buildInfo: the labels of `fastcapa_build_info` (version, dpdk, librdkafka).
     ///   - outputs: the lines the -s and --counter-trace files took and lost (`StatisticsService.outputCounts`).
+    ///   - refusedReloads: SIGHUPs whose configuration was refused (`CaptureSupervisor.refusedReloads`).
     ///   - embeddedBroker: the run publishes to the embedded broker (`fastcapa_embedded_broker` 1).
     package init(
         pipeline: CapturePipeline,
@@ -33,10 +35,12 @@ package final class MetricsExporter: Sendable {
         registry: PrometheusCollectorRegistry,
         buildInfo: [(String, String)],
         outputs: @escaping @Sendable () -> [(file: String, counts: LineWriter.Counts)] = { [] },
+        refusedReloads: @escaping @Sendable () -> Int = { 0 },
         embeddedBroker: Bool = false
     ) {
         self.monitor = monitor
         self.outputs = outputs
+        self.refusedReloads = refusedReloads
         self.registry = registry
         queueLabels = pipeline.ports.flatMap { port in (0..<port.rxQueues).map { "\(port.id)/\($0)" } }
         registry.makeGauge(descriptor: Self.descriptor("fastcapa_build_info"), labels: buildInfo).set(1.0)
@@ -111,6 +115,7 @@ package final class MetricsExporter: Sendable {
                 set(counter: "fastcapa_nic_\(name)_total", [("port", "\(port)")], value)
             }
         }
+        set(counter: "fastcapa_reloads_refused_total", [], UInt64(refusedReloads()))
         for (file, counts) in outputs() {
             set(counter: "fastcapa_output_lines_total", [("file", file)], UInt64(counts.written))
             for (reason, lost) in [("write_error", counts.failed), ("queue_full", counts.overflowed)] {
@@ -178,6 +183,8 @@ package final class MetricsExporter: Sendable {
         "fastcapa_truncated_packets_total": "Packets published cut to the snap length.",
         "fastcapa_reproduced_packets_total": "Packets produced again to a new producer after a restart or reload.",
         "fastcapa_producer_restarts_total": "Producers replaced after a fatal error.",
+        "fastcapa_reloads_refused_total":
+            "SIGHUPs whose configuration was refused (unreadable, no brokers, refused by librdkafka or DPDK): nothing of it applied.",
         "fastcapa_kafka_queue_messages": "Messages in librdkafka's queue, awaiting a delivery report.",
         "fastcapa_producer_state": "1 for the producer's current health state, 0 for the others.",
         "fastcapa_broker_round_trip_seconds":

@@ -192,7 +192,9 @@ extension EndToEnd {
                 eal: Harness.eal(lcores: 2, vdevs: ["net_null0"]),
                 application: [],
                 status: 1,
-                mentions: ["check: EAL: FAILED: 2 worker lcores are needed", "--lcores"]
+                mentions: [
+                    "check: EAL: FAILED: 2 worker lcores are needed", "Give EAL 3 lcores", "(Deployment.md, \"Cores\")",
+                ]
             ),
             BadInput.Case(
                 name: "EAL refuses its arguments",

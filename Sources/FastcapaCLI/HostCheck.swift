@@ -168,12 +168,18 @@ struct HostCheck {
         let needed = max(need, requested)
         let total = reserved.values.reduce(0) { $0 + $1.total }
         guard total > 0 else {
-            let pages = max((needed + 1023) / 1024, 1)
+            // A gigabyte or more in 1 GB pages (reserved at boot only); less in 2 MB pages (now and at each boot).
+            let gigabytePages = needed >= 1024 && reserved[1 << 20] != nil
+            let fix =
+                gigabytePages
+                ? "Add default_hugepagesz=1G hugepagesz=1G hugepages=\((needed + 1023) / 1024 + 1) to GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub and reboot"
+                : "echo 'vm.nr_hugepages = \((needed + 128) / 2)' > /etc/sysctl.d/80-fastcapa.conf && sysctl --system"
+            let asked = requested > 0 ? ", EAL is asked for \(requested) MB" : ""
             return [
                 (
                     "hugepages",
                     .failed(
-                        "none reserved; the packet pools need \(need) MB\(requested > 0 ? ", EAL is asked for \(requested) MB" : ""). Reserve them at boot with the kernel command line GRUB_CMDLINE_LINUX=\"default_hugepagesz=1G hugepagesz=1G hugepages=\(pages + 1)\" in /etc/default/grub (then update-grub and reboot), or now and at each boot in 2 MB pages: echo 'vm.nr_hugepages = \((needed + 128) / 2)' > /etc/sysctl.d/80-fastcapa.conf && sysctl --system (Deployment.md, \"Hugepages\")"
+                        "none reserved; the packet pools need \(need) MB\(asked). \(fix) (Deployment.md, \"Hugepages\")"
                     )
                 )
             ]

@@ -84,7 +84,11 @@ import Testing
         let found = try #require(Self.outcome(tree.check(["-l", "0-2"]).hugepages(), "hugepages"))
         #expect(found.kind == "failed")
         #expect(found.text.contains("none reserved") && found.text.contains("/etc/sysctl.d/80-fastcapa.conf"))
-        #expect(found.text.contains("hugepagesz=1G hugepages="), "\(found.text)")
+        #expect(!found.text.contains("GRUB"), "one fix: 2 MB pages for a small need")
+        // A gigabyte or more: 1 GB pages on the kernel command line, the one fix.
+        let large = try #require(Self.outcome(tree.check(["--socket-mem", "2048"]).hugepages(), "hugepages"))
+        #expect(large.kind == "failed" && large.text.contains("hugepagesz=1G hugepages=3 to GRUB_CMDLINE_LINUX"))
+        #expect(!large.text.contains("sysctl"), "\(large.text)")
     }
 
     @Test func unmountedHugepagesFailWithTheFstabLine() throws {

@@ -340,7 +340,9 @@ struct HostCheck {
             + (layout.isolation.map { " with \($0)" } ?? "")
         var results: [(String, Outcome)] = []
         let notIsolated = workers.filter { !isolated.contains($0) }
-        let ticking = workers.filter { isolated.contains($0) && !nohz.contains($0) }
+        // A kernel built without NO_HZ_FULL has no nohz_full file: nothing to add there.
+        let tickless = exists("sys/devices/system/cpu/nohz_full")
+        let ticking = workers.filter { tickless && isolated.contains($0) && !nohz.contains($0) }
         let list = ControlCores.formatList(workers)
         if !notIsolated.isEmpty {
             let fix = "isolcpus=\(list) nohz_full=\(list) rcu_nocbs=\(list)"

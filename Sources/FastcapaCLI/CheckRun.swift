@@ -42,7 +42,10 @@ struct CheckRun {
         for warning in configuration.warnings { report("configuration", .warning(warning)) }
         report("librdkafka", .ok(librdkafkaSummary()))
         for (what, outcome) in files() { report(what, outcome) }
-        for (what, outcome) in host.hugepages() + host.devices() { report(what, outcome) }
+        for (what, outcome) in host.hugepages() + host.devices() + host.lcoreList(processCPUs: LcoreLayout.allowedCPUs)
+        {
+            report(what, outcome)
+        }
         for (what, outcome) in dpdk() { report(what, outcome) }
         report("Kafka", kafka())
         if failures == 0 {

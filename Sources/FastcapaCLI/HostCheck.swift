@@ -383,6 +383,24 @@ struct HostCheck {
         return results
     }
 
+    /// `-l LIST` naming CPUs the process may not use (Configs/nic.yaml's `-l 0-4` on a smaller host): EAL
+    /// refuses them with "lcore N unavailable"; this names the layout that fits instead.
+    func lcoreList(processCPUs: [Int]) -> [(String, Outcome)] {
+        guard let list = Self.values(of: ["-l"], in: eal).last, !processCPUs.isEmpty else { return [] }
+        let missing = Self.cpuList(list).filter { !processCPUs.contains($0) }
+        guard !missing.isEmpty else { return [] }
+        let layout = LcoreLayout(settings: settings, cpus: processCPUs)
+        let allowed = ControlCores.formatList(processCPUs)
+        return [
+            (
+                "lcores",
+                .failed(
+                    "-l \(list) names CPUs \(ControlCores.formatList(missing)) that this process may not use (only \(allowed)): EAL refuses them. Give \(layout.option) in the eal: list (Deployment.md, \"Cores\")"
+                )
+            )
+        ]
+    }
+
     /// "1-4,6" → [1, 2, 3, 4, 6]; [] for "" and "(null)".
     static func cpuList(_ text: String) -> [Int] {
         text.split(separator: ",").flatMap { part -> [Int] in

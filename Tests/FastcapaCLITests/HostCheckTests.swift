@@ -244,6 +244,18 @@ import Testing
         #expect(Self.outcome(crowded, "control cores")?.kind == "warning")
     }
 
+    /// nic.yaml's `-l 0-4` on a 2-CPU host: EAL would refuse lcores 2-4; check names the layout that fits.
+    @Test func anLcoreListBeyondTheHostsCPUsFailsWithTheLayoutThatFits() throws {
+        var settings = CaptureSettings()
+        settings.rxQueues = 2
+        let check = HostCheck(eal: ["-l", "0-4", "-a", Self.nic], settings: settings)
+        let small = try #require(Self.outcome(check.lcoreList(processCPUs: [0, 1]), "lcores"))
+        #expect(small.kind == "failed" && small.text.contains("names CPUs 2-4"), "\(small.text)")
+        #expect(small.text.contains("Give --lcores '0@0,1@1,2@1,3@1,4@1' in the eal: list"), "\(small.text)")
+        #expect(check.lcoreList(processCPUs: Array(0..<8)).isEmpty, "a host with the CPUs: nothing to say")
+        #expect(HostCheck(eal: ["--lcores", "0@0,1@1"], settings: settings).lcoreList(processCPUs: [0]).isEmpty)
+    }
+
     @Test func ealValuesAreReadInEveryForm() {
         let eal = [
             "-a", "0000:01:00.0", "-a0000:02:00.0", "--allow=03:00.0", "--allow", "0000:04:00.1,x=1", "-l", "0-2",

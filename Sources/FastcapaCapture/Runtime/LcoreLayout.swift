@@ -52,6 +52,9 @@ package struct LcoreLayout: Equatable, Sendable {
         self.init(rings: settings.ports.count * settings.rxQueues, txWorkers: settings.txWorkersPerRing, cpus: cpus)
     }
 
+    /// The CPUs the calling thread may use: before EAL pins the main thread, the process's.
+    package static var allowedCPUs: [Int] { CPUAffinity.ofThisThread() }
+
     /// The kernel command line that keeps the scheduler, timer ticks and RCU
     /// callbacks off the workers' CPUs; nil when they share CPU 0.
     package var isolation: String? {

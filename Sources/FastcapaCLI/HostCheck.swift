@@ -118,6 +118,14 @@ struct HostCheck {
             ? "\(kilobytes >> 20) GB" : kilobytes >= 1 << 10 ? "\(kilobytes >> 10) MB" : "\(kilobytes) kB"
     }
 
+    /// Reserving `pages` 2 MB pages now and at each boot: vm.nr_hugepages counts pages of the default size,
+    /// so on a host whose default is 1 GB, Debian's dpdk.service reserves them by size instead.
+    static func smallPagesFix(pages: Int, defaultSize: Int) -> String {
+        defaultSize == 2048
+            ? "echo 'vm.nr_hugepages = \(pages)' > /etc/sysctl.d/80-fastcapa.conf && sysctl --system"
+            : "put NR_2M_PAGES=\(pages) in /etc/dpdk/dpdk.conf, then systemctl restart dpdk"
+    }
+
     func hugepages() -> [(String, Outcome)] {
         let need = Self.megabytes(poolBytes)
         if noHuge {
@@ -173,7 +181,7 @@ struct HostCheck {
             let fix =
                 gigabytePages
                 ? "Add default_hugepagesz=1G hugepagesz=1G hugepages=\((needed + 1023) / 1024 + 1) to GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub and reboot"
-                : "echo 'vm.nr_hugepages = \((needed + 128) / 2)' > /etc/sysctl.d/80-fastcapa.conf && sysctl --system"
+                : Self.smallPagesFix(pages: (needed + 128) / 2, defaultSize: defaultSize)
             let asked = requested > 0 ? ", EAL is asked for \(requested) MB" : ""
             return [
                 (
@@ -215,7 +223,7 @@ struct HostCheck {
             let fix =
                 largest >= 1 << 20
                 ? "raise hugepages= to \(pages) on the kernel command line (GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub and reboot)"
-                : "echo 'vm.nr_hugepages = \(pages)' > /etc/sysctl.d/80-fastcapa.conf && sysctl --system"
+                : Self.smallPagesFix(pages: pages, defaultSize: defaultSize)
             results.append(
                 ("hugepages", .failed("\(summary): \(Self.megabytes(mountedBytes)) MB, but \(pools). Fix: \(fix)"))
             )

@@ -119,6 +119,11 @@ import Testing
         try tree.hugepages(total: 1024, free: 10)
         let held = try #require(Self.outcome(check.hugepages(), "hugepages"))
         #expect(held.kind == "warning" && held.text.contains("another process holds the rest"), "\(held.text)")
+        // vm.nr_hugepages counts default-size pages: with 1 GB the default, 2 MB pages go through dpdk.conf.
+        try tree.hugepages(total: 64, free: 64)
+        try tree.write("proc/meminfo", "Hugepagesize:    1048576 kB\n")
+        let bySize = try #require(Self.outcome(check.hugepages(), "hugepages"))
+        #expect(bySize.kind == "failed" && bySize.text.contains("NR_2M_PAGES="), "\(bySize.text)")
         // --socket-mem beyond what is reserved fails too: EAL could not take it.
         try tree.hugepages(total: 1024, free: 1024)
         let asked = try #require(Self.outcome(tree.check(["--socket-mem", "4096"]).hugepages(), "hugepages"))

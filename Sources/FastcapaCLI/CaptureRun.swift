@@ -76,7 +76,12 @@ struct CaptureRun {
             let freed = PacketFilter.destroyedCount.load(ordering: .relaxed)
             if loaded > 0 { logger.info("capture filter programs: \(loaded) loaded, \(freed) freed") }
         }
-        let pipeline = try CapturePipeline(settings: settings, kafka: properties, lcores: eal.workerLcores)
+        let pipeline = try CapturePipeline(
+            settings: settings,
+            kafka: properties,
+            lcores: eal.workerLcores,
+            cpus: eal.processCPUs
+        )
         defer { pipeline.release() }
         try signals.verifyHandlers()
         logger.info(

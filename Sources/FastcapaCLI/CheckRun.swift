@@ -16,6 +16,9 @@ struct CheckRun {
     }
 
     private var settings: CaptureSettings { configuration.settings }
+    /// The host's readings (hugepages, drivers, IOMMU, isolated CPUs); tests give it another root.
+    var host: HostCheck { HostCheck(eal: configuration.eal, settings: settings, root: hostRoot) }
+    var hostRoot = "/"
 
     /// What each check found.
     enum Outcome {
@@ -39,6 +42,10 @@ struct CheckRun {
         for warning in configuration.warnings { report("configuration", .warning(warning)) }
         report("librdkafka", .ok(librdkafkaSummary()))
         for (what, outcome) in files() { report(what, outcome) }
+        for (what, outcome) in host.hugepages() + host.devices() + host.lcoreList(processCPUs: LcoreLayout.allowedCPUs)
+        {
+            report(what, outcome)
+        }
         for (what, outcome) in dpdk() { report(what, outcome) }
         report("Kafka", kafka())
         if failures == 0 {
@@ -108,7 +115,7 @@ struct CheckRun {
         var results: [(String, Outcome)] = []
         let lcores = eal.workerLcores
         do {
-            try CapturePipeline.checkLcores(lcores.count, settings: settings)
+            try CapturePipeline.checkLcores(lcores.count, settings: settings, cpus: eal.processCPUs)
             results.append(
                 (
                     "EAL",
@@ -120,11 +127,16 @@ struct CheckRun {
         } catch {
             results.append(("EAL", .failed("\(error)")))
         }
+        var controlCPUs: [Int] = []
         do {
-            let cpus = try eal.confineControlThreads(configuration.controlCores)
-            results.append(("control cores", .ok("CPUs \(ControlCores.formatList(cpus))")))
+            controlCPUs = try eal.confineControlThreads(configuration.controlCores)
+            results.append(("control cores", .ok("CPUs \(ControlCores.formatList(controlCPUs))")))
         } catch {
             results.append(("control cores", .failed("\(error)")))
+        }
+        if lcores.count >= settings.workerLcoresNeeded {
+            let workerCPUs = lcores.prefix(settings.workerLcoresNeeded).flatMap { eal.cpus(ofLcore: $0) }
+            results += host.cpus(workerCPUs: workerCPUs, controlCPUs: controlCPUs, processCPUs: eal.processCPUs)
         }
         let available = PortCheck.available()
         let sockets = PortCheck.sockets(of: Array(lcores.prefix(settings.workerLcoresNeeded)))

@@ -168,7 +168,7 @@ extension EndToEnd {
                 eal: Harness.eal(lcores: 2, vdevs: ["net_null0"]),
                 application: [],
                 status: 1,
-                mentions: ["2 worker lcores are needed", "--lcores"]
+                mentions: ["2 worker lcores are needed", "Give EAL 3 lcores", "(Deployment.md, \"Cores\")"]
             ),
             Case(
                 name: "negative number",

@@ -217,9 +217,14 @@ extension EndToEnd {
                 "check: configuration: ok", "check: EAL: ok: 3 lcores", "check: port 0: ok: net_pcap0 (net_pcap)",
                 "1 of 1 receive queues", "check: Kafka: ok: 1 broker (\(broker.address))",
                 "topic 'pcap' has 2 partitions", "check: ready",
+                // The host's lines: no hugepages or PCI devices asked for; the lcores' CPUs isolated or
+                // not (a warning on a host that isolates none), never a failure.
+                "check: hugepages: ok: not used (--no-huge)", "check: PCI devices: ok: none (--no-pci)",
+                "check: lcores: ",
             ] {
                 #expect(result.stdout.contains(text), "'\(text)' in \(result.stdout)")
             }
+            #expect(!result.stdout.contains("FAILED"), "\(result.stdout)")
             #expect(result.runtimeFolderRemoved)
             #expect(probe.process.isRunning, "the probe with the same --file-prefix still runs")
             probe.signal(SIGTERM)
@@ -270,7 +275,9 @@ extension EndToEnd {
                 eal: Harness.eal(lcores: 2, vdevs: ["net_null0"]),
                 application: [],
                 status: 1,
-                mentions: ["check: EAL: FAILED: 2 worker lcores are needed", "--lcores"]
+                mentions: [
+                    "check: EAL: FAILED: 2 worker lcores are needed", "Give EAL 3 lcores", "(Deployment.md, \"Cores\")",
+                ]
             ),
             BadInput.Case(
                 name: "EAL refuses its arguments",

@@ -245,8 +245,9 @@ extension EndToEnd {
             #expect(file.records.count == 50)
         }
 
-        /// The systemd unit's MemoryDenyWriteExecute=yes (emulated by a preload
-        /// that installs systemd's seccomp rules) keeps the filter's JIT from
+        /// systemd's MemoryDenyWriteExecute=yes (emulated by a preload that
+        /// installs systemd's seccomp rules; the shipped unit leaves it out for
+        /// this reason, an operator may add it back) keeps the filter's JIT from
         /// making its code executable. Before, the log said "DPDK has no JIT for
         /// this platform", which is false on x86-64; now a warning names the
         /// setting and the fix, and the filter still filters (interpreted).

@@ -99,5 +99,34 @@ import Testing
         )
         #expect(nic.contains("--file-prefix=fastcapa\""))
         #expect(nic.contains("\nrequire-broker: true "), "the installed config refuses the embedded broker")
+        // The NICs are bound and the hugepages reserved (Debian's dpdk.service) before the probe starts.
+        let unitSection = try String(contentsOf: Self.unit, encoding: .utf8).split(separator: "\n")
+            .prefix { $0 != "[Service]" }
+        for key in ["Wants=", "After="] {
+            let units = unitSection.filter { $0.hasPrefix(key) }.flatMap {
+                $0.dropFirst(key.count).split(separator: " ")
+            }
+            #expect(units.contains("dpdk.service"), "\(key) \(units)")
+        }
+    }
+
+    /// The capture filter runs JIT-compiled under the shipped unit: MemoryDenyWriteExecute=yes would
+    /// turn it into librte_bpf's interpreter (SilentFailureTests shows the fallback and its warning).
+    /// The unit says why the line is left out, the measured trade-off, and how to add it back.
+    @Test func theCaptureFilterIsJitCompiledUnderTheShippedUnit() throws {
+        let lines = try Self.serviceLines()
+        let settings = lines.filter { Self.key($0.line) == "MemoryDenyWriteExecute" }.map(\.line)
+        #expect(
+            !settings.contains { ["yes", "true", "1", "on"].contains($0.split(separator: "=").last ?? "") },
+            "\(settings)"
+        )
+        let text = try String(contentsOf: Self.unit, encoding: .utf8)
+        #expect(text.contains("# Not MemoryDenyWriteExecute=yes: the capture filter's JIT"))
+        #expect(text.contains("\"The sandbox and the capture filter\""))
+        let deployment = try String(
+            contentsOf: TestFiles.packageRoot.appendingPathComponent("Documentation/Deployment.md"),
+            encoding: .utf8
+        )
+        #expect(deployment.contains("## The sandbox and the capture filter"))
     }
 }

@@ -48,21 +48,22 @@ package final class CapturePipeline: @unchecked Sendable {
     /// Whether `--ring-full` is `wait` because every port replays files and none was given.
     package private(set) var replayWaits = false
 
-    package init(settings: CaptureSettings, kafka: KafkaProperties, lcores: [UInt32]) throws {
+    /// - Parameter cpus: the CPUs the process may use, for the layout a refusal recommends.
+    package init(settings: CaptureSettings, kafka: KafkaProperties, lcores: [UInt32], cpus: [Int]) throws {
         self.settings = settings
         let ringCount = settings.ports.count * settings.rxQueues
         rxCounters = CounterBlock(count: ringCount)
         txCounters = CounterBlock(count: ringCount * settings.txWorkersPerRing)
         heartbeats = Heartbeats(capacity: ringCount * (1 + settings.txWorkersPerRing))
         do {
-            try build(kafka: kafka, lcores: lcores)
+            try build(kafka: kafka, lcores: lcores, cpus: cpus)
         } catch {
             release()
             throw error
         }
     }
 
-    private func build(kafka: KafkaProperties, lcores: [UInt32]) throws {
+    private func build(kafka: KafkaProperties, lcores: [UInt32], cpus: [Int]) throws {
         let portIDs = settings.ports
         // Check every port before touching any: that it exists, its queues, and
         // that it delivers every frame whole.
@@ -70,7 +71,7 @@ package final class CapturePipeline: @unchecked Sendable {
         for id in portIDs {
             paths.append(try ReceivePath.plan(port: id, info: try Port.inspect(id), rxQueues: settings.rxQueues))
         }
-        try Self.checkLcores(lcores.count, settings: settings)
+        try Self.checkLcores(lcores.count, settings: settings, cpus: cpus)
         if !settings.ringFullGiven && paths.allSatisfy(\.replaysFilesOnce) {
             settings.ringFull = .wait
             replayWaits = true
@@ -194,16 +195,19 @@ package final class CapturePipeline: @unchecked Sendable {
         )
     }
 
-    package static func checkLcores(_ available: Int, settings: CaptureSettings) throws(CaptureError) {
+    /// - Parameter cpus: the CPUs the process may use: the fix names the layout for them (`LcoreLayout`).
+    package static func checkLcores(_ available: Int, settings: CaptureSettings, cpus: [Int]) throws(CaptureError) {
         let needed = settings.workerLcoresNeeded
         guard available < needed else { return }
         let ports = settings.ports.count
         let queues = settings.rxQueues
+        let layout = LcoreLayout(settings: settings, cpus: cpus)
         throw CaptureError(
             "\(needed) worker lcores are needed (\(ports) port\(ports == 1 ? "" : "s") × \(queues) queue\(queues == 1 ? "" : "s")"
                 + " × (1 receive + \(settings.txWorkersPerRing) transmit)) but EAL gave \(available)",
-            fix: "Give EAL \(needed + 1) lcores (one main + \(needed) workers), e.g. -l 0-\(needed), "
-                + "or share cores with --lcores '(0-\(needed))@(0,1)'."
+            fix:
+                "Give EAL \(needed + 1) lcores (one main + \(needed) workers); on \(cpus.count == 1 ? "CPU" : "CPUs") \(ControlCores.formatList(cpus)): "
+                + "\(layout.option) (Deployment.md, \"Cores\")."
         )
     }
 

@@ -132,7 +132,7 @@ package final class PacketFilter: @unchecked Sendable {
         defer { munmap(page, 4096) }
         guard mprotect(page, 4096, PROT_READ | PROT_EXEC) == 0 else {
             return
-                "the JIT cannot make its code executable (mprotect PROT_EXEC: \(String(cString: strerror(errno)))). Under systemd that is MemoryDenyWriteExecute=yes: remove it from the unit (or set filter-engine: interpreter to say so) to have the filter JIT-compiled"
+                "the JIT cannot make its code executable (mprotect PROT_EXEC: \(String(cString: strerror(errno)))). Under systemd that is MemoryDenyWriteExecute=yes (the shipped unit leaves it out): remove it from the unit's drop-in (systemctl edit fastcapa), or set filter-engine: interpreter to say so"
         }
         return "the JIT failed (DPDK's log says why)"
         #else

@@ -37,3 +37,8 @@ enum CPUAffinity {
         return (0..<setSize).filter { CDPDK_CPU_ISSET(Int32($0), &set) }
     }
 }
+
+extension EalRuntime {
+    /// The CPUs EAL pinned `lcore` to.
+    package func cpus(ofLcore lcore: UInt32) -> [Int] { CPUAffinity.of(lcore: lcore) }
+}

@@ -220,6 +220,44 @@ extension EndToEnd {
             #expect(left.isEmpty, "\(left)")
         }
 
+        /// Issue 25: no write in the process may trap or kill it. A probe whose journal went away (standard
+        /// error a pipe nobody reads, named by $JOURNAL_STREAM) captures, drains and accounts as usual; before,
+        /// its first log line raised SIGPIPE (or FileHandle's trap). `consume` with standard error closed
+        /// writes its packets and exits 0; before, its summary line trapped.
+        @Test func aGoneJournalOrAClosedStandardErrorNeverStopsTheProbeOrConsume() throws {
+            let sample = TestFiles.packageRoot.appendingPathComponent("Configs/sample.pcap").path
+            let broker = try Harness.Broker()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Harness.binary)
+            process.arguments =
+                Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(sample)"]) + [
+                    "--", "--idle-exit", "1", "--stats-interval", "0", "-X", "bootstrap.servers=\(broker.address)",
+                ]
+            let output = Pipe()
+            let journal = Pipe()
+            process.standardOutput = output
+            process.standardError = journal
+            try journal.fileHandleForReading.close()
+            var status = stat()
+            try #require(fstat(journal.fileHandleForWriting.fileDescriptor, &status) == 0)
+            process.environment = ProcessInfo.processInfo.environment.merging(
+                ["JOURNAL_STREAM": "\(status.st_dev):\(status.st_ino)"]
+            ) { $1 }
+            try process.run()
+            try journal.fileHandleForWriting.close()
+            let stdout = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(stdout)")
+            #expect(stdout.contains("\"delivered\":236") && stdout.contains("\"balanced\":true"), "\(stdout)")
+
+            let consume = try Harness.run(
+                "/bin/sh",
+                ["-c", "exec \"$0\" \"$@\" 2>&-", Harness.binary, "consume", "-b", broker.address, "-n", "5"]
+            )
+            #expect(!consume.signaled && consume.status == 0, "status \(consume.status)")
+            #expect(consume.stdout.split(separator: "\n").count == 5)
+        }
+
         /// A capture whose times go backwards (records in reverse time order),
         /// read back with no slack: the file is out of capture-time order, and
         /// `consume` says so, even with --quiet. Before, it said nothing.

@@ -36,16 +36,11 @@ import Testing
         let directory = TestFiles.temporaryDirectory()
         let copy = directory.appendingPathComponent("fastcapa.service")
         try FileManager.default.copyItem(at: Self.unit, to: copy)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.analyzer!)
-        process.arguments = ["security", "--offline=true", "--no-pager", "fastcapa.service"]
-        process.currentDirectoryURL = directory
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let text = try ChildProcess.run(
+            URL(fileURLWithPath: Self.analyzer!),
+            ["security", "--offline=true", "--no-pager", "fastcapa.service"],
+            in: directory
+        ).output
         let match = try #require(
             text.firstMatch(of: /Overall exposure level for fastcapa\.service: ([0-9.]+)/),
             "systemd-analyze printed no rating: \(text)"
@@ -80,7 +75,10 @@ import Testing
         #expect(values("LimitMEMLOCK") == ["infinity"], "VFIO pins DMA memory")
         // The service runs the installed config and nothing else, so `fastcapa check --config` on that
         // file sees the service's settings; the file itself refuses the embedded broker.
-        #expect(values("ExecStart") == ["/usr/bin/fastcapa --config /etc/fastcapa/fastcapa.yaml"], "\(values("ExecStart"))")
+        #expect(
+            values("ExecStart") == ["/usr/bin/fastcapa --config /etc/fastcapa/fastcapa.yaml"],
+            "\(values("ExecStart"))"
+        )
         #expect(values("ProtectSystem") == ["strict"])
         #expect(!values("ProcSubset").contains("pid"), "EAL reads /proc/meminfo and /proc/mounts")
         #expect(values("SystemCallFilter").first == "@system-service", "keeps mbind and sched_setaffinity")

@@ -21,6 +21,19 @@ let dpdkIncludes = ["/usr/include/dpdk", "/usr/include/\(multiarch)/dpdk"]
 let dpdkSwiftFlags: [SwiftSetting] = [.unsafeFlags(dpdkIncludes.flatMap { ["-Xcc", "-I\($0)"] })]
 let dpdkLibraries = ["rte_eal", "rte_ethdev", "rte_mbuf", "rte_mempool", "rte_ring", "rte_net", "rte_kvargs", "rte_bpf", "rte_pdump"]
 
+/// A package build of a given version (Scripts/package, FASTCAPA_VERSION=1.2.0): the binary reports it
+/// instead of Version.swift's. Only CFastcapaVersion's one C file sees the define, so another version
+/// recompiles that file and links again. Scripts/package checks the form first; this guard keeps a
+/// stray value from reaching the compiler as C.
+let versionOverride: [CSetting] = {
+    guard let version = Context.environment["FASTCAPA_VERSION"], !version.isEmpty else { return [] }
+    let allowed = Set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-+~")
+    guard version.allSatisfy(allowed.contains) else {
+        fatalError("FASTCAPA_VERSION=\(version): use a version like 1.2.0 or 1.2.0-rc.1 (letters, digits, . - + ~)")
+    }
+    return [.define("FASTCAPA_VERSION", to: "\"\(version)\"")]
+}()
+
 /// Every Swift target: warnings are errors.
 let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
 let strictC: [CSetting] = [.unsafeFlags(["-Wall", "-Werror"])]
@@ -59,6 +72,8 @@ let package = Package(
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         // liburcu's QSBR flavour: the read side inline, the update side out of line.
         .target(name: "CURCU", cSettings: strictC, linkerSettings: [.linkedLibrary("urcu-qsbr")]),
+        // The version a package build asks for (FASTCAPA_VERSION), imported by FastcapaCLI alone.
+        .target(name: "CFastcapaVersion", cSettings: strictC + versionOverride),
 
         // MARK: Swift modules, from the bottom up.
 
@@ -107,7 +122,7 @@ let package = Package(
             name: "FastcapaCLI",
             dependencies: [
                 "FastcapaCapture", "FastcapaKafka", "FastcapaKafkaTools", "FastcapaSupervision",
-                "FastcapaObservability", "FastcapaFilter", "PcapFormat",
+                "FastcapaObservability", "FastcapaFilter", "PcapFormat", "CFastcapaVersion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

@@ -36,16 +36,11 @@ import Testing
         let directory = TestFiles.temporaryDirectory()
         let copy = directory.appendingPathComponent("fastcapa.service")
         try FileManager.default.copyItem(at: Self.unit, to: copy)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.analyzer!)
-        process.arguments = ["security", "--offline=true", "--no-pager", "fastcapa.service"]
-        process.currentDirectoryURL = directory
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let text = try ChildProcess.run(
+            URL(fileURLWithPath: Self.analyzer!),
+            ["security", "--offline=true", "--no-pager", "fastcapa.service"],
+            in: directory
+        ).output
         let match = try #require(
             text.firstMatch(of: /Overall exposure level for fastcapa\.service: ([0-9.]+)/),
             "systemd-analyze printed no rating: \(text)"

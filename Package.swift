@@ -181,7 +181,7 @@ let package = Package(
             dependencies: ["PcapFormat", "FastcapaCapture", "FastcapaTestSupport"],
             exclude: [
                 "Support/alloc_counter.c", "Support/call_threads.c", "Support/heap_sampler.c", "Support/tsan_threads.c",
-                "Support/deny_write_execute.c",
+                "Support/deny_write_execute.c", "Support/create_topic.c",
             ],
             swiftSettings: strict + dpdkSwiftFlags
         ),

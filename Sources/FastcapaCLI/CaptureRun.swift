@@ -206,7 +206,7 @@ struct CaptureRun {
         let partitions = Int32(configuration.embeddedPartitions)
         let broker = try EmbeddedBroker(topics: settings.topics.map { ($0, partitions) })
         logger.warning(
-            "no Kafka broker configured: publishing to the embedded broker (librdkafka's mock cluster, in this process's memory only) at \(broker.bootstrapServers), topic '\(settings.topics.joined(separator: "', '"))' with \(configuration.embeddedPartitions) partition(s); /health says degraded. Give -c FILE or -X bootstrap.servers=HOST:PORT for a real Kafka, and --require-broker to refuse to start without one."
+            "no Kafka broker configured: publishing to the embedded broker (librdkafka's mock cluster, in this process's memory only) at \(broker.bootstrapServers), topic '\(settings.topics.joined(separator: "', '"))' with \(configuration.embeddedPartitions) partition(s); /health says degraded. Give -c FILE, kafka: bootstrap.servers in the config file or -X bootstrap.servers=HOST:PORT for a real Kafka, and --require-broker to refuse to start without one."
         )
         if let file = configuration.embeddedAddressFile {
             do {

@@ -45,7 +45,11 @@ package enum FastcapaMain {
                 print(script, terminator: "")
                 return ExitStatus.success
             }
-            RootCommand.main(arguments)  // exits by itself on errors
+            if arguments == ["--experimental-dump-help"] {
+                ManualRootCommand.main(arguments)  // for the man page: the capture's form in the synopsis
+            } else {
+                RootCommand.main(arguments)  // exits by itself on errors
+            }
             return ExitStatus.success
         }
     }

@@ -104,6 +104,46 @@ import Testing
         }
     }
 
+    /// README's option table and `fastcapa -- --help` list the same options, both ways: each option the help
+    /// lists (its short and long name) has a row, and each row names one option the help lists. The help is the
+    /// text the binary prints, one option a line.
+    @Test func theReadmeTableListsEveryOptionOfTheHelp() throws {
+        let lines = CaptureCommand.helpMessage(columns: 1000).split(separator: "\n")
+        // "  -p, --port-mask <port-mask>  ...", "  -X <key=value>  ...", "  --require-broker/--no-require-broker  ..."
+        let help: [Set<String>] = lines.drop { $0 != "OPTIONS:" }.compactMap { line in
+            guard let match = line.firstMatch(of: /^  (-[A-Za-z])?(?:, )?(--[a-z][a-z0-9-]*)?/) else { return nil }
+            let names = Set([match.1, match.2].compactMap { $0.map(String.init) })
+            return names.isEmpty ? nil : names
+        }
+        #expect(help.count > 40)
+
+        let readme = try String(contentsOf: TestFiles.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let text = readme.split(separator: "\n", omittingEmptySubsequences: false)
+        let heading = try #require(text.firstIndex(of: "### Options (after `--`)"), "README has no option table")
+        let table = text[heading...].drop { !$0.hasPrefix("|") }.prefix { $0.hasPrefix("|") }.dropFirst(2)
+        // A row's names: `-p`, `--port-mask`, `-X key=value` in its first two columns.
+        let rows: [Set<String>] = table.map { row in
+            let columns = row.split(separator: "|", omittingEmptySubsequences: false).dropFirst().prefix(2)
+            return Set(
+                columns.joined(separator: " ").matches(of: /`(--?[A-Za-z][A-Za-z0-9-]*)[` ]/).map { String($0.1) }
+            )
+        }
+        #expect(rows.count > 40)
+
+        for option in help {
+            #expect(
+                rows.contains { option.isSubset(of: $0) },
+                "README's option table has no row for \(option.sorted())"
+            )
+        }
+        for row in rows {
+            #expect(
+                !row.isEmpty && help.contains { row.isSubset(of: $0) },
+                "README's option table has a row for what --help does not list: \(row.sorted())"
+            )
+        }
+    }
+
     @Test func theCheckTimeoutIsChecked() throws {
         #expect(try CheckArguments.parse(["--timeout", "5"]).timeoutSeconds() == 5)
         for bad in ["0", "-5", "601", "soon"] {

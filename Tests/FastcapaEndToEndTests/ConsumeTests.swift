@@ -101,11 +101,7 @@ extension EndToEnd {
             let since = times[1200]
             let until = times[1800]
             let expression = "tcp or icmp"
-            let kept = directory.appendingPathComponent("tcpdump.pcap").path
-            let tcpdump = try Harness.run("/usr/bin/env", ["tcpdump", "-r", input, "-w", kept, expression])
-            #expect(tcpdump.status == 0, "\(tcpdump.stderr)")
-            let expected = try PcapFile(bytes: [UInt8](Data(contentsOf: URL(fileURLWithPath: kept)))).records
-                .filter { $0.micros >= since && $0.micros < until }
+            let expected = try Self.tcpdumpKeeps(input, expression, from: since, to: until, in: directory)
             #expect(expected.count > 100)
             let ranged = try Self.consumePcap(
                 broker,
@@ -215,7 +211,21 @@ extension EndToEnd {
             #expect(Date().timeIntervalSince(started) < 20)
         }
 
-        /// `consume --format pcap -o path` plus `options`: the file it wrote, and its standard error.
+        /// The records of `input` that tcpdump's `expression` keeps, captured in `since..<until`.
+        static func tcpdumpKeeps(
+            _ input: String,
+            _ expression: String,
+            from since: UInt64,
+            to until: UInt64,
+            in directory: URL
+        ) throws -> [PcapRecord] {
+            let kept = directory.appendingPathComponent("tcpdump.pcap").path
+            let tcpdump = try Harness.run("/usr/bin/env", ["tcpdump", "-r", input, "-w", kept, expression])
+            #expect(tcpdump.status == 0, "\(tcpdump.stderr)")
+            return try PcapFile(bytes: [UInt8](Data(contentsOf: URL(fileURLWithPath: kept)))).records
+                .filter { $0.micros >= since && $0.micros < until }
+        }
+
         /// `records` captured by the probe into a broker of `partitions`: the input
         /// pcap's path and the broker.
         /// Issue 25: `--from stored` with a group that never committed starts at each partition's first
@@ -334,14 +344,24 @@ extension EndToEnd {
             return (input, broker)
         }
 
+        /// `consume --format pcap -o path` plus `options`: the file it wrote, and its standard error.
         static func consumePcap(
             _ broker: Harness.Broker,
             _ options: [String] = [],
             to path: String
         ) throws -> (records: [PcapRecord], snapLength: UInt32, stderr: String) {
+            try consumePcap(address: broker.address, options, to: path)
+        }
+
+        /// The same from any broker, by its address.
+        static func consumePcap(
+            address: String,
+            _ options: [String] = [],
+            to path: String
+        ) throws -> (records: [PcapRecord], snapLength: UInt32, stderr: String) {
             let consumed = try Harness.run(
                 Harness.binary,
-                ["consume", "-b", broker.address, "--format", "pcap", "-o", path] + options
+                ["consume", "-b", address, "--format", "pcap", "-o", path] + options
             )
             #expect(consumed.status == 0, "\(consumed.stderr)")
             let file = try PcapFile(bytes: [UInt8](Data(contentsOf: URL(fileURLWithPath: path))))

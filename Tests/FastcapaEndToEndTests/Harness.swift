@@ -140,14 +140,20 @@ enum Harness {
     /// Compiles a library of `Tests/FastcapaEndToEndTests/Support/` to preload
     /// into the probe (LD_PRELOAD); returns its path.
     static func compilePreload(_ name: String) throws -> String {
-        let library = TestFiles.temporaryDirectory().appendingPathComponent("\(name).so").path
+        try compile(name, as: "\(name).so", ["-shared", "-fPIC", "-ldl", "-lpthread"])
+    }
+
+    /// Compiles a helper program of `Tests/FastcapaEndToEndTests/Support/`; returns its path.
+    static func compileTool(_ name: String, libraries: [String]) throws -> String {
+        try compile(name, as: name, libraries)
+    }
+
+    private static func compile(_ name: String, as output: String, _ flags: [String]) throws -> String {
+        let path = TestFiles.temporaryDirectory().appendingPathComponent(output).path
         let source = TestFiles.packageRoot.appendingPathComponent("Tests/FastcapaEndToEndTests/Support/\(name).c").path
-        let compiled = try run(
-            "/usr/bin/env",
-            ["cc", "-O2", "-shared", "-fPIC", "-o", library, source, "-ldl", "-lpthread"]
-        )
+        let compiled = try run("/usr/bin/env", ["cc", "-O2", "-o", path, source] + flags)
         guard compiled.status == 0 else { throw HarnessError("cannot compile \(name).c: \(compiled.stderr)") }
-        return library
+        return path
     }
 
     /// Runs a command to completion.

@@ -444,6 +444,14 @@ extension EndToEnd {
             for command in ["check", "broker", "consume", "watermarks", "limit"] {
                 #expect(page.contains("Em \(command)"), "the man page documents \(command)")
             }
+            // The synopsis shows the capture's form, and the description every exit status.
+            #expect(
+                page.contains(".Op Ar \"EAL options\"\n.Ar --\n.Op Ar options...\n"),
+                "fastcapa [EAL options] -- [options]"
+            )
+            for status in [0, 1, 2, 3, 64] {
+                #expect(page.contains("\n\(status): "), "the man page explains exit status \(status)")
+            }
         }
 
         /// generate-manual, built beside the binary by the plugin.

@@ -21,7 +21,7 @@ package actor CaptureSupervisor {
         package var policy: ProducerHealth.Policy
         /// How long a stop may take (--drain-timeout): the deadline set when one is asked for.
         package var drainTimeoutMs: Int
-        /// Testing only (FASTCAPA_TESTING_FILTER_SWAP_DELAY_MS): a filter swap waits this long before it loads.
+        /// Testing only (FASTCAPA_TESTING_FILTER_SWAP_DELAY_MS): a filter swap waits this long before it publishes.
         package var testingFilterSwapDelayMs: Int
         package init(
             idleExit: Int,
@@ -216,11 +216,9 @@ package actor CaptureSupervisor {
             && (running == nil
                 || (running?.engine == reloaded.filterEngine && running?.snap == reloaded.live.snapLength))
         let topic = pipeline.settings.topics.first ?? pipeline.settings.topic
-        let delayMs = options.testingFilterSwapDelayMs
         return try await filterQueue.run {
             try KafkaProducer.validate(properties: reloaded.kafka, topicName: topic)
             guard !unchanged else { return PreparedFilter(publish: false, filter: nil, old: running?.expression) }
-            if delayMs > 0 { usleep(UInt32(delayMs) * 1000) }
             let filter = try CapturePipeline.loadFilter(
                 reloaded.filter,
                 snapLength: reloaded.live.snapLength,
@@ -236,7 +234,9 @@ package actor CaptureSupervisor {
         guard prepared.publish else { return }
         let pipeline = self.pipeline
         let logger = self.logger
+        let delayMs = options.testingFilterSwapDelayMs
         _ = try? await filterQueue.run {
+            if delayMs > 0 { usleep(UInt32(delayMs) * 1000) }
             let swap = pipeline.publishFilter(prepared.filter)
             logger.notice(
                 swap.new == nil ? "SIGHUP: capture filter removed" : "SIGHUP: capture filter replaced",

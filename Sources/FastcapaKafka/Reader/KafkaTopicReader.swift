@@ -52,10 +52,8 @@ package final class KafkaTopicReader: @unchecked Sendable {
     enum StartOrigin {
         /// Its first message, or its end (logical offsets).
         case logical
-        /// The offset the time seek found for the window.
+        /// The offset the time seek found for the window (or one given in its place).
         case sought
-        /// An offset the caller gave.
-        case given
         /// The consumer group's committed offset.
         case committed
     }
@@ -180,7 +178,7 @@ package final class KafkaTopicReader: @unchecked Sendable {
                 origins[partition] = .logical
             case .beginning:
                 element.pointee.offset = startOffsets[partition]!
-                origins[partition] = offsets?[partition] != nil ? .given : .sought
+                origins[partition] = .sought
             case .end:
                 element.pointee.offset = Int64(RD_KAFKA_OFFSET_END)
                 origins[partition] = .logical
@@ -302,8 +300,6 @@ package final class KafkaTopicReader: @unchecked Sendable {
         case .sought:
             return
                 "partition \(partition) no longer holds the offset this read needs (\(start); \(now)): the broker's retention deleted it during the read, so the file would miss packets of the window. Read again (a later --since, or the same window while the broker still holds it)"
-        case .given:
-            return "partition \(partition) does not hold offset \(start) (\(now)). Give an offset the partition holds"
         case .logical:
             return
                 "partition \(partition): the broker's retention deleted messages while they were being read (\(now)), so the file would miss them. Read again, or with --since past what retention removes"

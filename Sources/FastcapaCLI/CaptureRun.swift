@@ -173,7 +173,7 @@ struct CaptureRun {
         }
         // The last sample: after it nothing reads the pipeline, which the defers release.
         let final = monitor.stop()
-        for problem in statistics.closeFiles() { logger.warning("\(problem)") }
+        for problem in statistics.closeFiles(timeout: 2) { logger.warning("\(problem)") }
         print(Accounting.text(final.capture, health: final.health))
         fflush(nil)
         withExtendedLifetime(broker) {}
@@ -255,7 +255,7 @@ struct CaptureRun {
             injectFault: injectFault,
             reload: {
                 // logrotate renamed the files before its SIGHUP: append to new ones by the same paths.
-                for problem in statistics.reopenFiles() { run.logger.error("SIGHUP: \(problem)") }
+                statistics.reopenFiles()
                 let next = try reload()
                 let needsRestart =
                     Setting.all.map(\.key).filter { key in

@@ -35,6 +35,23 @@ extension EndToEnd {
             try #require(child.stderr.contains(text), "no '\(text)' in: \(child.stderr.suffix(2000))")
         }
 
+        /// Two FIFOs (for -s and --counter-trace) held open and never read, with the
+        /// smallest pipe buffer: writes to them block within a second. Close the readers.
+        static func blockedFifos(in directory: URL) throws -> (paths: [String], readers: [Int32]) {
+            var readers: [Int32] = []
+            var paths: [String] = []
+            for name in ["stats.fifo", "trace.fifo"] {
+                let path = directory.appendingPathComponent(name).path
+                try #require(mkfifo(path, 0o600) == 0)
+                let reader = open(path, O_RDONLY | O_NONBLOCK)
+                try #require(reader >= 0)
+                _ = fcntl(reader, 1031, 4096)  // F_SETPIPE_SZ (Glibc does not export it)
+                readers.append(reader)
+                paths.append(path)
+            }
+            return (paths, readers)
+        }
+
         /// Stops the probe with SIGTERM and says how long it took.
         static func stop(_ child: Harness.Child) -> (result: Harness.Result, seconds: Double) {
             let asked = Date()

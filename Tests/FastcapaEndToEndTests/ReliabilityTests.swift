@@ -52,6 +52,20 @@ extension EndToEnd {
             return (paths, readers)
         }
 
+        /// A capture with call_threads.c preloaded, which writes who called what to the returned report.
+        static func recordingCalls(_ broker: Harness.Broker, _ extra: [String]) throws -> (Harness.Child, String) {
+            let library = try Harness.compilePreload("call_threads")
+            let report = TestFiles.temporaryDirectory().appendingPathComponent("calls.txt").path
+            let probe = try Harness.Child(
+                "/usr/bin/env",
+                ["LD_PRELOAD=\(library)", "FASTCAPA_CALLS_REPORT=\(report)", Harness.binary]
+                    + Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(sample),infinite_rx=1"]) + [
+                        "--", "-X", "bootstrap.servers=\(broker.address)",
+                    ] + extra
+            )
+            return (probe, report)
+        }
+
         /// Stops the probe with SIGTERM and says how long it took.
         static func stop(_ child: Harness.Child) -> (result: Harness.Result, seconds: Double) {
             let asked = Date()
@@ -135,6 +149,35 @@ extension EndToEnd {
             print("reliability: a stop \(state) took \(String(format: "%.1f", seconds)) s (bound 6 s)")
         }
 
+        /// Issue 25, item 8: the sampler runs every millisecond with --counter-trace-interval-ms 1,
+        /// but reads each port's link (an ioctl under the kernel's rtnl lock on a kernel
+        /// interface) at most once a second. Before, it read it on every sample: about
+        /// a thousand times a second. A preloaded library counts the calls.
+        @Test func linksAreReadAtMostOnceASecondWhateverTheSampleRate() async throws {
+            let trace = TestFiles.temporaryDirectory().appendingPathComponent("trace.txt").path
+            let broker = try Harness.Broker()
+            let started = Date()
+            let (probe, report) = try Self.recordingCalls(
+                broker,
+                ["--stats-interval", "0", "--counter-trace", trace, "--counter-trace-interval-ms", "1"]
+            )
+            try await Self.waitFor("capturing", in: probe)
+            try await Task.sleep(for: .seconds(3))
+            let (result, _) = Self.stop(probe)
+            let ran = Date().timeIntervalSince(started)
+            #expect(result.status == 0, "\(result.stderr.suffix(2000))")
+            let samples = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").count
+            #expect(samples > 300, "the sampler sampled often: \(samples) trace lines")
+            var calls = 0
+            for line in try String(contentsOfFile: report, encoding: .utf8).split(separator: "\n") {
+                let fields = line.split(separator: " ")
+                if fields.first == "rte_eth_link_get_nowait", let count = fields.last.flatMap({ Int($0) }) {
+                    calls += count
+                }
+            }
+            #expect(calls >= 1 && Double(calls) <= ran + 2, "\(calls) link reads in \(ran) s, \(samples) samples")
+        }
+
         /// Defect 5: a restart waiting out its backoff when a SIGHUP reloads the
         /// producer must not replace the fresh producer nor count a restart.
         @Test func aRestartHeldBackByItsBackoffLeavesAReloadedProducerAlone() async throws {
@@ -165,18 +208,11 @@ extension EndToEnd {
         /// sampler's thread may call them (the statistics table, -s, /metrics and
         /// --idle-exit read its snapshot). A preloaded library records the callers.
         @Test func onlyTheSamplerReadsTheNicCounters() async throws {
-            let directory = TestFiles.temporaryDirectory()
-            let library = try Harness.compilePreload("call_threads")
-            let report = directory.appendingPathComponent("calls.txt").path
-            let stats = directory.appendingPathComponent("stats.json").path
+            let stats = TestFiles.temporaryDirectory().appendingPathComponent("stats.json").path
             let broker = try Harness.Broker()
-            let probe = try Harness.Child(
-                "/usr/bin/env",
-                ["LD_PRELOAD=\(library)", "FASTCAPA_CALLS_REPORT=\(report)", Harness.binary]
-                    + Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(Self.sample),infinite_rx=1"]) + [
-                        "--", "--stats-interval", "1", "-s", stats, "--metrics-address", "127.0.0.1:0",
-                        "--idle-exit", "30", "-X", "bootstrap.servers=\(broker.address)",
-                    ]
+            let (probe, report) = try Self.recordingCalls(
+                broker,
+                ["--stats-interval", "1", "-s", stats, "--metrics-address", "127.0.0.1:0", "--idle-exit", "30"]
             )
             let base = try await Metrics.address(probe)
             let deadline = Date().addingTimeInterval(3)

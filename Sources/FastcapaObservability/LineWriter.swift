@@ -17,7 +17,7 @@ import Synchronization
 /// on the writer's thread, with the error and the fix), and so is the first
 /// line written again after it.
 package final class LineWriter: Sendable {
-    /// Lines written, lost to write errors, to a full queue, and left unwritten by `close`'s timeout.
+    /// Lines written, lost to write errors, to a full queue, and left unwritten by the stop (`close`'s timeout, or queued after it).
     package struct Counts: Sendable, Equatable {
         package var written = 0
         package var failed = 0
@@ -81,7 +81,10 @@ package final class LineWriter: Sendable {
     /// Queues `line` (a newline is added). Never blocks on the file.
     package func append(_ line: String) {
         state.withLock { state in
-            guard !state.closing else { return }
+            guard !state.closing else {
+                state.counts.unwritten += 1
+                return
+            }
             guard state.pending.count + line.utf8.count < queueLimit else {
                 state.counts.overflowed += 1
                 if state.counts.overflowed == 1 || state.counts.overflowed % 10_000 == 0 {

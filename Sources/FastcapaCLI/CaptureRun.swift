@@ -162,6 +162,8 @@ struct CaptureRun {
         systemd.ready()
         let reason = waitForAsync { await supervisor.run() }
         // The stop's bound (Operations.md), from the moment it was asked for: the drain's deadline + 5 s.
+        // (The supervisor set the deadline as it returned; the first one set wins.)
+        pipeline.requestStop(deadline: CapturePipeline.nowMillis() + configuration.drainTimeout * 1000)
         let stopEnd = pipeline.stopDeadlineMillis + Self.stopMarginMs
         func secondsLeft() -> Double { Double(stopEnd - CapturePipeline.nowMillis()) / 1000 }
         // A swap under way (a load and a grace period) comes out of the drain's time.

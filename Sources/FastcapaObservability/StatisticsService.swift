@@ -86,8 +86,8 @@ package actor StatisticsService: Service {
     /// mount never holds the control plane (and the stop it watches for) up; a
     /// file that cannot be opened keeps the old one, and its writer says so.
     package nonisolated func reopenFiles() {
-        statisticsFile?.reopen(path: outputs.statisticsPath ?? "")
-        traceFile?.reopen(path: outputs.tracePath ?? "")
+        if let path = outputs.statisticsPath { statisticsFile?.reopen(path: path) }
+        if let path = outputs.tracePath { traceFile?.reopen(path: path) }
     }
 
     /// How often the monitor must sample for this service: the counter trace's interval, when there is one.

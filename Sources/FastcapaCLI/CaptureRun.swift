@@ -19,6 +19,16 @@ struct CaptureRun {
 
     private var settings: CaptureSettings { configuration.settings }
 
+    /// A stop ends within the drain's deadline (--drain-timeout after it was
+    /// asked for) + this: the purge's grace (3 s), then the output files, then
+    /// the release, which keeps `releaseReserveMs` of it.
+    static let stopMarginMs = 5000
+    static let releaseReserveMs = 1000
+    /// The output files' wait at the stop: at most this, at least the minimum (for
+    /// lines a working file takes at once) when nothing is left of the bound.
+    static let filesSeconds = 2.0
+    static let filesMinimumSeconds = 0.2
+
     /// A start-up step failed: the probe cannot start (exit 1), or an option is
     /// unusable (exit 64).
     struct StartFailure: Error, CustomStringConvertible {
@@ -157,16 +167,22 @@ struct CaptureRun {
 
         systemd.ready()
         let reason = waitForAsync { await supervisor.run() }
+        // The stop's bound (Operations.md), from the moment it was asked for: the drain's deadline + 5 s.
+        // (The supervisor set the deadline as it returned; the first one set wins.)
+        pipeline.requestStop(deadline: CapturePipeline.nowMillis() + configuration.drainTimeout * 1000)
+        let stopEnd = pipeline.stopDeadlineMillis + Self.stopMarginMs
+        func secondsLeft() -> Double { Double(stopEnd - CapturePipeline.nowMillis()) / 1000 }
+        // A swap under way (a load and a grace period) comes out of the drain's time.
         supervisor.waitForFilterSwap()
         // From here a stop signal is the second one: it cuts the drain short.
         signals.stopping()
         statistics.stopTracing()
-        // The stop's bound (Operations.md): --drain-timeout + 5 s from the stop.
-        systemd.stopping(reason: "\(reason)", bound: Double(configuration.drainTimeout + 5))
+        systemd.stopping(reason: "\(reason)", bound: secondsLeft())
 
         logger.notice(
             "stopping (\(reason)): draining rings and flushing Kafka for at most \(configuration.drainTimeout) s"
         )
+        // By the deadline the supervisor set; librdkafka's purge reports until 3 s after it at most.
         let drained = pipeline.stopAndDrain(timeoutMs: configuration.drainTimeout * 1000)
         if !drained.ringsDrained || !drained.flushed {
             logger.warning(
@@ -179,7 +195,12 @@ struct CaptureRun {
         }
         // The last sample: after it nothing reads the pipeline, which the defers release.
         let final = monitor.stop()
-        for problem in statistics.closeFiles() { logger.warning("\(problem)") }
+        // The files get what is left of the bound, less what releasing the ports, rings and EAL needs.
+        let filesTimeout = min(
+            Self.filesSeconds,
+            max(secondsLeft() - Double(Self.releaseReserveMs) / 1000, Self.filesMinimumSeconds)
+        )
+        for problem in statistics.closeFiles(timeout: filesTimeout) { logger.warning("\(problem)") }
         print(Accounting.text(final.capture, health: final.health))
         fflush(nil)
         withExtendedLifetime(broker) {}
@@ -261,7 +282,7 @@ struct CaptureRun {
             injectFault: injectFault,
             reload: {
                 // logrotate renamed the files before its SIGHUP: append to new ones by the same paths.
-                for problem in statistics.reopenFiles() { run.logger.error("SIGHUP: \(problem)") }
+                statistics.reopenFiles()
                 let next = try reload()
                 if let refusal = Self.brokerRefusal(running: running, next: next) { throw SettingError(refusal) }
                 let needsRestart =

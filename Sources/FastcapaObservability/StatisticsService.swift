@@ -68,32 +68,26 @@ package actor StatisticsService: Service {
     }
 
     /// `path` for appending (created 0640 when missing; every write at its end).
+    /// At start a FIFO waits for its reader, as a shell redirection does.
     package static func openForAppending(_ path: String, what: String) throws(OpenError) -> Int32 {
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-        guard fd >= 0 else {
+        switch LineWriter.open(path, waitForReader: true) {
+        case .success(let fd): return fd
+        case .failure(let error):
             throw OpenError(
                 description:
-                    "cannot open the \(what) '\(path)' for appending (\(String(cString: strerror(errno)))). Check that its folder exists and is writable."
+                    "cannot open the \(what) '\(path)' for appending (\(error.reason)). Check that its folder exists and is writable."
             )
         }
-        return fd
     }
 
     /// SIGHUP: opens both files again by their paths (after logrotate renamed
-    /// them) and writes to the new ones from the next line on. A file that
-    /// cannot be opened keeps the old one; the messages say which.
-    package nonisolated func reopenFiles() -> [String] {
-        var problems: [String] = []
-        for (writer, path, role) in [
-            (statisticsFile, outputs.statisticsPath, Self.statisticsRole),
-            (traceFile, outputs.tracePath, Self.traceRole),
-        ] {
-            guard let writer, let path else { continue }
-            do throws(OpenError) {
-                writer.reopen(try Self.openForAppending(path, what: role))
-            } catch { problems.append(error.description) }
-        }
-        return problems
+    /// them), each on its writer's thread, which writes to the new one from the
+    /// next line on. Returns at once, so that a FIFO without a reader or a hung
+    /// mount never holds the control plane (and the stop it watches for) up; a
+    /// file that cannot be opened keeps the old one, and its writer says so.
+    package nonisolated func reopenFiles() {
+        if let path = outputs.statisticsPath { statisticsFile?.reopen(path: path) }
+        if let path = outputs.tracePath { traceFile?.reopen(path: path) }
     }
 
     /// How often the monitor must sample for this service: the counter trace's interval, when there is one.
@@ -175,17 +169,20 @@ package actor StatisticsService: Service {
         }
     }
 
-    /// The end: writes what is queued (at most `timeout` seconds per file) and closes
-    /// both files; returns a line for each file that lost lines.
-    package nonisolated func closeFiles(timeout: Double = 2) -> [String] {
-        [statisticsFile, traceFile].compactMap { writer in
-            guard let writer else { return nil }
-            let complete = writer.close(timeout: timeout)
+    /// The end: writes what is queued and closes both files, waiting at most
+    /// `timeout` seconds for both together (what is left of the stop's bound);
+    /// returns a line for each file that lost lines.
+    package nonisolated func closeFiles(timeout: Double) -> [String] {
+        let writers = [statisticsFile, traceFile].compactMap { $0 }
+        for writer in writers { writer.finish() }
+        let deadline = ProcessInfo.processInfo.systemUptime + timeout
+        return writers.compactMap { writer in
+            let complete = writer.close(timeout: deadline - ProcessInfo.processInfo.systemUptime)
             let counts = writer.counts
             guard counts.lost > 0 || !complete else { return nil }
             return
-                "the \(writer.name) lost \(counts.failed) lines to write errors and \(counts.overflowed) to a full queue"
-                + (complete ? "" : "; it still had not taken the last lines after \(Int(timeout)) s")
+                "the \(writer.name) lost \(counts.lost) lines: \(counts.failed) to write errors, \(counts.overflowed) to a full queue, \(counts.unwritten) still queued at the stop"
+                + (complete ? "" : "; it still had not taken the last lines when the stop's time for the files ran out")
         }
     }
 }

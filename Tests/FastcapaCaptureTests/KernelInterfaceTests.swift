@@ -45,22 +45,25 @@ import Testing
         // MTU 9000: frames up to 9,022 bytes, so a slot must hold 9,023.
         #expect(AfPacketRing.frameSize(holding: 9023) == 9216)
         #expect(AfPacketRing(frameSize: 9216).frameBytes == 9150)
-        if getpagesize() == 4096 {
-            #expect(AfPacketRing().repaired(holding: 9022) == AfPacketRing(frameSize: 9216, blockSize: 36864))
-            #expect(AfPacketRing.blockSize(for: 65024) == 520_192 && AfPacketRing.blockSize(for: 1536) == 12288)
-            #expect(AfPacketRing().repaired(holding: 1522) == AfPacketRing())
-        }
         let device = DeviceArguments(vdev: "net_af_packet0,iface=x,framesz=9216,blocksz=36864")
         let ring = try AfPacketRing(device)
         #expect(ring == AfPacketRing(frameSize: 9216, blockSize: 36864))
         #expect(throws: Never.self) { try ring.check(device: device) }
     }
 
+    /// The blocks a ring needs, in 4 KiB pages.
+    @Test(.enabled(if: getpagesize() == 4096, "the sizes are for 4 KiB pages"))
+    func blocksAreSizedInPages() {
+        #expect(AfPacketRing().repaired(holding: 9022) == AfPacketRing(frameSize: 9216, blockSize: 36864))
+        #expect(AfPacketRing.blockSize(for: 65024) == 520_192 && AfPacketRing.blockSize(for: 1536) == 12288)
+        #expect(AfPacketRing().repaired(holding: 1522) == AfPacketRing())
+    }
+
     /// Issue 21: `framesz=16384` on a veth of MTU 9000 was refused with "Use blocksz=16384.", which is no
     /// command; and a slot too short for the interface's frames was refused twice, the ring first, then the
     /// slot. The fix is now one `--vdev` whose ring passes every check and holds the interface's frames.
-    @Test func aRefusalNamesOneDeviceWhoseRingPassesAndHoldsTheInterfacesFrames() throws {
-        guard getpagesize() == 4096 else { return }
+    @Test(.enabled(if: getpagesize() == 4096, "the sizes are for 4 KiB pages"))
+    func aRefusalNamesOneDeviceWhoseRingPassesAndHoldsTheInterfacesFrames() throws {
         let device = DeviceArguments(vdev: "net_af_packet0,iface=veth1,framesz=16384")
         let error = #expect(throws: AfPacketRing.RingError.self) {
             try AfPacketRing(device).check(device: device, largestFrame: 9022)
@@ -104,55 +107,61 @@ import Testing
         var testDescription: String { arguments }
     }
 
-    @Test(arguments: [
-        Refusal(
-            arguments: "framesz=5000",
-            mentions: [
-                "framesz=5000", "multiple of 16", "Use --vdev=net_af_packet0,iface=eth1,framesz=5120,blocksz=20480.",
-            ]
-        ),
-        Refusal(
-            arguments: "framesz=64",
-            mentions: ["framesz=64", "Use --vdev=net_af_packet0,iface=eth1,framesz=128."]
-        ),
-        Refusal(
-            arguments: "framesz=65536,blocksz=65536",
-            mentions: [
-                "65,535 bytes", "Use --vdev=net_af_packet0,iface=eth1,framesz=65024,blocksz=520192 ", "net_pcap0",
-            ]
-        ),
-        Refusal(
-            arguments: "framesz=8192",
-            mentions: [
-                "blocksz=4096 (the driver's default", "smaller than framesz=8192",
-                "Use --vdev=net_af_packet0,iface=eth1,framesz=8192,blocksz=8192.",
-            ]
-        ),
-        Refusal(
-            arguments: "blocksz=5000",
-            mentions: ["blocksz=5000", "page size", "Use --vdev=net_af_packet0,iface=eth1,blocksz=4096."]
-        ),
-        Refusal(
-            arguments: "framesz=9104,blocksz=12288",
-            mentions: [
-                "blocksz=12288", "reads slot i at i × framesz",
-                "Use --vdev=net_af_packet0,iface=eth1,framesz=9216,blocksz=36864.",
-            ]
-        ),
-        Refusal(
-            arguments: "framesz=1024,framecnt=510",
-            mentions: [
-                "framecnt=510", "4 frames a block", "Use --vdev=net_af_packet0,iface=eth1,framesz=1024,framecnt=512.",
-            ]
-        ),
-        Refusal(
-            arguments: "framesz=big",
-            mentions: ["framesz=big", "not a positive number", "Use --vdev=net_af_packet0,iface=eth1,framesz=2048."]
-        ),
-        Refusal(arguments: "framecnt=0", mentions: ["framecnt=0", "not a positive number"]),
-    ])
+    @Test(
+        .enabled(if: getpagesize() == 4096, "the sizes are for 4 KiB pages"),
+        arguments: [
+            Refusal(
+                arguments: "framesz=5000",
+                mentions: [
+                    "framesz=5000", "multiple of 16",
+                    "Use --vdev=net_af_packet0,iface=eth1,framesz=5120,blocksz=20480.",
+                ]
+            ),
+            Refusal(
+                arguments: "framesz=64",
+                mentions: ["framesz=64", "Use --vdev=net_af_packet0,iface=eth1,framesz=128."]
+            ),
+            Refusal(
+                arguments: "framesz=65536,blocksz=65536",
+                mentions: [
+                    "65,535 bytes", "Use --vdev=net_af_packet0,iface=eth1,framesz=65024,blocksz=520192 ", "net_pcap0",
+                ]
+            ),
+            Refusal(
+                arguments: "framesz=8192",
+                mentions: [
+                    "blocksz=4096 (the driver's default", "smaller than framesz=8192",
+                    "Use --vdev=net_af_packet0,iface=eth1,framesz=8192,blocksz=8192.",
+                ]
+            ),
+            Refusal(
+                arguments: "blocksz=5000",
+                mentions: ["blocksz=5000", "page size", "Use --vdev=net_af_packet0,iface=eth1,blocksz=4096."]
+            ),
+            Refusal(
+                arguments: "framesz=9104,blocksz=12288",
+                mentions: [
+                    "blocksz=12288", "reads slot i at i × framesz",
+                    "Use --vdev=net_af_packet0,iface=eth1,framesz=9216,blocksz=36864.",
+                ]
+            ),
+            Refusal(
+                arguments: "framesz=1024,framecnt=510",
+                mentions: [
+                    "framecnt=510", "4 frames a block",
+                    "Use --vdev=net_af_packet0,iface=eth1,framesz=1024,framecnt=512.",
+                ]
+            ),
+            Refusal(
+                arguments: "framesz=big",
+                mentions: [
+                    "framesz=big", "not a positive number", "Use --vdev=net_af_packet0,iface=eth1,framesz=2048.",
+                ]
+            ),
+            Refusal(arguments: "framecnt=0", mentions: ["framecnt=0", "not a positive number"]),
+        ]
+    )
     func ringsTheKernelRefusesAreNamedWithTheFix(_ refusal: Refusal) {
-        guard getpagesize() == 4096 else { return }
         let device = DeviceArguments(vdev: "net_af_packet0,iface=eth1," + refusal.arguments)
         do throws(AfPacketRing.RingError) {
             try AfPacketRing(device).check(device: device)

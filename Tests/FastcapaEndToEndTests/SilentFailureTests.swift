@@ -53,19 +53,7 @@ extension EndToEnd {
         /// writer thread per file waits instead: the reload and the stop go
         /// through, and the stop says what the files did not take.
         @Test func statisticsFilesThatBlockStallNeitherReloadsNorTheStop() async throws {
-            let directory = TestFiles.temporaryDirectory()
-            var readers: [Int32] = []
-            var paths: [String] = []
-            for name in ["stats.fifo", "trace.fifo"] {
-                let path = directory.appendingPathComponent(name).path
-                try #require(mkfifo(path, 0o600) == 0)
-                // Held open and never read, with the smallest pipe buffer: writes block within a second.
-                let reader = open(path, O_RDONLY | O_NONBLOCK)
-                try #require(reader >= 0)
-                _ = fcntl(reader, 1031, 4096)  // F_SETPIPE_SZ (Glibc does not export it)
-                readers.append(reader)
-                paths.append(path)
-            }
+            let (paths, readers) = try Reliability.blockedFifos(in: TestFiles.temporaryDirectory())
             defer { for reader in readers { close(reader) } }
             let broker = try Harness.Broker()
             let probe = try Reliability.endless(
@@ -82,8 +70,118 @@ extension EndToEnd {
             let (result, seconds) = Reliability.stop(probe)
             #expect(!result.signaled && result.status == 0, "status \(result.status): \(result.stderr.suffix(2000))")
             #expect(result.balanced)
-            #expect(seconds < 2 + 5 + 2 * 2, "the stop took \(seconds) s")
+            #expect(seconds < 2 + 5, "the stop took \(seconds) s")
             #expect(result.stderr.contains("still had not taken the last lines"), "\(result.stderr.suffix(2000))")
+        }
+
+        /// A FIFO for -s with a reader that the test opens and closes: the probe's own
+        /// open at start finds the reader, so it does not wait.
+        final class Fifo {
+            let path: String
+            private var reader: Int32
+            init() throws {
+                path = TestFiles.temporaryDirectory().appendingPathComponent("stats.fifo").path
+                try #require(mkfifo(path, 0o600) == 0)
+                reader = open(path, O_RDONLY | O_NONBLOCK)
+                try #require(reader >= 0)
+            }
+            /// What the reader can read now.
+            func read() -> String {
+                var bytes: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                while reader >= 0, case let count = Glibc.read(reader, &buffer, buffer.count), count > 0 {
+                    bytes += buffer[..<count]
+                }
+                return String(decoding: bytes, as: UTF8.self)
+            }
+            /// The reader exits: writes fail with EPIPE, and a blocking open for writing would wait for ever.
+            func closeReader() {
+                if reader >= 0 { close(reader) }
+                reader = -1
+            }
+            deinit { closeReader() }
+        }
+
+        /// Issue 25, item 1: SIGHUP (logrotate) while -s names a FIFO whose reader has
+        /// gone, then SIGTERM. Before, the reload opened the file again with a blocking
+        /// open() on the control plane's actor, which also watches for the stop: the
+        /// SIGTERM was never seen and only SIGKILL ended the probe. Now the writer's
+        /// thread opens it without waiting for a reader, keeps the old file, and the
+        /// stop drains within its bound with the accounting.
+        @Test func aSighupWithTheStatisticsFifosReaderGoneDoesNotHangTheStop() async throws {
+            let fifo = try Fifo()
+            let broker = try Harness.Broker()
+            let probe = try Reliability.endless(
+                broker,
+                ["-s", fifo.path, "--stats-interval", "1", "--drain-timeout", "2"]
+            )
+            try await Reliability.waitFor("capturing", in: probe)
+            try await Task.sleep(for: .seconds(2))
+            #expect(fifo.read().contains("{\"fastcapa\":"), "the probe wrote -s lines while it had a reader")
+            fifo.closeReader()
+            probe.signal(SIGHUP)
+            try await Task.sleep(for: .seconds(1))
+            let asked = Date()
+            probe.signal(SIGTERM)
+            let result = probe.wait(timeout: 2 + 5 + 3)
+            let seconds = Date().timeIntervalSince(asked)
+            #expect(!result.signaled && result.status == 0, "status \(result.status): \(result.stderr.suffix(2000))")
+            #expect(seconds < 2 + 5, "the stop took \(seconds) s")
+            #expect(result.balanced, "\(result.stdout)")
+            #expect(
+                result.stderr.contains(
+                    "SIGHUP: cannot open the statistics file (-s) '\(fifo.path)' again (a FIFO nobody has open for reading)"
+                ),
+                "\(result.stderr.suffix(3000))"
+            )
+        }
+
+        /// Issue 25, item 2: -s into a FIFO whose reader exits while the probe runs,
+        /// the probe started with SIGPIPE's default action (as from a shell, outside
+        /// systemd, which ignores it for its services), with and without the metrics
+        /// server (NIO ignores SIGPIPE for the process). Before, the next -s line
+        /// killed the probe with SIGPIPE: no drain, no accounting. Now each line is a
+        /// counted write error (the warning, the stop's summary, the metric) and the
+        /// probe stops cleanly.
+        @Test(arguments: [false, true])
+        func aStatisticsFifoWhoseReaderExitsLosesLinesNotTheProbe(metrics: Bool) async throws {
+            let fifo = try Fifo()
+            let broker = try Harness.Broker()
+            let probe = try Harness.Child(
+                "/usr/bin/env",
+                ["--default-signal=PIPE", Harness.binary]
+                    + Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(Reliability.sample),infinite_rx=1"]) + [
+                        "--", "--stats-interval", "1", "-X", "bootstrap.servers=\(broker.address)", "-s", fifo.path,
+                    ] + (metrics ? ["--metrics-address", "127.0.0.1:0"] : [])
+            )
+            let base = metrics ? try await Metrics.address(probe) : nil
+            try await Reliability.waitFor("capturing", in: probe)
+            try await Task.sleep(for: .seconds(2))
+            #expect(fifo.read().contains("{\"fastcapa\":"), "the probe wrote -s lines while it had a reader")
+            fifo.closeReader()
+            try await Task.sleep(for: .seconds(3))  // three more lines, each a write error
+            #expect(probe.process.isRunning, "the probe died: \(probe.stderr.suffix(2000))")
+            if let base {
+                let scrape = try await Metrics.get("\(base)/metrics").body
+                let lost = scrape.split(separator: "\n").first {
+                    $0.hasPrefix("fastcapa_output_lost_lines_total") && $0.contains("file=\"statistics\"")
+                        && $0.contains("reason=\"write_error\"")
+                }
+                #expect(lost.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0 > 0, "\(scrape.prefix(4000))")
+            }
+            let (result, _) = Reliability.stop(probe)
+            #expect(!result.signaled && result.status == 0, "status \(result.status): \(result.stderr.suffix(2000))")
+            #expect(result.balanced, "\(result.stdout)")
+            #expect(
+                result.stderr.contains("cannot write the statistics file (-s) '\(fifo.path)': Broken pipe"),
+                "\(result.stderr.suffix(3000))"
+            )
+            #expect(
+                result.stderr.contains(
+                    #/the statistics file \(-s\) '[^']+' lost [1-9][0-9]* lines: [1-9][0-9]* to write errors/#
+                ),
+                "\(result.stderr.suffix(3000))"
+            )
         }
 
         /// SIGHUP with Kafka properties that pass the configuration's checks but

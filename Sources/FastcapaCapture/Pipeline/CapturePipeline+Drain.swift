@@ -15,6 +15,9 @@ extension CapturePipeline {
         control.requestStop(deadline: deadline)
     }
 
+    /// The stop's deadline (monotonic ms), `Int.max` while none was asked for.
+    package var stopDeadlineMillis: Int { control.stopDeadlineMillis }
+
     /// Now, in the monotonic milliseconds deadlines use.
     package static func nowMillis() -> Int { ProducerGeneration.monotonicMillis() }
 

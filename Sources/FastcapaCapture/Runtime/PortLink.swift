@@ -30,14 +30,24 @@ extension Port {
 /// it is not, and its speed is ethtool's.
 ///
 /// It also keeps, per port, when the port's received-packet counter last moved.
+/// The link itself is read at most once per `readInterval` per port: the
+/// sampler may run every millisecond (`--counter-trace-interval-ms`), and each
+/// kernel-interface read is an ioctl that takes the kernel's rtnl lock.
 /// Only the sampler calls it; the lock is never contended.
 package final class PortLinks: Sendable {
-    private struct Quiet {
+    private struct Entry {
+        /// The received-packet counter, and since when it has not moved.
         var received: UInt64
-        var since: Double
+        var quietSince: Double
+        /// The link as last read, and when.
+        var link: Port.Link?
+        var readAt = 0.0
     }
 
-    private let quiet = Mutex<[UInt16: Quiet]>([:])
+    /// Seconds a link read stays current.
+    static let readInterval = 1.0
+
+    private let entries = Mutex<[UInt16: Entry]>([:])
     /// A socket to ask the kernel about interfaces (-1: none could be opened).
     private let fd: Int32
 
@@ -50,13 +60,23 @@ package final class PortLinks: Sendable {
     /// Each port's link, given the packets each has received so far.
     package func sample(_ ports: [Port], received: [UInt64]) -> [Port.Link] {
         let now = Self.monotonicSeconds()
-        return quiet.withLock { quiet in
+        return entries.withLock { entries in
             zip(ports, received).map { port, received in
-                var entry = quiet[port.id] ?? Quiet(received: received, since: now)
-                if received != entry.received { entry = Quiet(received: received, since: now) }
-                quiet[port.id] = entry
-                var link = read(port)
-                link.idleSeconds = max(0, now - entry.since)
+                var entry = entries[port.id] ?? Entry(received: received, quietSince: now)
+                if received != entry.received {
+                    entry.received = received
+                    entry.quietSince = now
+                }
+                var link: Port.Link
+                if let last = entry.link, now - entry.readAt < Self.readInterval {
+                    link = last
+                } else {
+                    link = read(port)
+                    entry.link = link
+                    entry.readAt = now
+                }
+                link.idleSeconds = max(0, now - entry.quietSince)
+                entries[port.id] = entry
                 return link
             }
         }

@@ -118,7 +118,9 @@ package final class MetricsExporter: Sendable {
         set(counter: "fastcapa_reloads_refused_total", [], UInt64(refusedReloads()))
         for (file, counts) in outputs() {
             set(counter: "fastcapa_output_lines_total", [("file", file)], UInt64(counts.written))
-            for (reason, lost) in [("write_error", counts.failed), ("queue_full", counts.overflowed)] {
+            for (reason, lost) in [
+                ("write_error", counts.failed), ("queue_full", counts.overflowed), ("stop_timeout", counts.unwritten),
+            ] {
                 set(counter: "fastcapa_output_lost_lines_total", [("file", file), ("reason", reason)], UInt64(lost))
             }
         }
@@ -207,7 +209,7 @@ package final class MetricsExporter: Sendable {
         "fastcapa_delivery_latency_seconds": "Capture time (the message key) to delivery report.",
         "fastcapa_output_lines_total": "Lines written to the statistics file (-s) or the counter trace.",
         "fastcapa_output_lost_lines_total":
-            "Lines the statistics file (-s) or the counter trace could not take, by reason: write_error (a full disk), queue_full.",
+            "Lines the statistics file (-s) or the counter trace could not take, by reason: write_error (a full disk, a reader gone), queue_full, stop_timeout (still queued when the stop's time for the files ran out).",
     ]
 
     /// The values of `fastcapa_producer_state`'s `state` label.

@@ -1,7 +1,7 @@
 // Records which threads call DPDK's NIC statistics and link state, for the
 // reliability test: ethdev statistics are not thread-safe, so one thread (the
 // sampler) must own them, and the link is read there too, never on an lcore. Preloaded into the probe (LD_PRELOAD); at exit it writes
-//   "<function> <thread id> <thread name>"
+//   "<function> <thread id> <thread name> <calls>"
 // once per distinct calling thread to $FASTCAPA_CALLS_REPORT.
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #define MAX_CALLERS 64
-static struct { const char *function; long tid; char name[16]; } callers[MAX_CALLERS];
+static struct { const char *function; long tid; char name[16]; long calls; } callers[MAX_CALLERS];
 static int count;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -23,11 +23,15 @@ static void record(const char *function) {
     pthread_mutex_lock(&lock);
     int known = 0;
     for (int i = 0; i < count; i++) {
-        if (callers[i].tid == tid && callers[i].function == function) known = 1;
+        if (callers[i].tid == tid && callers[i].function == function) {
+            callers[i].calls++;
+            known = 1;
+        }
     }
     if (!known && count < MAX_CALLERS) {
         callers[count].function = function;
         callers[count].tid = tid;
+        callers[count].calls = 1;
         pthread_getname_np(pthread_self(), callers[count].name, sizeof(callers[count].name));
         count++;
     }
@@ -65,6 +69,6 @@ __attribute__((destructor)) static void report(void) {
     if (!path) return;
     FILE *file = fopen(path, "w");
     if (!file) return;
-    for (int i = 0; i < count; i++) fprintf(file, "%s %ld %s\n", callers[i].function, callers[i].tid, callers[i].name);
+    for (int i = 0; i < count; i++) fprintf(file, "%s %ld %s %ld\n", callers[i].function, callers[i].tid, callers[i].name, callers[i].calls);
     fclose(file);
 }

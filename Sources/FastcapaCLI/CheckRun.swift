@@ -42,11 +42,14 @@ struct CheckRun {
         for warning in configuration.warnings { report("configuration", .warning(warning)) }
         report("librdkafka", .ok(librdkafkaSummary()))
         for (what, outcome) in files() { report(what, outcome) }
-        for (what, outcome) in host.hugepages() + host.devices() + host.lcoreList(processCPUs: LcoreLayout.allowedCPUs)
-        {
-            report(what, outcome)
+        let lcoreList = host.lcoreList(processCPUs: LcoreLayout.allowedCPUs)
+        for (what, outcome) in host.hugepages() + host.devices() + lcoreList { report(what, outcome) }
+        if lcoreList.contains(where: { if case .failed = $0.1 { true } else { false } }) {
+            // EAL would refuse the same list and print its whole usage text: the line above says it all.
+            report("EAL", .failed("not started: the lcore list above names CPUs this process may not use"))
+        } else {
+            for (what, outcome) in dpdk() { report(what, outcome) }
         }
-        for (what, outcome) in dpdk() { report(what, outcome) }
         report("Kafka", kafka())
         if failures == 0 {
             write("check: ready: a capture with this configuration would start")

@@ -38,12 +38,18 @@ package final class KafkaProducer: @unchecked Sendable {
     /// this build lacks), found before anything running is replaced (a SIGHUP's check).
     package static func validate(properties: KafkaProperties, topicName: String) throws {
         let conf = try KafkaConfiguration.makeConf(properties, defaults: [("client.id", "fastcapa-check")])
+        // Its log lines, if any, go through fastcapa's logger like every producer's.
+        let logQueue = KafkaLog.install(on: conf)
         var reason = [CChar](repeating: 0, count: 512)
         guard let handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &reason, reason.count) else {
             rd_kafka_conf_destroy(conf)
             throw KafkaError(message: "cannot create a Kafka producer: \(text(of: reason))")
         }
-        defer { rd_kafka_destroy(handle) }
+        if logQueue { KafkaLog.attach(handle) }
+        defer {
+            if logQueue { KafkaLog.detach(handle) }
+            rd_kafka_destroy(handle)
+        }
         let topicConf = rd_kafka_default_topic_conf_dup(handle)!
         do {
             try KafkaConfiguration.apply(properties.topic, to: topicConf)

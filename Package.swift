@@ -34,8 +34,15 @@ let versionOverride: [CSetting] = {
     return [.define("FASTCAPA_VERSION", to: "\"\(version)\"")]
 }()
 
+/// The test seams (`TestingHooks`: --testing-fault-signals, FASTCAPA_TESTING_*, FASTCAPA_LEVER_SPLIT_WORKERS) are
+/// compiled into debug builds, and into a release build only when FASTCAPA_TESTING_HOOKS=1 is in the build's
+/// environment (Scripts/bench): the shipped binary has none of them.
+let testingHooks: SwiftSetting =
+    Context.environment["FASTCAPA_TESTING_HOOKS"] == "1"
+    ? .define("FASTCAPA_TESTING_HOOKS") : .define("FASTCAPA_TESTING_HOOKS", .when(configuration: .debug))
+
 /// Every Swift target: warnings are errors.
-let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error), testingHooks]
 let strictC: [CSetting] = [.unsafeFlags(["-Wall", "-Werror"])]
 
 let package = Package(

@@ -12,7 +12,8 @@ import Prometheus
 /// pipeline → supervisor tree (until a stop) → drain → accounting.
 struct CaptureRun {
     let configuration: ResolvedConfiguration
-    let testingFaultSignals: Bool
+    /// The test seams (none in a release build).
+    let testing: TestingHooks
     /// Reads the configuration again (SIGHUP).
     let reloadConfiguration: @Sendable () throws -> ResolvedConfiguration
     let logger: Logger
@@ -51,7 +52,7 @@ struct CaptureRun {
     private func capture() throws -> Int32 {
         logger.info("\(FastcapaVersion.description) starting", metadata: ["pid": "\(getpid())"])
         // Before any thread starts: threads inherit the signal mask.
-        let signals = try ProcessSignals(faultSignal: testingFaultSignals)
+        let signals = try ProcessSignals(faultSignal: testing.faultSignals)
         // -s and --counter-trace, opened before EAL starts so that a bad path costs nothing.
         let statistics: StatisticsService
         do {
@@ -90,7 +91,8 @@ struct CaptureRun {
             settings: settings,
             kafka: properties,
             lcores: eal.workerLcores,
-            cpus: eal.processCPUs
+            cpus: eal.processCPUs,
+            testing: testing
         )
         defer { pipeline.release() }
         try signals.verifyHandlers()
@@ -189,10 +191,7 @@ struct CaptureRun {
                 "the drain timeout ran out: what was left is counted as drain_timeout or delivery_failed drops"
             )
         }
-        if ProcessInfo.processInfo.environment["FASTCAPA_TESTING_MISCOUNT"] == "delivery" {
-            // Testing only (documented in Operations.md): a delivery report counted twice.
-            pipeline.testingMiscountOneDelivery()
-        }
+        if testing.miscountDelivery { pipeline.testingMiscountOneDelivery() }
         // The last sample: after it nothing reads the pipeline, which the defers release.
         let final = monitor.stop()
         // The files get what is left of the bound, less what releasing the ports, rings and EAL needs.
@@ -258,11 +257,13 @@ struct CaptureRun {
         let reload = reloadConfiguration
         let run = self
         var injectFault: (@Sendable (ProducerGeneration) -> Void)?
-        if testingFaultSignals {
+        #if FASTCAPA_TESTING_HOOKS
+        if testing.faultSignals {
             injectFault = { generation in
                 generation.injectFatalError(reason: "injected by SIGUSR2 (--testing-fault-signals)")
             }
         }
+        #endif
         return CaptureSupervisor(
             pipeline: pipeline,
             monitor: monitor,
@@ -271,10 +272,7 @@ struct CaptureRun {
                 idleExit: configuration.idleExit,
                 policy: policy,
                 drainTimeoutMs: configuration.drainTimeout * 1000,
-                // Testing only (Operations.md): holds a SIGHUP's filter swap back, so that a stop lands during it.
-                testingFilterSwapDelayMs: Int(
-                    ProcessInfo.processInfo.environment["FASTCAPA_TESTING_FILTER_SWAP_DELAY_MS"] ?? ""
-                ) ?? 0
+                testingFilterSwapDelayMs: testing.filterSwapDelayMs
             ),
             events: signals.events,
             services: [statistics],

@@ -90,7 +90,7 @@ package enum FastcapaMain {
         }
         return CaptureRun(
             configuration: configuration,
-            testingFaultSignals: options.testingFaultSignals,
+            testing: options.testingHooks,
             reloadConfiguration: reload,
             logger: logger
         ).run()

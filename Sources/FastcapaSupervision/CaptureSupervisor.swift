@@ -21,7 +21,7 @@ package actor CaptureSupervisor {
         package var policy: ProducerHealth.Policy
         /// How long a stop may take (--drain-timeout): the deadline set when one is asked for.
         package var drainTimeoutMs: Int
-        /// Testing only (FASTCAPA_TESTING_FILTER_SWAP_DELAY_MS): a filter swap waits this long before it publishes.
+        /// A test seam (`TestingHooks.filterSwapDelayMs`): a filter swap waits this long before it publishes.
         package var testingFilterSwapDelayMs: Int
         package init(
             idleExit: Int,
@@ -167,7 +167,7 @@ package actor CaptureSupervisor {
                 await reloadConfiguration()
             case .injectFault:
                 guard let injectFault else { continue }
-                logger.warning("SIGUSR2: injecting a fatal error into every producer (--testing-fault-signals)")
+                logger.warning("SIGUSR2: injecting a fatal error into every producer (a test seam)")
                 for producer in producers where !Task.isCancelled {
                     try? await producer.worker.withCurrentGeneration(injectFault)
                 }

@@ -144,6 +144,25 @@ import Testing
         }
     }
 
+    /// The test seams come from one place, in a test build, and never show in the help.
+    @Test func theTestSeamsAreReadInOnePlaceAndHidden() throws {
+        #expect(TestingHooks.compiledIn, "a debug build (the tests') reads the seams")
+        #expect(!CaptureCommand.helpMessage().contains("testing"), "a seam is in --help")
+        #expect(try CaptureOptions.parse([]).testingHooks == .none)
+        #if FASTCAPA_TESTING_HOOKS
+        #expect(try CaptureOptions.parse(["--testing-fault-signals"]).testingHooks.faultSignals)
+        let hooks = TestingHooks(
+            faultSignals: false,
+            environment: [
+                "FASTCAPA_TESTING_MISCOUNT": "delivery", "FASTCAPA_TESTING_FILTER_SWAP_DELAY_MS": "1500",
+                "FASTCAPA_LEVER_SPLIT_WORKERS": "1",
+            ]
+        )
+        #expect(hooks.miscountDelivery && hooks.splitWorkers && hooks.filterSwapDelayMs == 1500 && !hooks.faultSignals)
+        #expect(TestingHooks(faultSignals: false, environment: ["FASTCAPA_TESTING_MISCOUNT": "other"]) == .none)
+        #endif
+    }
+
     @Test func theCheckTimeoutIsChecked() throws {
         #expect(try CheckArguments.parse(["--timeout", "5"]).timeoutSeconds() == 5)
         for bad in ["0", "-5", "601", "soon"] {

@@ -340,11 +340,17 @@ package struct CaptureOptions: ParsableArguments {
     )
     var controlCores: String?
 
+    #if FASTCAPA_TESTING_HOOKS
+    /// A test seam (TestingHooks): in test builds only, and never in --help or the man page.
     @Flag(
         name: .customLong("testing-fault-signals"),
-        help: "Testing aid: SIGUSR2 makes every producer fail fatally (as a fenced idempotent producer does)."
+        help: ArgumentHelp(
+            "Testing aid: SIGUSR2 makes every producer fail fatally (as a fenced idempotent producer does).",
+            visibility: .private
+        )
     )
     var testingFaultSignals = false
+    #endif
 
     /// The settings given as flags, by config-file key.
     var givenOnCommandLine: [String: String] {

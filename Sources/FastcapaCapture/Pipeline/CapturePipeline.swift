@@ -10,6 +10,8 @@ import Synchronization
 package final class CapturePipeline: @unchecked Sendable {
     /// As given, but for `ringFull`, which a replay of files changes (`build`).
     package private(set) var settings: CaptureSettings
+    /// The test seams this run was given.
+    let testing: TestingHooks
     package private(set) var ports: [Port] = []
     package private(set) var receiveWorkers: [ReceiveWorker] = []
     package private(set) var transmitWorkers: [TransmitWorker] = []
@@ -49,8 +51,16 @@ package final class CapturePipeline: @unchecked Sendable {
     package private(set) var replayWaits = false
 
     /// - Parameter cpus: the CPUs the process may use, for the layout a refusal recommends.
-    package init(settings: CaptureSettings, kafka: KafkaProperties, lcores: [UInt32], cpus: [Int]) throws {
+    ///   - testing: the test seams (`.none` in a release build).
+    package init(
+        settings: CaptureSettings,
+        kafka: KafkaProperties,
+        lcores: [UInt32],
+        cpus: [Int],
+        testing: TestingHooks = .none
+    ) throws {
         self.settings = settings
+        self.testing = testing
         let ringCount = settings.ports.count * settings.rxQueues
         rxCounters = CounterBlock(count: ringCount)
         txCounters = CounterBlock(count: ringCount * settings.txWorkersPerRing)
@@ -171,8 +181,7 @@ package final class CapturePipeline: @unchecked Sendable {
     ) {
         let receiveCPUs = CPUAffinity.of(lcore: receiveLcore)
         let cpus = { (lcore: UInt32) in ControlCores.formatList(CPUAffinity.of(lcore: lcore)) }
-        let split = getenv("FASTCAPA_LEVER_SPLIT_WORKERS") != nil
-        if !split && queueTransmitLcores.count == 1 && receiveCPUs.count == 1
+        if !testing.splitWorkers && queueTransmitLcores.count == 1 && receiveCPUs.count == 1
             && CPUAffinity.of(lcore: queueTransmitLcores[0]) == receiveCPUs
         {
             coScheduled.append(
@@ -397,9 +406,8 @@ package final class CapturePipeline: @unchecked Sendable {
         return "{" + ports.joined(separator: ",") + "}"
     }
 
-    /// Testing aid (FASTCAPA_TESTING_MISCOUNT, documented as testing-only): counts
-    /// one delivery report twice on worker 0, as a bug in the delivery callback
-    /// would, so that a test can see the final accounting catch it.
+    /// A test seam (`TestingHooks.miscountDelivery`): counts one delivery report twice on worker 0,
+    /// as a bug in the delivery callback would, so that a test can see the final accounting catch it.
     package func testingMiscountOneDelivery() {
         guard let worker = transmitWorkers.first else { return }
         fastcapa_counter_add(&worker.counters.pointee.delivered, 1)

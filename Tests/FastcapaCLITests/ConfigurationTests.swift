@@ -52,8 +52,8 @@ import Testing
         #expect(withEal.eal == ["--vdev=net_null0"])
     }
 
-    /// Issue 21: `require-broker` (a production unit's guard against the embedded broker), from the file or the
-    /// command line, where `--no-require-broker` wins over the file.
+    /// `require-broker` (a production unit's guard against the embedded broker), from the file or the command
+    /// line, where `--no-require-broker` wins over the file.
     @Test func requireBrokerIsABooleanTheCommandLineCanTurnOff() throws {
         #expect(try CaptureOptions.parse([]).resolve().requireBroker == false)
         let path = try Self.file("require-broker: true\n")

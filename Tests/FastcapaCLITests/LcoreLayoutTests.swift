@@ -43,7 +43,7 @@ import Testing
     }
 
     /// README's 2-core example and nic.yaml's 2-queue NIC are the rule's answers, and nic.yaml
-    /// no longer says librdkafka's threads share lcore 0's CPU (`--control-cores auto` moves them).
+    /// does not say librdkafka's threads share lcore 0's CPU (`--control-cores auto` moves them).
     @Test func readmeAndNicYamlGiveTheRule() throws {
         let readme = try Self.text("README.md")
         let two = LcoreLayout(rings: 1, txWorkers: 1, cpus: [0, 1])

@@ -59,9 +59,8 @@ import Testing
         #expect(snapshot.balances)
     }
 
-    /// Defect 7 of issue 12: delivered and failed used to cancel out of the sum
-    /// (in flight was produced − delivered − failed), so a delivery report counted
-    /// twice balanced anyway. Now it shows, as a signed difference.
+    /// Delivered and failed must not cancel out of the sum (in flight is measured, not produced − delivered −
+    /// failed): a delivery report counted twice would balance anyway. A miscount shows, as a signed difference.
     @Test func aMiscountedDeliveryReportDoesNotBalance() {
         let twice = Self.snapshot(delivered: 71)
         #expect(!twice.balances)

@@ -39,9 +39,9 @@ struct SimulatedTime: CaptureTimeSource {
     func wallMicros() -> UInt64 { UInt64(clocks.seconds * 1e6 + clocks.wallOffsetMicros) }
 }
 
-/// Defect 6 of issue 12: the clock re-anchored to CLOCK_REALTIME once a second,
-/// stepping: with a TSC rate off by 0.1 % (or an NTP step back) keys jumped
-/// backwards. It slews now: keys never decrease, and it stays close.
+/// The capture clock slews towards CLOCK_REALTIME, never steps: with a TSC rate off by 0.1 % (or an NTP step
+/// back) a clock that stepped to it once a second would make keys go backwards. Keys never decrease, and the
+/// clock stays close to the wall clock.
 @Suite struct CaptureClockTests {
     /// Reads the clock every `step` seconds for `duration`; returns the largest
     /// step back and the largest distance from the wall clock after `settle` s.
@@ -164,8 +164,8 @@ struct SimulatedTime: CaptureTimeSource {
         #expect(MempoolSizing(settings: settings, ports: 2, lcores: 17).mbufs > 8 * 65536)
     }
 
-    /// Issue 12, defect 8: DPDK flushes a per-lcore cache only once it holds 1.5
-    /// times its size, so each lcore can keep 384 mbufs, not 256.
+    /// DPDK flushes a per-lcore cache only once it holds 1.5 times its size, so each lcore can keep 384
+    /// mbufs, not 256: the pool counts 1.5 caches per lcore, or the rings could run short of mbufs.
     @Test func eachLcoreCacheCountsAsOneAndAHalfItsSize() {
         var settings = CaptureSettings()
         settings.rxDescriptors = 512

@@ -20,9 +20,9 @@ import Testing
 /// the original length too: `len`, `greater` and `less` test the frame's
 /// length as delivered, which on a NIC is its length on the wire.
 @Suite(.serialized) struct FilterDifferentialTests {
-    /// ≥ 30 expressions: the five of issue 21, lengths, link layer, VLAN and
-    /// QinQ, IPv6 and its extension headers, indirect loads, arithmetic, deep
-    /// loads across segments, loads past every frame.
+    /// ≥ 30 expressions: five common ones (also replayed end to end, `EndToEnd.Filters`), lengths, link
+    /// layer, VLAN and QinQ, IPv6 and its extension headers, indirect loads, arithmetic, deep loads across
+    /// segments, loads past every frame.
     static let expressions = [
         "ip6 and not icmp6",
         "greater 512 and not arp",

@@ -59,9 +59,10 @@ import Testing
         #expect(AfPacketRing().repaired(holding: 1522) == AfPacketRing())
     }
 
-    /// Issue 21: `framesz=16384` on a veth of MTU 9000 was refused with "Use blocksz=16384.", which is no
-    /// command; and a slot too short for the interface's frames was refused twice, the ring first, then the
-    /// slot. The fix is now one `--vdev` whose ring passes every check and holds the interface's frames.
+    /// A refused ring's fix is one whole `--vdev`, a command to run (a bare "Use blocksz=16384." is none),
+    /// whose ring passes every check and holds the interface's frames: `framesz=16384` on a veth of MTU 9000
+    /// gets the `blocksz` it needs, and a slot too short for the frames gets slot and block at once, so no
+    /// second refusal follows the first.
     @Test(.enabled(if: getpagesize() == 4096, "the sizes are for 4 KiB pages"))
     func aRefusalNamesOneDeviceWhoseRingPassesAndHoldsTheInterfacesFrames() throws {
         let device = DeviceArguments(vdev: "net_af_packet0,iface=veth1,framesz=16384")
@@ -226,8 +227,8 @@ import Testing
         #expect(KernelInterface.index(of: "lo") > 0)
     }
 
-    /// Issue 21: hardware GRO (`rx-gro-hw`, bnxt, qede…) merges frames as GRO does, but only GRO and LRO
-    /// were read. The interface's features are read by name, and the three are refused alike.
+    /// Hardware GRO (`rx-gro-hw`, bnxt, qede…) merges frames as GRO and LRO do, into frames the wire never
+    /// carried: the interface's features are read by name, and the three are refused alike.
     @Test func hardwareGROIsReadAndRefusedLikeGRO() throws {
         let features = try #require(KernelInterface.features("lo"), "ethtool's feature names of lo")
         #expect(

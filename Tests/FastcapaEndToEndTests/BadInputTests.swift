@@ -18,7 +18,7 @@ extension EndToEnd {
         }
 
         static let cases: [Case] = [
-            // Issue 21: a production unit refuses the embedded broker.
+            // A production unit refuses the embedded broker.
             Case(
                 name: "require-broker with no broker configured",
                 eal: eal,

@@ -226,11 +226,9 @@ extension EndToEnd {
                 .filter { $0.micros >= since && $0.micros < until }
         }
 
-        /// `records` captured by the probe into a broker of `partitions`: the input
-        /// pcap's path and the broker.
-        /// Issue 25: `--from stored` with a group that never committed starts at each partition's first
-        /// message (before, it always failed with a false "retention deleted it"); the same group then goes
-        /// on where it stopped: nothing again, then exactly what was captured since.
+        /// `--from stored` with a group that never committed starts at each partition's first message, not
+        /// with a failure saying retention deleted it (nothing was deleted); the same group then goes on where
+        /// it stopped: nothing again, then exactly what was captured since.
         @Test func consumeFromStoredStartsANewGroupAtTheBeginningAndGoesOnWhereItStopped() throws {
             let first = SyntheticCaptures.protocolMix(count: 300, seed: 251)
             let directory = TestFiles.temporaryDirectory()
@@ -258,7 +256,7 @@ extension EndToEnd {
             #expect(try read("other.pcap", group: "g2").count == first.count + second.count, "another new group")
         }
 
-        /// Issue 24: `consume` and `watermarks` read the capture's own config file for their Kafka
+        /// `consume` and `watermarks` read the capture's own config file for their Kafka
         /// settings (the `kafka:` map, `@NAME` secrets through `--credentials-directory`, the topic),
         /// leave its producer-only properties out instead of passing them to a consumer (librdkafka
         /// would warn about each), and refuse a topic per port without `-t`.
@@ -325,6 +323,8 @@ extension EndToEnd {
             #expect(template.stderr.contains("-t pcap-0"), "\(template.stderr)")
         }
 
+        /// `records` captured by the probe into a broker of `partitions`: the input
+        /// pcap's path and the broker.
         static func captured(
             _ records: [PcapRecord],
             partitions: Int,

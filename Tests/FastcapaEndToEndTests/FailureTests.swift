@@ -357,9 +357,9 @@ extension EndToEnd {
             return (probe, base)
         }
 
-        /// Issue 25: a SIGHUP whose configuration names no broker (or sets require-broker without one) is refused:
-        /// the producers keep their brokers (before, each was replaced by one with none, and every packet ended as
-        /// delivery_failed), the refusal is logged at error level and counted in fastcapa_reloads_refused_total.
+        /// A SIGHUP whose configuration names no broker (or sets require-broker without one) is refused: the
+        /// producers keep their brokers (replaced by ones with none, every packet would end as delivery_failed),
+        /// the refusal is logged at error level and counted in fastcapa_reloads_refused_total.
         @Test func aReloadThatLosesTheBrokersIsRefusedAndCounted() async throws {
             let broker = try Harness.Broker()
             let config = TestFiles.temporaryDirectory().appendingPathComponent("fastcapa.yaml").path
@@ -391,9 +391,9 @@ extension EndToEnd {
             #expect(result.accounting["drop_delivery_failed"] == 0 && (result.accounting["delivered"] ?? 0) > 0)
         }
 
-        /// Issue 25: everything a reload changes is checked before any of it applies. A new capture filter with
-        /// properties librdkafka refuses only when it builds a producer (`acks=1` with idempotence): nothing is
-        /// applied, the filter included (before, the filter was swapped and the log said "keeping the running one").
+        /// Everything a reload changes is checked before any of it applies. A new capture filter with properties
+        /// librdkafka refuses only when it builds a producer (`acks=1` with idempotence): nothing is applied, the
+        /// filter included (a swapped filter would belie the log's "keeping the running one").
         @Test func aReloadLibrdkafkaRefusesAppliesNothing() async throws {
             let broker = try Harness.Broker()
             let config = TestFiles.temporaryDirectory().appendingPathComponent("fastcapa.yaml").path
@@ -416,7 +416,7 @@ extension EndToEnd {
             #expect(!result.stderr.contains("SIGHUP: producer reloaded"))
         }
 
-        /// Issue 25: a reload publishes its producer before the old one has retired; when the new one fails
+        /// A reload publishes its producer before the old one has retired; when the new one fails
         /// fatally meanwhile, its restart builds from the properties it was built from (broker B), not from the
         /// old ones (broker A, which would take the capture back after the operator moved it).
         @Test func aRestartDuringAReloadBuildsFromTheNewProperties() async throws {

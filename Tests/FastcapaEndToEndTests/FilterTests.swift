@@ -130,8 +130,9 @@ extension EndToEnd {
             try Self.checkAgainstTcpdump(Self.asDelivered(try SharedCorpus.records()), expression)
         }
 
-        /// Issue 21's five expressions, replayed as a user would run them: the file
-        /// as it is (truncated records, records over 65,535 bytes), no
+        /// Five common expressions (the first five of `FilterDifferentialTests`,
+        /// which checks them against libpcap), replayed as a user would run them:
+        /// the file as it is (truncated records, records over 65,535 bytes), no
         /// `--ring-full`, a small ring. A replay of files waits rather than drops
         /// (the start says so), so the topic holds exactly what tcpdump keeps of
         /// the frames as net_pcap delivers them (a truncated record's length is

@@ -201,10 +201,9 @@ extension EndToEnd {
             Self.checkKeys(capture)
         }
 
-        /// Issue 21: `framesz=16384` alone, on a veth of MTU 9000, was refused with "Use blocksz=16384.", no
-        /// command, and nothing was captured. The refusal names one `--vdev`; the probe started with it
-        /// publishes every frame tcpdump saw (as af_packet hands them over: fragments reassembled, the outer
-        /// VLAN tag back as 0x8100).
+        /// `framesz=16384` alone, on a veth of MTU 9000, is refused with one whole `--vdev` to run (not a bare
+        /// "Use blocksz=16384."); the probe started with it publishes every frame tcpdump saw (as af_packet
+        /// hands them over: fragments reassembled, the outer VLAN tag back as 0x8100).
         @Test func afPacketsRefusalNamesTheOneDeviceThatThenCapturesEveryFrame() throws {
             let namespace = try Harness.VethNamespace(mtu: 9000)
             let refused = try Harness.run(
@@ -318,7 +317,7 @@ extension EndToEnd {
             return (Int(output[output.index(after: newline)...]) ?? 0, String(output[..<newline]))
         }
 
-        /// Issue 21: each port's link, in /metrics and /health. DPDK 22.11's af_packet driver says its link is
+        /// Each port's link, in /metrics and /health. DPDK 22.11's af_packet driver says its link is
         /// up whatever the interface does; the probe asks the kernel too, so the peer set down (fcA loses its
         /// carrier) shows as link down, /health degrades with the reason, and both recover with the peer.
         @Test func aLinkThatGoesDownShowsInTheMetricsAndDegradesHealth() throws {

@@ -119,7 +119,7 @@ extension EndToEnd {
             #expect(metrics.components(separatedBy: "# TYPE fastcapa_delivery_latency_seconds histogram").count == 2)
         }
 
-        /// Issue 21: with no broker configured the probe publishes to its embedded broker, in its own memory:
+        /// With no broker configured the probe publishes to its embedded broker, in its own memory:
         /// a warning at start, `fastcapa_embedded_broker 1`, and /health degraded with the reason (HTTP 200).
         @Test func theEmbeddedBrokerIsAWarningAMetricAndDegradedHealth() async throws {
             let sample = TestFiles.packageRoot.appendingPathComponent("Configs/sample.pcap").path

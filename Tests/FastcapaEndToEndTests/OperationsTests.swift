@@ -109,7 +109,7 @@ extension EndToEnd {
             #expect(result.stderr.contains("\"message\":\"fastcapa "), "the start line: \(result.stderr)")
         }
 
-        /// Issue 24: the service runs the installed config and nothing else, so `fastcapa check --config`
+        /// The service runs the installed config and nothing else, so `fastcapa check --config`
         /// on that file answers as the service does: with no brokers, check fails where the service exits 64,
         /// with the same sentence; a systemd credential that the service reads from $CREDENTIALS_DIRECTORY,
         /// check reads from --credentials-directory, and its refusal without one names that option.

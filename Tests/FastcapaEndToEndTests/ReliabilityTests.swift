@@ -9,10 +9,9 @@ import FoundationNetworking
 #endif
 
 extension EndToEnd {
-    /// Issue 12: a daemon that can be stopped, reloaded and scraped at any moment.
-    /// One test per defect the issue lists (each failed on the code before the
-    /// fix; the commit that fixed it says how), plus a short run of stops at
-    /// random moments (Scripts/stops runs 50).
+    /// A daemon that can be stopped, reloaded and scraped at any moment: one test
+    /// per moment that could hang, crash or miscount it, plus a short run of stops
+    /// at random moments (Scripts/stops runs 50).
     @Suite(.timeLimit(.minutes(2))) struct Reliability {
         static var sample: String { TestFiles.packageRoot.appendingPathComponent("Configs/sample.pcap").path }
 
@@ -74,13 +73,12 @@ extension EndToEnd {
             return (result, Date().timeIntervalSince(asked))
         }
 
-        /// Defect 1: a reload retires a producer full of messages while the broker
-        /// is down, so the successor's queue is full too; then SIGTERM. Before, the
-        /// retirement re-produced inside librdkafka's delivery callback (1000 × 1 ms
-        /// per message, in one poll) and the control plane waited for it before the
-        /// drain: the stop never started, only a second signal ended the probe.
-        /// Now the stop starts at once and ends within --drain-timeout + 5 s,
-        /// balanced.
+        /// A reload retires a producer full of messages while the broker is down, so
+        /// the successor's queue is full too; then SIGTERM. The stop starts at once
+        /// and ends within --drain-timeout + 5 s, balanced. A retirement that
+        /// re-produced inside librdkafka's delivery callback (1000 × 1 ms per
+        /// message, in one poll), waited for by the control plane before the drain,
+        /// would keep the stop from starting: only a second signal would end it.
         @Test func aStopDuringAReloadIntoADownBrokerEndsWithinTheDrainTimeout() async throws {
             let broker = try Harness.Broker(control: true)
             let probe = try Self.endless(
@@ -101,12 +99,13 @@ extension EndToEnd {
             print("reliability: stop during a reload into a down broker took \(String(format: "%.1f", seconds)) s")
         }
 
-        /// Issue 25, item 7: a stop in each state ends within the bound the probe gives
-        /// systemd (`EXTEND_TIMEOUT_USEC`), --drain-timeout + 5 s: while capturing; during
-        /// a SIGHUP's filter swap (held back 4 s by the testing variable) with -s and
+        /// A stop in each state ends within the bound the probe gives systemd
+        /// (`EXTEND_TIMEOUT_USEC`), --drain-timeout + 5 s: while capturing; during a
+        /// SIGHUP's filter swap (held back 4 s by the testing variable) with -s and
         /// --counter-trace on FIFOs that take nothing; and with the broker down (a purge
-        /// after the drain) and the same files. Before, the purge's grace, the swap's wait
-        /// and 2 s per file came on top: the swap's stop took about 7.7 s against 6.
+        /// after the drain) and the same files. The purge's grace, the swap's wait and
+        /// 2 s per file must fit within it: on top, the swap's stop takes about 7.7 s
+        /// against 6, and systemd kills the probe.
         @Test(arguments: ["capturing", "a filter swap with blocked files", "a down broker with blocked files"])
         func aStopEndsWithinItsBoundInEveryState(_ state: String) async throws {
             let directory = TestFiles.temporaryDirectory()
@@ -149,10 +148,10 @@ extension EndToEnd {
             print("reliability: a stop \(state) took \(String(format: "%.1f", seconds)) s (bound 6 s)")
         }
 
-        /// Issue 25, item 8: the sampler runs every millisecond with --counter-trace-interval-ms 1,
-        /// but reads each port's link (an ioctl under the kernel's rtnl lock on a kernel
-        /// interface) at most once a second. Before, it read it on every sample: about
-        /// a thousand times a second. A preloaded library counts the calls.
+        /// The sampler runs every millisecond with --counter-trace-interval-ms 1, but
+        /// reads each port's link (an ioctl under the kernel's rtnl lock on a kernel
+        /// interface) at most once a second, not on every sample (about a thousand
+        /// times a second). A preloaded library counts the calls.
         @Test func linksAreReadAtMostOnceASecondWhateverTheSampleRate() async throws {
             let trace = TestFiles.temporaryDirectory().appendingPathComponent("trace.txt").path
             let broker = try Harness.Broker()
@@ -178,7 +177,7 @@ extension EndToEnd {
             #expect(calls >= 1 && Double(calls) <= ran + 2, "\(calls) link reads in \(ran) s, \(samples) samples")
         }
 
-        /// Defect 5: a restart waiting out its backoff when a SIGHUP reloads the
+        /// A restart waiting out its backoff when a SIGHUP reloads the
         /// producer must not replace the fresh producer nor count a restart.
         @Test func aRestartHeldBackByItsBackoffLeavesAReloadedProducerAlone() async throws {
             let broker = try Harness.Broker()
@@ -204,7 +203,7 @@ extension EndToEnd {
             #expect(!result.stderr.contains("generation=4"), "no generation replaced the reloaded one")
         }
 
-        /// Defect 4: DPDK's ethdev statistics are not thread-safe; only the
+        /// DPDK's ethdev statistics are not thread-safe; only the
         /// sampler's thread may call them (the statistics table, -s, /metrics and
         /// --idle-exit read its snapshot). A preloaded library records the callers.
         @Test func onlyTheSamplerReadsTheNicCounters() async throws {
@@ -234,7 +233,7 @@ extension EndToEnd {
             #expect(!statsThreads.isEmpty, "the preloaded library saw the calls")
         }
 
-        /// Defect 6: keys per partition never decrease on a TSC-clocked device.
+        /// Keys per partition never decrease on a TSC-clocked device.
         /// The embedded broker keeps only the newest messages of a partition, so
         /// kcat follows each partition while the probe runs and reads them all.
         @Test func keysPerPartitionNeverDecreaseOnATscClockedDevice() async throws {
@@ -281,8 +280,8 @@ extension EndToEnd {
             }
         }
 
-        /// Defect 7: a delivery report counted twice (a testing aid injects it)
-        /// used to balance anyway; now the accounting says it does not (exit 2).
+        /// A delivery report counted twice (a testing aid injects it) must not
+        /// balance: the accounting says it does not (exit 2).
         @Test func aMiscountedDeliveryReportIsCaught() throws {
             let broker = try Harness.Broker()
             let result = try Harness.run(
@@ -298,7 +297,7 @@ extension EndToEnd {
             #expect(result.accounting["delivered"] == 237, "236 packets, one report counted twice")
         }
 
-        /// Defect 8: a second stop signal exits at once (status 3) and removes
+        /// A second stop signal exits at once (status 3) and removes
         /// the DPDK runtime folder.
         @Test func aSecondStopSignalExitsAtOnceAndRemovesTheRuntimeFolder() async throws {
             let broker = try Harness.Broker(control: true)
@@ -318,8 +317,10 @@ extension EndToEnd {
             #expect(result.runtimeFolderRemoved, "\(folder) is left behind")
         }
 
-        /// Defect 8: while --idle-exit drains, the first SIGINT used to be
-        /// ignored (it was taken for the first stop signal, which nobody read).
+        /// While --idle-exit drains, a SIGINT ends the drain at once (status 3, as a
+        /// second stop does): the idle exit counts as the first stop, so the SIGINT is
+        /// the second; taken for a first stop signal, which nothing reads during the
+        /// drain, it would be ignored.
         @Test func aStopSignalDuringAnIdleExitDrainEndsIt() async throws {
             let probe = try Harness.Child(
                 Harness.binary,
@@ -337,9 +338,9 @@ extension EndToEnd {
             #expect(result.runtimeFolderRemoved)
         }
 
-        /// Defect 8: --queue-full-retries has one meaning in both produce modes: a
-        /// budget of 1 ms waits per dequeued burst (it was per batch in batch mode
-        /// and per packet in single mode).
+        /// --queue-full-retries has one meaning in both produce modes: a budget of
+        /// 1 ms waits per dequeued burst, not per batch in batch mode and per packet
+        /// in single mode.
         @Test(arguments: ["batch", "single"])
         func queueFullRetriesAreABudgetPerBurst(mode: String) throws {
             let result = try Harness.probe(
@@ -355,7 +356,7 @@ extension EndToEnd {
             let accounting = result.accounting
             #expect(accounting["drop_queue_full"] == 226, "10 of 236 fit in librdkafka's queue")
             let retries = accounting["queue_full_retries"] ?? -1
-            // A few bursts, 3 waits each: per packet it was 3 × 226.
+            // A few bursts, 3 waits each: per packet it would be 3 × 226.
             #expect(retries > 0 && retries <= 3 * 16, "\(mode): \(retries) waits")
         }
 

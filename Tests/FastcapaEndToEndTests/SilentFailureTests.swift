@@ -5,14 +5,14 @@ import PcapFormat
 import Testing
 
 extension EndToEnd {
-    /// Issue 21, item 3: faults that used to crash the probe, stall it or lose
-    /// data without a word. Each test failed on the code before its fix (the
-    /// commit says how).
+    /// Faults that could crash the probe, stall it or lose data without a word,
+    /// each provoked on purpose: the probe (or `consume`) must survive it, say
+    /// so, and keep its accounting.
     @Suite(.timeLimit(.minutes(3))) struct SilentFailures {
         /// A full disk under -s and --counter-trace (/dev/full: every write fails
-        /// with ENOSPC). Before, FileHandle.write trapped and the probe died with
-        /// SIGTRAP; now the lines are lost, counted and reported once, and the
-        /// capture goes on to a balanced stop.
+        /// with ENOSPC): the lines are lost, counted and reported once, and the
+        /// capture goes on to a balanced stop. A failed write must not trap
+        /// (FileHandle.write would, and the probe would die with SIGTRAP).
         @Test func aFullDiskUnderTheStatisticsFilesLosesLinesNotTheProbe() async throws {
             let broker = try Harness.Broker()
             let probe = try Reliability.endless(
@@ -47,11 +47,11 @@ extension EndToEnd {
         }
 
         /// -s and --counter-trace on FIFOs that nobody reads (a hung NFS mount
-        /// behaves alike): each write blocks for ever. Before, the sampler wrote
-        /// them itself, the last write inside its RCU read section: snapshots
-        /// stopped, the reload's grace period never came and the stop hung. Now a
-        /// writer thread per file waits instead: the reload and the stop go
-        /// through, and the stop says what the files did not take.
+        /// behaves alike): each write blocks for ever. A writer thread per file
+        /// waits, not the sampler: the reload and the stop go through, and the
+        /// stop says what the files did not take. A sampler writing them itself
+        /// would block inside its RCU read section: snapshots would stop, the
+        /// reload's grace period never come and the stop hang.
         @Test func statisticsFilesThatBlockStallNeitherReloadsNorTheStop() async throws {
             let (paths, readers) = try Reliability.blockedFifos(in: TestFiles.temporaryDirectory())
             defer { for reader in readers { close(reader) } }
@@ -102,12 +102,11 @@ extension EndToEnd {
             deinit { closeReader() }
         }
 
-        /// Issue 25, item 1: SIGHUP (logrotate) while -s names a FIFO whose reader has
-        /// gone, then SIGTERM. Before, the reload opened the file again with a blocking
-        /// open() on the control plane's actor, which also watches for the stop: the
-        /// SIGTERM was never seen and only SIGKILL ended the probe. Now the writer's
-        /// thread opens it without waiting for a reader, keeps the old file, and the
-        /// stop drains within its bound with the accounting.
+        /// SIGHUP (logrotate) while -s names a FIFO whose reader has gone, then
+        /// SIGTERM: the writer's thread opens the file again without waiting for a
+        /// reader, keeps the old file, and the stop drains within its bound with the
+        /// accounting. A blocking open() on the control plane's actor, which also
+        /// watches for the stop, would hide the SIGTERM: only SIGKILL would end it.
         @Test func aSighupWithTheStatisticsFifosReaderGoneDoesNotHangTheStop() async throws {
             let fifo = try Fifo()
             let broker = try Harness.Broker()
@@ -136,13 +135,12 @@ extension EndToEnd {
             )
         }
 
-        /// Issue 25, item 2: -s into a FIFO whose reader exits while the probe runs,
-        /// the probe started with SIGPIPE's default action (as from a shell, outside
-        /// systemd, which ignores it for its services), with and without the metrics
-        /// server (NIO ignores SIGPIPE for the process). Before, the next -s line
-        /// killed the probe with SIGPIPE: no drain, no accounting. Now each line is a
-        /// counted write error (the warning, the stop's summary, the metric) and the
-        /// probe stops cleanly.
+        /// -s into a FIFO whose reader exits while the probe runs, the probe started
+        /// with SIGPIPE's default action (as from a shell, outside systemd, which
+        /// ignores it for its services), with and without the metrics server (NIO
+        /// ignores SIGPIPE for the process). Each line is a counted write error (the
+        /// warning, the stop's summary, the metric) and the probe stops cleanly, not
+        /// killed by SIGPIPE with no drain and no accounting.
         @Test(arguments: [false, true])
         func aStatisticsFifoWhoseReaderExitsLosesLinesNotTheProbe(metrics: Bool) async throws {
             let fifo = try Fifo()
@@ -185,11 +183,10 @@ extension EndToEnd {
         }
 
         /// SIGHUP with Kafka properties that pass the configuration's checks but
-        /// that rd_kafka_new refuses (idempotence with acks=1). Before, the
-        /// reload was refused but its properties were kept for later restarts,
-        /// so the next producer failure could never be repaired ("cannot create
-        /// a new producer; will retry" for ever). Now restarts keep the running
-        /// properties.
+        /// that rd_kafka_new refuses (idempotence with acks=1): the reload is
+        /// refused, and restarts keep the running properties. Kept for later
+        /// restarts, the refused ones would leave the next producer failure
+        /// unrepaired ("cannot create a new producer; will retry" for ever).
         @Test func propertiesLibrdkafkaRefusesOnSighupLeaveRestartsWorking() async throws {
             let config = TestFiles.temporaryDirectory().appendingPathComponent("fastcapa.yaml").path
             try "kafka:\n  linger.ms: 5\n".write(toFile: config, atomically: true, encoding: .utf8)
@@ -212,10 +209,10 @@ extension EndToEnd {
         }
 
         /// A stop that lands while a SIGHUP's capture filter swap is under way
-        /// (held back 1.5 s by a testing variable). Before, the stop cancelled
-        /// the wait and released the pipeline while the swap still loaded and
-        /// published a program into it. Now the stop waits for the swap: it is
-        /// logged, and every program loaded is freed once.
+        /// (held back 1.5 s by a testing variable) waits for the swap: it is
+        /// logged, and every program loaded is freed once. A stop that cancelled
+        /// the wait would release the pipeline while the swap still loads and
+        /// publishes a program into it.
         @Test func aStopWaitsForAFilterSwapUnderWay() async throws {
             let config = TestFiles.temporaryDirectory().appendingPathComponent("fastcapa.yaml").path
             try "filter: udp\n".write(toFile: config, atomically: true, encoding: .utf8)
@@ -244,8 +241,9 @@ extension EndToEnd {
         }
 
         /// `consume` stopped by SIGINT or SIGTERM: the file gets its name and
-        /// holds every packet read, and no partial file is left. Before, the
-        /// signal killed it: no output file, and a hidden `.NAME.partial-PID`.
+        /// holds every packet read, and no partial file is left (the signal's
+        /// default action would leave no output file and a hidden
+        /// `.NAME.partial-PID`).
         @Test(arguments: [SIGINT, SIGTERM])
         func consumeFinishesItsFileOnAStopSignal(signal: Int32) async throws {
             let directory = TestFiles.temporaryDirectory()
@@ -273,7 +271,7 @@ extension EndToEnd {
             #expect(!left.contains { $0.contains(".partial-") }, "\(left)")
         }
 
-        /// Issue 25: a signal while following with a count is the end of a following read (exit 0, the file
+        /// A signal while following with a count is the end of a following read (exit 0, the file
         /// named, the signal reported), not "only X of N packets arrived" (status 64).
         @Test func consumeFollowingWithACountReportsASignalAsASignal() async throws {
             let directory = TestFiles.temporaryDirectory()
@@ -294,9 +292,9 @@ extension EndToEnd {
             #expect(file.records.count == 50)
         }
 
-        /// Issue 25: a signal while the read has not begun (the metadata, against a broker slower than the
-        /// timeout) is reported as a signal, exit 128 + its number, and leaves no file at all; before, the default
-        /// action killed it and left `.NAME.partial-PID` behind.
+        /// A signal while the read has not begun (the metadata, against a broker slower than the timeout) is
+        /// reported as a signal, exit 128 + its number, and leaves no file at all (the default action would kill
+        /// it and leave `.NAME.partial-PID` behind).
         @Test func consumeStoppedBeforeTheReadBeganLeavesNoPartialFile() async throws {
             let directory = TestFiles.temporaryDirectory()
             let broker = try Harness.Broker(partitions: 1, control: true)
@@ -319,10 +317,10 @@ extension EndToEnd {
             #expect(left.isEmpty, "\(left)")
         }
 
-        /// Issue 25: no write in the process may trap or kill it. A probe whose journal went away (standard
-        /// error a pipe nobody reads, named by $JOURNAL_STREAM) captures, drains and accounts as usual; before,
-        /// its first log line raised SIGPIPE (or FileHandle's trap). `consume` with standard error closed
-        /// writes its packets and exits 0; before, its summary line trapped.
+        /// No write in the process may trap or kill it. A probe whose journal went away (standard error a pipe
+        /// nobody reads, named by $JOURNAL_STREAM) captures, drains and accounts as usual: its log lines must not
+        /// raise SIGPIPE (or FileHandle's trap). `consume` with standard error closed writes its packets and
+        /// exits 0: its summary line must not trap.
         @Test func aGoneJournalOrAClosedStandardErrorNeverStopsTheProbeOrConsume() throws {
             let sample = TestFiles.packageRoot.appendingPathComponent("Configs/sample.pcap").path
             let broker = try Harness.Broker()
@@ -359,7 +357,8 @@ extension EndToEnd {
 
         /// A capture whose times go backwards (records in reverse time order),
         /// read back with no slack: the file is out of capture-time order, and
-        /// `consume` says so, even with --quiet. Before, it said nothing.
+        /// `consume` says so, even with --quiet: a file out of order must not pass
+        /// unremarked.
         @Test func consumeReportsPacketsOutOfCaptureTimeOrder() throws {
             let directory = TestFiles.temporaryDirectory()
             let mix = SyntheticCaptures.protocolMix(count: 50, seed: 22)
@@ -385,9 +384,9 @@ extension EndToEnd {
         /// systemd's MemoryDenyWriteExecute=yes (emulated by a preload that
         /// installs systemd's seccomp rules; the shipped unit leaves it out for
         /// this reason, an operator may add it back) keeps the filter's JIT from
-        /// making its code executable. Before, the log said "DPDK has no JIT for
-        /// this platform", which is false on x86-64; now a warning names the
-        /// setting and the fix, and the filter still filters (interpreted).
+        /// making its code executable. A warning names the setting and the fix
+        /// (not "DPDK has no JIT for this platform", which is false on x86-64),
+        /// and the filter still filters (interpreted).
         @Test func theFilterSaysWhyItIsNotJitCompiledUnderMemoryDenyWriteExecute() throws {
             let library = try Harness.compilePreload("deny_write_execute")
             let arguments =

@@ -25,8 +25,8 @@ import Testing
         #expect(!survey.stoppedEarly)
     }
 
-    /// Issue 25: a FIFO (or `/dev/stdin`) given as `rx_pcap` is net_pcap's to read, once: the survey leaves it
-    /// alone, and everything written into it is still there for the reader. Before, it read the records away.
+    /// A FIFO (or `/dev/stdin`) given as `rx_pcap` is net_pcap's to read, once: the survey leaves it alone, so
+    /// everything written into it is still there for the reader (a survey that read it would take the records).
     @Test func aFifoIsLeftToNetPcap() throws {
         let records = (0..<20).map { PcapRecord(micros: UInt64($0), data: FrameBuilder.raw(count: 100)) }
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try write(records))))

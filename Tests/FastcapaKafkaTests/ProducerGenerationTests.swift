@@ -320,13 +320,11 @@ import Testing
         return (first, second, counters, Counters())
     }
 
-    /// Defect 1 of issue 12: a retiring producer full of messages whose successor
-    /// has no room (its broker is unreachable, its queue full). Re-producing used to
-    /// happen inside the delivery callback, up to 1000 × 1 ms per message, all in
-    /// one poll: 200 messages held a retirement (and a stop) for 200 s whatever its
-    /// deadline. Now the callback only keeps what failed, and the retirement loop
-    /// waits for room in 1 ms steps checked against the deadline: it ends by the
-    /// deadline, plus the purge's grace, with every message counted.
+    /// A retiring producer full of messages whose successor has no room (its broker is unreachable, its queue
+    /// full) ends its retirement by the deadline, plus the purge's grace, with every message counted: the
+    /// delivery callback only keeps what failed, and the retirement loop waits for room in 1 ms steps checked
+    /// against the deadline. Re-producing inside the callback would wait up to 1000 × 1 ms per message, all in
+    /// one poll: 200 messages would hold a retirement (and a stop) for 200 s whatever its deadline.
     @Test func aRetirementIntoAFullSuccessorEndsByItsDeadline() throws {
         let (first, second, counters, retired) = try Self.retiringIntoAFullSuccessor(holding: 200)
         let started = ProducerGeneration.monotonicMillis()
@@ -359,10 +357,9 @@ import Testing
         _ = second.flushForShutdown(timeoutMs: 100)
     }
 
-    /// Issue 12, defect 8: with `-X debug=...` librdkafka logs from the thread
-    /// that produces and polls (a transmit lcore), and its log callback ran the
-    /// application's logger right there. Now every line goes through the
-    /// producer's log queue and is logged on the log thread.
+    /// With `-X debug=...` librdkafka logs from the thread that produces and polls (a transmit lcore, whose
+    /// hot loop must not log): every line goes through the producer's log queue and is logged on the log
+    /// thread, never by the application's logger inside the log callback.
     @Test func librdkafkasLogLinesAreNeverLoggedOnTheProducingThread() throws {
         let lines = Mutex<[(thread: UInt, facility: String)]>([])
         KafkaLog.route { _, facility, _, _ in
@@ -453,8 +450,8 @@ extension ProducerGenerationTests {
     /// `consume` reads from offsets the seek found; retention may delete them
     /// before the fetch. An offset the partition no longer holds (here, one past
     /// its end, which the broker refuses alike) must fail the read with the
-    /// partition named. Before, librdkafka's default reset jumped to the end:
-    /// the read ended at once, "complete", with nothing of the window.
+    /// partition named, not reset: librdkafka's default reset would jump to the
+    /// end, and the read would end at once, "complete", with nothing of the window.
     @Test func anOffsetThePartitionNoLongerHoldsFailsTheReadLoudly() throws {
         let broker = try EmbeddedBroker(topics: [("pcap", 1)])
         let counters = Counters()

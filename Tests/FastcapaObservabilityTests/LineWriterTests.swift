@@ -5,8 +5,8 @@ import Testing
 
 @testable import FastcapaObservability
 
-/// Issue 25, items 1, 2 and 6: a file written by `LineWriter` loses lines, counted, never half a line, and
-/// never holds its callers up.
+/// A file written by `LineWriter` loses lines, counted, never half a line, and never holds its callers up: a
+/// full disk or a FIFO nobody reads costs lines of statistics, never the sampler, a reload or the stop.
 @Suite(.timeLimit(.minutes(1))) struct LineWriterTests {
     /// A write function that takes at most `budget` more bytes, then fails with ENOSPC (a small file system).
     final class Budget: Sendable {

@@ -9,10 +9,9 @@ import Testing
 
 /// The metrics and health server, in process.
 @Suite struct MetricsServerTests {
-    /// Defect 3 of issue 12: each response used to render in an unstructured
-    /// task, so `stop()` returned while a render still ran, and the pipeline was
-    /// then released under it (a crash after the accounting). Now responses render
-    /// on the event loop, and `stop()` returns only once the one being rendered is done.
+    /// `stop()` returns only once the response being rendered is done: the pipeline is released after the
+    /// stop, and a render still running then would read it freed (a crash after the accounting). Responses
+    /// render on the event loop, so the stop can wait for the one under way.
     @Test func stopWaitsForTheResponseBeingRendered() throws {
         let started = DispatchSemaphore(value: 0)
         let finished = Mutex(false)
@@ -50,7 +49,7 @@ import Testing
     }
 }
 
-/// Issue 21: a port whose link is down, in the statistics table and the -s file.
+/// A port whose link is down shows in the statistics table and the -s file, so a silent port is told from an idle one.
 @Suite struct LinkStatisticsTests {
     static let links = [
         Port.Link(port: 0, up: true, speedMbps: 10_000, idleSeconds: 0.1234),

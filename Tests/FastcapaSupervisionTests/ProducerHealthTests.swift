@@ -60,8 +60,8 @@ import Testing
         )
     }
 
-    /// Defect 5 of issue 12: a restart decided before a SIGHUP, waiting out its
-    /// backoff, must not replace the freshly reloaded producer nor count a restart.
+    /// A restart decided before a SIGHUP, waiting out its backoff, must not replace the freshly reloaded
+    /// producer nor count a restart: the reload has already replaced the generation that failed.
     @Test func aRestartDecisionIsDroppedWhenAReloadReplacedItsGeneration() {
         var health = ProducerHealth()
         _ = health.observe(Self.observation(0, generation: 1, fatal: true))
@@ -132,7 +132,7 @@ import Testing
     }
 }
 
-/// Issue 21: what /health says beyond the producers: the embedded broker and links that are down.
+/// What /health says beyond the producers: the embedded broker and links that are down.
 @Suite struct HealthSummaryTests {
     static let links = [Port.Link(port: 0, up: true, speedMbps: 10_000), Port.Link(port: 1, up: false)]
 

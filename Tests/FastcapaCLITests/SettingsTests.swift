@@ -113,14 +113,18 @@ import Testing
         }
     }
 
-    /// Each setting's key is its option's long name, and the option is where the table reads it from.
+    /// Each setting's key is its option's long name, its flag the option's short name, and the
+    /// option is where the table reads it from.
     @Test func everySettingIsTheOptionOfItsKey() throws {
-        for setting in Setting.all {
+        for setting in Setting.all where setting.key != "require-broker" {
             let value = setting.defaultValue.isEmpty ? "x" : setting.defaultValue
-            let arguments = setting.key == "require-broker" ? ["--require-broker"] : ["--\(setting.key)", value]
-            let options = try CaptureOptions.parse(arguments)
-            #expect(options.givenOnCommandLine == [setting.key: setting.key == "require-broker" ? "true" : value])
+            for name in ["--\(setting.key)", setting.fastcapaFlag ?? setting.shortFlag].compactMap({ $0 }) {
+                let options = try CaptureOptions.parse([name, value])
+                #expect(options.givenOnCommandLine == [setting.key: value], "\(name)")
+            }
         }
+        #expect(try CaptureOptions.parse(["--require-broker"]).givenOnCommandLine == ["require-broker": "true"])
+        #expect(try CaptureOptions.parse(["--no-require-broker"]).givenOnCommandLine == ["require-broker": "false"])
         #expect(try CaptureOptions.parse([]).givenOnCommandLine.isEmpty)
     }
 

@@ -37,13 +37,13 @@ struct Setting: Sendable {
     }
 
     /// Where the command line holds a setting given as text.
-    typealias Option = KeyPath<CaptureOptions, String?> & Sendable
+    typealias GivenText = KeyPath<CaptureOptions, String?> & Sendable
 
     static func integer(
         _ key: String,
         flag: String? = nil,
         _ path: WritableKeyPath<ResolvedConfiguration, Int> & Sendable,
-        option: Option,
+        option: GivenText,
         help: String
     ) -> Setting {
         let defaultValue = "\(ResolvedConfiguration()[keyPath: path])"
@@ -63,7 +63,7 @@ struct Setting: Sendable {
         _ key: String,
         flag: String? = nil,
         _ path: WritableKeyPath<ResolvedConfiguration, String> & Sendable,
-        option: Option,
+        option: GivenText,
         help: String,
         shownDefault: String? = nil
     ) -> Setting {
@@ -85,7 +85,7 @@ struct Setting: Sendable {
         _ key: String,
         flag: String? = nil,
         _ path: WritableKeyPath<ResolvedConfiguration, String?> & Sendable,
-        option: Option,
+        option: GivenText,
         help: String,
         shownDefault: String? = nil
     ) -> Setting {
@@ -132,7 +132,7 @@ struct Setting: Sendable {
         _ path: WritableKeyPath<ResolvedConfiguration, Value> & Sendable,
         aliases: [String: Value] = [:],
         given: (WritableKeyPath<ResolvedConfiguration, Bool> & Sendable)? = nil,
-        option: Option,
+        option: GivenText,
         help: String,
         shownDefault: String? = nil
     ) -> Setting where Value.RawValue == String {

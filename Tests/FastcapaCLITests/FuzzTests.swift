@@ -91,7 +91,7 @@ import Testing
         let iterations = Self.runFor(seconds: 1, seed: 3) { random in
             let input = Self.mutate("linger.ms=5", &random)
             do {
-                let properties = try CaptureOptions.parseDashX([input])
+                let properties = try KafkaConnectionOptions.parseDashX([input])
                 #expect(properties.global.count + properties.topic.count == 1)
                 // librdkafka judges the property itself: a refusal names it.
                 do { try KafkaConfiguration.validate(properties) } catch let error as KafkaPropertyError {

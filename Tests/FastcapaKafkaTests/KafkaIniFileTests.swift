@@ -1,3 +1,4 @@
+import CRdKafka
 import Testing
 
 @testable import FastcapaKafka
@@ -103,5 +104,25 @@ import Testing
             #expect(KafkaProperties.isSensitive(key), "\(key)")
         }
         #expect(!KafkaProperties.isSensitive("bootstrap.servers"))
+    }
+
+    /// A consumer opens its topics from the default topic configuration: the topic
+    /// properties (`[kafka-topic]`, `-X topic.KEY`) go there, over fastcapa's defaults.
+    @Test func topicPropertiesReachAConsumersDefaultTopicConfiguration() throws {
+        func offsetReset(_ properties: KafkaProperties) throws -> String? {
+            let conf = try KafkaConfiguration.makeConsumerConf(properties, defaults: [("auto.offset.reset", "error")])
+            defer { rd_kafka_conf_destroy(conf) }
+            guard let topicConf = rd_kafka_conf_get_default_topic_conf(conf) else { return nil }
+            var buffer = [CChar](repeating: 0, count: 64)
+            var size = buffer.count
+            guard rd_kafka_topic_conf_get(topicConf, "auto.offset.reset", &buffer, &size) == RD_KAFKA_CONF_OK else {
+                return nil
+            }
+            return text(of: buffer)
+        }
+        #expect(try offsetReset(KafkaProperties()) == "error")
+        let earliest = KafkaProperties(topic: [.init(key: "auto.offset.reset", value: "earliest", origin: "-X")])
+        // librdkafka names the value by the first of its synonyms (smallest, earliest, beginning).
+        #expect(try offsetReset(earliest) == "smallest")
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FastcapaCapture
 import FastcapaFilter
 import FastcapaKafka
 import Foundation
@@ -66,7 +67,7 @@ struct ConsumeCommand: ParsableCommand {
     )
     var filter: String?
     @Option(help: "The snap length in the file header (pcap, pcapng); longer values are refused.")
-    var snapLength: Int = 262_144
+    var snapLength: Int = CaptureSettings().snapLength
     @Flag(help: "Keep waiting for new packets after reaching the end.") var follow = false
     @Option(
         help:
@@ -89,8 +90,10 @@ struct ConsumeCommand: ParsableCommand {
             throw ValidationError("--slack: \(slack) is out of range. Use 0 to 86400 seconds (default 10).")
         }
         guard reorderWindow >= 1 else { throw ValidationError("--reorder-window: use 1 or more packets.") }
-        guard (1...262_144).contains(snapLength) else {
-            throw ValidationError("--snap-length: \(snapLength) is out of range. Use 1 to 262144 (default 262144).")
+        guard (1...CaptureSettings.maxSnapLength).contains(snapLength) else {
+            throw ValidationError(
+                "--snap-length: \(snapLength) is out of range. Use 1 to \(CaptureSettings.maxSnapLength) (default \(CaptureSettings().snapLength))."
+            )
         }
         _ = try partitionList()
         _ = try timeRange()

@@ -17,12 +17,10 @@ struct LimitCommand: ParsableCommand {
     var call: String = "batch"
     @Option(help: "Messages per batch, and between polls.") var batch: Int = 256
     @Flag(help: "Let librdkafka point at the message instead of copying it.") var noCopy = false
-    @Option(name: [.short, .long], help: "Bootstrap servers.") var brokers: String
-    @Option(name: [.short, .long], help: "Topic.") var topic: String = "pcap"
+    @OptionGroup var kafkaOptions: KafkaClientOptions
+    @Option(name: [.short, .long], help: "Topic (default: the --config file's topic, else pcap).") var topic: String?
     @Option(help: "Message size in bytes.") var size: Int = 64
     @Option(help: "Seconds to run.") var seconds: Double = 5
-    @Option(name: .customShort("X"), parsing: .unconditionalSingleValue, help: "A librdkafka property, key=value.")
-    var properties: [String] = []
 
     func validate() throws {
         guard (0...1_000_000).contains(size) else { throw ValidationError("--size: use 0 to 1000000.") }
@@ -36,12 +34,11 @@ struct LimitCommand: ParsableCommand {
     }
 
     func run() throws {
-        var kafka = try CaptureOptions.parseDashX(properties)
-        kafka.setGlobal("bootstrap.servers", brokers, origin: "--brokers")
+        let resolved = try kafkaOptions.resolve(use: "write to")
         print(
             try KafkaBenchmarkTools.produceFlat(
-                properties: kafka,
-                topic: topic,
+                properties: resolved.producer,
+                topic: try kafkaOptions.topic(given: topic, resolved: resolved),
                 size: size,
                 seconds: seconds,
                 call: KafkaBenchmarkTools.Call(rawValue: call)!,

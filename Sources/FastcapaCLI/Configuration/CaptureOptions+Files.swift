@@ -3,26 +3,6 @@ import Foundation
 
 /// The Kafka properties and files the options name.
 extension CaptureOptions {
-    /// `-X key=value` entries; `topic.KEY` goes to the topic.
-    static func parseDashX(_ texts: [String]) throws -> KafkaProperties {
-        var properties = KafkaProperties()
-        for text in texts {
-            let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let key = parts[0].trimmingCharacters(in: .whitespaces)
-            guard parts.count == 2, !key.isEmpty else {
-                throw SettingError(
-                    "-X '\(text)' is not key=value. Write librdkafka properties as -X key=value, e.g. -X bootstrap.servers=localhost:9092."
-                )
-            }
-            if key.hasPrefix("topic.") {
-                properties.topic.append(.init(key: String(key.dropFirst(6)), value: String(parts[1]), origin: "-X"))
-            } else {
-                properties.global.append(.init(key: key, value: String(parts[1]), origin: "-X"))
-            }
-        }
-        return properties
-    }
-
     /// Fastcapa's INI file, `${NAME}` references expanded. Groups it does not
     /// know are skipped (as GKeyFile did) and named in `warnings`.
     static func loadIni(

@@ -3,47 +3,25 @@ import FastcapaCapture
 import FastcapaKafka
 import Foundation
 
-/// How `consume` and `watermarks` reach a cluster: the capture's own config file
-/// (`--config`: its `kafka:` map, its `kafka-config:` INI file and its topic) and
-/// Kafka file (`-c`), `-X`, `-b`, and the credentials folder, layered as the capture
-/// layers them (INI file, then the config file's map, then `-X`; `-b` last), so that
-/// a secured cluster's settings (TLS, SASL, `@NAME` secrets) are written once.
+/// How `consume`, `limit` and `watermarks` reach a cluster: the connection
+/// options the capture takes (`--config`: its `kafka:` map, its `kafka-config:`
+/// INI file and its topic; `-c`; `-X`; the credentials folder), resolved as the
+/// capture resolves them, and `-b` last, so that a secured cluster's settings
+/// (TLS, SASL, `@NAME` secrets) are written once.
 struct KafkaClientOptions: ParsableArguments {
-    @Option(
-        name: .customLong("config"),
-        help:
-            "The capture's YAML config file (e.g. /etc/fastcapa/fastcapa.yaml): its kafka: map, kafka-config: file and topic.",
-        completion: .file(extensions: ["yaml", "yml"])
-    )
-    var config: String?
+    @OptionGroup var connection: KafkaConnectionOptions
     @Option(
         name: [.short, .long],
         help: "Bootstrap servers (or give them with --config, -c or -X bootstrap.servers=...)."
     )
     var brokers: String?
-    @Option(
-        name: [.customShort("c"), .customLong("kafka-config")],
-        help: "Fastcapa's Kafka INI file; [kafka-global] properties are used.",
-        completion: .file()
-    )
-    var kafkaConfig: String?
-    @Option(
-        name: .customShort("X"),
-        parsing: .unconditionalSingleValue,
-        help: "A librdkafka property, key=value (repeatable); producer-only properties are left out."
-    )
-    var properties: [String] = []
-    @Option(
-        name: .customLong("credentials-directory"),
-        help: "Read @NAME secrets from DIR/NAME instead of systemd's $CREDENTIALS_DIRECTORY.",
-        completion: .directory
-    )
-    var credentialsDirectory: String?
 
     /// What the options resolve to.
     struct Resolved {
         /// The consumer's properties (producer-only ones left out).
         var kafka: KafkaProperties
+        /// Every property, for a producer.
+        var producer: KafkaProperties
         /// The config file's topic, when it names one topic (not a `{port}` template).
         var topic: String?
         /// Port 0's topic, when the config file's is a topic per port (`pcap-{port}`).
@@ -52,13 +30,13 @@ struct KafkaClientOptions: ParsableArguments {
     }
 
     /// The properties, resolved as the capture resolves its own.
-    func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Resolved {
-        var arguments: [String] = []
-        if let config { arguments += ["--config", config] }
-        if let kafkaConfig { arguments += ["-c", kafkaConfig] }
-        for property in properties { arguments += ["-X", property] }
+    /// - Parameter use: what the cluster is for, in the refusal when no broker is given.
+    func resolve(
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        use: String = "read from"
+    ) throws -> Resolved {
+        var arguments = connection.arguments
         if let brokers { arguments += ["-X", "bootstrap.servers=\(brokers)"] }
-        if let credentialsDirectory { arguments += ["--credentials-directory", credentialsDirectory] }
         let resolved: ResolvedConfiguration
         do {
             resolved = try CaptureOptions.parse(arguments).resolve(environment: environment)
@@ -67,7 +45,7 @@ struct KafkaClientOptions: ParsableArguments {
         }
         guard resolved.kafka.hasBrokers else {
             throw ValidationError(
-                "no broker to read from. Give -b HOST:PORT, --config FILE (bootstrap.servers under its kafka: map), -c FILE or -X bootstrap.servers=HOST:PORT."
+                "no broker to \(use). Give -b HOST:PORT, --config FILE (bootstrap.servers under its kafka: map), -c FILE or -X bootstrap.servers=HOST:PORT."
             )
         }
         let (kafka, _) = KafkaConfiguration.forConsumer(resolved.kafka)
@@ -76,8 +54,9 @@ struct KafkaClientOptions: ParsableArguments {
         let template = resolved.settings.topic(forPort: 0) != topic
         return Resolved(
             kafka: kafka,
-            topic: config != nil && !template ? topic : nil,
-            topicTemplate: config != nil && template ? resolved.settings.topic(forPort: 0) : nil,
+            producer: resolved.kafka,
+            topic: connection.config != nil && !template ? topic : nil,
+            topicTemplate: connection.config != nil && template ? resolved.settings.topic(forPort: 0) : nil,
             warnings: resolved.warnings
         )
     }

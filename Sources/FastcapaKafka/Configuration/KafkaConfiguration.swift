@@ -35,6 +35,32 @@ package enum KafkaConfiguration {
         return conf
     }
 
+    /// A consumer's `rd_kafka_conf_t`: `makeConf`'s, with `properties.topic` on its default
+    /// topic configuration, which every topic the consumer opens starts from. A topic
+    /// default set on the global configuration (`auto.offset.reset`) already made that
+    /// configuration; the topic properties go over it.
+    package static func makeConsumerConf(
+        _ properties: KafkaProperties,
+        defaults: [(String, String)] = []
+    ) throws(KafkaPropertyError) -> OpaquePointer {
+        let conf = try makeConf(properties, defaults: defaults)
+        guard !properties.topic.isEmpty else { return conf }
+        let topicConf: OpaquePointer
+        if let existing = rd_kafka_conf_get_default_topic_conf(conf) {
+            topicConf = existing
+        } else {
+            topicConf = rd_kafka_topic_conf_new()!
+            rd_kafka_conf_set_default_topic_conf(conf, topicConf)
+        }
+        do {
+            try apply(properties.topic, to: topicConf)
+        } catch {
+            rd_kafka_conf_destroy(conf)
+            throw error
+        }
+        return conf
+    }
+
     /// A new `rd_kafka_topic_conf_t` with `properties.topic` applied.
     package static func makeTopicConf(_ properties: KafkaProperties) throws(KafkaPropertyError) -> OpaquePointer {
         let conf = rd_kafka_topic_conf_new()!

@@ -73,7 +73,7 @@ package final class KafkaTopicReader: @unchecked Sendable {
     ) throws {
         self.topic = topic
         self.group = group
-        let conf = try KafkaConfiguration.makeConf(
+        let conf = try KafkaConfiguration.makeConsumerConf(
             properties,
             defaults: [
                 ("group.id", group), ("enable.auto.commit", start == .stored ? "true" : "false"),

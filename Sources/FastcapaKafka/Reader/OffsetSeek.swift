@@ -176,7 +176,7 @@ final class OffsetProbe {
 
     init(properties: KafkaProperties, topic: String, timeoutMs: Int32) throws {
         // Each answer needs the first message (and its batch): small fetches, no waiting for more data.
-        let conf = try KafkaConfiguration.makeConf(
+        let conf = try KafkaConfiguration.makeConsumerConf(
             properties,
             defaults: [
                 ("group.id", "fastcapa-consume-seek"), ("enable.auto.commit", "false"),

@@ -84,13 +84,13 @@ let package = Package(
 
         // MARK: Swift modules, from the bottom up.
 
-        // The pcap and pcapng file formats and the message key.
+        // The pcap and pcapng file formats.
         .target(name: "PcapFormat", swiftSettings: strict),
         // Every libpcap call: tcpdump expressions compiled to classic BPF, and
         // matched against frames (the probe's capture filter, and `consume --filter`).
         .target(name: "FastcapaFilter", dependencies: ["CPcap"], swiftSettings: strict),
-        // Everything that owns librdkafka: configuration, producer generations
-        // and their callbacks, delivery-report threads, the reader, the embedded broker.
+        // Everything that owns librdkafka: the message contract, configuration, producer
+        // generations and their callbacks, delivery-report threads, the reader, the embedded broker.
         .target(name: "FastcapaKafka", dependencies: ["CRdKafka", "CFastcapaShared"], swiftSettings: strict),
         // Benchmark and testing aids beside it: the limit producer, watermarks, fault injection.
         .target(name: "FastcapaKafkaTools", dependencies: ["FastcapaKafka", "CRdKafka"], swiftSettings: strict),
@@ -185,7 +185,7 @@ let package = Package(
         // Captures run as child processes (rte_eal_init works once per process).
         .testTarget(
             name: "FastcapaEndToEndTests",
-            dependencies: ["PcapFormat", "FastcapaCapture", "FastcapaTestSupport"],
+            dependencies: ["PcapFormat", "FastcapaKafka", "FastcapaCapture", "FastcapaTestSupport"],
             exclude: [
                 "Support/alloc_counter.c", "Support/call_threads.c", "Support/heap_sampler.c", "Support/tsan_threads.c",
                 "Support/deny_write_execute.c", "Support/create_topic.c",

@@ -75,11 +75,11 @@ package enum KafkaBenchmarkTools {
     static func limitHeaders() -> [(name: String, value: String)] {
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, host.count - 1)
-        return [("port", "0"), ("queue", "0"), ("probe", text(of: host))]
+        return MessageContract.headers(MessageContract.Header.allCases, port: 0, queue: 0, probe: text(of: host))
     }
 
     /// The limit: one producer pushing pre-built messages of `size` bytes with an
-    /// 8-byte key as fast as librdkafka takes them, serving delivery reports
+    /// the contract's key as fast as librdkafka takes them, serving delivery reports
     /// every `batch` messages. Copied by librdkafka like the probe's unless
     /// `copy` is false. Returns messages delivered.
     package static func produceFlat(
@@ -106,9 +106,10 @@ package enum KafkaBenchmarkTools {
         let payload = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 64)
         defer { payload.deallocate() }
         memset(payload, 0x5A, max(size, 1))
-        let key = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        let key = UnsafeMutablePointer<MessageContract.Key>.allocate(capacity: 1)
         defer { key.deallocate() }
-        key.initialize(to: UInt64(1).bigEndian)
+        key.initialize(to: MessageContract.key(micros: 1))
+        let keyLength = MessageContract.keyLength
         let flags = copy ? RD_KAFKA_MSG_F_COPY : 0
         let messages = UnsafeMutablePointer<rd_kafka_message_t>.allocate(capacity: batch)
         defer { messages.deallocate() }
@@ -117,7 +118,7 @@ package enum KafkaBenchmarkTools {
             messages[index].payload = payload
             messages[index].len = size
             messages[index].key = UnsafeMutableRawPointer(key)
-            messages[index].key_len = 8
+            messages[index].key_len = keyLength
         }
         let headers = call == .producevaHeaders || call == .producevaHeadersNamed ? limitHeaders() : []
         let names = headers.map { strdup($0.name)! }
@@ -144,7 +145,7 @@ package enum KafkaBenchmarkTools {
         fields[1].vtype = RD_KAFKA_VTYPE_VALUE
         fields[1].u.mem = .init(ptr: payload, size: size)
         fields[2].vtype = RD_KAFKA_VTYPE_KEY
-        fields[2].u.mem = .init(ptr: UnsafeMutableRawPointer(key), size: 8)
+        fields[2].u.mem = .init(ptr: UnsafeMutableRawPointer(key), size: keyLength)
         fields[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS
         fields[3].u.i = flags
         var start = timespec()
@@ -159,7 +160,9 @@ package enum KafkaBenchmarkTools {
             case .batch:
                 taken = Int(rd_kafka_produce_batch(producer.topic, -1, flags, messages, Int32(batch)))
             case .produce:
-                while taken < batch && rd_kafka_produce(producer.topic, -1, flags, payload, size, key, 8, nil) == 0 {
+                while taken < batch
+                    && rd_kafka_produce(producer.topic, -1, flags, payload, size, key, keyLength, nil) == 0
+                {
                     taken += 1
                 }
             case .produceva, .producevaHeaders, .producevaHeadersNamed:

@@ -1,3 +1,4 @@
+import FastcapaKafka
 import FastcapaTestSupport
 import Foundation
 import PcapFormat
@@ -237,7 +238,7 @@ enum Harness {
         var partition: Int
         var key: [UInt8]?
         var value: [UInt8]
-        var micros: UInt64? { key.flatMap(CaptureKey.decode) }
+        var micros: UInt64? { key.flatMap(MessageContract.micros(key:)) }
     }
 
     /// Reads a whole topic with kcat, not with fastcapa's own code.

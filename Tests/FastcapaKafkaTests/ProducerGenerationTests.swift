@@ -106,7 +106,7 @@ import Testing
         let deadline = Date().addingTimeInterval(10)
         while !reader.reachedEnd && Date() < deadline {
             guard let message = try reader.next(timeoutMs: 100) else { continue }
-            messages.append((message.key.map { $0.reduce(UInt64(0)) { $0 << 8 | UInt64($1) } } ?? .max, message))
+            messages.append((message.key.flatMap(MessageContract.micros(key:)) ?? .max, message))
         }
         return messages
     }
@@ -136,13 +136,13 @@ import Testing
         let counters = Counters()
         let generation = try Self.generation(Self.properties(broker), counters: counters)
         let endpoint = generation.endpoint
-        let headers = HeaderedMessage(headers: [("port", "2")])
-        let key = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        let arguments = ProducevaArguments(headers: [("port", "2")])
+        let key = UnsafeMutablePointer<MessageContract.Key>.allocate(capacity: 1)
         defer { key.deallocate() }
         let stamp: Int64 = 1_700_000_000_123
         let before = Int64(Date().timeIntervalSince1970 * 1000)
         for index in 0..<30 {
-            key.pointee = UInt64(index).bigEndian
+            key.pointee = MessageContract.key(micros: UInt64(index))
             let text = Array("message \(index)".utf8)
             // Even ones name partition (index / 2) % 3 and a timestamp; odd ones leave
             // both to librdkafka, the partitioner placing them by the hint index.
@@ -156,7 +156,7 @@ import Testing
                     hint: UInt(index),
                     partition: named ? Int32(index / 2 % 3) : -1,
                     timestampMillis: named ? stamp + Int64(index) : 0,
-                    headers: headers
+                    arguments: arguments
                 )
             }
             #expect(refusal == nil)
@@ -187,7 +187,7 @@ import Testing
             counters: counters
         )
         let endpoint = generation.endpoint
-        let key = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        let key = UnsafeMutablePointer<MessageContract.Key>.allocate(capacity: 1)
         defer { key.deallocate() }
         key.initialize(to: 0)
         let large = [UInt8](repeating: 1, count: 2000)
@@ -263,12 +263,12 @@ import Testing
     /// (`port`, `probe`, and `orig_len` on the cut ones) that a fatally failed
     /// producer still held are produced again to its successor with the same headers.
     @Test func headersSurviveARetirementIntoTheSuccessor() throws {
-        let headers = HeaderedMessage(headers: [("port", "3"), ("probe", "tap-1")])
-        let key = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        let arguments = ProducevaArguments(headers: [("port", "3"), ("probe", "tap-1")])
+        let key = UnsafeMutablePointer<MessageContract.Key>.allocate(capacity: 1)
         defer { key.deallocate() }
         let (broker, retirement, counters, retired) = try Self.retiredAfterAFatalError { first in
             for index in 0..<200 {
-                key.pointee = UInt64(index).bigEndian
+                key.pointee = MessageContract.key(micros: UInt64(index))
                 let text = Array("message \(index)".utf8)
                 let refusal = text.withUnsafeBytes { bytes in
                     first.endpoint.produce(
@@ -279,7 +279,7 @@ import Testing
                         hint: 0,
                         partition: -1,
                         timestampMillis: 0,
-                        headers: headers
+                        arguments: arguments
                     )
                 }
                 #expect(refusal == nil)
@@ -292,7 +292,7 @@ import Testing
         let deadline = Date().addingTimeInterval(10)
         while !reader.reachedEnd && Date() < deadline {
             guard let message = try reader.next(timeoutMs: 100) else { continue }
-            let index = Int(message.key!.reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+            let index = Int(MessageContract.micros(key: message.key!)!)
             #expect(message.header("port") == "3")
             #expect(message.header("probe") == "tap-1")
             #expect(message.header("orig_len") == (index % 2 == 0 ? "\(1000 + index)" : nil), "message \(index)")

@@ -4,14 +4,6 @@ import PcapFormat
 import Testing
 
 @Suite struct PcapFormatTests {
-    @Test func keysAreEightBytesBigEndianMicroseconds() {
-        let micros: UInt64 = 1_213_789_568_367_761
-        let key = CaptureKey.encode(micros: micros)
-        #expect(key == [0x00, 0x04, 0x4F, 0xEF, 0x68, 0x0D, 0xFC, 0x91])
-        #expect(CaptureKey.decode(key) == micros)
-        #expect(CaptureKey.decode([1, 2, 3]) == nil)
-    }
-
     @Test func pcapRoundTripsBothByteOrders() throws {
         let records = [
             PcapRecord(micros: 1_500_000_000_123_456, data: [1, 2, 3], originalLength: 60),

@@ -15,20 +15,26 @@ struct ConsumedPacket {
     var partition: Int32
     var offset: Int64
 
-    /// The message contract (Documentation/MessageFormat.md) read back; throws
-    /// when the key is not a capture time.
+    /// The message contract (`MessageContract`) read back; throws when the key
+    /// is not a capture time.
     init(_ message: KafkaTopicReader.Message, topic: String) throws {
-        guard let key = message.key, let micros = CaptureKey.decode(key) else {
-            throw ValidationError(
-                "the message at partition \(message.partition) offset \(message.offset) of topic '\(topic)' has a key of \(message.key?.count ?? 0) bytes, not 8: this is not a topic fastcapa wrote (its keys are capture times). Read it with kcat instead."
+        guard let micros = message.key.flatMap(MessageContract.micros(key:)) else {
+            let refusal = MessageContract.keyRefusal(
+                partition: message.partition,
+                offset: message.offset,
+                topic: topic,
+                length: message.key?.count ?? 0
             )
+            throw ValidationError("\(refusal). Read it with kcat instead.")
         }
         self.micros = micros
         frame = message.value
-        let original = message.header(HeaderedMessage.originalLengthName).flatMap { Int($0) } ?? 0
-        originalLength = max(original, frame.count)
-        probe = message.header("probe")
-        port = message.header("port")
+        originalLength = MessageContract.originalLength(
+            header: message.header(MessageContract.originalLengthName),
+            valueLength: frame.count
+        )
+        probe = message.header(MessageContract.Header.probe.name)
+        port = message.header(MessageContract.Header.port.name)
         partition = message.partition
         offset = message.offset
     }

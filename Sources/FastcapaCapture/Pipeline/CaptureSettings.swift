@@ -1,4 +1,5 @@
 import FastcapaFilter
+import FastcapaKafka
 import Glibc
 
 /// Everything the data path needs to know, validated before any resource exists.
@@ -76,15 +77,8 @@ package struct CaptureSettings: Sendable, Equatable {
     /// The `probe` header's value; empty: the host name.
     package var probeID: String = ""
 
-    /// A header `--headers` can add to every message, with an ASCII value.
-    package enum MessageHeader: String, Sendable, CaseIterable {
-        /// The DPDK port id.
-        case port
-        /// The receive queue.
-        case queue
-        /// `--probe-id`, or the host name.
-        case probe
-    }
+    /// A header `--headers` can add to every message (`port`, `queue`, `probe`).
+    package typealias MessageHeader = MessageContract.Header
     /// Where transmit workers send packets: Kafka, or nowhere (benchmarks of the
     /// receive path: packets are freed after the ring and counted as null_sink).
     package var sink: Sink = .kafka
@@ -256,13 +250,7 @@ package struct CaptureSettings: Sendable, Equatable {
 
     /// The topic a port's packets go to: `topic` with `{port}` replaced by its id.
     package func topic(forPort port: UInt16) -> String {
-        var result = ""
-        var rest = Substring(topic)
-        while let range = rest.firstRange(of: "{port}") {
-            result += rest[..<range.lowerBound] + "\(port)"
-            rest = rest[range.upperBound...]
-        }
-        return result + rest
+        MessageContract.topic(topic, port: port)
     }
 
     /// Every topic the selected ports produce to, in port order, once each.

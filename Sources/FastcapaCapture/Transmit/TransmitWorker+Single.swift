@@ -51,7 +51,7 @@ extension TransmitWorker {
             return true
         }
         let hint = hint(packet, payload, length, batch: batch)
-        singleKey.pointee = CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField).bigEndian
+        singleKey.pointee = MessageContract.key(micros: CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField))
         let withHeaders = addsHeaders || length < captured
         while true {
             let refused: ProduceRefusal?
@@ -70,7 +70,7 @@ extension TransmitWorker {
                     hint: hint,
                     partition: named ? Int32(truncatingIfNeeded: hint % partitions) : -1,
                     timestampMillis: burstMillis,
-                    headers: headered
+                    arguments: producevaArguments
                 )
             } else {
                 refused = record.producer.produce(payload, length: length, key: singleKey, hint: hint)

@@ -5,7 +5,7 @@ import FastcapaKafka
 import Synchronization
 
 /// Drains one transmit ring into Kafka: one message per packet, keyed by the
-/// packet's capture time (8 bytes, epoch microseconds, big-endian).
+/// packet's capture time (`MessageContract`).
 ///
 /// Per burst: read the producer and live settings through RCU, dequeue,
 /// produce the packets (in one `rd_kafka_produce_batch` call, or one call per
@@ -33,7 +33,7 @@ package final class TransmitWorker: @unchecked Sendable {
     let nullSink: Bool
     /// The message contract's headers: this worker's fixed ones (`--headers`,
     /// values built once) and `orig_len` for a cut frame, produced one message a call.
-    let headered: HeaderedMessage
+    let producevaArguments: ProducevaArguments
     /// Every message carries headers (`--headers` given): none goes in a batch.
     let addsHeaders: Bool
     /// Frames of this length or longer were cut by the kernel before the driver
@@ -55,7 +55,7 @@ package final class TransmitWorker: @unchecked Sendable {
     let batch: MessageBatch
     let sources: UnsafeMutablePointer<Int>
     /// The key of a packet produced on its own.
-    let singleKey: UnsafeMutablePointer<UInt64>
+    let singleKey: UnsafeMutablePointer<MessageContract.Key>
     /// Numbers the batches: the default partitioner sends batch n to partition n % partitions.
     var batchSequence: UInt
     /// The timestamp (epoch ms) of this burst's messages with headers: read by the
@@ -95,14 +95,8 @@ package final class TransmitWorker: @unchecked Sendable {
         self.topic = topic
         self.nullSink = settings.sink == .null
         let probe = settings.probeName
-        headered = HeaderedMessage(
-            headers: settings.headers.map { header in
-                switch header {
-                case .port: (header.rawValue, "\(port)")
-                case .queue: (header.rawValue, "\(queue)")
-                case .probe: (header.rawValue, probe)
-                }
-            }
+        producevaArguments = ProducevaArguments(
+            headers: MessageContract.headers(settings.headers, port: port, queue: queue, probe: probe)
         )
         addsHeaders = !settings.headers.isEmpty
         batch = MessageBatch(capacity: settings.txBurst)

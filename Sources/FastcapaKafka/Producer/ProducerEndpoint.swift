@@ -45,7 +45,7 @@ package struct ProducerEndpoint {
         }
     }
 
-    /// Produces one message (copied), keyed by `key` (8 bytes), letting the
+    /// Produces one message (copied), keyed by `key` (the contract's), letting the
     /// partitioner place it by `hint`. Returns why it was refused, or nil.
     @inlinable package func produce(
         _ payload: UnsafeRawPointer,
@@ -60,7 +60,7 @@ package struct ProducerEndpoint {
             UnsafeMutableRawPointer(mutating: payload),
             length,
             key,
-            8,
+            MessageContract.keyLength,
             UnsafeMutableRawPointer(bitPattern: hint)
         )
         return status == 0 ? nil : ProduceRefusal(rd_kafka_last_error())
@@ -184,7 +184,7 @@ package enum ProduceRefusal: Sendable, Equatable {
 /// keys. Nothing is allocated per burst. The owner deallocates it.
 package struct MessageBatch {
     @usableFromInline let messages: UnsafeMutablePointer<rd_kafka_message_t>
-    @usableFromInline let keys: UnsafeMutablePointer<UInt64>
+    @usableFromInline let keys: UnsafeMutablePointer<MessageContract.Key>
     package let capacity: Int
 
     package init(capacity: Int) {
@@ -201,7 +201,7 @@ package struct MessageBatch {
     }
 
     /// Fills message `index`: `payload` is copied when produced; `captureMicros`
-    /// becomes the 8-byte big-endian key; `hint` places it under the partitioner.
+    /// becomes the contract's key; `hint` places it under the partitioner.
     @inlinable package func set(
         _ index: Int,
         payload: UnsafeRawPointer,
@@ -210,11 +210,11 @@ package struct MessageBatch {
         hint: UInt,
         partition: Int32
     ) {
-        keys[index] = captureMicros.bigEndian
+        keys[index] = MessageContract.key(micros: captureMicros)
         messages[index].payload = UnsafeMutableRawPointer(mutating: payload)
         messages[index].len = length
         messages[index].key = UnsafeMutableRawPointer(keys + index)
-        messages[index].key_len = 8
+        messages[index].key_len = MessageContract.keyLength
         messages[index]._private = UnsafeMutableRawPointer(bitPattern: hint)
         messages[index].partition = partition
     }

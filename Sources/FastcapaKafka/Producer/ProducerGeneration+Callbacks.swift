@@ -18,8 +18,7 @@ extension ProducerGeneration {
         if report.err == RD_KAFKA_RESP_ERR_NO_ERROR {
             fastcapa_counter_add(&counters.pointee.delivered, 1)
             fastcapa_counter_add(&counters.pointee.delivered_bytes, UInt64(report.len))
-            if report.key_len == 8, let key = report.key {
-                let captured = UInt64(bigEndian: key.loadUnaligned(as: UInt64.self))
+            if let captured = MessageContract.micros(key: report.key, length: report.key_len) {
                 // The owner reads the clock once before each poll, not once per report.
                 let polled = fastcapa_counter_load(&context.pointee.poll_time_us)
                 let now = polled != 0 ? polled : ProducerEndpoint.nowMicros()

@@ -277,16 +277,18 @@ final class OffsetProbe {
             // In offset order from the asked offset, at most `runLimit`.
             guard record.offset >= offset, record.offset > run.last?.offset ?? -1, run.count < Self.runLimit
             else { continue }
-            guard record.key_len == 8, let key = record.key else {
+            guard let micros = MessageContract.micros(key: record.key, length: record.key_len) else {
                 throw KafkaError(
-                    message:
-                        "the message at partition \(record.partition) offset \(record.offset) of topic '\(topicName)' has a key of \(record.key_len) bytes, not 8: this is not a topic fastcapa wrote (its keys are capture times)"
+                    message: MessageContract.keyRefusal(
+                        partition: record.partition,
+                        offset: record.offset,
+                        topic: topicName,
+                        length: record.key_len
+                    )
                 )
             }
             answered.insert(record.partition)
-            runs[record.partition, default: []].append(
-                (record.offset, UInt64(bigEndian: key.loadUnaligned(as: UInt64.self)))
-            )
+            runs[record.partition, default: []].append((record.offset, micros))
         }
         return runs
     }

@@ -1,41 +1,35 @@
 import CRdKafka
 import Glibc
 
-/// The argument list of `rd_kafka_produceva` for messages that carry headers
-/// (Documentation/MessageFormat.md): a transmit worker's fixed headers (`port`,
-/// `queue`, `probe`, their ASCII values built once) and, on a frame cut by the
-/// snap length, `orig_len`. Built once per worker: per message only the value,
-/// key, opaque, partition and the `orig_len` digits change, and the timestamp
-/// once per burst, so nothing is allocated here per message (librdkafka copies
-/// the message and its headers, as it copies every value).
+/// The argument vector of `rd_kafka_produceva` for messages that carry headers
+/// (the message contract, `MessageContract`): a transmit worker's fixed headers
+/// (`--headers`: `port`, `queue`, `probe`, their ASCII values built once) and,
+/// on a frame cut by the snap length, `orig_len`. Built once per worker: per
+/// message only the value, key, opaque, partition and the `orig_len` digits
+/// change, and the timestamp once per burst, so nothing is allocated here per
+/// message (librdkafka copies the message and its headers, as it copies every value).
 /// `rd_kafka_produce_batch` cannot carry headers (librdkafka 2.0.2 creates its
 /// messages without any): these messages are produced one call each. What makes
 /// that call cost less is given to it: the partition, when the worker knows it
 /// (no partitioner call), and the timestamp read once per burst, as a batch
 /// reads it (no clock read per message; librdkafka still reads its monotonic
 /// clock twice per call).
-package final class HeaderedMessage: @unchecked Sendable {
-    /// The header that gives a cut frame's original length.
-    package static let originalLengthName = "orig_len"
-
+package final class ProducevaArguments: @unchecked Sendable {
     @usableFromInline let fields: UnsafeMutablePointer<rd_kafka_vu_t>
     /// Topic, flags, value, key, opaque, timestamp, partition, then the fixed headers.
     @usableFromInline let fixedCount: Int
     /// `orig_len`'s digits (ASCII, no terminator).
     @usableFromInline let digits: UnsafeMutablePointer<UInt8>
-    @usableFromInline static let digitCapacity = 20
     /// The names and values the fields point to, owned here.
     private let strings: [UnsafeMutablePointer<CChar>]
-    /// The fixed headers, as given.
-    package let headers: [(name: String, value: String)]
 
+    /// The vector for messages carrying `headers` (names and values, in order).
     package init(headers: [(name: String, value: String)]) {
-        self.headers = headers
         fixedCount = 7 + headers.count
         fields = .allocate(capacity: fixedCount + 1)
         fields.initialize(repeating: rd_kafka_vu_t(), count: fixedCount + 1)
-        digits = .allocate(capacity: Self.digitCapacity)
-        digits.initialize(repeating: 0, count: Self.digitCapacity)
+        digits = .allocate(capacity: MessageContract.originalLengthCapacity)
+        digits.initialize(repeating: 0, count: MessageContract.originalLengthCapacity)
         var strings: [UnsafeMutablePointer<CChar>] = []
         func keep(_ text: String) -> UnsafeMutablePointer<CChar> {
             let copy = strdup(text)!
@@ -59,7 +53,11 @@ package final class HeaderedMessage: @unchecked Sendable {
             )
         }
         fields[fixedCount].vtype = RD_KAFKA_VTYPE_HEADER
-        fields[fixedCount].u.header = .init(name: keep(Self.originalLengthName), val: UnsafeRawPointer(digits), size: 0)
+        fields[fixedCount].u.header = .init(
+            name: keep(MessageContract.originalLengthName),
+            val: UnsafeRawPointer(digits),
+            size: 0
+        )
         self.strings = strings
     }
 
@@ -82,35 +80,21 @@ package final class HeaderedMessage: @unchecked Sendable {
     ) -> Int {
         fields[0].u.rkt = topic
         fields[2].u.mem = .init(ptr: UnsafeMutableRawPointer(mutating: payload), size: length)
-        fields[3].u.mem = .init(ptr: UnsafeMutableRawPointer(mutating: key), size: 8)
+        fields[3].u.mem = .init(ptr: UnsafeMutableRawPointer(mutating: key), size: MessageContract.keyLength)
         fields[4].u.ptr = UnsafeMutableRawPointer(bitPattern: hint)
         fields[5].u.i64 = timestampMillis
         fields[6].u.i32 = partition
-        guard originalLength > length else { return fixedCount }
-        fields[fixedCount].u.header.size = Self.writeDecimal(originalLength, into: digits)
+        guard MessageContract.carriesOriginalLength(valueLength: length, originalLength: originalLength) else {
+            return fixedCount
+        }
+        fields[fixedCount].u.header.size = MessageContract.writeOriginalLength(originalLength, into: digits)
         return fixedCount + 1
-    }
-
-    /// Writes `value`'s decimal digits at `buffer`; returns how many.
-    @inlinable static func writeDecimal(_ value: Int, into buffer: UnsafeMutablePointer<UInt8>) -> Int {
-        var count = 1
-        var rest = value / 10
-        while rest > 0 {
-            count += 1
-            rest /= 10
-        }
-        var remaining = value
-        for index in stride(from: count - 1, through: 0, by: -1) {
-            buffer[index] = UInt8(ascii: "0") + UInt8(remaining % 10)
-            remaining /= 10
-        }
-        return count
     }
 }
 
 extension ProducerEndpoint {
-    /// Produces one message (copied) with `message`'s headers, plus `orig_len`
-    /// when `originalLength` exceeds `length`, keyed by `key` (8 bytes), to
+    /// Produces one message (copied) with `arguments`' headers, plus `orig_len`
+    /// when `originalLength` exceeds `length`, keyed by `key` (the contract's), to
     /// `partition` (-1: placed by the partitioner on `hint`), stamped
     /// `timestampMillis` (epoch ms; 0: librdkafka reads its clock). Returns why it
     /// was refused, or nil.
@@ -122,9 +106,9 @@ extension ProducerEndpoint {
         hint: UInt,
         partition: Int32,
         timestampMillis: Int64,
-        headers message: HeaderedMessage
+        arguments: ProducevaArguments
     ) -> ProduceRefusal? {
-        let count = message.prepare(
+        let count = arguments.prepare(
             topic: topic,
             payload: payload,
             length: length,
@@ -134,7 +118,7 @@ extension ProducerEndpoint {
             timestampMillis: timestampMillis,
             originalLength: originalLength
         )
-        guard let error = rd_kafka_produceva(kafka, message.fields, count) else { return nil }
+        guard let error = rd_kafka_produceva(kafka, arguments.fields, count) else { return nil }
         let code = rd_kafka_error_code(error)
         rd_kafka_error_destroy(error)
         return ProduceRefusal(code)

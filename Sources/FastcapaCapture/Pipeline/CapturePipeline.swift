@@ -1,5 +1,6 @@
 import CDPDK
 import CFastcapaShared
+import CLinux
 import CURCU
 import FastcapaKafka
 import Glibc
@@ -352,7 +353,7 @@ package final class CapturePipeline: @unchecked Sendable {
     /// Makes the calling thread the sampler (named `fastcapa-sample`): a
     /// registered RCU reader, offline except while `sample` reads the producers.
     package static func registerSamplerThread() {
-        _ = CDPDK_pthread_setname_np("fastcapa-sample")  // 15 bytes at most
+        _ = CLinux_pthread_setname_np("fastcapa-sample")  // 15 bytes at most
         CURCU_rcu_register_thread()
         CURCU_rcu_thread_offline()
     }

@@ -1,13 +1,13 @@
 // CLinux: Linux and glibc wrappers, nothing else.
 //
 // What Swift cannot call directly: the network interface ioctls and ethtool
-// (their requests are structs with flexible arrays, declared in linux/ headers
-// that clash with glibc's), packet-socket statistics, and glibc's GNU
-// extensions (the CPU_* macros, thread affinity and names, malloc_trim,
-// fopencookie), declared only under _GNU_SOURCE. Each wrapper keeps the
-// wrapped C name behind the `CLinux_` prefix (swift-nio's CNIOLinux does the
-// same) and holds no policy; the linux/ headers stay in shim.c, which checks
-// the constants spelled here against them.
+// (their requests are structs with flexible arrays, declared in linux/
+// headers), packet-socket statistics, and glibc's GNU extensions (the CPU_*
+// macros, thread affinity and names, malloc_trim, fopencookie), declared only
+// under _GNU_SOURCE. Each wrapper keeps the wrapped C name behind the
+// `CLinux_` prefix (swift-nio's CNIOLinux does the same) and holds no policy;
+// the linux/ headers stay in shim.c, out of what Swift imports, and shim.c
+// checks the constants spelled here against them.
 #ifndef CLINUX_H
 #define CLINUX_H
 

@@ -63,13 +63,15 @@ let package = Package(
     targets: [
         // MARK: C: wrappers and shared layouts, no policy.
 
-        // DPDK and libc wrappers (mbuf accessors, macros as functions, CPU sets).
+        // DPDK wrappers (mbuf accessors, macros as functions).
         .target(
             name: "CDPDK",
             cSettings: strictC + [.unsafeFlags(dpdkIncludes.map { "-I\($0)" } + dpdkMachineFlags)],
             swiftSettings: dpdkSwiftFlags,
             linkerSettings: dpdkLibraries.map { .linkedLibrary($0) }
         ),
+        // Linux and glibc wrappers: interface ioctls and ethtool, packet sockets, CPU sets, threads.
+        .target(name: "CLinux", cSettings: strictC),
         // What the lcores and the control plane share: counter blocks, the
         // producer context, the latency histogram, relaxed atomics.
         .target(name: "CFastcapaShared", cSettings: strictC),
@@ -97,7 +99,7 @@ let package = Package(
         // The data path: EAL, ports, rings, receive and transmit workers, the pipeline.
         .target(
             name: "FastcapaCapture",
-            dependencies: ["CDPDK", "CFastcapaShared", "CURCU", "FastcapaKafka", "FastcapaFilter"],
+            dependencies: ["CDPDK", "CLinux", "CFastcapaShared", "CURCU", "FastcapaKafka", "FastcapaFilter"],
             swiftSettings: strict + dpdkSwiftFlags
         ),
         // The control plane's actor tree: capture supervisor, producer supervisors, ProducerHealth.
@@ -164,7 +166,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FastcapaCaptureTests",
-            dependencies: ["CDPDK", "FastcapaCapture", "FastcapaFilter", "FastcapaTestSupport", "PcapFormat"],
+            dependencies: ["CDPDK", "CLinux", "FastcapaCapture", "FastcapaFilter", "FastcapaTestSupport", "PcapFormat"],
             // It builds mbufs with DPDK's inline functions, which need DPDK's instruction set.
             swiftSettings: strict + dpdkSwiftFlags + [.unsafeFlags(dpdkMachineFlags.flatMap { ["-Xcc", $0] })]
         ),

@@ -1,4 +1,5 @@
 import CDPDK
+import CLinux
 import FastcapaCapture
 import FastcapaFilter
 import FastcapaTestSupport
@@ -105,8 +106,8 @@ final class FilterDifferential: @unchecked Sendable {
     private static let started: Result<FilterDifferential, CaptureError> = {
         () -> Result<FilterDifferential, CaptureError> in
         var cpus = cpu_set_t()
-        let hadAffinity = CDPDK_pthread_getaffinity_np(&cpus) == 0
-        defer { if hadAffinity { _ = CDPDK_pthread_setaffinity_np(&cpus) } }
+        let hadAffinity = CLinux_pthread_getaffinity_np(&cpus) == 0
+        defer { if hadAffinity { _ = CLinux_pthread_setaffinity_np(&cpus) } }
         do throws(CaptureError) {
             let eal = try Eal.initialize(
                 programName: "fastcapa-filter-tests",

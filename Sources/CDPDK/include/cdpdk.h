@@ -1,23 +1,19 @@
-// CDPDK: DPDK and libc wrappers, nothing else.
+// CDPDK: DPDK wrappers, nothing else (Linux's and glibc's are CLinux's).
 //
 // Swift imports DPDK's functions (static inline ones too) but not
-// `struct rte_mbuf` (anonymous unions, bitfields), function-like macros, or
-// glibc's CPU_* macros. Each wrapper here keeps the wrapped C name behind the
-// `CDPDK_` prefix (swift-nio's CNIOLinux does the same), holds no policy, and
-// is static inline so that the hot loops pay no call.
+// `struct rte_mbuf` (anonymous unions, bitfields) or function-like macros.
+// Each wrapper here keeps the wrapped C name behind the `CDPDK_` prefix
+// (swift-nio's CNIOLinux does the same), holds no policy, and is static inline
+// so that the hot loops pay no call.
 #ifndef CDPDK_H
 #define CDPDK_H
 
 #include <rte_config.h>
 
-#include <malloc.h>
-#include <pthread.h>
 #include <sched.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/types.h>
 
 #include <rte_bpf.h>
 #include <rte_common.h>
@@ -108,41 +104,6 @@ static inline void *CDPDK_rte_eth_fp_ops_rxq_data(uint16_t port, uint16_t queue)
     return rte_eth_fp_ops[port].rxq.data[queue];
 }
 
-// MARK: - Linux network interfaces and packet sockets (out of line: the linux/ headers stay in shim.c)
-
-/// ioctl(fd, SIOCGIFMTU) for interface `name`. 0, or -1 with errno set.
-int CDPDK_ioctl_SIOCGIFMTU(int fd, const char *name, int *mtu);
-/// ioctl(fd, SIOCETHTOOL) with a `struct ethtool_value` get command (ETHTOOL_GGRO, ETHTOOL_GFLAGS…).
-/// 0, or -1 with errno set.
-int CDPDK_ioctl_SIOCETHTOOL_value(int fd, const char *name, uint32_t command, uint32_t *value);
-static inline uint32_t CDPDK_ETHTOOL_GGRO(void) { return 0x0000002b; }
-static inline uint32_t CDPDK_ETHTOOL_GFLAGS(void) { return 0x00000025; }
-static inline uint32_t CDPDK_ETH_FLAG_LRO(void) { return 1u << 15; }
-/// ioctl(fd, SIOCGIFFLAGS) for interface `name`: its IFF_* flags. 0, or -1 with errno set.
-int CDPDK_ioctl_SIOCGIFFLAGS(int fd, const char *name, int *flags);
-static inline int CDPDK_IFF_UP(void) { return 0x1; }
-/// The interface has a carrier (its operational state is up).
-static inline int CDPDK_IFF_RUNNING(void) { return 0x40; }
-/// ioctl(fd, SIOCETHTOOL) ETHTOOL_GSET: the link speed in Mb/s (CDPDK_SPEED_UNKNOWN when the driver does not
-/// know, e.g. with no carrier). 0, or -1 with errno set.
-int CDPDK_ioctl_ETHTOOL_GSET_speed(int fd, const char *name, uint32_t *speed);
-static inline uint32_t CDPDK_SPEED_UNKNOWN(void) { return 0xffffffffu; }
-/// ioctl(fd, SIOCETHTOOL) ETHTOOL_GSSET_INFO: how many strings the ETH_SS_FEATURES set (the names of
-/// netdev features, `ethtool -k`'s) holds. 0, or -1 with errno set.
-int CDPDK_ioctl_ETHTOOL_GSSET_INFO_features(int fd, const char *name, uint32_t *count);
-/// ioctl(fd, SIOCETHTOOL) ETHTOOL_GSTRINGS of ETH_SS_FEATURES: `count` names of CDPDK_ETH_GSTRING_LEN bytes
-/// each (NUL-padded) into `names`; feature i is bit i % 32 of word i / 32. 0, or -1 with errno set.
-int CDPDK_ioctl_ETHTOOL_GSTRINGS_features(int fd, const char *name, uint32_t count, char *names);
-/// ioctl(fd, SIOCETHTOOL) ETHTOOL_GFEATURES: the `active` word of each of `words` feature blocks. 0, or -1
-/// with errno set.
-int CDPDK_ioctl_ETHTOOL_GFEATURES_active(int fd, const char *name, uint32_t words, uint32_t *active);
-static inline uint32_t CDPDK_ETH_GSTRING_LEN(void) { return 32; }
-/// getsockname(fd) of an AF_PACKET socket: its sll_ifindex. 0, or -1 (errno set; EAFNOSUPPORT: not AF_PACKET).
-int CDPDK_getsockname_sll_ifindex(int fd, int *ifindex);
-/// getsockopt(fd, SOL_PACKET, PACKET_STATISTICS): packets (dropped included) and drops since the last
-/// call (the kernel resets them on every read). 0, or -1 with errno set.
-int CDPDK_getsockopt_PACKET_STATISTICS(int fd, uint32_t *packets, uint32_t *drops);
-
 // MARK: - BPF (librte_bpf)
 
 /// rte_bpf_convert: libpcap's classic program (`const struct bpf_program *`)
@@ -155,32 +116,10 @@ struct rte_bpf_prm *CDPDK_rte_bpf_convert(const void *classic);
 static inline uint64_t CDPDK_rte_rdtsc(void) { return rte_rdtsc(); }
 static inline void CDPDK_rte_pause(void) { rte_pause(); }
 
-// MARK: - CPU sets (cpu_set_t's accessors are GNU macros: out of line, built with _GNU_SOURCE)
+// MARK: - lcores
 
-void CDPDK_CPU_ZERO(cpu_set_t *set);
-void CDPDK_CPU_SET(int cpu, cpu_set_t *set);
-bool CDPDK_CPU_ISSET(int cpu, const cpu_set_t *set);
-int CDPDK_CPU_SETSIZE(void);
-/// rte_lcore_cpuset (declared only when glibc's GNU extensions are on).
+/// rte_lcore_cpuset (declared only when glibc's GNU extensions are on: out of line, built with _GNU_SOURCE).
+/// The set is read with CLinux's CPU_* wrappers.
 void CDPDK_rte_lcore_cpuset(unsigned int lcore, cpu_set_t *set);
-
-/// pthread_getaffinity_np / pthread_setaffinity_np for the calling thread
-/// (GNU extensions glibc declares only under _GNU_SOURCE). 0 or an errno value.
-int CDPDK_pthread_getaffinity_np(cpu_set_t *set);
-int CDPDK_pthread_setaffinity_np(const cpu_set_t *set);
-/// pthread_setname_np for the calling thread (at most 15 bytes). 0 or an errno value.
-int CDPDK_pthread_setname_np(const char *name);
-
-// MARK: - malloc (<malloc.h>, which Swift's Glibc module does not import)
-
-/// malloc_trim: returns the free memory of every malloc arena to the system
-/// (madvise). 1 when some was returned.
-static inline int CDPDK_malloc_trim(size_t pad) { return malloc_trim(pad); }
-
-// MARK: - streams (glibc declares fopencookie only under _GNU_SOURCE)
-
-/// fopencookie for a write-only stream: `write` receives what is written
-/// (rte_openlog_stream takes such a FILE). NULL with errno set on failure.
-FILE *CDPDK_fopencookie(void *cookie, ssize_t (*write)(void *cookie, const char *buffer, size_t size));
 
 #endif

@@ -25,9 +25,8 @@ void CURCU_rcu_unregister_thread(void);
 /// Waits until every registered reader has passed a quiescent state.
 /// Never call it from a registered, online reader thread.
 void CURCU_synchronize_rcu(void);
-/// rcu_assign_pointer / rcu_xchg_pointer for `void *` slots.
+/// rcu_assign_pointer for a `void *` slot.
 void CURCU_rcu_assign_pointer(void **slot, void *value);
-void *CURCU_rcu_xchg_pointer(void **slot, void *value);
 
 // MARK: - the same read side out of line (benchmarks compare the two)
 

@@ -160,7 +160,15 @@ struct ConsumeCommand: ParsableCommand {
         let (kafka, topic) = try kafkaProperties()
         let range = try timeRange()
         let filter = try packetFilter()
-        let slackMicros = UInt64(slack * 1_000_000)
+        let bounds = ConsumeWindow<ConsumedPacket>.Bounds(
+            since: range.since,
+            until: range.until,
+            slack: UInt64(slack * 1_000_000),
+            scan: scan,
+            follow: follow,
+            count: count,
+            idleTimeout: .seconds(timeout)
+        )
         // Open the output first: an unwritable path is refused before any read.
         let output = try OutputFile(path: self.output)
         let reader: KafkaTopicReader
@@ -172,7 +180,7 @@ struct ConsumeCommand: ParsableCommand {
                 partitions: try partitionList(),
                 group: group,
                 metadataTimeoutMs: Int32(clamping: timeout * 1000),
-                seekingTo: range.since > 0 && !scan ? range.since - min(range.since, slackMicros) : nil
+                seekingTo: bounds.seekTarget
             )
         } catch let error as KafkaError {
             if interruption.received != 0 {
@@ -191,70 +199,43 @@ struct ConsumeCommand: ParsableCommand {
             case .pcapng: try PcapngSink(output: output, snapLength: snapLength)
             case .text: TextSink(output: output)
             }
-        var merge = CaptureTimeMerge<ConsumedPacket>(
+        var window = ConsumeWindow<ConsumedPacket>(
             partitions: reader.partitions,
-            slack: slackMicros,
-            window: reorderWindow
+            bounds: bounds,
+            reorderWindow: reorderWindow,
+            startingAt: .now
         )
-        let stopAfter = range.until == .max || scan ? UInt64.max : range.until &+ slackMicros
         var progress = ConsumeProgress(enabled: !quiet && isatty(STDERR_FILENO) == 1, reader: reader)
-        var written = 0
-        var passed = Set<Int32>()
-        var quietSince = Date()
-        /// Writes what the merge can place; `flush`: everything waiting (the end of
-        /// the read, or a second with nothing new while following).
-        func release(flush: Bool) throws {
-            while count == 0 || written < count, let packet = merge.next(flush: flush) {
-                try sink.write(packet)
-                written += 1
-            }
-        }
-        reading: while count == 0 || written < count {
+        reading: while !window.isComplete {
             if interruption.received != 0 { break reading }
             if let message = try reader.next(timeoutMs: 200) {
-                quietSince = Date()
                 let packet = try ConsumedPacket(message, topic: topic)
-                progress.read(written: written)
-                if packet.micros > stopAfter && !follow {
-                    // Past --until plus the slack: nothing later in this partition is in the window.
-                    merge.finish(message.partition)
-                    if passed.insert(message.partition).inserted { reader.pause(message.partition) }
+                progress.read(written: window.written)
+                let action = window.messageRead(packet, key: packet.micros, partition: message.partition, at: .now) {
+                    filter?.matches($0.frame, originalLength: $0.originalLength) ?? true
                 }
-                guard packet.micros >= range.since && packet.micros < range.until,
-                    filter?.matches(packet.frame, originalLength: packet.originalLength) ?? true
-                else {
-                    merge.observe(packet.micros, partition: message.partition)
-                    try release(flush: false)
-                    continue
-                }
-                merge.add(packet, key: packet.micros, partition: message.partition)
-                try release(flush: false)
+                if case .pause(let partition) = action { reader.pause(partition) }
+                try window.write { try sink.write($0) }
             } else {
-                if !follow {
-                    for partition in reader.partitionsAtEnd { merge.finish(partition) }
-                    if reader.partitions.allSatisfy({ reader.partitionsAtEnd.contains($0) || passed.contains($0) }) {
-                        break reading
-                    }
+                switch window.pollReturnedNothing(partitionsAtEnd: reader.partitionsAtEnd, at: .now) {
+                case .stop: break reading
+                case .flush: try window.write(flush: true) { try sink.write($0) }
+                case .wait: break
                 }
-                let idle = Date().timeIntervalSince(quietSince)
-                // Following: what waited a second with nothing new is written; the
-                // partitions stay open, so what comes next is merged again.
-                if follow && idle > 1 { try release(flush: true) }
-                if idle > Double(timeout) && (follow || count > 0) { break reading }
-                progress.tick(written: written)
+                progress.tick(written: window.written)
             }
         }
         // Also after SIGINT or SIGTERM: what was read is written and the file gets its name.
-        try release(flush: true)
+        try window.write(flush: true) { try sink.write($0) }
         try sink.finish()
-        progress.end(written: written, merge: merge, quiet: quiet)
+        progress.end(window: window, quiet: quiet)
         // A signal is reported as one (not as packets that did not arrive), whatever -n asked.
         if interruption.received != 0 {
-            try interruption.report(written: written, output: self.output, follow: follow)
+            try interruption.report(written: window.written, output: self.output, follow: follow)
             return
         }
-        if count > 0 && written < count && follow {
-            throw ValidationError("only \(written) of \(count) packets arrived within \(timeout) s.")
+        if window.fellShortOfCount {
+            throw ValidationError("only \(window.written) of \(count) packets arrived within \(timeout) s.")
         }
     }
 }

@@ -34,16 +34,17 @@ struct ConsumeProgress {
 
     /// The read ended: the last line, and where it went; unless `--quiet`, one
     /// summary line on standard error (terminal or not), as `tcpdump -r` does.
-    mutating func end<Item>(written: Int, merge: CaptureTimeMerge<Item>, quiet: Bool) {
-        if merge.releasedEarly > 0 {
+    mutating func end<Packet>(window: ConsumeWindow<Packet>, quiet: Bool) {
+        let written = window.written
+        if window.releasedEarly > 0 {
             LogOutput.writeToStandardError(
-                "consume: \(merge.releasedEarly) packets were written before the reorder window could place them (raise --reorder-window for strict capture-time order)\n"
+                "consume: \(window.releasedEarly) packets were written before the reorder window could place them (raise --reorder-window for strict capture-time order)\n"
             )
         }
-        if merge.outOfOrder > 0 {
+        if window.outOfOrder > 0 {
             // Said even with --quiet: readers that expect a sorted file (mergecap -a, some IDSs) must know.
             LogOutput.writeToStandardError(
-                "consume: \(merge.outOfOrder) packets are out of capture-time order in the output (a key below an earlier packet's: raise --slack or --reorder-window, or sort with reordercap)\n"
+                "consume: \(window.outOfOrder) packets are out of capture-time order in the output (a key below an earlier packet's: raise --slack or --reorder-window, or sort with reordercap)\n"
             )
         }
         if enabled { show(written: written, final: true) }

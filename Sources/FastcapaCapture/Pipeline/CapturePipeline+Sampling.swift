@@ -1,4 +1,5 @@
 import CDPDK
+import CLinux
 import CURCU
 import FastcapaKafka
 
@@ -56,7 +57,7 @@ extension CapturePipeline {
     /// Makes the calling thread the sampler (named `fastcapa-sample`): a
     /// registered RCU reader, offline except while `sample` reads the producers.
     package static func registerSamplerThread() {
-        _ = CDPDK_pthread_setname_np("fastcapa-sample")  // 15 bytes at most
+        _ = CLinux_pthread_setname_np("fastcapa-sample")  // 15 bytes at most
         CURCU_rcu_register_thread()
         CURCU_rcu_thread_offline()
     }

@@ -1,15 +1,16 @@
 import CDPDK
+import CLinux
 import Glibc
 
 /// The CPUs threads may run on, read and set through glibc's cpu_set_t.
 enum CPUAffinity {
     /// CPU numbers run from 0 to this, exclusive.
-    static var setSize: Int { Int(CDPDK_CPU_SETSIZE()) }
+    static var setSize: Int { Int(CLinux_CPU_SETSIZE()) }
 
     /// The CPUs the calling thread may run on ([] if they cannot be read).
     static func ofThisThread() -> [Int] {
         var set = cpu_set_t()
-        guard CDPDK_pthread_getaffinity_np(&set) == 0 else { return [] }
+        guard CLinux_pthread_getaffinity_np(&set) == 0 else { return [] }
         return cpus(in: set)
     }
 
@@ -24,17 +25,17 @@ enum CPUAffinity {
     /// `cpus`. Returns 0 or an errno value.
     static func confineThisThread(to cpus: [Int]) -> Int32 {
         var set = cpu_set_t()
-        CDPDK_CPU_ZERO(&set)
+        CLinux_CPU_ZERO(&set)
         for cpu in cpus {
             guard (0..<setSize).contains(cpu) else { return EINVAL }
-            CDPDK_CPU_SET(Int32(cpu), &set)
+            CLinux_CPU_SET(Int32(cpu), &set)
         }
-        return CDPDK_pthread_setaffinity_np(&set)
+        return CLinux_pthread_setaffinity_np(&set)
     }
 
     static func cpus(in set: cpu_set_t) -> [Int] {
         var set = set
-        return (0..<setSize).filter { CDPDK_CPU_ISSET(Int32($0), &set) }
+        return (0..<setSize).filter { CLinux_CPU_ISSET(Int32($0), &set) }
     }
 }
 

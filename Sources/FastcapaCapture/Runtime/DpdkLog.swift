@@ -1,4 +1,5 @@
 import CDPDK
+import CLinux
 import Glibc
 import Synchronization
 
@@ -26,7 +27,7 @@ package enum DpdkLog {
         rte_log_set_global_level(maximumLevel)
         guard first else { return }
         // The stream lives for the process: DPDK may log until exit.
-        guard let stream = CDPDK_fopencookie(nil, write) else { return }
+        guard let stream = CLinux_fopencookie(nil, write) else { return }
         // Line-buffered: each line reaches `write` inside the logging call, on its thread.
         setvbuf(stream, nil, _IOLBF, 4096)
         rte_openlog_stream(stream)

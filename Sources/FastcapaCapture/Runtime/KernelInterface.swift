@@ -1,4 +1,4 @@
-import CDPDK
+import CLinux
 import Glibc
 
 /// A Linux network interface a port captures through the kernel (net_af_packet,
@@ -26,7 +26,7 @@ package struct KernelInterface: Sendable, Equatable {
         }
         defer { close(fd) }
         var mtu: Int32 = 0
-        guard CDPDK_ioctl_SIOCGIFMTU(fd, name, &mtu) == 0 else {
+        guard CLinux_ioctl_SIOCGIFMTU(fd, name, &mtu) == 0 else {
             throw CaptureError(
                 "cannot read the MTU of interface \(name): \(errnoText())",
                 fix: "Check the interface's name (ip link) and that the probe runs in its network namespace."
@@ -38,11 +38,11 @@ package struct KernelInterface: Sendable, Equatable {
         } else {
             // No feature names (a kernel before 2.6.39): the older commands, which know GRO and LRO only.
             var value: UInt32 = 0
-            if CDPDK_ioctl_SIOCETHTOOL_value(fd, name, CDPDK_ETHTOOL_GGRO(), &value) == 0, value != 0 {
+            if CLinux_ioctl_SIOCETHTOOL_value(fd, name, CLinux_ETHTOOL_GGRO(), &value) == 0, value != 0 {
                 aggregation.append("gro")
             }
-            if CDPDK_ioctl_SIOCETHTOOL_value(fd, name, CDPDK_ETHTOOL_GFLAGS(), &value) == 0,
-                value & CDPDK_ETH_FLAG_LRO() != 0
+            if CLinux_ioctl_SIOCETHTOOL_value(fd, name, CLinux_ETHTOOL_GFLAGS(), &value) == 0,
+                value & CLinux_ETH_FLAG_LRO() != 0
             {
                 aggregation.append("lro")
             }
@@ -68,13 +68,13 @@ package struct KernelInterface: Sendable, Equatable {
 
     private static func features(_ fd: Int32, _ name: String) -> [String: Bool]? {
         var count: UInt32 = 0
-        guard CDPDK_ioctl_ETHTOOL_GSSET_INFO_features(fd, name, &count) == 0, count > 0 else { return nil }
-        let length = Int(CDPDK_ETH_GSTRING_LEN())
+        guard CLinux_ioctl_ETHTOOL_GSSET_INFO_features(fd, name, &count) == 0, count > 0 else { return nil }
+        let length = Int(CLinux_ETH_GSTRING_LEN())
         var names = [CChar](repeating: 0, count: Int(count) * length)
-        guard CDPDK_ioctl_ETHTOOL_GSTRINGS_features(fd, name, count, &names) == 0 else { return nil }
+        guard CLinux_ioctl_ETHTOOL_GSTRINGS_features(fd, name, count, &names) == 0 else { return nil }
         let words = (Int(count) + 31) / 32
         var active = [UInt32](repeating: 0, count: words)
-        guard CDPDK_ioctl_ETHTOOL_GFEATURES_active(fd, name, UInt32(words), &active) == 0 else { return nil }
+        guard CLinux_ioctl_ETHTOOL_GFEATURES_active(fd, name, UInt32(words), &active) == 0 else { return nil }
         var features: [String: Bool] = [:]
         for index in 0..<Int(count) {
             let bytes = names[(index * length)..<((index + 1) * length)].prefix { $0 != 0 }

@@ -1,4 +1,5 @@
 import CDPDK
+import CLinux
 import Glibc
 import Synchronization
 
@@ -98,7 +99,7 @@ final class PacketSocketDrops: Sendable {
             guard let queueData = CDPDK_rte_eth_fp_ops_rxq_data(port, UInt16(queue)) else { return nil }
             let fd = queueData.load(as: Int32.self)
             var index: Int32 = 0
-            guard fd >= 0, CDPDK_getsockname_sll_ifindex(fd, &index) == 0, Int(index) == interfaceIndex,
+            guard fd >= 0, CLinux_getsockname_sll_ifindex(fd, &index) == 0, Int(index) == interfaceIndex,
                 !descriptors.contains(fd)
             else { return nil }
             descriptors.append(fd)
@@ -115,7 +116,7 @@ final class PacketSocketDrops: Sendable {
             for fd in descriptors {
                 var packets: UInt32 = 0
                 var drops: UInt32 = 0
-                if CDPDK_getsockopt_PACKET_STATISTICS(fd, &packets, &drops) == 0 { total.dropped += UInt64(drops) }
+                if CLinux_getsockopt_PACKET_STATISTICS(fd, &packets, &drops) == 0 { total.dropped += UInt64(drops) }
             }
             return total.dropped
         }

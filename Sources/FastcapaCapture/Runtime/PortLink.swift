@@ -1,4 +1,5 @@
 import CDPDK
+import CLinux
 import Glibc
 import Synchronization
 
@@ -94,12 +95,12 @@ package final class PortLinks: Sendable {
             for interface in port.path.interfaces {
                 var flags: Int32 = 0
                 let running =
-                    CDPDK_ioctl_SIOCGIFFLAGS(fd, interface.name, &flags) == 0
-                    && flags & CDPDK_IFF_UP() != 0 && flags & CDPDK_IFF_RUNNING() != 0
+                    CLinux_ioctl_SIOCGIFFLAGS(fd, interface.name, &flags) == 0
+                    && flags & CLinux_IFF_UP() != 0 && flags & CLinux_IFF_RUNNING() != 0
                 up = up && running
                 var mbps: UInt32 = 0
-                if running, CDPDK_ioctl_ETHTOOL_GSET_speed(fd, interface.name, &mbps) == 0, mbps != 0,
-                    mbps != CDPDK_SPEED_UNKNOWN()
+                if running, CLinux_ioctl_ETHTOOL_GSET_speed(fd, interface.name, &mbps) == 0, mbps != 0,
+                    mbps != CLinux_SPEED_UNKNOWN()
                 {
                     speed = max(speed ?? 0, mbps)
                 }

@@ -1,4 +1,4 @@
-import CDPDK
+import CLinux
 import FastcapaKafka
 import Glibc
 
@@ -115,7 +115,7 @@ extension TransmitWorker {
         // such free memory, arena by arena, so each generation's peak would stay
         // in the RSS (Reliability.md, "Soak"). Give it back to the system.
         let trimStarted = Self.seconds()
-        _ = CDPDK_malloc_trim(0)
+        _ = CLinux_malloc_trim(0)
         let trimSeconds = Self.seconds() - trimStarted
         switch reason {
         case .restart: restartCount.add(1, ordering: .relaxed)

@@ -31,6 +31,7 @@ package struct StatisticsTable {
         let nicDrops = nic.missed + nic.errors + nic.noMbuf + nic.kernelDropped
         let txDrops =
             tx.queueFullDrops + tx.tooLargeDrops + tx.produceErrorDrops + tx.drainTimeoutDrops + tx.malformedDrops
+            + tx.nullSinkDrops
         var rows = [
             row(
                 "[nic]",

@@ -1,5 +1,4 @@
 import FastcapaCapture
-import FastcapaSupervision
 
 /// The final accounting: every packet received is delivered or dropped with a reason.
 package enum Accounting {

@@ -1,5 +1,4 @@
 import FastcapaCapture
-import FastcapaSupervision
 import Foundation
 import Prometheus
 import Synchronization
@@ -215,7 +214,7 @@ package final class MetricsExporter: Sendable {
     /// The values of `fastcapa_producer_state`'s `state` label.
     static let stateNames = ["healthy", "degraded", "restarting", "unhealthy"]
 
-    static func name(_ state: ProducerHealth.State) -> String {
+    static func name(_ state: HealthState) -> String {
         switch state {
         case .healthy: "healthy"
         case .degraded: "degraded"

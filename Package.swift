@@ -102,26 +102,28 @@ let package = Package(
             dependencies: ["CDPDK", "CLinux", "CFastcapaShared", "CURCU", "FastcapaKafka", "FastcapaFilter"],
             swiftSettings: strict + dpdkSwiftFlags
         ),
-        // The control plane's actor tree: capture supervisor, producer supervisors, ProducerHealth.
-        .target(
-            name: "FastcapaSupervision",
-            dependencies: [
-                "FastcapaCapture", "FastcapaKafka",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: strict + dpdkSwiftFlags
-        ),
-        // Statistics table, accounting, Prometheus export, the metrics/health server.
+        // The sampler and its snapshots (with the health they carry); statistics table,
+        // accounting, Prometheus export, the metrics/health server.
         .target(
             name: "FastcapaObservability",
             dependencies: [
-                "FastcapaCapture", "FastcapaSupervision",
+                "FastcapaCapture", "FastcapaKafka",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict + dpdkSwiftFlags
+        ),
+        // The control plane's actor tree: capture supervisor, producer supervisors, ProducerHealth,
+        // acting on the sampler's snapshots.
+        .target(
+            name: "FastcapaSupervision",
+            dependencies: [
+                "FastcapaCapture", "FastcapaKafka", "FastcapaObservability",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict + dpdkSwiftFlags
@@ -175,7 +177,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FastcapaObservabilityTests",
-            dependencies: ["FastcapaObservability", "FastcapaSupervision", "FastcapaTestSupport"],
+            dependencies: ["FastcapaObservability", "FastcapaTestSupport"],
             swiftSettings: strict + dpdkSwiftFlags
         ),
         .testTarget(

@@ -1,5 +1,4 @@
 import FastcapaCapture
-import FastcapaSupervision
 
 /// The final accounting: every packet received is delivered or dropped with a reason.
 package enum Accounting {
@@ -7,9 +6,10 @@ package enum Accounting {
         let rx = snapshot.rx
         let tx = snapshot.tx
         let nic = snapshot.nic
-        let reasons = snapshot.drops.map { "\($0.reason) \($0.count)" }.joined(separator: ", ")
+        let exclusions = snapshot.exclusions.all.map { "\($0.reason.name) \($0.count) + " }.joined()
+        let reasons = snapshot.drops.all.map { "\($0.reason.name) \($0.count)" }.joined(separator: ", ")
         var lines = [
-            "accounting: received \(rx.received) = filtered \(rx.filtered) + delivered \(tx.delivered) + dropped \(snapshot.dropped) (\(reasons)) + in flight \(snapshot.inFlight)"
+            "accounting: received \(rx.received) = \(exclusions)delivered \(tx.delivered) + dropped \(snapshot.dropped) (\(reasons)) + in flight \(snapshot.inFlight)"
                 + (snapshot.balances ? "" : "  ** DOES NOT BALANCE ** (off by \(snapshot.imbalance))"),
             "accounting: delivered \(tx.deliveredBytes) bytes; truncated to the snap length \(tx.truncated)",
             "accounting: before the probe (NIC): missed \(nic.missed), no mbuf \(nic.noMbuf), errors \(nic.errors), "
@@ -29,31 +29,34 @@ package enum Accounting {
         let rx = snapshot.rx
         let tx = snapshot.tx
         let nic = snapshot.nic
-        let counts: [(String, UInt64)] = [
-            ("received", rx.received), ("received_bytes", rx.receivedBytes), ("filtered", rx.filtered),
-            ("enqueued", rx.enqueued),
-            ("dequeued", tx.dequeued), ("produced", tx.produced), ("delivered", tx.delivered),
-            ("delivered_bytes", tx.deliveredBytes), ("dropped", snapshot.dropped),
-            ("truncated", tx.truncated), ("queue_full_retries", tx.queueFullRetries),
-            ("ring_full_waits", rx.ringFullWaits),
-            ("reproduced", tx.reproduced), ("restarts", UInt64(health.restarts)),
-            ("nic_received", nic.received), ("nic_missed", nic.missed), ("nic_no_mbuf", nic.noMbuf),
-            ("nic_errors", nic.errors), ("nic_kernel_dropped", nic.kernelDropped),
-        ]
+        let counts: [(String, UInt64)] =
+            [("received", rx.received), ("received_bytes", rx.receivedBytes)]
+            + snapshot.exclusions.all.map { ($0.reason.name, $0.count) }
+            + [
+                ("enqueued", rx.enqueued),
+                ("dequeued", tx.dequeued), ("produced", tx.produced), ("delivered", tx.delivered),
+                ("delivered_bytes", tx.deliveredBytes), ("dropped", snapshot.dropped),
+                ("truncated", tx.truncated), ("queue_full_retries", tx.queueFullRetries),
+                ("ring_full_waits", rx.ringFullWaits),
+                ("reproduced", tx.reproduced), ("restarts", UInt64(health.restarts)),
+                ("nic_received", nic.received), ("nic_missed", nic.missed), ("nic_no_mbuf", nic.noMbuf),
+                ("nic_errors", nic.errors), ("nic_kernel_dropped", nic.kernelDropped),
+            ]
+            + snapshot.drops.all.map { ("drop_\($0.reason.name)", $0.count) }
         // Signed: a miscount shows as a negative in flight, never as a wrapped number.
         let measured: [(String, Int)] = [
             ("in_flight", snapshot.inFlight), ("ring_depth", snapshot.ringDepth),
             ("kafka_queued", snapshot.kafkaQueued), ("reloads", snapshot.reloads.reduce(0, +)),
         ]
-        let fields =
-            (counts + snapshot.drops.map { ("drop_\($0.reason)", $0.count) }).map { ($0.0, "\($0.1)") }
-            + measured.map { ($0.0, "\($0.1)") }
-        let body = fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",")
-        let queues = snapshot.perQueue.map { "\($0.received)" }.joined(separator: ",")
-        let filtered = snapshot.perQueue.map { "\($0.filtered)" }.joined(separator: ",")
-        let workers = snapshot.perWorker.map { "\($0.delivered)" }.joined(separator: ",")
-        return "{\(body),\"received_per_queue\":[\(queues)],\"filtered_per_queue\":[\(filtered)],"
-            + "\"delivered_per_worker\":[\(workers)],"
-            + "\"health\":\"\(health.state)\"" + (final ? ",\"balanced\":\(snapshot.balances)}" : "}")
+        let fields = counts.map { ($0.0, "\($0.1)") } + measured.map { ($0.0, "\($0.1)") }
+        let arrays: [(String, [UInt64])] =
+            [("received_per_queue", snapshot.perQueue.map(\.received))]
+            + ExclusionReason.allCases.map { reason in
+                ("\(reason.name)_per_queue", snapshot.perQueue.map { $0.exclusions[reason] })
+            }
+            + [("delivered_per_worker", snapshot.perWorker.map(\.delivered))]
+        let lists = arrays.map { "\"\($0.0)\":[\($0.1.map { "\($0)" }.joined(separator: ","))]" }
+        return "{" + (fields.map { "\"\($0.0)\":\($0.1)" } + lists).joined(separator: ",")
+            + ",\"health\":\"\(health.state)\"" + (final ? ",\"balanced\":\(snapshot.balances)}" : "}")
     }
 }

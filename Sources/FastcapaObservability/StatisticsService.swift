@@ -1,5 +1,4 @@
 import FastcapaCapture
-import FastcapaSupervision
 import Foundation
 import ServiceLifecycle
 import Synchronization

@@ -2,9 +2,10 @@ import FastcapaCapture
 import Foundation
 
 /// Fastcapa's periodic table: for each stage, what came in, what is queued,
-/// what went out and what was dropped, with rates since the last table; and,
-/// for the receive workers, what the capture filter rejected (not a drop); and
-/// a line for each port whose link is down.
+/// what went out and what was dropped (each `DropReason` in its stage's row),
+/// with rates since the last table; and, for the receive workers, a column for
+/// each `ExclusionReason` (the capture filter's rejections: not drops); and a
+/// line for each port whose link is down.
 package struct StatisticsTable {
     package init() {}
 
@@ -27,10 +28,9 @@ package struct StatisticsTable {
             return Self.si(Double(now &- before) / elapsed) + "/s"
         }
         let header =
-            "         \(pad("in", 12)) \(pad("in/s", 10)) \(pad("queued", 10)) \(pad("out", 12)) \(pad("out/s", 10)) \(pad("drops", 10)) \(pad("filtered", 10))"
+            "         \(pad("in", 12)) \(pad("in/s", 10)) \(pad("queued", 10)) \(pad("out", 12)) \(pad("out/s", 10)) \(pad("drops", 10))"
+            + ExclusionReason.allCases.map { " \(pad($0.name, 10))" }.joined()
         let nicDrops = nic.missed + nic.errors + nic.noMbuf + nic.kernelDropped
-        let txDrops =
-            tx.queueFullDrops + tx.tooLargeDrops + tx.produceErrorDrops + tx.drainTimeoutDrops + tx.malformedDrops
         var rows = [
             row(
                 "[nic]",
@@ -48,8 +48,8 @@ package struct StatisticsTable {
                 "-",
                 rx.enqueued,
                 rate(rx.enqueued, oldRx?.enqueued),
-                rx.ringFullDrops,
-                filtered: rx.filtered
+                rx.drops.total(.receive),
+                excluded: rx.exclusions
             ),
             row(
                 "[tx]",
@@ -58,7 +58,7 @@ package struct StatisticsTable {
                 "\(snapshot.ringDepth)",
                 tx.produced,
                 rate(tx.produced, oldTx?.produced),
-                txDrops
+                tx.drops.total(.transmit)
             ),
             row(
                 "[kaf]",
@@ -67,7 +67,7 @@ package struct StatisticsTable {
                 "\(snapshot.kafkaQueued)",
                 tx.delivered,
                 rate(tx.delivered, oldTx?.delivered),
-                tx.deliveryFailed
+                tx.drops.total(.delivery)
             ),
         ]
         // With several queues or workers, one line each under the totals.
@@ -82,8 +82,8 @@ package struct StatisticsTable {
                         "-",
                         queue.enqueued,
                         rate(queue.enqueued, before?.enqueued),
-                        queue.ringFullDrops,
-                        filtered: queue.filtered
+                        queue.drops.total(.receive),
+                        excluded: queue.exclusions
                     )
                 )
             }
@@ -99,7 +99,7 @@ package struct StatisticsTable {
                         "\(index < snapshot.producers.count ? snapshot.producers[index].kafkaQueued : 0)",
                         worker.delivered,
                         rate(worker.delivered, before?.delivered),
-                        worker.deliveryFailed
+                        worker.drops.total(.delivery)
                     )
                 )
             }
@@ -121,9 +121,10 @@ package struct StatisticsTable {
         _ output: UInt64,
         _ outRate: String,
         _ drops: UInt64,
-        filtered: UInt64? = nil
+        excluded: ReasonCounts<ExclusionReason>? = nil
     ) -> String {
-        "\(pad(stage, 8)) \(pad("\(input)", 12)) \(pad(inRate, 10)) \(pad(queued, 10)) \(pad("\(output)", 12)) \(pad(outRate, 10)) \(pad("\(drops)", 10)) \(pad(filtered.map { "\($0)" } ?? "-", 10))"
+        "\(pad(stage, 8)) \(pad("\(input)", 12)) \(pad(inRate, 10)) \(pad(queued, 10)) \(pad("\(output)", 12)) \(pad(outRate, 10)) \(pad("\(drops)", 10))"
+            + ExclusionReason.allCases.map { reason in " \(pad(excluded.map { "\($0[reason])" } ?? "-", 10))" }.joined()
     }
 
     private func pad(_ text: String, _ width: Int) -> String {

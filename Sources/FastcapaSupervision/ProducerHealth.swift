@@ -1,3 +1,5 @@
+import FastcapaObservability
+
 /// The health of one transmit worker's producer, as a state machine whose
 /// methods return what to do (swift-kafka-client's style): it holds no
 /// resources and runs no I/O, so it is tested without Kafka.
@@ -27,30 +29,8 @@ package struct ProducerHealth: Sendable {
         package init() {}
     }
 
-    package enum State: Sendable, Equatable, CustomStringConvertible {
-        case healthy
-        case degraded(String)
-        case restarting
-        case unhealthy(String)
-
-        package var description: String {
-            switch self {
-            case .healthy: "healthy"
-            case .degraded(let reason): "degraded: \(reason)"
-            case .restarting: "restarting"
-            case .unhealthy(let reason): "unhealthy: \(reason)"
-            }
-        }
-
-        var severity: Int {
-            switch self {
-            case .healthy: 0
-            case .degraded: 1
-            case .restarting: 2
-            case .unhealthy: 3
-            }
-        }
-    }
+    /// Its state is the probe's health vocabulary (`HealthState`), which the monitor's snapshots carry.
+    package typealias State = HealthState
 
     /// What the supervisor saw of the producer at one moment.
     package struct Observation: Sendable {

@@ -1,5 +1,6 @@
 import FastcapaCapture
 import FastcapaKafka
+import FastcapaObservability
 import Foundation
 import Logging
 import ServiceLifecycle

@@ -86,13 +86,13 @@ import Testing
         var queue = ReceiveCounts()
         queue.received = 100
         queue.enqueued = 90
-        queue.ringFullDrops = 10
+        queue.drops[.ringFull] = 10
         var worker = TransmitCounts()
         worker.dequeued = 85
         worker.produced = 80
         worker.delivered = delivered
-        worker.deliveryFailed = 3
-        worker.tooLargeDrops = 5
+        worker.drops[.deliveryFailed] = 3
+        worker.drops[.tooLarge] = 5
         var producer = ProducerSample()
         producer.kafkaQueued = 7
         return CaptureSnapshot(perQueue: [queue], perWorker: [worker], ringDepths: [5], producers: [producer])

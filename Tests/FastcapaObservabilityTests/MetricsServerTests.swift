@@ -1,5 +1,4 @@
 import FastcapaCapture
-import FastcapaSupervision
 import FastcapaTestSupport
 import Foundation
 import Synchronization

@@ -55,7 +55,7 @@ typedef struct fastcapa_rx_counters {
     uint64_t bursts;            // non-empty bursts
     uint64_t full_bursts;       // bursts that came back full (queue under pressure)
     uint64_t ring_full_waits;   // retries under the `wait` ring-full policy
-    uint64_t empty_polls;       // polls that returned nothing
+    uint64_t spare_first_line;  // free: a new counter goes here or in the second line's spares
     // Second cache line.
     uint64_t filtered;          // packets the capture filter rejected (freed on the lcore; not a drop)
     uint64_t spare[7];
@@ -126,9 +126,9 @@ typedef struct fastcapa_producer_context {
     uint64_t fatal;                   // 1 once librdkafka reported a fatal error: the producer is useless
     uint64_t all_brokers_down;        // times librdkafka reported all brokers down
     uint64_t errors;                  // error callbacks
-    uint64_t last_error;              // the last error callback's code
     uint64_t keep_failed;             // what a failed report becomes: FASTCAPA_KEEP_WHEN_FATAL, _ALWAYS or _NEVER
     void *rescue;                     // failed messages kept for a successor (RescueBuffer)
+    uint64_t spare_first_line;        // free (keeps the lcore-written words on the second line)
     // Second cache line: written by the transmit lcore and the partitioner.
     uint64_t partition_count;         // the topic's partitions, as last seen by the partitioner (0: not yet known)
     uint64_t poll_time_us;            // wall clock taken just before the owner polls: delivery latency without

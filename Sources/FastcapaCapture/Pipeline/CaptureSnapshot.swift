@@ -58,17 +58,12 @@ package struct CaptureSnapshot: Sendable {
     package var kept: Int { producers.reduce(0) { $0 + $1.kept } }
 
     /// Packets dropped after the probe received them, by reason.
-    package var drops: [(reason: String, count: UInt64)] {
-        let rx = self.rx
-        let tx = self.tx
-        return [
-            ("ring_full", rx.ringFullDrops), ("queue_full", tx.queueFullDrops), ("too_large", tx.tooLargeDrops),
-            ("produce_error", tx.produceErrorDrops), ("delivery_failed", tx.deliveryFailed),
-            ("drain_timeout", tx.drainTimeoutDrops), ("malformed", tx.malformedDrops), ("null_sink", tx.nullSinkDrops),
-        ]
-    }
+    package var drops: ReasonCounts<DropReason> { rx.drops + tx.drops }
 
-    package var dropped: UInt64 { drops.reduce(0) { $0 + $1.count } }
+    package var dropped: UInt64 { drops.total }
+
+    /// Packets not published by the operator's choice, by reason: not drops.
+    package var exclusions: ReasonCounts<ExclusionReason> { rx.exclusions }
 
     /// Packets a transmit worker took off its ring and has neither handed to
     /// librdkafka nor dropped (a burst kept for a failed producer's successor).
@@ -78,10 +73,7 @@ package struct CaptureSnapshot: Sendable {
     package var held: Int {
         guard !workersStopped else { return 0 }
         let tx = self.tx
-        let workerDrops =
-            tx.queueFullDrops &+ tx.tooLargeDrops &+ tx.produceErrorDrops &+ tx.drainTimeoutDrops &+ tx.malformedDrops
-            &+ tx.nullSinkDrops
-        return Int(truncatingIfNeeded: tx.dequeued &- tx.produced &- workerDrops)
+        return Int(truncatingIfNeeded: tx.dequeued &- tx.produced &- tx.drops.total(.transmit))
     }
 
     /// Received, not yet delivered nor dropped, as measured where packets wait: in
@@ -91,14 +83,14 @@ package struct CaptureSnapshot: Sendable {
     /// are sampled one after another and a producer being retired is not counted.
     package var inFlight: Int { ringDepth + held + kafkaQueued + kept }
 
-    /// received − (filtered + delivered + dropped + in flight): 0 when the books balance.
+    /// received − (excluded + delivered + dropped + in flight): 0 when the books balance.
     package var imbalance: Int {
         let rx = self.rx
         let tx = self.tx
-        return Int(truncatingIfNeeded: rx.received &- rx.filtered &- tx.delivered &- dropped) - inFlight
+        return Int(truncatingIfNeeded: rx.received &- rx.exclusions.total &- tx.delivered &- dropped) - inFlight
     }
 
-    /// received = filtered + delivered + dropped + in flight. Filtered packets
-    /// are the capture filter's choice, not a loss: they are no drop reason.
+    /// received = excluded (filtered) + delivered + dropped + in flight. Excluded
+    /// packets are the operator's choice, not a loss: they are no drop reason.
     package var balances: Bool { imbalance == 0 }
 }

@@ -5,12 +5,13 @@ package struct ReceiveCounts: Sendable, Equatable {
     package var received: UInt64 = 0
     package var receivedBytes: UInt64 = 0
     package var enqueued: UInt64 = 0
-    package var ringFullDrops: UInt64 = 0
     package var bursts: UInt64 = 0
     package var fullBursts: UInt64 = 0
     package var ringFullWaits: UInt64 = 0
-    /// Rejected by the capture filter: freed on the lcore, not a drop.
-    package var filtered: UInt64 = 0
+    /// The drops counted per receive queue (`DropReason.Stage.receive`); the others are 0.
+    package var drops = ReasonCounts<DropReason>()
+    /// Packets not published by the operator's choice (the capture filter's rejections): not drops.
+    package var exclusions = ReasonCounts<ExclusionReason>()
 
     package init() {}
 
@@ -19,11 +20,11 @@ package struct ReceiveCounts: Sendable, Equatable {
         received = fastcapa_counter_load(&pointer.pointee.received)
         receivedBytes = fastcapa_counter_load(&pointer.pointee.received_bytes)
         enqueued = fastcapa_counter_load(&pointer.pointee.enqueued)
-        ringFullDrops = fastcapa_counter_load(&pointer.pointee.ring_full_drops)
         bursts = fastcapa_counter_load(&pointer.pointee.bursts)
         fullBursts = fastcapa_counter_load(&pointer.pointee.full_bursts)
         ringFullWaits = fastcapa_counter_load(&pointer.pointee.ring_full_waits)
-        filtered = fastcapa_counter_load(&pointer.pointee.filtered)
+        drops = ReasonCounts(sampling: pointer) { $0.receiveCounter }
+        exclusions = ReasonCounts(sampling: pointer) { $0.counter }
     }
 
     package static func + (a: Self, b: Self) -> Self {
@@ -31,11 +32,11 @@ package struct ReceiveCounts: Sendable, Equatable {
         sum.received += b.received
         sum.receivedBytes += b.receivedBytes
         sum.enqueued += b.enqueued
-        sum.ringFullDrops += b.ringFullDrops
         sum.bursts += b.bursts
         sum.fullBursts += b.fullBursts
         sum.ringFullWaits += b.ringFullWaits
-        sum.filtered += b.filtered
+        sum.drops = a.drops + b.drops
+        sum.exclusions = a.exclusions + b.exclusions
         return sum
     }
 }

@@ -56,7 +56,6 @@ extension ProducerGeneration {
         guard let opaque else { return }
         let context = opaque.assumingMemoryBound(to: fastcapa_producer_context.self)
         fastcapa_counter_add(&context.pointee.errors, 1)
-        _ = fastcapa_mailbox_exchange(&context.pointee.last_error, UInt64(UInt32(bitPattern: code)))
         if code == RD_KAFKA_RESP_ERR__FATAL.rawValue {
             _ = fastcapa_mailbox_exchange(&context.pointee.fatal, 1)
         } else if code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue {

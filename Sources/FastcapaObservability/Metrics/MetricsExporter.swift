@@ -1,5 +1,4 @@
 import FastcapaCapture
-import FastcapaSupervision
 import Foundation
 import Prometheus
 import Synchronization
@@ -18,7 +17,7 @@ import Synchronization
 /// serialised (they reset and set shared counters).
 package final class MetricsExporter: Sendable {
     package let registry: PrometheusCollectorRegistry
-    private let monitor: PipelineMonitor
+    private let latest: @Sendable () -> PipelineMonitor.Snapshot
     private let queueLabels: [String]
     private let rendering = Mutex(())
     private let outputs: @Sendable () -> [(file: String, counts: LineWriter.Counts)]
@@ -29,7 +28,7 @@ package final class MetricsExporter: Sendable {
     ///   - outputs: the lines the -s and --counter-trace files took and lost (`StatisticsService.outputCounts`).
     ///   - refusedReloads: SIGHUPs whose configuration was refused (`CaptureSupervisor.refusedReloads`).
     ///   - embeddedBroker: the run publishes to the embedded broker (`fastcapa_embedded_broker` 1).
-    package init(
+    package convenience init(
         pipeline: CapturePipeline,
         monitor: PipelineMonitor,
         registry: PrometheusCollectorRegistry,
@@ -38,15 +37,40 @@ package final class MetricsExporter: Sendable {
         refusedReloads: @escaping @Sendable () -> Int = { 0 },
         embeddedBroker: Bool = false
     ) {
-        self.monitor = monitor
+        self.init(
+            queueLabels: pipeline.ports.flatMap { port in (0..<port.rxQueues).map { "\(port.id)/\($0)" } },
+            ringCapacities: pipeline.ringCapacities,
+            latest: { monitor.snapshot },
+            registry: registry,
+            buildInfo: buildInfo,
+            outputs: outputs,
+            refusedReloads: refusedReloads,
+            embeddedBroker: embeddedBroker
+        )
+    }
+
+    /// - Parameters:
+    ///   - queueLabels: each receive queue's `queue` label (`port/queue`), in the snapshot's order.
+    ///   - latest: the snapshot a render reads.
+    init(
+        queueLabels: [String],
+        ringCapacities: [Int],
+        latest: @escaping @Sendable () -> PipelineMonitor.Snapshot,
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        buildInfo: [(String, String)],
+        outputs: @escaping @Sendable () -> [(file: String, counts: LineWriter.Counts)] = { [] },
+        refusedReloads: @escaping @Sendable () -> Int = { 0 },
+        embeddedBroker: Bool = false
+    ) {
+        self.latest = latest
         self.outputs = outputs
         self.refusedReloads = refusedReloads
         self.registry = registry
-        queueLabels = pipeline.ports.flatMap { port in (0..<port.rxQueues).map { "\(port.id)/\($0)" } }
+        self.queueLabels = queueLabels
         registry.makeGauge(descriptor: Self.descriptor("fastcapa_build_info"), labels: buildInfo).set(1.0)
         registry.makeGauge(descriptor: Self.descriptor("fastcapa_embedded_broker"), labels: [])
             .set(embeddedBroker ? 1.0 : 0.0)
-        for (ring, capacity) in pipeline.ringCapacities.enumerated() where ring < queueLabels.count {
+        for (ring, capacity) in ringCapacities.enumerated() where ring < queueLabels.count {
             registry.makeGauge(
                 descriptor: Self.descriptor("fastcapa_ring_capacity"),
                 labels: [("queue", queueLabels[ring])]
@@ -57,7 +81,7 @@ package final class MetricsExporter: Sendable {
 
     /// The Prometheus text exposition of the latest snapshot.
     package func render() -> String {
-        rendering.withLock { _ in render(monitor.snapshot) }
+        rendering.withLock { _ in render(latest()) }
     }
 
     private func render(_ latest: PipelineMonitor.Snapshot) -> String {
@@ -67,8 +91,12 @@ package final class MetricsExporter: Sendable {
             set(counter: "fastcapa_received_packets_total", labels, counts.received)
             set(counter: "fastcapa_received_bytes_total", labels, counts.receivedBytes)
             set(counter: "fastcapa_enqueued_packets_total", labels, counts.enqueued)
-            set(counter: "fastcapa_filtered_packets_total", labels, counts.filtered)
-            set(counter: "fastcapa_dropped_packets_total", labels + [("reason", "ring_full")], counts.ringFullDrops)
+            for (reason, count) in counts.exclusions.all {
+                set(counter: Self.metricName(reason), labels, count)
+            }
+            for (reason, count) in counts.drops.all where reason.stage == .receive {
+                set(counter: "fastcapa_dropped_packets_total", labels + [("reason", reason.name)], count)
+            }
         }
         for (ring, depth) in snapshot.ringDepths.enumerated() where ring < queueLabels.count {
             gauge("fastcapa_ring_depth", [("queue", queueLabels[ring])]).set(Double(depth))
@@ -81,8 +109,8 @@ package final class MetricsExporter: Sendable {
             set(counter: "fastcapa_delivered_bytes_total", labels, counts.deliveredBytes)
             set(counter: "fastcapa_truncated_packets_total", labels, counts.truncated)
             set(counter: "fastcapa_reproduced_packets_total", labels, counts.reproduced)
-            for (reason, count) in Self.workerDrops(counts) {
-                set(counter: "fastcapa_dropped_packets_total", labels + [("reason", reason)], count)
+            for (reason, count) in counts.drops.all where reason.stage != .receive {
+                set(counter: "fastcapa_dropped_packets_total", labels + [("reason", reason.name)], count)
             }
             if index < snapshot.producers.count {
                 let producer = snapshot.producers[index]
@@ -143,15 +171,8 @@ package final class MetricsExporter: Sendable {
         return registry.emitToString() + latency + (ProcessMetrics.sample().map(ProcessMetrics.lines) ?? "")
     }
 
-    /// A transmit worker's drops by reason; `ring_full` (the receive side's) is per queue.
-    static func workerDrops(_ counts: TransmitCounts) -> [(String, UInt64)] {
-        [
-            ("queue_full", counts.queueFullDrops), ("too_large", counts.tooLargeDrops),
-            ("produce_error", counts.produceErrorDrops), ("delivery_failed", counts.deliveryFailed),
-            ("drain_timeout", counts.drainTimeoutDrops), ("malformed", counts.malformedDrops),
-            ("null_sink", counts.nullSinkDrops),
-        ]
-    }
+    /// An exclusion's counter: `fastcapa_filtered_packets_total`.
+    static func metricName(_ reason: ExclusionReason) -> String { "fastcapa_\(reason.name)_packets_total" }
 
     private func set(counter name: String, _ labels: [(String, String)], _ value: UInt64) {
         let counter = registry.makeCounter(descriptor: Self.descriptor(name), labels: labels)
@@ -167,16 +188,23 @@ package final class MetricsExporter: Sendable {
         MetricNameDescriptor(metricName: name, unitName: "", helpText: help[name] ?? "")
     }
 
-    /// The `# HELP` text of every metric.
-    static let help: [String: String] = [
+    /// The `# HELP` text of every metric: the drop family names the reasons counted per receive queue.
+    static let help: [String: String] = fixedHelp.merging(
+        [("fastcapa_dropped_packets_total", droppedHelp)]
+            + ExclusionReason.allCases.map { (metricName($0), $0.metricHelp) }
+    ) { fixed, _ in fixed }
+
+    static var droppedHelp: String {
+        let perQueue = DropReason.allCases.filter { $0.stage == .receive }.map(\.name).joined(separator: ", ")
+        return "Packets dropped after the probe received them, by reason: \(perQueue) per receive queue, "
+            + "the others per transmit worker."
+    }
+
+    private static let fixedHelp: [String: String] = [
         "fastcapa_build_info": "fastcapa's version and the DPDK and librdkafka it runs with; always 1.",
         "fastcapa_received_packets_total": "Packets a receive worker took from its NIC queue.",
         "fastcapa_received_bytes_total": "Bytes of the packets received.",
         "fastcapa_enqueued_packets_total": "Packets the transmit ring accepted.",
-        "fastcapa_filtered_packets_total":
-            "Packets the capture filter rejected (freed on the receive lcore; not a drop).",
-        "fastcapa_dropped_packets_total":
-            "Packets dropped after the probe received them, by reason: ring_full per receive queue, the others per transmit worker.",
         "fastcapa_ring_depth": "Packets waiting in the transmit ring.",
         "fastcapa_ring_capacity": "Packets the transmit ring holds when full.",
         "fastcapa_produced_packets_total": "Packets handed to librdkafka.",
@@ -215,7 +243,7 @@ package final class MetricsExporter: Sendable {
     /// The values of `fastcapa_producer_state`'s `state` label.
     static let stateNames = ["healthy", "degraded", "restarting", "unhealthy"]
 
-    static func name(_ state: ProducerHealth.State) -> String {
+    static func name(_ state: HealthState) -> String {
         switch state {
         case .healthy: "healthy"
         case .degraded: "degraded"

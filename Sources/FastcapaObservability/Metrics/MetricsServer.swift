@@ -1,4 +1,3 @@
-import FastcapaSupervision
 import Foundation
 import NIOCore
 import NIOHTTP1

@@ -21,7 +21,7 @@ package final class PipelineMonitor: Sendable {
         package var sequence = 0
         package var capture = CaptureSnapshot(perQueue: [], perWorker: [])
         /// Each producer supervisor's state, as last reported.
-        package var states: [ProducerHealth.State] = []
+        package var states: [HealthState] = []
         /// The drivers' extended statistics (JSON keyed by port), as last read.
         package var extendedJSON = "{}"
         /// The last sample, taken after the drain.
@@ -49,7 +49,7 @@ package final class PipelineMonitor: Sendable {
     private let onStatistics: @Sendable (Int, String) -> Void
     private let onSample: @Sendable (Snapshot) -> Void
     private let published: Mutex<Snapshot>
-    private let states: Mutex<[ProducerHealth.State]>
+    private let states: Mutex<[HealthState]>
     private let stopping = Atomic<Bool>(false)
     private let wake = DispatchSemaphore(value: 0)
     private let started = DispatchSemaphore(value: 0)
@@ -85,7 +85,7 @@ package final class PipelineMonitor: Sendable {
     package var snapshot: Snapshot { published.withLock { $0 } }
 
     /// A producer supervisor's state, for the next snapshot.
-    package func report(worker: Int, state: ProducerHealth.State) {
+    package func report(worker: Int, state: HealthState) {
         states.withLock { if worker < $0.count { $0[worker] = state } }
     }
 

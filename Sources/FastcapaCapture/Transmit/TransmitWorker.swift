@@ -190,7 +190,7 @@ package final class TransmitWorker: @unchecked Sendable {
             CURCU_rcu_quiescent_state()
             switch step(&state, receiversDone: false) {
             case .worked: idle.reset()
-            case .idle: idle.idle()
+            case .idle, .needsRoom: idle.idle()
             case .done: return 0
             }
         }

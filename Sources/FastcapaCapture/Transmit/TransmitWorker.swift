@@ -129,7 +129,7 @@ package final class TransmitWorker: @unchecked Sendable {
                 kafka: kafka
             )
             first.resumeDeliveryReports()
-            return ProducerSlot(first, live: LiveSettings(settings), owner: owner)
+            return ProducerSlot(first, live: ReloadableSettings(settings), owner: owner)
         }
     }
 

@@ -290,7 +290,7 @@ struct CaptureRun {
                     } + (next.eal != running.eal ? ["eal"] : [])
                 return .init(
                     kafka: run.withRunDefaults(next.kafka, embeddedBroker: broker),
-                    live: LiveSettings(next.settings),
+                    live: ReloadableSettings(next.settings),
                     filter: next.settings.filterExpression,
                     filterEngine: next.settings.filterEngine,
                     needsRestart: needsRestart

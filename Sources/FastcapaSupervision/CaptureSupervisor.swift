@@ -42,13 +42,13 @@ package actor CaptureSupervisor {
     /// need a restart of the probe.
     package struct Reloaded: Sendable {
         package var kafka: KafkaProperties
-        package var live: LiveSettings
+        package var live: ReloadableSettings
         package var filter: String?
         package var filterEngine: FilterEngine
         package var needsRestart: [String]
         package init(
             kafka: KafkaProperties,
-            live: LiveSettings,
+            live: ReloadableSettings,
             filter: String?,
             filterEngine: FilterEngine,
             needsRestart: [String]
@@ -100,7 +100,7 @@ package actor CaptureSupervisor {
             ProducerSupervisor(
                 worker: $0,
                 kafka: kafka,
-                live: LiveSettings(pipeline.settings),
+                live: ReloadableSettings(pipeline.settings),
                 policy: options.policy,
                 monitor: monitor,
                 logger: logger

@@ -19,7 +19,7 @@ package actor ProducerSupervisor: Service {
     package nonisolated let worker: TransmitWorker
     private var health: ProducerHealth
     private var kafka: KafkaProperties
-    private var live: LiveSettings
+    private var live: ReloadableSettings
     private let monitor: PipelineMonitor
     private let logger: Logger
     private let tick: Duration
@@ -29,7 +29,7 @@ package actor ProducerSupervisor: Service {
     package init(
         worker: TransmitWorker,
         kafka: KafkaProperties,
-        live: LiveSettings,
+        live: ReloadableSettings,
         policy: ProducerHealth.Policy,
         monitor: PipelineMonitor,
         logger: Logger,
@@ -144,7 +144,7 @@ package actor ProducerSupervisor: Service {
     /// before its predecessor has retired, and a restart decided meanwhile (the new
     /// one failed fatally) must build from what the failed one was built from.
     /// Properties librdkafka refuses (no producer was built) leave the running ones.
-    package func reload(kafka: KafkaProperties, live: LiveSettings) async throws -> ProducerReplacement {
+    package func reload(kafka: KafkaProperties, live: ReloadableSettings) async throws -> ProducerReplacement {
         let previous = (kafka: self.kafka, live: self.live)
         self.kafka = kafka
         self.live = live

@@ -1,4 +1,3 @@
-import CDPDK
 import CFastcapaShared
 import CURCU
 
@@ -6,7 +5,9 @@ import CURCU
 enum WorkerStep {
     case worked
     case idle
-    /// The transmit loop is finished (the drain).
+    /// The receive loop cannot go on until its ring has room.
+    case needsRoom
+    /// The loop is finished (receiving stopped; the transmit loop: the drain).
     case done
 }
 
@@ -42,8 +43,7 @@ final class CoScheduledWorker: @unchecked Sendable {
     func run() -> Int32 {
         CURCU_rcu_register_thread()
         defer { CURCU_rcu_unregister_thread() }
-        let stop = receive.control.flags + WorkerControl.stopReceiving
-        var receiving = ReceiveWorker.CoScheduledState(ring: receive.ring)
+        var receiving = ReceiveWorker.LoopState()
         var transmitting = TransmitWorker.LoopState()
         var idle = IdleBackoff(
             spinPolls: receive.idleSpinPolls,
@@ -58,96 +58,20 @@ final class CoScheduledWorker: @unchecked Sendable {
             CURCU_rcu_quiescent_state()
             var worked = false
             if !receiversDone {
-                if fastcapa_flag_load(stop) != 0 && !receiving.holdsPackets {
-                    receiversDone = true
-                } else {
-                    worked = receive.coScheduledStep(&receiving, stopped: fastcapa_flag_load(stop) != 0)
+                switch receive.step(&receiving) {
+                case .worked: worked = true
+                case .idle: break
+                // No sleep: this turn's transmit step is what makes the room.
+                case .needsRoom: receive.countRoomWaits(1)
+                case .done: receiversDone = true
                 }
             }
             switch transmit.step(&transmitting, receiversDone: receiversDone) {
             case .done: return 0
             case .worked: worked = true
-            case .idle: break
+            case .idle, .needsRoom: break
             }
             if worked { idle.reset() } else { idle.idle() }
         }
-    }
-}
-
-extension ReceiveWorker {
-    /// What the co-scheduled receive loop keeps between turns.
-    struct CoScheduledState {
-        var clock = CaptureClock<TscTimeSource>()
-        /// Packets [pendingStart, pendingEnd) of `packets` wait for ring room (`--ring-full wait`).
-        var pendingStart = 0
-        var pendingEnd = 0
-        /// Under `drop`: when (TSC) receiving paused for a full ring; 0 while it runs.
-        var pausedSince: UInt64 = 0
-        let resumeRoom: Int
-        let longestPauseTicks: UInt64
-
-        init(ring: OpaquePointer) {
-            resumeRoom = RingRoomWait.resumeRoom(capacity: Int(rte_ring_get_capacity(ring)))
-            longestPauseTicks = RingRoomWait.longestDropWaitMicros * max(1, rte_get_tsc_hz() / 1_000_000)
-        }
-
-        var holdsPackets: Bool { pendingEnd > pendingStart }
-    }
-
-    /// One receive turn of a co-scheduled lcore: enqueues the packets a full
-    /// ring refused (`--ring-full wait`), or receives a burst unless receiving
-    /// is paused for ring room or `stopped`. Never sleeps. Returns whether it
-    /// moved packets.
-    @inline(__always)
-    func coScheduledStep(_ state: inout CoScheduledState, stopped: Bool) -> Bool {
-        let counters = self.counters
-        if state.holdsPackets {
-            let left = state.pendingEnd - state.pendingStart
-            if fastcapa_flag_load(control.flags + WorkerControl.abandon) != 0 {
-                // The drain gave up on the backlog: count it.
-                CDPDK_rte_pktmbuf_free_bulk(packets + state.pendingStart, UInt32(left))
-                fastcapa_counter_add(&counters.pointee.ring_full_drops, UInt64(left))
-                state.pendingStart = 0
-                state.pendingEnd = 0
-                return true
-            }
-            if Int(rte_ring_free_count(ring)) < min(left, state.resumeRoom) {
-                fastcapa_counter_add(&counters.pointee.ring_full_waits, 1)
-                return false
-            }
-            let sent = enqueue(ring, packets + state.pendingStart, left)
-            fastcapa_counter_add(&counters.pointee.enqueued, UInt64(sent))
-            state.pendingStart += sent
-            if !state.holdsPackets {
-                state.pendingStart = 0
-                state.pendingEnd = 0
-            }
-            return sent > 0
-        }
-        if stopped { return false }
-        if state.pausedSince != 0 {
-            if Int(rte_ring_free_count(ring)) < state.resumeRoom
-                && CDPDK_rte_rdtsc() &- state.pausedSince < state.longestPauseTicks
-            {
-                fastcapa_counter_add(&counters.pointee.ring_full_waits, 1)
-                return false
-            }
-            state.pausedSince = 0
-        }
-        guard let count = receiveBurst(&state.clock) else { return false }
-        if count == 0 { return true }
-        let sent = enqueue(ring, packets, count)
-        fastcapa_counter_add(&counters.pointee.enqueued, UInt64(sent))
-        if sent < count {
-            if ringFull == .wait {
-                state.pendingStart = sent
-                state.pendingEnd = count
-            } else {
-                CDPDK_rte_pktmbuf_free_bulk(packets + sent, UInt32(count - sent))
-                fastcapa_counter_add(&counters.pointee.ring_full_drops, UInt64(count - sent))
-                state.pausedSince = CDPDK_rte_rdtsc()
-            }
-        }
-        return true
     }
 }

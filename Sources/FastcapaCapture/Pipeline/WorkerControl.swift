@@ -11,13 +11,14 @@ final class WorkerControl: @unchecked Sendable {
     static let drain = 1
     /// The drain timeout ran out: every worker gives up its backlog, counting it.
     static let abandon = 2
+    static let count = 3
 
     /// When the stop must be over (monotonic ms); Int.max until one is asked for.
     private let stopDeadline = Atomic<Int>(.max)
 
     init() {
-        flags = .allocate(capacity: 4)
-        flags.initialize(repeating: 0, count: 4)
+        flags = .allocate(capacity: Self.count)
+        flags.initialize(repeating: 0, count: Self.count)
     }
 
     func set(_ flag: Int) { fastcapa_flag_store(flags + flag, 1) }

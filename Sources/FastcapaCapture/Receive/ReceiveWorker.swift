@@ -29,6 +29,10 @@ package final class ReceiveWorker: @unchecked Sendable {
     /// The filter's verdict per packet, and the packets it rejected (pre-allocated).
     let verdicts: UnsafeMutablePointer<UInt64>
     let rejected: UnsafeMutablePointer<OpaquePointer?>
+    /// A full ring takes packets again once this much of it is free (`RingRoomWait.resumeRoom`).
+    let resumeRoom: Int
+    /// Under `drop`, receiving pauses for a full ring this long at most (`RingRoomWait.longestDropWaitMicros`).
+    let longestPauseTicks: UInt64
     /// The lcore's heartbeat (set by the pipeline before launch): one per turn of the loop.
     var heartbeat = Heartbeats.unwatched
 
@@ -63,6 +67,8 @@ package final class ReceiveWorker: @unchecked Sendable {
         verdicts.initialize(repeating: 0, count: capacity)
         rejected = .allocate(capacity: capacity)
         rejected.initialize(repeating: nil, count: capacity)
+        resumeRoom = RingRoomWait.resumeRoom(capacity: Int(rte_ring_get_capacity(ring)))
+        longestPauseTicks = RingRoomWait.longestDropWaitMicros * max(1, rte_get_tsc_hz() / 1_000_000)
     }
 
     deinit {
@@ -76,63 +82,114 @@ package final class ReceiveWorker: @unchecked Sendable {
         Unmanaged<ReceiveWorker>.fromOpaque(arg!).takeUnretainedValue().run()
     }
 
+    /// What the loop keeps from one turn to the next.
+    struct LoopState {
+        var clock = CaptureClock<TscTimeSource>()
+        /// Packets [pendingStart, pendingEnd) of `packets` wait for ring room (`--ring-full wait`).
+        var pendingStart = 0
+        var pendingEnd = 0
+        /// Under `drop`: when (TSC) receiving paused for a full ring; 0 while it runs.
+        var pausedSince: UInt64 = 0
+        var holdsPackets: Bool { pendingEnd > pendingStart }
+    }
+
     func run() -> Int32 {
         CURCU_rcu_register_thread()
         defer { CURCU_rcu_unregister_thread() }
-        let counters = self.counters
-        let packets = self.packets
         let stop = control.flags + WorkerControl.stopReceiving
         let abandon = control.flags + WorkerControl.abandon
-        let waitWhenFull = ringFull == .wait
         let heartbeat = self.heartbeat
+        var state = LoopState()
         var roomWait = RingRoomWait(
             ring: ring,
             maxSleepMicros: idleSleepMaxMicros,
             rcuReader: true,
             heartbeat: heartbeat
         )
-        var clock = CaptureClock<TscTimeSource>()
         var idle = IdleBackoff(spinPolls: idleSpinPolls, maxSleepMicros: idleSleepMaxMicros, rcuReader: true)
-
-        while fastcapa_flag_load(stop) == 0 {
+        while true {
             fastcapa_counter_add(heartbeat, 1)
-            // Holds no filter record from the last burst.
+            // Holds no filter record from the last turn.
             CURCU_rcu_quiescent_state()
-            guard let count = receiveBurst(&clock) else {
-                idle.idle()
-                continue
-            }
-            idle.reset()
-            if count == 0 { continue }
-
-            var sent = enqueue(ring, packets, count)
-            if sent < count && waitWhenFull {
-                // Back-pressure: keep the packets and wait for room (or until
-                // shutdown gives up on the backlog).
-                while sent < count && fastcapa_flag_load(abandon) == 0 {
-                    let waits = roomWait.wait(forRoom: count - sent, unless: abandon)
-                    fastcapa_counter_add(&counters.pointee.ring_full_waits, waits)
-                    sent += enqueue(ring, packets + sent, count - sent)
-                }
-            }
-            fastcapa_counter_add(&counters.pointee.enqueued, UInt64(sent))
-            if sent < count {
-                CDPDK_rte_pktmbuf_free_bulk(packets + sent, UInt32(count - sent))
-                fastcapa_counter_add(&counters.pointee.ring_full_drops, UInt64(count - sent))
-                // Polling on only to free what the full ring refuses would take
-                // the CPU the transmit workers and librdkafka need to catch up:
-                // wait for room instead, while the NIC's descriptors hold the
-                // next packets (what they cannot hold the NIC counts as missed),
-                // but never longer than a millisecond: capture goes on.
-                let waits = roomWait.wait(
-                    forRoom: Int.max,
-                    unless: stop,
-                    atMostMicros: RingRoomWait.longestDropWaitMicros
-                )
-                fastcapa_counter_add(&counters.pointee.ring_full_waits, waits)
+            switch step(&state) {
+            case .worked: idle.reset()
+            case .idle: idle.idle()
+            case .needsRoom:
+                // Sleeps, so that the CPU goes to the transmit workers and librdkafka, which must catch
+                // up; the NIC's descriptors hold the next packets meanwhile (what they cannot hold the NIC
+                // counts as missed). Packets held for the ring wait until it has room or the drain gives up
+                // on them; a paused receive resumes at that room or after a millisecond: capture goes on.
+                let waits =
+                    state.holdsPackets
+                    ? roomWait.wait(forRoom: state.pendingEnd - state.pendingStart, unless: abandon)
+                    : roomWait.wait(forRoom: Int.max, unless: stop, atMostMicros: RingRoomWait.longestDropWaitMicros)
+                countRoomWaits(waits)
+            case .done: return 0
             }
         }
-        return 0
+    }
+
+    /// One turn of the loop: the packets a full ring refused enqueued (`--ring-full wait`), or a
+    /// burst received and enqueued. A burst the ring cannot take whole is kept for it under `wait`;
+    /// under `drop` the rest is freed and counted, and receiving pauses until
+    /// `RingRoomWait.resumeRoom` is free or `RingRoomWait.longestDropWaitMicros` have passed.
+    /// `.needsRoom` while the ring has too little room to go on: the caller waits as it can (a
+    /// receive lcore sleeps, a co-scheduled one transmits). `.done` once receiving has stopped and
+    /// nothing is held. Never sleeps. The caller is an online RCU reader and reports a quiescent
+    /// state between steps.
+    @inline(__always)
+    func step(_ state: inout LoopState) -> WorkerStep {
+        let counters = self.counters
+        let packets = self.packets
+        if state.holdsPackets {
+            let left = state.pendingEnd - state.pendingStart
+            if fastcapa_flag_load(control.flags + WorkerControl.abandon) != 0 {
+                // The drain gave up on the backlog: count it.
+                CDPDK_rte_pktmbuf_free_bulk(packets + state.pendingStart, UInt32(left))
+                fastcapa_counter_add(&counters.pointee.ring_full_drops, UInt64(left))
+                state.pendingStart = 0
+                state.pendingEnd = 0
+                return .worked
+            }
+            if Int(rte_ring_free_count(ring)) < min(left, resumeRoom) { return .needsRoom }
+            let sent = enqueue(ring, packets + state.pendingStart, left)
+            fastcapa_counter_add(&counters.pointee.enqueued, UInt64(sent))
+            state.pendingStart += sent
+            if !state.holdsPackets {
+                state.pendingStart = 0
+                state.pendingEnd = 0
+            }
+            return .worked
+        }
+        if fastcapa_flag_load(control.flags + WorkerControl.stopReceiving) != 0 { return .done }
+        if state.pausedSince != 0 {
+            if Int(rte_ring_free_count(ring)) < resumeRoom && CDPDK_rte_rdtsc() &- state.pausedSince < longestPauseTicks
+            {
+                return .needsRoom
+            }
+            state.pausedSince = 0
+        }
+        guard let count = receiveBurst(&state.clock) else { return .idle }
+        if count == 0 { return .worked }
+        let sent = enqueue(ring, packets, count)
+        fastcapa_counter_add(&counters.pointee.enqueued, UInt64(sent))
+        if sent < count {
+            if ringFull == .wait {
+                state.pendingStart = sent
+                state.pendingEnd = count
+            } else {
+                CDPDK_rte_pktmbuf_free_bulk(packets + sent, UInt32(count - sent))
+                fastcapa_counter_add(&counters.pointee.ring_full_drops, UInt64(count - sent))
+                state.pausedSince = CDPDK_rte_rdtsc()
+            }
+        }
+        return .worked
+    }
+
+    /// Counts waits for ring room (sleeps, spins or co-scheduled turns).
+    @inline(__always)
+    func countRoomWaits(_ waits: UInt64) {
+        fastcapa_counter_add(&counters.pointee.ring_full_waits, waits)
     }
 
     /// Receives a burst into `packets` (nil when the queue had none): stamps

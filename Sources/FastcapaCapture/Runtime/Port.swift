@@ -9,8 +9,6 @@ package struct Port: Sendable {
     package let driver: String
     package let socket: Int32
     package let rxQueues: Int
-    /// RSS hash functions actually in use (0: the device spreads packets itself or there is one queue).
-    package let rssHashFunctions: UInt64
     /// Whether the device stamps packets with their capture time in epoch time
     /// (net_pcap does, from the pcap record).
     package let deliversEpochTimestamps: Bool
@@ -57,7 +55,6 @@ package struct Port: Sendable {
             rxDescriptors: rxDescriptors
         )
         let socket = rte_eth_dev_socket_id(id)
-        let rss = conf.rx_adv_conf.rss_conf.rss_hf
         var rxConf = info.default_rxconf
         rxConf.offloads = conf.rxmode.offloads
         var status: Int32
@@ -96,7 +93,6 @@ package struct Port: Sendable {
             driver: driver,
             socket: socket,
             rxQueues: rxQueues,
-            rssHashFunctions: rss,
             deliversEpochTimestamps: driver == "net_pcap",
             path: path,
             packetSockets: packetSockets

@@ -25,14 +25,12 @@ package final class ProducerSlot: @unchecked Sendable {
     private let owner: GenerationOwner
     /// Only on the owner thread.
     private var current: ProducerGeneration?
-    private var live: LiveSettings
     private var record: UnsafeMutablePointer<WorkerRecord>
 
     /// Called on the owner thread (or before any other thread can see the slot).
-    init(_ generation: ProducerGeneration, live: LiveSettings, owner: GenerationOwner) {
+    init(_ generation: ProducerGeneration, live: ReloadableSettings, owner: GenerationOwner) {
         self.owner = owner
         current = generation
-        self.live = live
         record = Self.makeRecord(generation, live)
         pointer = .allocate(capacity: 1)
         pointer.initialize(to: UnsafeMutableRawPointer(record))
@@ -40,7 +38,7 @@ package final class ProducerSlot: @unchecked Sendable {
 
     private static func makeRecord(
         _ generation: ProducerGeneration,
-        _ live: LiveSettings
+        _ live: ReloadableSettings
     ) -> UnsafeMutablePointer<WorkerRecord> {
         let record = UnsafeMutablePointer<WorkerRecord>.allocate(capacity: 1)
         record.initialize(
@@ -63,7 +61,7 @@ package final class ProducerSlot: @unchecked Sendable {
     /// Publishes `newGeneration` and `live`, waits until no reader (lcore or
     /// sampler) can still see the old record, and returns the old generation.
     /// Owner thread only: it blocks.
-    func replace(with newGeneration: ProducerGeneration, live: LiveSettings) -> ProducerGeneration {
+    func replace(with newGeneration: ProducerGeneration, live: ReloadableSettings) -> ProducerGeneration {
         owner.assertOnOwner()
         let newRecord = Self.makeRecord(newGeneration, live)
         CURCU_rcu_assign_pointer(pointer, UnsafeMutableRawPointer(newRecord))
@@ -73,7 +71,6 @@ package final class ProducerSlot: @unchecked Sendable {
         record = newRecord
         let old = current!
         current = newGeneration
-        self.live = live
         return old
     }
 

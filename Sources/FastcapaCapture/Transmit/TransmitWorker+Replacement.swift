@@ -5,17 +5,12 @@ import Glibc
 /// What replacing a transmit worker's producer did.
 package struct ProducerReplacement: Sendable {
     package var worker: Int
-    package var oldGeneration: Int
     package var newGeneration: Int
-    package var oldWasFatal: Bool
     /// Messages the old producer still held that went to the new one.
     package var reproduced: UInt64
     /// Messages the old producer still held that could not be re-produced.
     package var lost: UInt64
-    /// A stop (or the retirement's own limit) cut the retirement short.
-    package var cutShort: Bool
-    package var seconds: Double
-    /// Of `seconds`, what returning the freed memory to the system took (`malloc_trim`).
+    /// What returning the old producer's freed memory to the system took (`malloc_trim`).
     package var trimSeconds: Double
 }
 
@@ -70,7 +65,7 @@ extension TransmitWorker {
     /// during the retirement brings its deadline forward to the stop's.
     package func replaceProducer(
         kafka: KafkaProperties,
-        live: LiveSettings,
+        live: ReloadableSettings,
         reason: ReplacementReason,
         expecting: Int? = nil,
         retireTimeoutMs: Int = 30_000
@@ -88,7 +83,7 @@ extension TransmitWorker {
 
     private func replaceOnOwner(
         kafka: KafkaProperties,
-        live: LiveSettings,
+        live: ReloadableSettings,
         reason: ReplacementReason,
         expecting: Int?,
         retireTimeoutMs: Int
@@ -98,17 +93,14 @@ extension TransmitWorker {
         if let expecting, expecting != current {
             throw ReplacementSkipped.superseded(expected: expecting, current: current)
         }
-        let started = Self.seconds()
         let next = try makeGeneration(number: current + 1, kafka: kafka)
         var old: ProducerGeneration? = producer.replace(with: next, live: live)
         // From here only this thread touches the old producer.
-        let fatal = old!.isFatal
         let limit = ProducerGeneration.monotonicMillis() + retireTimeoutMs
         let control = self.control
         let retirement = old!.retire(to: next, countingInto: retiredCounters[0]) {
             min(limit, control.stopDeadlineMillis)
         }
-        let oldNumber = old!.number
         old = nil  // released here, on the owner thread: its producer is destroyed now
         // Its queues (up to queue.buffering.max.kbytes, tens of MB after an
         // outage) were freed into the arenas of threads that are gone; glibc keeps
@@ -123,13 +115,9 @@ extension TransmitWorker {
         }
         return ProducerReplacement(
             worker: index,
-            oldGeneration: oldNumber,
             newGeneration: next.number,
-            oldWasFatal: fatal,
             reproduced: retirement.reproduced,
             lost: retirement.lost,
-            cutShort: retirement.cutShort,
-            seconds: Self.seconds() - started,
             trimSeconds: trimSeconds
         )
     }

@@ -123,7 +123,7 @@ package final class TransmitWorker: @unchecked Sendable {
                 kafka: kafka
             )
             first.resumeDeliveryReports()
-            return ProducerSlot(first, live: LiveSettings(settings), owner: owner)
+            return ProducerSlot(first, live: ReloadableSettings(settings), owner: owner)
         }
     }
 
@@ -184,7 +184,7 @@ package final class TransmitWorker: @unchecked Sendable {
             CURCU_rcu_quiescent_state()
             switch step(&state, receiversDone: false) {
             case .worked: idle.reset()
-            case .idle: idle.idle()
+            case .idle, .needsRoom: idle.idle()
             case .done: return 0
             }
         }

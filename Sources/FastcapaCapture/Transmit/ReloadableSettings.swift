@@ -1,6 +1,6 @@
 /// Settings a transmit worker reads on every burst, and that a reload can change
 /// without stopping it.
-package struct LiveSettings: Sendable, Equatable {
+package struct ReloadableSettings: Sendable, Equatable {
     package var snapLength: Int
     package var queueFullRetries: Int
 

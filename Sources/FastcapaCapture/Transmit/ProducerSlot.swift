@@ -83,6 +83,7 @@ package final class ProducerSlot: @unchecked Sendable {
     }
 
     deinit {
+        record.deinitialize(count: 1)
         record.deallocate()
         pointer.deallocate()
     }

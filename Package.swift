@@ -19,7 +19,7 @@ let dpdkIncludes = ["/usr/include/dpdk", "/usr/include/\(multiarch)/dpdk"]
 /// Swift modules that import CDPDK, directly or through another module, need
 /// the same paths for the clang importer.
 let dpdkSwiftFlags: [SwiftSetting] = [.unsafeFlags(dpdkIncludes.flatMap { ["-Xcc", "-I\($0)"] })]
-let dpdkLibraries = ["rte_eal", "rte_ethdev", "rte_mbuf", "rte_mempool", "rte_ring", "rte_net", "rte_kvargs", "rte_bpf", "rte_pdump"]
+let dpdkLibraries = ["rte_eal", "rte_ethdev", "rte_mbuf", "rte_mempool", "rte_ring", "rte_net", "rte_kvargs", "rte_bpf", "rte_pdump", "rte_hash"]
 
 /// A package build of a given version (Scripts/package, FASTCAPA_VERSION=1.2.0): the binary reports it
 /// instead of Version.swift's. Only CFastcapaVersion's one C file sees the define, so another version

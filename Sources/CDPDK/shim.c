@@ -4,6 +4,7 @@
 #include "cdpdk.h"
 
 #include <errno.h>
+#include <rte_hash_crc.h>
 
 int CDPDK_rte_mbuf_dynfield_register_u64(const char *name) {
     struct rte_mbuf_dynfield descriptor = {
@@ -20,3 +21,7 @@ int CDPDK_rte_mbuf_dynfield_register_u64(const char *name) {
 struct rte_bpf_prm *CDPDK_rte_bpf_convert(const void *classic) { return rte_bpf_convert(classic); }
 
 void CDPDK_rte_lcore_cpuset(unsigned int lcore, cpu_set_t *set) { *set = rte_lcore_cpuset(lcore); }
+
+uint32_t CDPDK_rte_hash_crc(const void *key, uint32_t length, uint32_t initial) {
+    return rte_hash_crc(key, length, initial);
+}

@@ -24,6 +24,7 @@
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_ethdev_core.h>
+#include <rte_hash.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_log.h>
@@ -110,6 +111,13 @@ static inline void *CDPDK_rte_eth_fp_ops_rxq_data(uint16_t port, uint16_t queue)
 /// to eBPF load parameters, allocated with rte_malloc (free with rte_free).
 /// Experimental in DPDK 22.11, which Swift would warn about; NULL with rte_errno set on failure.
 struct rte_bpf_prm *CDPDK_rte_bpf_convert(const void *classic);
+
+// MARK: - hash tables (librte_hash)
+
+/// rte_hash_crc (static inline, so it has no address) as an `rte_hash_function`:
+/// the flow table's hash, given to rte_hash_create and called directly to hash a key once
+/// for both its lookup and its add. Out of line: built with the CRC32 instruction.
+uint32_t CDPDK_rte_hash_crc(const void *key, uint32_t length, uint32_t initial);
 
 // MARK: - cycles
 

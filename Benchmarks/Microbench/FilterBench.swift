@@ -5,7 +5,7 @@ import Glibc
 // The capture filter alone: nanoseconds per packet of the verdicts (JIT and
 // interpreter), on 64-byte frames of a realistic mix in mbufs, bursts of 32, as
 // the receive loop runs them. Needs EAL (DPDK's converter allocates with
-// rte_malloc): a private EAL (its own file prefix, removed at exit) on lcore 0.
+// rte_malloc): main.swift's.
 
 /// A 64-byte Ethernet/IPv4 frame: TCP or UDP with these ports.
 func frame(udp: Bool, source: UInt16, destination: UInt16) -> [UInt8] {
@@ -35,19 +35,6 @@ let mix = [
 ]
 
 func filterBenchmarks() {
-    let eal: EalRuntime
-    do {
-        eal = try Eal.initialize(
-            programName: "fastcapa-microbench",
-            arguments: [
-                "--no-huge", "--no-pci", "-m", "128", "-l", "0", "--log-level=lib.eal:error",
-            ]
-        )
-    } catch {
-        print("capture filter: skipped, EAL could not start: \(error)")
-        return
-    }
-    defer { eal.cleanup() }
     guard let pool = rte_pktmbuf_pool_create("microbench", 1023, 0, 0, CDPDK_RTE_MBUF_DEFAULT_BUF_SIZE(), -1) else {
         print("capture filter: skipped, no mempool")
         return

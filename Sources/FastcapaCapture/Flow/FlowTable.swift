@@ -58,10 +58,10 @@ package struct FlowTableCounters: Sendable, Equatable {
 ///
 /// The table is created with the extendable-bucket flag, so exactly `capacity`
 /// flows fit whatever their hashes: a flow is refused only when every entry is
-/// taken. Keys are hashed once per packet with `rte_hash_crc` (the CRC32
-/// instruction, eight bytes a step: eight steps for a 64-byte key, several times
-/// cheaper than `rte_jhash`) and the hash is passed to both the lookup and the
-/// add.
+/// taken. Keys are hashed with `rte_hash_crc` (the CRC32 instruction, eight
+/// bytes a step, and DPDK's own default on x86 and Arm; `rte_jhash` mixes
+/// twelve bytes a step with shifts and adds), once per packet: the hash is
+/// passed to both the lookup and the add.
 ///
 /// Expired flows stay in the table until their key is seen again or room is
 /// needed: when a new flow finds the table full, a sweep from a cursor that
@@ -93,10 +93,14 @@ package final class FlowTable: @unchecked Sendable {
 
     private var table: OpaquePointer?
     private var states: UnsafeMutablePointer<FlowState>?
+    /// How many states there are: every position rte_hash can return.
+    private let positionCount: Int
     /// `rte_hash_iterate`'s position where the next sweep starts.
     private var sweepCursor: UInt32 = 0
 
     private static let serial = Atomic<UInt32>(0)
+    /// The hash's seed, the same for rte_hash's own hashing (its deletes) and for `admit`'s.
+    private static let hashSeed: UInt32 = 0
 
     /// A table for `capacity` flows, its memory on NUMA `socket` (-1 for any).
     /// `queue` names it in DPDK and in errors.
@@ -119,7 +123,7 @@ package final class FlowTable: @unchecked Sendable {
         parameters.entries = UInt32(capacity)
         parameters.key_len = UInt32(FlowKey.byteCount)
         parameters.hash_func = CDPDK_rte_hash_crc
-        parameters.hash_func_init_val = 0
+        parameters.hash_func_init_val = Self.hashSeed
         parameters.socket_id = socket
         parameters.extra_flag = UInt8(RTE_HASH_EXTRA_FLAGS_EXT_TABLE)
         let created = name.withCString { name in
@@ -150,6 +154,7 @@ package final class FlowTable: @unchecked Sendable {
             )
         }
         table = created
+        positionCount = positions
         states = memory.bindMemory(to: FlowState.self, capacity: positions)
     }
 
@@ -172,7 +177,7 @@ package final class FlowTable: @unchecked Sendable {
         var key = key
         return withUnsafeBytes(of: &key) { bytes -> FlowVerdict in
             let keyPointer = bytes.baseAddress!
-            let signature = CDPDK_rte_hash_crc(keyPointer, UInt32(FlowKey.byteCount), 0)
+            let signature = CDPDK_rte_hash_crc(keyPointer, UInt32(FlowKey.byteCount), Self.hashSeed)
             let found = rte_hash_lookup_with_hash(table, keyPointer, signature)
             let state: UnsafeMutablePointer<FlowState>
             if found >= 0 {
@@ -193,6 +198,7 @@ package final class FlowTable: @unchecked Sendable {
                 }
                 counters.activeFlows &+= 1
                 counters.created &+= 1
+                assert(Int(added) < positionCount, "rte_hash returned a position past rte_hash_max_key_id")
                 state = states + Int(added)
                 state.pointee = FlowState(packets: 0, bytes: 0, latestMicros: micros)
             }

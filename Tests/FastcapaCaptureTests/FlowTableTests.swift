@@ -1,4 +1,5 @@
 import FastcapaCapture
+import FastcapaTestSupport
 import Testing
 
 /// The flow table's rules, packet by packet, on DPDK's rte_hash in the test
@@ -192,6 +193,72 @@ import Testing
         // The live flows kept their counts.
         for flow in 0..<(capacity / 2) {
             #expect(table.admit(Self.key(flow), originalLength: 60, micros: late, cutoff: cutoff) == .cut)
+        }
+    }
+
+    /// The rules written plainly: a dictionary of flows, and a full table that
+    /// forgets every expired flow before it refuses one. The table's sweep sees
+    /// every entry when it holds no more than `FlowTable.sweepBudget` flows.
+    struct Model {
+        var flows: [Int: (packets: UInt64, bytes: UInt64, latest: UInt64)] = [:]
+        let capacity: Int
+
+        mutating func admit(_ flow: Int, length: Int, micros: UInt64, cutoff: FlowCutoff) -> FlowVerdict {
+            func expired(_ latest: UInt64) -> Bool { micros > latest && micros - latest > cutoff.timeoutMicros }
+            var state = flows[flow] ?? (0, 0, micros)
+            if flows[flow] == nil && flows.count == capacity {
+                flows = flows.filter { !expired($0.value.latest) }
+                if flows.count == capacity { return .keptTableFull }
+            }
+            if expired(state.latest) { state = (0, 0, micros) }
+            var kept = true
+            if let packets = cutoff.packets, state.packets >= packets { kept = false }
+            if let bytes = cutoff.bytes, state.bytes >= bytes { kept = false }
+            flows[flow] = (state.packets + 1, state.bytes + UInt64(length), max(state.latest, micros))
+            return kept ? .kept : .cut
+        }
+    }
+
+    @Test(arguments: [16, 1_024])
+    func matchesThePlainRulesOnRandomTraffic(capacity: Int) throws {
+        let cutoffs = [
+            FlowCutoff(packets: 3, timeoutMicros: 60 * Self.second),
+            FlowCutoff(bytes: 2_000, timeoutMicros: 60 * Self.second),
+            FlowCutoff(packets: 5, bytes: 4_000, timeoutMicros: 60 * Self.second),
+            FlowCutoff(timeoutMicros: 60 * Self.second),
+        ]
+        for (index, cutoff) in cutoffs.enumerated() {
+            let table = try Self.table(capacity: capacity)
+            defer { table.release() }
+            var model = Model(capacity: capacity)
+            var random = SeededGenerator(seed: UInt64(index + capacity))
+            var micros: UInt64 = 1_000 * Self.second
+            var verdicts: [FlowVerdict: Int] = [:]
+            for packet in 0..<5_000 {
+                // Mostly forward, now and then past the timeout, sometimes back in time.
+                switch random.int(0...99) {
+                case 0..<3: micros += 61 * Self.second
+                case 3..<8: micros -= UInt64(random.int(0...30)) * Self.second
+                default: micros += UInt64(random.int(0...2_000_000))
+                }
+                let flow = random.int(0...39)
+                let length = random.int(60...1_500)
+                let key = Self.key(flow, reply: random.int(0...1) == 1)
+                let expected = model.admit(flow, length: length, micros: micros, cutoff: cutoff)
+                let actual = table.admit(key, originalLength: length, micros: micros, cutoff: cutoff)
+                guard actual == expected else {
+                    Issue.record(
+                        "cutoff \(index), packet \(packet), flow \(flow): \(actual), the rules say \(expected)"
+                    )
+                    break
+                }
+                verdicts[actual, default: 0] += 1
+            }
+            #expect(table.counters.activeFlows <= UInt64(capacity))
+            // The corpus reaches every verdict it can: cuts where a limit is set, a full table when it is small.
+            #expect(verdicts[.kept, default: 0] > 0)
+            #expect((verdicts[.cut, default: 0] > 0) == (cutoff.packets != nil || cutoff.bytes != nil))
+            #expect((verdicts[.keptTableFull, default: 0] > 0) == (capacity < 40))
         }
     }
 

@@ -156,6 +156,39 @@ import Testing
         #expect(Self.decide(cutoff, records).allSatisfy { $0 == .kept })
     }
 
+    /// Which flows the table holds does not depend on the limits, so across
+    /// limits the untracked and table-full packets stay put, and a higher
+    /// limit keeps every packet a lower one keeps.
+    @Test func higherLimitsKeepMore() {
+        let records = FlowCorpus.records()
+        let packetLimits: [Int?] = [0, 1, 3, 10, nil]
+        let byteLimits: [Int?] = [0, 500, 5_000, nil]
+        func decide(_ packets: Int?, _ bytes: Int?) -> [Decision] {
+            FlowReference.Cutoff(packets: packets, bytes: bytes, timeoutMicros: FlowCorpus.timeoutMicros, capacity: 16)
+                .decide(records)
+        }
+        let unlimited = decide(nil, nil)
+        #expect(!unlimited.contains(.cut))
+        var previousRow: [[Decision]] = []
+        for packets in packetLimits {
+            var row: [[Decision]] = []
+            for bytes in byteLimits {
+                let decisions = decide(packets, bytes)
+                for (index, decision) in decisions.enumerated() where decision != .kept && decision != .cut {
+                    #expect(
+                        unlimited[index] == decision,
+                        "record \(index) at packets \(packets as Any) bytes \(bytes as Any)"
+                    )
+                }
+                for lower in [row.last, previousRow.isEmpty ? nil : previousRow[row.count]].compactMap({ $0 }) {
+                    #expect(zip(lower, decisions).allSatisfy { $0.0 != .kept || $0.1 == .kept })
+                }
+                row.append(decisions)
+            }
+            previousRow = row
+        }
+    }
+
     // MARK: The reference's flows against FlowKey
 
     @Test func generatedCorpusCoversWhatItPromises() {

@@ -1,6 +1,7 @@
 import CDPDK
 import FastcapaCapture
 import FastcapaTestSupport
+import Foundation
 import Testing
 
 /// The symmetric RSS key, hashed as a NIC hashes (DPDK's `rte_softrss`): both
@@ -212,5 +213,225 @@ import Testing
             #expect(text.contains("no flow cutoff"), "\(text)")
             for word in words { #expect(text.contains(word), "\(driver): \(text)") }
         }
+    }
+}
+
+/// The kernel's fanout as DPDK 22.11's af_packet driver sets it up for several
+/// queues (PACKET_FANOUT_HASH with PACKET_FANOUT_FLAG_DEFRAG and
+/// PACKET_FANOUT_FLAG_ROLLOVER), on a veth pair: why a flow cutoff refuses it.
+/// Its hash keeps both directions of a UDP flow together, but it hashes ESP by
+/// each direction's SPI, a GRE tunnel by the packet inside, and it moves a flow
+/// to another socket when the flow's socket fills.
+@Suite(.serialized, .tags(.root), .needsRoot) struct PacketFanoutTests {
+    static let sockets = 4
+
+    /// A veth pair in this namespace: frames sent into `sender` arrive at `capture`. Deleted on release.
+    final class VethPair {
+        let capture: String
+        let sender: String
+
+        init() throws {
+            let suffix = UInt32.random(in: 0...99_999)
+            capture = "fcrssA\(suffix)"
+            sender = "fcrssB\(suffix)"
+            try Self.run(["ip", "link", "add", capture, "type", "veth", "peer", "name", sender])
+            for link in [capture, sender] {
+                // No neighbour discovery of its own on the wire.
+                try Self.run(["sysctl", "-q", "-w", "net.ipv6.conf.\(link).disable_ipv6=1"])
+                try Self.run(["ip", "link", "set", link, "up"])
+            }
+        }
+
+        deinit { try? Self.run(["ip", "link", "del", capture]) }
+
+        static func run(_ arguments: [String]) throws {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = arguments
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                throw FanoutError("\(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
+            }
+        }
+    }
+
+    struct FanoutError: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// `struct sockaddr_ll` for interface `index` (family AF_PACKET, protocol ETH_P_ALL).
+    static func linkAddress(_ index: UInt32) -> [UInt8] {
+        var address = [UInt8](repeating: 0, count: 20)
+        address.withUnsafeMutableBytes { bytes in
+            bytes.storeBytes(of: UInt16(AF_PACKET), toByteOffset: 0, as: UInt16.self)
+            bytes.storeBytes(of: UInt16(3).bigEndian, toByteOffset: 2, as: UInt16.self)  // ETH_P_ALL
+            bytes.storeBytes(of: Int32(index), toByteOffset: 4, as: Int32.self)
+        }
+        address[11] = 6  // sll_halen
+        return address
+    }
+
+    /// A packet socket bound to `interface` for every protocol.
+    static func packetSocket(_ interface: String) throws -> Int32 {
+        let fd = socket(AF_PACKET, Int32(SOCK_RAW.rawValue), Int32(UInt16(3).bigEndian))
+        guard fd >= 0 else { throw FanoutError("socket(AF_PACKET): errno \(errno)") }
+        let address = linkAddress(if_nametoindex(interface))
+        let status = address.withUnsafeBytes {
+            bind(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t($0.count))
+        }
+        guard status == 0 else { throw FanoutError("bind to \(interface): errno \(errno)") }
+        return fd
+    }
+
+    /// `sockets` packet sockets on `interface` in one fanout group, as DPDK 22.11's
+    /// af_packet driver joins its queues' sockets, each with `receiveBuffer` bytes.
+    static func fanoutGroup(_ interface: String, receiveBuffer: Int32) throws -> [Int32] {
+        let group = Int32(getpid() & 0xFFFF) ^ Int32(if_nametoindex(interface) & 0xFFFF)
+        // PACKET_FANOUT_HASH (0) | PACKET_FANOUT_FLAG_DEFRAG (0x8000) | PACKET_FANOUT_FLAG_ROLLOVER (0x1000).
+        var argument = group | (0x8000 | 0x1000) << 16
+        var buffer = receiveBuffer
+        return try (0..<sockets).map { _ in
+            let fd = try packetSocket(interface)
+            // SOL_PACKET (263), PACKET_FANOUT (18); SO_RCVBUFFORCE: root may exceed rmem_max.
+            guard setsockopt(fd, 263, 18, &argument, 4) == 0,
+                setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buffer, 4) == 0
+            else { throw FanoutError("fanout socket options: errno \(errno)") }
+            return fd
+        }
+    }
+
+    /// Sends `frames` into `interface`, then reads every socket dry: the flow of each
+    /// frame that came back (by the sender's MAC), and the sockets it reached.
+    static func exchange(
+        _ frames: [[UInt8]],
+        pair: VethPair,
+        receiveBuffer: Int32 = 16 << 20
+    ) throws -> [FlowKey: Set<Int>] {
+        let group = try fanoutGroup(pair.capture, receiveBuffer: receiveBuffer)
+        defer { for fd in group { close(fd) } }
+        let sender = try packetSocket(pair.sender)
+        defer { close(sender) }
+        let address = linkAddress(if_nametoindex(pair.sender))
+        for frame in frames {
+            let sent = address.withUnsafeBytes { to in
+                frame.withUnsafeBytes {
+                    sendto(
+                        sender,
+                        $0.baseAddress,
+                        $0.count,
+                        0,
+                        to.baseAddress!.assumingMemoryBound(to: sockaddr.self),
+                        socklen_t(to.count)
+                    )
+                }
+            }
+            guard sent == frame.count else { throw FanoutError("sendto: errno \(errno)") }
+        }
+        usleep(200_000)
+        let senders = [FrameBuilder().source.bytes, FrameBuilder().destination.bytes]
+        var reached: [FlowKey: Set<Int>] = [:]
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        for (index, fd) in group.enumerated() {
+            while true {
+                let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                guard count > 0 else { break }
+                guard senders.contains(Array(buffer[6..<12])) else { continue }
+                let key = buffer.withUnsafeBytes { FlowKey.parse(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+                if let key { reached[key, default: []].insert(index) }
+            }
+        }
+        return reached
+    }
+
+    /// Both directions of `count` UDP flows (IPv4 or IPv6), two packets each way.
+    static func udpConversations(_ count: Int, ipv6: Bool, _ generator: inout SeededGenerator) -> [[UInt8]] {
+        (0..<count).flatMap { _ in
+            let (a, b): (IPAddress, IPAddress) =
+                ipv6
+                ? (.v6(IPv6Address(bytes: generator.bytes(16))), .v6(IPv6Address(bytes: generator.bytes(16))))
+                : (.v4(IPv4Address(generator.uint32())), .v4(IPv4Address(generator.uint32())))
+            let (portA, portB) = (generator.uint16(), generator.uint16())
+            let forward = FrameBuilder().ip(
+                from: a,
+                to: b,
+                .udp(UDPDatagram(sourcePort: portA, destinationPort: portB))
+            )
+            let reply = FrameBuilder().reversed.ip(
+                from: b,
+                to: a,
+                .udp(UDPDatagram(sourcePort: portB, destinationPort: portA))
+            )
+            return [forward, reply, forward, reply]
+        }
+    }
+
+    @Test func bothDirectionsOfUDPReachOneSocket() throws {
+        let pair = try VethPair()
+        var generator = SeededGenerator(seed: 0x4641_4E31)
+        let frames =
+            Self.udpConversations(100, ipv6: false, &generator) + Self.udpConversations(100, ipv6: true, &generator)
+        let reached = try Self.exchange(frames, pair: pair)
+        #expect(reached.count == 200, "\(reached.count) of 200 flows came back")
+        #expect(
+            reached.values.allSatisfy { $0.count == 1 },
+            "flows on several sockets: \(reached.filter { $0.value.count > 1 }.count)"
+        )
+        #expect(Set(reached.values.flatMap { $0 }).count == Self.sockets, "the flows did not spread over every socket")
+    }
+
+    /// ESP: each direction has its own SPI, which the kernel hashes as if it were the ports.
+    @Test func espDirectionsReachDifferentSockets() throws {
+        let pair = try VethPair()
+        var generator = SeededGenerator(seed: 0x4641_4E32)
+        let frames = (0..<100).flatMap { _ in
+            let (a, b) = (IPv4Address(generator.uint32()), IPv4Address(generator.uint32()))
+            let forward = FrameBuilder().ip(from: .v4(a), to: .v4(b), .raw(protocol: 50, bytes: generator.bytes(24)))
+            let reply = FrameBuilder().reversed.ip(
+                from: .v4(b),
+                to: .v4(a),
+                .raw(protocol: 50, bytes: generator.bytes(24))
+            )
+            return [forward, reply]
+        }
+        let reached = try Self.exchange(frames, pair: pair)
+        #expect(reached.count == 100)
+        let split = reached.values.filter { $0.count > 1 }.count
+        #expect(split > 25, "\(split) of 100 ESP flows reached two sockets")
+    }
+
+    /// GRE: one tunnel between two hosts is one flow to the probe, but the kernel hashes the packets inside.
+    @Test func aTunnelReachesSeveralSockets() throws {
+        let pair = try VethPair()
+        var generator = SeededGenerator(seed: 0x4641_4E33)
+        let (a, b) = (IPv4Address(10, 0, 0, 1), IPv4Address(10, 0, 0, 2))
+        let frames = (0..<64).map { _ in
+            let inner = IPv4Packet(
+                source: IPv4Address(generator.uint32()),
+                destination: IPv4Address(generator.uint32()),
+                payload: .udp(UDPDatagram(sourcePort: generator.uint16(), destinationPort: generator.uint16()))
+            )
+            return FrameBuilder().ip(
+                from: .v4(a),
+                to: .v4(b),
+                .raw(protocol: 47, bytes: [0, 0, 0x08, 0x00] + inner.bytes())
+            )
+        }
+        let reached = try Self.exchange(frames, pair: pair)
+        #expect(reached.count == 1)
+        #expect((reached.values.first?.count ?? 0) > 1, "the tunnel reached sockets \(reached.values.first ?? [])")
+    }
+
+    /// ROLLOVER: when a flow's socket fills (nobody reads it here), the kernel
+    /// hands the flow's next frames to another socket.
+    @Test func rolloverMovesAFlowWhenItsSocketFills() throws {
+        let pair = try VethPair()
+        var generator = SeededGenerator(seed: 0x4641_4E34)
+        let conversation = Self.udpConversations(1, ipv6: false, &generator)
+        let frames = (0..<100).flatMap { _ in conversation }
+        let reached = try Self.exchange(frames, pair: pair, receiveBuffer: 16_384)
+        #expect(reached.count == 1)
+        #expect((reached.values.first?.count ?? 0) > 1, "the flow stayed on sockets \(reached.values.first ?? [])")
     }
 }

@@ -156,6 +156,35 @@ import Testing
         #expect(SymmetricRSS.key(length: 4) == [0x6D, 0x5A, 0x6D, 0x5A])
     }
 
+    /// The key read back from a started port: net_null keeps a key (its own
+    /// until one is given) and reports it, so it shows both answers. A port
+    /// that reports another key is stopped. The port is the test EAL's
+    /// `--vdev=net_null_rss0` (`FilterDifferential`).
+    @Test func aStartedPortMustReportTheKey() throws {
+        let pool = try FilterDifferential.shared().pool
+        var id: UInt16 = 0
+        try #require(rte_eth_dev_get_port_by_name("net_null_rss0", &id) == 0)
+        defer {
+            _ = rte_eth_dev_stop(id)
+            _ = rte_eth_dev_close(id)
+        }
+        var conf = rte_eth_conf()
+        conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS
+        conf.rx_adv_conf.rss_conf.rss_hf = Port.rssHashFunctions(try Port.inspect(id), rxQueues: 2)
+        try #require(rte_eth_dev_configure(id, 2, 0, &conf) == 0)
+        for queue in 0..<UInt16(2) { try #require(rte_eth_rx_queue_setup(id, queue, 64, 0, nil, pool) == 0) }
+        try #require(rte_eth_dev_start(id) == 0)
+
+        let length = SymmetricRSS.defaultKeyLength
+        #expect(throws: CaptureError.self) { try Port.checkKey(id, driver: "net_null", length: length) }
+        try #require(rte_eth_dev_start(id) == 0)
+        var update = rte_eth_rss_conf()
+        update.rss_key = SymmetricRSS.deviceKey
+        update.rss_key_len = UInt8(length)
+        try #require(rte_eth_dev_rss_hash_update(id, &update) == 0)
+        #expect(throws: Never.self) { try Port.checkKey(id, driver: "net_null", length: length) }
+    }
+
     static func plan(
         _ driver: String,
         queues: Int = 4,

@@ -228,7 +228,7 @@ package struct Port: Sendable {
     /// and refuses one that hashes with another: it would spread the directions
     /// of a flow over different queues. A device that cannot report its key is
     /// trusted, since it took the key at configure.
-    static func checkKey(_ id: UInt16, driver: String, length: Int) throws(CaptureError) {
+    package static func checkKey(_ id: UInt16, driver: String, length: Int) throws(CaptureError) {
         var key = [UInt8](repeating: 0, count: Int(UInt8.max))
         var status: Int32 = 0
         key.withUnsafeMutableBufferPointer { buffer in

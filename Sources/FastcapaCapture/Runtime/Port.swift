@@ -226,8 +226,8 @@ package struct Port: Sendable {
 
     /// Reads the RSS key back from a started port (drivers program it at start)
     /// and refuses one that hashes with another: it would spread the directions
-    /// of a flow over different queues. A device that cannot report its key is
-    /// trusted, since it took the key at configure.
+    /// of a flow over different queues. A device that does not report its key
+    /// is trusted, since it took the key at configure.
     package static func checkKey(_ id: UInt16, driver: String, length: Int) throws(CaptureError) {
         var key = [UInt8](repeating: 0, count: Int(UInt8.max))
         var status: Int32 = 0
@@ -237,9 +237,10 @@ package struct Port: Sendable {
             conf.rss_key_len = UInt8(length)
             status = rte_eth_dev_rss_hash_conf_get(id, &conf)
         }
-        guard status == 0 else { return }
-        let symmetric = SymmetricRSS.key(length: length)
-        guard Array(key.prefix(length)) != symmetric else { return }
+        // Zeros: the driver answered without copying its key out.
+        let reported = Array(key.prefix(length))
+        guard status == 0, reported.contains(where: { $0 != 0 }) else { return }
+        guard reported != SymmetricRSS.key(length: length) else { return }
         _ = rte_eth_dev_stop(id)
         throw CaptureError(
             "port \(id) (\(driver)) took the symmetric RSS key a flow cutoff needs at configure but reports "

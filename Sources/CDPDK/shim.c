@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <rte_hash_crc.h>
+#include <rte_thash.h>
 
 int CDPDK_rte_mbuf_dynfield_register_u64(const char *name) {
     struct rte_mbuf_dynfield descriptor = {
@@ -24,4 +25,9 @@ void CDPDK_rte_lcore_cpuset(unsigned int lcore, cpu_set_t *set) { *set = rte_lco
 
 uint32_t CDPDK_rte_hash_crc(const void *key, uint32_t length, uint32_t initial) {
     return rte_hash_crc(key, length, initial);
+}
+
+uint32_t CDPDK_rte_softrss(const uint32_t *tuple, uint32_t length, const uint8_t *key) {
+    // rte_softrss only reads the tuple; its parameter is not const.
+    return rte_softrss((uint32_t *)tuple, length, key);
 }

@@ -113,6 +113,9 @@ final class FilterDifferential: @unchecked Sendable {
                 programName: "fastcapa-filter-tests",
                 arguments: [
                     "--no-huge", "--no-pci", "-m", "128", "-l", "0", "--log-level=lib.eal:error",
+                    // For SymmetricRSSTests: a port made at start (rte_dev_probe later would
+                    // also ask secondary processes, whose runtime folder is gone).
+                    "--vdev=net_null_rss0",
                 ]
             )
             // Its own file prefix (fastcapa-PID); nothing attaches to it, so its runtime folder goes now.

@@ -119,6 +119,15 @@ struct rte_bpf_prm *CDPDK_rte_bpf_convert(const void *classic);
 /// for both its lookup and its add. Out of line: built with the CRC32 instruction.
 uint32_t CDPDK_rte_hash_crc(const void *key, uint32_t length, uint32_t initial);
 
+// MARK: - RSS (librte_hash's rte_thash.h)
+
+/// rte_softrss: the Toeplitz hash a NIC's RSS computes, in software. `tuple` is
+/// `length` 32-bit words in host byte order (IPv4: source, destination, then
+/// source port << 16 | destination port; IPv6 the same with four words per
+/// address); `key` holds at least `length` + 1 words. Out of line, so that
+/// rte_thash.h's vector headers stay out of Swift's view.
+uint32_t CDPDK_rte_softrss(const uint32_t *tuple, uint32_t length, const uint8_t *key);
+
 // MARK: - cycles
 
 static inline uint64_t CDPDK_rte_rdtsc(void) { return rte_rdtsc(); }

@@ -19,6 +19,8 @@ package struct PortCheck: Sendable {
     package var scatter: Bool
     package var timestampOffload: Bool
     package var rxDescriptors: Int
+    /// How both directions of each flow reach one queue, when a flow cutoff asked for it.
+    package var flowQueueing: SymmetricRSS.Plan?
     /// Worth knowing, not wrong (the port works): another NUMA node, no RSS.
     package var warnings: [String]
 
@@ -40,22 +42,26 @@ package struct PortCheck: Sendable {
     }
 
     /// Configures port `id` as the capture would, reads back what it took, and closes it.
-    /// - Parameter lcoreSockets: NUMA nodes of the worker lcores, to compare with the port's.
+    /// - Parameters:
+    ///   - lcoreSockets: NUMA nodes of the worker lcores, to compare with the port's.
+    ///   - symmetricRSS: both directions of each flow on one queue (a flow cutoff needs it).
     package static func check(
         _ id: UInt16,
         rxQueues: Int,
         rxDescriptors: Int,
-        lcoreSockets: Set<Int32>
+        lcoreSockets: Set<Int32>,
+        symmetricRSS: Bool = false
     ) throws(CaptureError) -> PortCheck {
         // The capture's own checks (queues, a kernel interface's frame lengths); a missing port is not closed.
         let path = try ReceivePath.plan(port: id, info: Port.inspect(id), rxQueues: rxQueues)
         defer { _ = rte_eth_dev_close(id) }
         let driver = path.driver
-        let (info, conf, descriptors, _) = try Port.prepare(
+        let (info, conf, descriptors, _, flowQueueing) = try Port.prepare(
             id,
             driver: driver,
             rxQueues: rxQueues,
-            rxDescriptors: rxDescriptors
+            rxDescriptors: rxDescriptors,
+            symmetricRSS: symmetricRSS
         )
         var mtu: UInt16 = 0
         if rte_eth_dev_get_mtu(id, &mtu) != 0 { mtu = UInt16(truncatingIfNeeded: conf.rxmode.mtu) }
@@ -97,6 +103,7 @@ package struct PortCheck: Sendable {
             scatter: scatter,
             timestampOffload: conf.rxmode.offloads & CDPDK_RTE_ETH_RX_OFFLOAD_TIMESTAMP() != 0,
             rxDescriptors: Int(descriptors),
+            flowQueueing: flowQueueing,
             warnings: warnings
         )
     }

@@ -33,6 +33,9 @@ package enum Accounting {
             [("received", rx.received), ("received_bytes", rx.receivedBytes)]
             + snapshot.exclusions.all.map { ($0.reason.name, $0.count) }
             + [
+                ("flow_cutoff_bytes", rx.flowCutoffBytes), ("flow_table_full", rx.flowTableFull),
+                ("flows_created", rx.flowsCreated), ("flows_expired", rx.flowsExpired),
+                ("flows_active", rx.flowsActive), ("duplicate_evicted", rx.duplicateEvicted),
                 ("enqueued", rx.enqueued),
                 ("dequeued", tx.dequeued), ("produced", tx.produced), ("delivered", tx.delivered),
                 ("delivered_bytes", tx.deliveredBytes), ("dropped", snapshot.dropped),

@@ -4,8 +4,10 @@ import Foundation
 /// Fastcapa's periodic table: for each stage, what came in, what is queued,
 /// what went out and what was dropped (each `DropReason` in its stage's row),
 /// with rates since the last table; and, for the receive workers, a column for
-/// each `ExclusionReason` (the capture filter's rejections: not drops); and a
-/// line for each port whose link is down.
+/// each `ExclusionReason` the run can count (the capture filter's rejections,
+/// and the flow cutoff's and duplicate window's when they are on: not drops);
+/// a line for the flow tables when a cutoff is on; and a line for each port
+/// whose link is down.
 package struct StatisticsTable {
     package init() {}
 
@@ -27,9 +29,10 @@ package struct StatisticsTable {
             guard let before, elapsed > 0 else { return "-" }
             return Self.si(Double(now &- before) / elapsed) + "/s"
         }
+        exclusions = snapshot.activeExclusions
         let header =
             "         \(pad("in", 12)) \(pad("in/s", 10)) \(pad("queued", 10)) \(pad("out", 12)) \(pad("out/s", 10)) \(pad("drops", 10))"
-            + ExclusionReason.allCases.map { " \(pad($0.name, 10))" }.joined()
+            + exclusions.map { " \(pad($0.name, 12))" }.joined()
         let nicDrops = nic.missed + nic.errors + nic.noMbuf + nic.kernelDropped
         var rows = [
             row(
@@ -104,6 +107,20 @@ package struct StatisticsTable {
                 )
             }
         }
+        // The flow tables (every queue's together): how full, how many flows come and go.
+        if exclusions.contains(.flowCutoff) {
+            rows.append(
+                "\(pad("[flows]", 8)) active \(rx.flowsActive), created \(rx.flowsCreated) "
+                    + "(\(rate(rx.flowsCreated, oldRx?.flowsCreated))), expired \(rx.flowsExpired), "
+                    + "cut \(Self.si(Double(rx.flowCutoffBytes)))B, table full \(rx.flowTableFull)"
+            )
+        }
+        if exclusions.contains(.duplicate) && rx.duplicateEvicted > 0 {
+            rows.append(
+                "\(pad("[dedup]", 8)) \(rx.duplicateEvicted) frames left the duplicate window early: "
+                    + "it is too small (--dedup-table-size)"
+            )
+        }
         // A port whose link is down: a line of its own under the rows (the columns hold counts).
         for link in snapshot.links where !link.up {
             rows.append(
@@ -112,6 +129,9 @@ package struct StatisticsTable {
         }
         return ([header] + rows).joined(separator: "\n")
     }
+
+    /// The exclusion columns of the table being rendered.
+    private var exclusions: [ExclusionReason] = ExclusionReason.allCases
 
     private func row(
         _ stage: String,
@@ -124,7 +144,7 @@ package struct StatisticsTable {
         excluded: ReasonCounts<ExclusionReason>? = nil
     ) -> String {
         "\(pad(stage, 8)) \(pad("\(input)", 12)) \(pad(inRate, 10)) \(pad(queued, 10)) \(pad("\(output)", 12)) \(pad(outRate, 10)) \(pad("\(drops)", 10))"
-            + ExclusionReason.allCases.map { reason in " \(pad(excluded.map { "\($0[reason])" } ?? "-", 10))" }.joined()
+            + exclusions.map { reason in " \(pad(excluded.map { "\($0[reason])" } ?? "-", 12))" }.joined()
     }
 
     private func pad(_ text: String, _ width: Int) -> String {

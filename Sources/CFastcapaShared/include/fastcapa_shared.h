@@ -46,7 +46,7 @@ static inline uint32_t fastcapa_flag_load(const uint32_t *flag) {
 // Sized to whole cache lines and allocated 64-byte aligned (CounterBlock in
 // Swift); no alignment attribute, since Swift does not import over-aligned structs.
 
-/// Receive worker counters, two cache lines per worker.
+/// Receive worker counters, three cache lines per worker.
 typedef struct fastcapa_rx_counters {
     uint64_t received;          // packets returned by rte_eth_rx_burst
     uint64_t received_bytes;    // their pkt_len
@@ -58,7 +58,17 @@ typedef struct fastcapa_rx_counters {
     uint64_t spare_first_line;  // free: a new counter goes here or in the second line's spares
     // Second cache line.
     uint64_t filtered;          // packets the capture filter rejected (freed on the lcore; not a drop)
-    uint64_t spare[7];
+    uint64_t flow_cutoff;       // packets past their flow's cutoff (freed on the lcore; not a drop)
+    uint64_t flow_cutoff_bytes; // their pkt_len
+    uint64_t duplicate;         // copies of a frame seen within the duplicate window (freed; not a drop)
+    uint64_t flow_table_full;   // packets of new flows the full flow table could not track (kept)
+    uint64_t spare_second_line[3];
+    // Third cache line: the flow table and the duplicate window, as the lcore last saw them.
+    uint64_t flows_active;      // flows in the table now
+    uint64_t flows_created;     // flows started (new keys, and keys seen again after their timeout)
+    uint64_t flows_expired;     // flows forgotten after their timeout
+    uint64_t duplicate_evicted; // remembered frames pushed out of a full duplicate window while inside it
+    uint64_t spare[4];
 } fastcapa_rx_counters;
 
 #define FASTCAPA_LATENCY_BUCKETS 14
@@ -154,8 +164,10 @@ _Static_assert(sizeof(fastcapa_heartbeat) == FASTCAPA_CACHE_LINE, "a heartbeat f
 _Static_assert(sizeof(fastcapa_producer_context) == 2 * FASTCAPA_CACHE_LINE, "a producer context fills two cache lines");
 _Static_assert(offsetof(fastcapa_producer_context, partition_count) == FASTCAPA_CACHE_LINE,
                "the lcore-written words start the second cache line");
-_Static_assert(sizeof(fastcapa_rx_counters) == 2 * FASTCAPA_CACHE_LINE, "rx counters fill two cache lines");
+_Static_assert(sizeof(fastcapa_rx_counters) == 3 * FASTCAPA_CACHE_LINE, "rx counters fill three cache lines");
 _Static_assert(offsetof(fastcapa_rx_counters, filtered) == FASTCAPA_CACHE_LINE, "filtered starts the second cache line");
+_Static_assert(offsetof(fastcapa_rx_counters, flows_active) == 2 * FASTCAPA_CACHE_LINE,
+               "the flow table's gauges start the third cache line");
 _Static_assert(sizeof(fastcapa_tx_counters) == 4 * FASTCAPA_CACHE_LINE, "tx counters fill four cache lines");
 
 #endif

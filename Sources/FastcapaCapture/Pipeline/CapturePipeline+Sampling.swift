@@ -38,7 +38,7 @@ extension CapturePipeline {
         let perPort = ports.map { (port: $0.id, statistics: $0.statistics()) }
         var nic = Port.Statistics()
         for port in perPort { nic += port.statistics }
-        let snapshot = CaptureSnapshot(
+        var snapshot = CaptureSnapshot(
             perQueue: perQueue,
             perWorker: perWorker,
             nic: nic,
@@ -51,6 +51,13 @@ extension CapturePipeline {
             workersStopped: workersStopped,
             lcores: heartbeats.sample()
         )
+        snapshot.activeExclusions = ExclusionReason.allCases.filter { reason in
+            switch reason {
+            case .filtered: true
+            case .flowCutoff: hasFlowTables
+            case .duplicate: hasDuplicateWindows
+            }
+        }
         return (snapshot, extended ? extendedStatisticsJSON() : nil)
     }
 

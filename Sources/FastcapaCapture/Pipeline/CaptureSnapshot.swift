@@ -22,6 +22,9 @@ package struct CaptureSnapshot: Sendable {
     package var workersStopped: Bool
     /// Each worker lcore's heartbeat (systemd's watchdog is told the probe lives while they move).
     package var lcores: [LcoreProgress]
+    /// The exclusions this run can count, for the statistics table: the capture filter's always,
+    /// `flow_cutoff` and `duplicate` when their tables were made at start.
+    package var activeExclusions: [ExclusionReason] = ExclusionReason.allCases
 
     package init(
         perQueue: [ReceiveCounts],

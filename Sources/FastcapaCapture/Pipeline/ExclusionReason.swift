@@ -10,6 +10,10 @@ import CFastcapaShared
 package enum ExclusionReason: String, CaseIterable, Sendable {
     /// Rejected by the capture filter (`-f`).
     case filtered
+    /// Past its flow's cutoff (`--flow-cutoff-packets`, `--flow-cutoff-bytes`).
+    case flowCutoff = "flow_cutoff"
+    /// A copy of a frame seen within the duplicate window (`--dedup-window-us`).
+    case duplicate
 
     /// Its name in the accounting, the table's header and the metric's name.
     package var name: String { rawValue }
@@ -18,6 +22,8 @@ package enum ExclusionReason: String, CaseIterable, Sendable {
     package var metricHelp: String {
         switch self {
         case .filtered: "Packets the capture filter rejected (freed on the receive lcore; not a drop)."
+        case .flowCutoff: "Packets past their flow's cutoff (freed on the receive lcore; not a drop)."
+        case .duplicate: "Copies of a frame seen within the duplicate window (freed on the receive lcore; not a drop)."
         }
     }
 
@@ -25,6 +31,8 @@ package enum ExclusionReason: String, CaseIterable, Sendable {
     var counter: WritableKeyPath<fastcapa_rx_counters, UInt64> {
         switch self {
         case .filtered: \.filtered
+        case .flowCutoff: \.flow_cutoff
+        case .duplicate: \.duplicate
         }
     }
 }

@@ -12,6 +12,16 @@ package struct ReceiveCounts: Sendable, Equatable {
     package var drops = ReasonCounts<DropReason>()
     /// Packets not published by the operator's choice (the capture filter's rejections): not drops.
     package var exclusions = ReasonCounts<ExclusionReason>()
+    /// The bytes (original lengths) of the packets past their flow's cutoff.
+    package var flowCutoffBytes: UInt64 = 0
+    /// Packets of new flows a full flow table could not track (kept).
+    package var flowTableFull: UInt64 = 0
+    /// The flow table: flows in it now, flows started, flows forgotten after their timeout.
+    package var flowsActive: UInt64 = 0
+    package var flowsCreated: UInt64 = 0
+    package var flowsExpired: UInt64 = 0
+    /// Frames a full duplicate window forgot while they were still inside it.
+    package var duplicateEvicted: UInt64 = 0
 
     package init() {}
 
@@ -25,6 +35,12 @@ package struct ReceiveCounts: Sendable, Equatable {
         ringFullWaits = fastcapa_counter_load(&pointer.pointee.ring_full_waits)
         drops = ReasonCounts(sampling: pointer) { $0.receiveCounter }
         exclusions = ReasonCounts(sampling: pointer) { $0.counter }
+        flowCutoffBytes = fastcapa_counter_load(&pointer.pointee.flow_cutoff_bytes)
+        flowTableFull = fastcapa_counter_load(&pointer.pointee.flow_table_full)
+        flowsActive = fastcapa_counter_load(&pointer.pointee.flows_active)
+        flowsCreated = fastcapa_counter_load(&pointer.pointee.flows_created)
+        flowsExpired = fastcapa_counter_load(&pointer.pointee.flows_expired)
+        duplicateEvicted = fastcapa_counter_load(&pointer.pointee.duplicate_evicted)
     }
 
     package static func + (a: Self, b: Self) -> Self {
@@ -37,6 +53,12 @@ package struct ReceiveCounts: Sendable, Equatable {
         sum.ringFullWaits += b.ringFullWaits
         sum.drops = a.drops + b.drops
         sum.exclusions = a.exclusions + b.exclusions
+        sum.flowCutoffBytes += b.flowCutoffBytes
+        sum.flowTableFull += b.flowTableFull
+        sum.flowsActive += b.flowsActive
+        sum.flowsCreated += b.flowsCreated
+        sum.flowsExpired += b.flowsExpired
+        sum.duplicateEvicted += b.duplicateEvicted
         return sum
     }
 }

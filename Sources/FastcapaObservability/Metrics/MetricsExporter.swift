@@ -22,6 +22,10 @@ package final class MetricsExporter: Sendable {
     private let rendering = Mutex(())
     private let outputs: @Sendable () -> [(file: String, counts: LineWriter.Counts)]
     private let refusedReloads: @Sendable () -> Int
+    /// Flows each receive queue's table holds (nil: no flow cutoff was set at start).
+    private let flowTableCapacity: Int?
+    /// Whether the receive queues have duplicate windows.
+    private let duplicateWindows: Bool
 
     /// - Parameters:
     ///   - buildInfo: the labels of `fastcapa_build_info` (version, dpdk, librdkafka).
@@ -45,7 +49,9 @@ package final class MetricsExporter: Sendable {
             buildInfo: buildInfo,
             outputs: outputs,
             refusedReloads: refusedReloads,
-            embeddedBroker: embeddedBroker
+            embeddedBroker: embeddedBroker,
+            flowTableCapacity: pipeline.flowTableCapacity,
+            duplicateWindows: pipeline.hasDuplicateWindows
         )
     }
 
@@ -60,8 +66,12 @@ package final class MetricsExporter: Sendable {
         buildInfo: [(String, String)],
         outputs: @escaping @Sendable () -> [(file: String, counts: LineWriter.Counts)] = { [] },
         refusedReloads: @escaping @Sendable () -> Int = { 0 },
-        embeddedBroker: Bool = false
+        embeddedBroker: Bool = false,
+        flowTableCapacity: Int? = nil,
+        duplicateWindows: Bool = false
     ) {
+        self.flowTableCapacity = flowTableCapacity
+        self.duplicateWindows = duplicateWindows
         self.latest = latest
         self.outputs = outputs
         self.refusedReloads = refusedReloads
@@ -76,6 +86,15 @@ package final class MetricsExporter: Sendable {
                 labels: [("queue", queueLabels[ring])]
             )
             .set(Double(capacity))
+        }
+        if let flowTableCapacity {
+            for label in queueLabels {
+                registry.makeGauge(
+                    descriptor: Self.descriptor("fastcapa_flow_table_capacity"),
+                    labels: [("queue", label)]
+                )
+                .set(Double(flowTableCapacity))
+            }
         }
     }
 
@@ -96,6 +115,18 @@ package final class MetricsExporter: Sendable {
             }
             for (reason, count) in counts.drops.all where reason.stage == .receive {
                 set(counter: "fastcapa_dropped_packets_total", labels + [("reason", reason.name)], count)
+            }
+            if let flowTableCapacity {
+                set(counter: "fastcapa_flow_cutoff_bytes_total", labels, counts.flowCutoffBytes)
+                set(counter: "fastcapa_flow_table_full_packets_total", labels, counts.flowTableFull)
+                set(counter: "fastcapa_flows_created_total", labels, counts.flowsCreated)
+                set(counter: "fastcapa_flows_expired_total", labels, counts.flowsExpired)
+                gauge("fastcapa_flows_active", labels).set(Double(counts.flowsActive))
+                gauge("fastcapa_flow_table_fill_ratio", labels)
+                    .set(Double(counts.flowsActive) / Double(max(flowTableCapacity, 1)))
+            }
+            if duplicateWindows {
+                set(counter: "fastcapa_duplicate_evicted_frames_total", labels, counts.duplicateEvicted)
             }
         }
         for (ring, depth) in snapshot.ringDepths.enumerated() where ring < queueLabels.count {
@@ -208,6 +239,16 @@ package final class MetricsExporter: Sendable {
         "fastcapa_ring_depth": "Packets waiting in the transmit ring.",
         "fastcapa_ring_capacity": "Packets the transmit ring holds when full.",
         "fastcapa_produced_packets_total": "Packets handed to librdkafka.",
+        "fastcapa_flow_cutoff_bytes_total": "Bytes (original lengths) of the packets past their flow's cutoff.",
+        "fastcapa_flow_table_full_packets_total":
+            "Packets of new flows the full flow table could not track: kept, and not counted in any flow.",
+        "fastcapa_flows_created_total": "Flows started: new ones, and ones seen again after their timeout.",
+        "fastcapa_flows_expired_total": "Flows forgotten after their timeout.",
+        "fastcapa_flows_active": "Flows in the receive queue's table.",
+        "fastcapa_flow_table_capacity": "Flows the receive queue's table holds (--flow-table-size).",
+        "fastcapa_flow_table_fill_ratio": "Flows in the receive queue's table over the flows it holds.",
+        "fastcapa_duplicate_evicted_frames_total":
+            "Frames the duplicate window forgot while still inside it (too small a --dedup-table-size): a later copy of one is delivered.",
         "fastcapa_delivered_packets_total": "Packets Kafka acknowledged.",
         "fastcapa_delivered_bytes_total": "Bytes Kafka acknowledged.",
         "fastcapa_truncated_packets_total": "Packets published cut to the snap length.",

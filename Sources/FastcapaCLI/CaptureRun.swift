@@ -124,6 +124,7 @@ struct CaptureRun {
         }
         // Passed to a call, not kept in this scope: a reference here would keep the program alive past a SIGHUP's swap.
         logFilter(pipeline.filter.current, logger)
+        for line in pipeline.volumeReductionLines { logger.info("\(line)") }
         // `systemctl status`: the rates and health, then the drain (and the stop timeout extended to its bound).
         let systemd = SystemdStatus(report: { [logger] problem, text in
             logger.log(level: problem ? .error : .notice, "\(text)")
@@ -288,12 +289,26 @@ struct CaptureRun {
                         !Setting.liveKeys.contains(key)
                             && Setting.byKey[key]!.read(next) != Setting.byKey[key]!.read(running)
                     } + (next.eal != running.eal ? ["eal"] : [])
+                // A cutoff or window set by a reload needs the tables a start makes.
+                var rules = next.settings.receiveRules
+                var tablesNeeded: [String] = []
+                if rules.cutoff != nil && !pipeline.hasFlowTables {
+                    rules.cutoff = nil
+                    tablesNeeded += ["flow-cutoff-packets", "flow-cutoff-bytes"].filter {
+                        Setting.byKey[$0]!.read(next) != Setting.byKey[$0]!.read(running)
+                    }
+                }
+                if rules.dedupWindowMicros > 0 && !pipeline.hasDuplicateWindows {
+                    rules.dedupWindowMicros = 0
+                    tablesNeeded.append("dedup-window-us")
+                }
                 return .init(
                     kafka: run.withRunDefaults(next.kafka, embeddedBroker: broker),
                     live: ReloadableSettings(next.settings),
                     filter: next.settings.filterExpression,
                     filterEngine: next.settings.filterEngine,
-                    needsRestart: needsRestart
+                    rules: rules,
+                    needsRestart: needsRestart + tablesNeeded
                 )
             }
         )

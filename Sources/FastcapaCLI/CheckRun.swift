@@ -150,9 +150,11 @@ struct CheckRun {
                     id,
                     rxQueues: settings.rxQueues,
                     rxDescriptors: settings.rxDescriptors,
-                    lcoreSockets: sockets
+                    lcoreSockets: sockets,
+                    symmetricRSS: settings.flowCutoff != nil
                 )
                 results.append((what, .ok(Self.describe(port))))
+                if let plan = port.flowQueueing { results.append((what, .ok(plan.description(port: id)))) }
                 results += port.warnings.map { (what, .warning($0)) }
             } catch {
                 var text = "\(error)"
@@ -163,6 +165,7 @@ struct CheckRun {
                 results.append((what, .failed(text)))
             }
         }
+        results += volumeReduction()
         if settings.ports.allSatisfy({ id in available.contains { $0.id == id } })
             && available.count > settings.ports.count
         {
@@ -176,6 +179,47 @@ struct CheckRun {
                 )
             )
         }
+        return results
+    }
+
+    /// The flow tables and duplicate windows a capture would make: what they take, and whether EAL's
+    /// memory holds them all at once (each is made here, and freed at the end).
+    private func volumeReduction() -> [(String, Outcome)] {
+        let queues = settings.ports.count * settings.rxQueues
+        var results: [(String, Outcome)] = []
+        var tables: [AnyObject] = []
+        /// Makes one table per queue; "what: text, sizes" with the first failure, if any.
+        func make(_ what: String, _ text: String, bytesEach: Int, _ table: (Int) throws(CaptureError) -> AnyObject) {
+            func mebibytes(_ bytes: Int) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
+            let described =
+                "\(text), \(mebibytes(bytesEach)) each, \(mebibytes(bytesEach * queues)) of DPDK memory in all"
+            for queue in 0..<queues {
+                do throws(CaptureError) { tables.append(try table(queue)) } catch {
+                    results.append((what, .failed("\(described): \(error)")))
+                    return
+                }
+            }
+            results.append((what, .ok(described + " (made here: EAL's memory holds them, the packet buffers aside)")))
+        }
+        if let cutoff = settings.flowCutoff {
+            make(
+                "flow cutoff",
+                "\(cutoff.summary); \(queues) table(s) of \(settings.flowTableSize) flows",
+                bytesEach: FlowTable.approximateBytes(capacity: settings.flowTableSize)
+            ) { queue throws(CaptureError) in try FlowTable(capacity: settings.flowTableSize, socket: -1, queue: queue)
+            }
+        }
+        if settings.dedupWindowMicros > 0 {
+            let entries = DuplicateWindow.roundedEntries(settings.dedupTableSize)
+            make(
+                "duplicate removal",
+                "window \(settings.dedupWindowMicros) µs; \(queues) window(s) of \(entries) frames",
+                bytesEach: DuplicateWindow.approximateBytes(entries: entries)
+            ) { queue throws(CaptureError) in
+                try DuplicateWindow(entries: settings.dedupTableSize, socket: -1, queue: queue)
+            }
+        }
+        withExtendedLifetime(tables) {}
         return results
     }
 

@@ -38,25 +38,28 @@ package actor CaptureSupervisor {
     }
 
     /// What a reload produces: the new Kafka properties and live settings, the
-    /// capture filter (nil: none), and the names of settings that changed but
-    /// need a restart of the probe.
+    /// capture filter (nil: none), the flow cutoff and duplicate window, and the
+    /// names of settings that changed but need a restart of the probe.
     package struct Reloaded: Sendable {
         package var kafka: KafkaProperties
         package var live: ReloadableSettings
         package var filter: String?
         package var filterEngine: FilterEngine
+        package var rules: ReceiveRules
         package var needsRestart: [String]
         package init(
             kafka: KafkaProperties,
             live: ReloadableSettings,
             filter: String?,
             filterEngine: FilterEngine,
+            rules: ReceiveRules,
             needsRestart: [String]
         ) {
             self.kafka = kafka
             self.live = live
             self.filter = filter
             self.filterEngine = filterEngine
+            self.rules = rules
             self.needsRestart = needsRestart
         }
     }
@@ -249,6 +252,24 @@ package actor CaptureSupervisor {
         }
     }
 
+    /// Publishes new receive rules (flow cutoff, duplicate window) through RCU when they changed, on
+    /// the filter's thread (the grace period blocks it). The flow tables and windows are kept.
+    private func publish(_ rules: ReceiveRules) async {
+        let pipeline = self.pipeline
+        let logger = self.logger
+        guard pipeline.rules.current != rules else { return }
+        _ = try? await filterQueue.run {
+            pipeline.rules.replace(with: rules)
+            logger.notice(
+                "SIGHUP: flow cutoff and duplicate window replaced (flow tables and windows kept)",
+                metadata: [
+                    "flow_cutoff": "\(rules.cutoff.map(\.summary) ?? "none")",
+                    "dedup_window_us": "\(rules.dedupWindowMicros)",
+                ]
+            )
+        }
+    }
+
     /// Reloads refused since the start (a configuration that cannot be read, loses the brokers, or
     /// that librdkafka or DPDK refuses): `fastcapa_reloads_refused_total`.
     package nonisolated var refusedReloads: Int { refusals.load(ordering: .relaxed) }
@@ -281,6 +302,7 @@ package actor CaptureSupervisor {
             logger.warning("SIGHUP: '\(name)' changed but only takes effect when the probe restarts")
         }
         await publish(prepared)
+        await publish(reloaded.rules)
         for (index, producer) in producers.enumerated() {
             guard !Task.isCancelled else { return }
             do {

@@ -64,6 +64,12 @@ static inline void CDPDK_RTE_MBUF_DYNFIELD_set_u64(struct rte_mbuf *m, int offse
 }
 
 static inline void CDPDK_rte_pktmbuf_free(struct rte_mbuf *m) { rte_pktmbuf_free(m); }
+/// `length` bytes of a frame from `offset`: a pointer into its segment when they
+/// lie in one, else copied into `buffer` (NULL when the frame is shorter).
+static inline const void *CDPDK_rte_pktmbuf_read(const struct rte_mbuf *m, uint32_t offset, uint32_t length,
+                                                 void *buffer) {
+    return rte_pktmbuf_read(m, offset, length, buffer);
+}
 static inline void CDPDK_rte_pktmbuf_free_bulk(struct rte_mbuf **ms, unsigned int count) {
     rte_pktmbuf_free_bulk(ms, count);
 }

@@ -162,6 +162,48 @@ package struct CaptureOptions: ParsableArguments {
     var filterEngine: String?
 
     @Option(
+        name: .customLong("flow-cutoff-packets"),
+        parsing: .unconditional,
+        help: Setting.help("flow-cutoff-packets")
+    )
+    var flowCutoffPackets: String?
+
+    @Option(
+        name: .customLong("flow-cutoff-bytes"),
+        parsing: .unconditional,
+        help: Setting.help("flow-cutoff-bytes")
+    )
+    var flowCutoffBytes: String?
+
+    @Option(
+        name: .customLong("flow-timeout"),
+        parsing: .unconditional,
+        help: Setting.help("flow-timeout")
+    )
+    var flowTimeout: String?
+
+    @Option(
+        name: .customLong("flow-table-size"),
+        parsing: .unconditional,
+        help: Setting.help("flow-table-size")
+    )
+    var flowTableSize: String?
+
+    @Option(
+        name: .customLong("dedup-window-us"),
+        parsing: .unconditional,
+        help: Setting.help("dedup-window-us")
+    )
+    var dedupWindowMicros: String?
+
+    @Option(
+        name: .customLong("dedup-table-size"),
+        parsing: .unconditional,
+        help: Setting.help("dedup-table-size")
+    )
+    var dedupTableSize: String?
+
+    @Option(
         name: .customLong("queue-full-retries"),
         parsing: .unconditional,
         help: Setting.help("queue-full-retries")

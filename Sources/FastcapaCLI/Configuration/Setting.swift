@@ -329,6 +329,46 @@ struct Setting: Sendable {
             help: "jit (native code; the interpreter where DPDK has no JIT) or interpreter (eBPF interpreter)."
         ),
         .integer(
+            "flow-cutoff-packets",
+            \.settings.flowCutoffPackets,
+            option: \.flowCutoffPackets,
+            help:
+                "Keep the first this many packets of each flow (both directions), drop the rest as flow_cutoff; 0: no packet limit."
+        ),
+        .integer(
+            "flow-cutoff-bytes",
+            \.settings.flowCutoffBytes,
+            option: \.flowCutoffBytes,
+            help: "Keep a flow's packets while its bytes before them are fewer than this; 0: no byte limit."
+        ),
+        .integer(
+            "flow-timeout",
+            \.settings.flowTimeoutSeconds,
+            option: \.flowTimeout,
+            help: "Seconds (capture time) after a flow's latest packet when its next one starts the flow anew."
+        ),
+        .integer(
+            "flow-table-size",
+            \.settings.flowTableSize,
+            option: \.flowTableSize,
+            help:
+                "Flows each receive queue tracks (about 130 bytes each); new flows past it are kept, as flow_table_full."
+        ),
+        .integer(
+            "dedup-window-us",
+            \.settings.dedupWindowMicros,
+            option: \.dedupWindowMicros,
+            help:
+                "Drop a frame as duplicate when the same bytes came on its port at most this many microseconds before; 0: off."
+        ),
+        .integer(
+            "dedup-table-size",
+            \.settings.dedupTableSize,
+            option: \.dedupTableSize,
+            help:
+                "Frames each receive queue's duplicate window remembers (16 bytes each); about 8 times what a window sees."
+        ),
+        .integer(
             "queue-full-retries",
             \.settings.queueFullRetries,
             option: \.queueFullRetries,
@@ -467,6 +507,7 @@ struct Setting: Sendable {
     /// Settings a SIGHUP applies to the running probe; the others need a restart.
     static let liveKeys: Set<String> = [
         "snap-length", "queue-full-retries", "kafka-config", "filter", "filter-file", "filter-engine",
+        "flow-cutoff-packets", "flow-cutoff-bytes", "flow-timeout", "dedup-window-us",
     ]
 
     static let byKey: [String: Setting] = Dictionary(uniqueKeysWithValues: all.map { ($0.key, $0) })

@@ -86,7 +86,7 @@ package final class DuplicateWindow: @unchecked Sendable {
                 fix: "Use --dedup-table-size between \(Self.minimumEntries) and \(Self.maximumEntries)"
             )
         }
-        let rounded = 1 << (Int.bitWidth - (entries - 1).leadingZeroBitCount)
+        let rounded = Self.roundedEntries(entries)
         let bytes = Self.approximateBytes(entries: rounded)
         let memory = rte_zmalloc_socket("duplicate-window", bytes, 64, socket)
         guard let memory else {
@@ -110,6 +110,11 @@ package final class DuplicateWindow: @unchecked Sendable {
     package func release() {
         if let slots { rte_free(slots) }
         slots = nil
+    }
+
+    /// The entries a table asked for `entries` (within range) holds: the next power of two.
+    package static func roundedEntries(_ entries: Int) -> Int {
+        1 << (Int.bitWidth - (entries - 1).leadingZeroBitCount)
     }
 
     /// DPDK memory a table of `entries` (a power of two) takes: 16 bytes each.

@@ -17,6 +17,14 @@ package struct FlowCutoff: Sendable, Equatable {
         self.timeoutMicros = timeoutMicros
     }
 
+    /// The cutoff in words, e.g. "first 20 packets and 65536 bytes of each flow, 120 s timeout".
+    package var summary: String {
+        let limits = [packets.map { "\($0) packets" }, bytes.map { "\($0) bytes" }].compactMap { $0 }
+        let seconds = Double(timeoutMicros) / 1_000_000
+        let timeout = seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(seconds) s"
+        return "first \(limits.joined(separator: " and ")) of each flow, \(timeout) timeout"
+    }
+
     /// Whether a packet is kept, given its flow's totals before it.
     @inline(__always)
     package func allows(packetsBefore: UInt64, bytesBefore: UInt64) -> Bool {

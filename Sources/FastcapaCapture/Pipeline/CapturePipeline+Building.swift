@@ -8,7 +8,19 @@ extension CapturePipeline {
         // that it delivers every frame whole.
         var paths: [ReceivePath] = []
         for id in portIDs {
-            paths.append(try ReceivePath.plan(port: id, info: try Port.inspect(id), rxQueues: settings.rxQueues))
+            let info = try Port.inspect(id)
+            let path = try ReceivePath.plan(port: id, info: info, rxQueues: settings.rxQueues)
+            // A flow cutoff needs both directions of a flow on one queue: refused before any port is touched.
+            if settings.flowCutoff != nil {
+                _ = try SymmetricRSS.plan(
+                    port: id,
+                    driver: path.driver,
+                    rxQueues: settings.rxQueues,
+                    hashFunctions: Port.rssHashFunctions(info, rxQueues: settings.rxQueues),
+                    keySize: info.hash_key_size
+                )
+            }
+            paths.append(path)
         }
         try Self.checkLcores(lcores.count, settings: settings, cpus: cpus)
         if !settings.ringFullGiven && paths.allSatisfy(\.replaysFilesOnce) {
@@ -34,7 +46,8 @@ extension CapturePipeline {
                     path: path,
                     rxQueues: settings.rxQueues,
                     rxDescriptors: settings.rxDescriptors,
-                    pool: pool
+                    pool: pool,
+                    symmetricRSS: settings.flowCutoff != nil
                 )
             )
         }
@@ -44,6 +57,8 @@ extension CapturePipeline {
                 try PacketFilter(expression: expression, snapLength: settings.snapLength, engine: settings.filterEngine)
             )
         }
+        // The flow cutoff's and duplicate window's rules; their tables are made per queue below.
+        rules = ReceiveRulesSlot(settings.receiveRules)
         // Drivers register the timestamp field when they start.
         let device = ports.allSatisfy(\.deliversEpochTimestamps) ? DeviceTimestamp.registered() : nil
         deviceTimestamps = device != nil
@@ -64,7 +79,18 @@ extension CapturePipeline {
                         control: control,
                         captureTimeField: captureTimeField,
                         deviceTimestamp: device,
-                        filter: filter
+                        filter: filter,
+                        rules: rules,
+                        flows: settings.flowCutoff == nil
+                            ? nil
+                            : try FlowTable(capacity: settings.flowTableSize, socket: port.socket, queue: ringIndex),
+                        duplicates: settings.dedupWindowMicros == 0
+                            ? nil
+                            : try DuplicateWindow(
+                                entries: settings.dedupTableSize,
+                                socket: port.socket,
+                                queue: ringIndex
+                            )
                     )
                 )
                 let receiveLcore = lcoreIterator.next()!

@@ -30,6 +30,8 @@ package final class CapturePipeline: @unchecked Sendable {
     let control = WorkerControl()
     /// The capture filter the receive workers read (through RCU).
     package internal(set) var filter = FilterSlot(nil)
+    /// The flow cutoff's and duplicate window's rules the receive workers read (through RCU).
+    package internal(set) var rules = ReceiveRulesSlot(ReceiveRules())
     /// The lcores that receive (on their own, or co-scheduled with a transmit loop), and those that only transmit.
     var receiveLcores: [UInt32] = []
     var transmitLcores: [UInt32] = []
@@ -78,6 +80,38 @@ package final class CapturePipeline: @unchecked Sendable {
         fastcapa_counter_add(&worker.counters.pointee.delivered, 1)
     }
 
+    /// Whether the receive queues have flow tables (a cutoff was set at start).
+    package var hasFlowTables: Bool { receiveWorkers.first?.flows != nil }
+    /// Flows each receive queue's table holds (nil: no cutoff was set at start).
+    package var flowTableCapacity: Int? { receiveWorkers.first?.flows?.capacity }
+    /// Frames each receive queue's duplicate window holds (nil: no window was set at start).
+    package var duplicateWindowEntries: Int? { receiveWorkers.first?.duplicates?.entries }
+    /// Whether the receive queues have duplicate windows (a window was set at start).
+    package var hasDuplicateWindows: Bool { receiveWorkers.first?.duplicates != nil }
+
+    /// The start lines of the flow cutoff and the duplicate window: what is in force and the DPDK memory
+    /// their tables take.
+    package var volumeReductionLines: [String] {
+        let queues = receiveWorkers.count
+        var lines: [String] = []
+        for port in ports { if let plan = port.flowQueueing { lines.append(plan.description(port: port.id)) } }
+        if let cutoff = settings.flowCutoff, let table = receiveWorkers.first?.flows {
+            let mebibytes = Double(FlowTable.approximateBytes(capacity: table.capacity)) / 1_048_576
+            lines.append(
+                "flow cutoff: \(cutoff.summary); \(queues) flow table(s) of \(table.capacity) flows, "
+                    + "\(String(format: "%.1f", mebibytes)) MiB each"
+            )
+        }
+        if settings.dedupWindowMicros > 0, let window = receiveWorkers.first?.duplicates {
+            let mebibytes = Double(DuplicateWindow.approximateBytes(entries: window.entries)) / 1_048_576
+            lines.append(
+                "duplicate removal: window \(settings.dedupWindowMicros) µs; \(queues) window(s) of "
+                    + "\(window.entries) frames, \(String(format: "%.1f", mebibytes)) MiB each"
+            )
+        }
+        return lines
+    }
+
     /// Frees rings, ports, mempool and producers. Workers and the sampler must have
     /// stopped. Each producer is released on its owner thread.
     package func release() {
@@ -86,6 +120,7 @@ package final class CapturePipeline: @unchecked Sendable {
         for worker in transmitWorkers { worker.releaseProducer() }
         coScheduled.removeAll()
         transmitWorkers.removeAll()
+        for worker in receiveWorkers { worker.releaseTables() }
         receiveWorkers.removeAll()
         filter = FilterSlot(nil)  // destroys the filter's program
         for port in ports { port.stop() }

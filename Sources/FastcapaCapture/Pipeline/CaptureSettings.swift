@@ -99,7 +99,38 @@ package struct CaptureSettings: Sendable, Equatable {
         filter.allSatisfy(\.isWhitespace) ? nil : filter
     }
 
+    /// Flow cutoff: keep the first this many packets of each flow (0: no packet limit).
+    package var flowCutoffPackets: Int = 0
+    /// Flow cutoff: keep a packet while its flow's bytes before it are fewer than this (0: no byte limit).
+    package var flowCutoffBytes: Int = 0
+    /// A flow is forgotten once a packet comes this many seconds (capture time) after its latest.
+    package var flowTimeoutSeconds: Int = 120
+    /// Flows each receive queue's table holds; the tables are made at start when a cutoff is set.
+    package var flowTableSize: Int = 1_048_576
+    /// Duplicate removal: a frame equal to one seen at most this many µs before it is dropped (0: off).
+    package var dedupWindowMicros: Int = 0
+    /// Frames each receive queue's duplicate window remembers; made at start when the window is set.
+    package var dedupTableSize: Int = 1_048_576
+
+    /// The flow cutoff in force: nil when neither limit is set.
+    package var flowCutoff: FlowCutoff? {
+        guard flowCutoffPackets > 0 || flowCutoffBytes > 0 else { return nil }
+        return FlowCutoff(
+            packets: flowCutoffPackets > 0 ? UInt64(flowCutoffPackets) : nil,
+            bytes: flowCutoffBytes > 0 ? UInt64(flowCutoffBytes) : nil,
+            timeoutMicros: UInt64(flowTimeoutSeconds) * 1_000_000
+        )
+    }
+
+    /// What the receive lcores apply after the capture filter (a reload may change it).
+    package var receiveRules: ReceiveRules {
+        ReceiveRules(cutoff: flowCutoff, dedupWindowMicros: UInt64(max(dedupWindowMicros, 0)))
+    }
+
     package init() {}
+
+    package static let maxFlowTimeoutSeconds = 86_400
+    package static let maxDedupWindowMicros = 60_000_000
 
     package static let maxRxBurst = 1024
     package static let maxTxBurst = 4096
@@ -205,6 +236,51 @@ package struct CaptureSettings: Sendable, Equatable {
             "idle sleep",
             "\(idleSleepMaxMicros) is out of range",
             "Use 0 (poll hard) to 1000000 µs (default 100)."
+        )
+        try check(
+            flowCutoffPackets >= 0,
+            "flow-cutoff-packets",
+            "flow cutoff",
+            "\(flowCutoffPackets) is negative",
+            "Give the packets to keep of each flow, e.g. 20, or 0 for no packet limit (default)."
+        )
+        try check(
+            flowCutoffBytes >= 0,
+            "flow-cutoff-bytes",
+            "flow cutoff",
+            "\(flowCutoffBytes) is negative",
+            "Give the bytes to keep of each flow, e.g. 65536, or 0 for no byte limit (default)."
+        )
+        try check(
+            (1...Self.maxFlowTimeoutSeconds).contains(flowTimeoutSeconds),
+            "flow-timeout",
+            "flow timeout",
+            "\(flowTimeoutSeconds) is out of range",
+            "Use 1 to \(Self.maxFlowTimeoutSeconds) seconds (default 120)."
+        )
+        try check(
+            (FlowTable.minimumCapacity...FlowTable.maximumCapacity).contains(flowTableSize),
+            "flow-table-size",
+            "flow table size",
+            "\(flowTableSize) is out of range",
+            "Use \(FlowTable.minimumCapacity) to \(FlowTable.maximumCapacity) flows per receive queue "
+                + "(default 1048576, about \(FlowTable.approximateBytes(capacity: 1_048_576) >> 20) MiB)."
+        )
+        try check(
+            (0...Self.maxDedupWindowMicros).contains(dedupWindowMicros),
+            "dedup-window-us",
+            "duplicate window",
+            "\(dedupWindowMicros) is out of range",
+            "Use 0 (off, default) to \(Self.maxDedupWindowMicros) µs; copies from a SPAN port or two taps "
+                + "arrive within tens of µs."
+        )
+        try check(
+            (DuplicateWindow.minimumEntries...DuplicateWindow.maximumEntries).contains(dedupTableSize),
+            "dedup-table-size",
+            "duplicate window size",
+            "\(dedupTableSize) is out of range",
+            "Use \(DuplicateWindow.minimumEntries) to \(DuplicateWindow.maximumEntries) frames per receive "
+                + "queue (default 1048576, rounded up to a power of two); about 8 times the frames a window sees."
         )
         if let expression = filterExpression {
             do {

@@ -7,9 +7,12 @@ import Glibc
 ///
 /// Per burst: receive, stamp each packet with its capture time (one clock read
 /// per burst), re-burst while the queue keeps returning full bursts, run the
-/// capture filter (read through RCU) and free what it rejects, enqueue the lot.
+/// capture filter (read through RCU) and free what it rejects, then the
+/// duplicate window and the flow cutoff (their rules read through RCU, their
+/// state this queue's own) and free what they remove, enqueue the lot.
 /// No allocation, lock, log line or actor call in the loop. The lcore is an RCU
-/// (QSBR) reader of the filter: a quiescent state once per loop, offline while it sleeps.
+/// (QSBR) reader of the filter and the rules: a quiescent state once per loop,
+/// offline while it sleeps.
 package final class ReceiveWorker: @unchecked Sendable {
     let port: UInt16
     let queue: UInt16
@@ -29,6 +32,14 @@ package final class ReceiveWorker: @unchecked Sendable {
     /// The filter's verdict per packet, and the packets it rejected (pre-allocated).
     let verdicts: UnsafeMutablePointer<UInt64>
     let rejected: UnsafeMutablePointer<OpaquePointer?>
+    /// Where `flowKey` reads a frame whose headers span segments (pre-allocated).
+    let headerScratch: UnsafeMutableRawPointer
+    /// The flow cutoff's and duplicate window's rules (shared by every receive worker).
+    let rules: ReceiveRulesSlot
+    /// This queue's flows (nil: no cutoff was set at start).
+    let flows: FlowTable?
+    /// This queue's recent frames (nil: no duplicate window was set at start).
+    let duplicates: DuplicateWindow?
     /// A full ring takes packets again once this much of it is free (`RingRoomWait.resumeRoom`).
     let resumeRoom: Int
     /// Under `drop`, receiving pauses for a full ring this long at most (`RingRoomWait.longestDropWaitMicros`).
@@ -45,7 +56,10 @@ package final class ReceiveWorker: @unchecked Sendable {
         control: WorkerControl,
         captureTimeField: Int32,
         deviceTimestamp: DeviceTimestamp?,
-        filter: FilterSlot
+        filter: FilterSlot,
+        rules: ReceiveRulesSlot,
+        flows: FlowTable? = nil,
+        duplicates: DuplicateWindow? = nil
     ) {
         self.port = port
         self.queue = queue
@@ -63,10 +77,14 @@ package final class ReceiveWorker: @unchecked Sendable {
         packets = .allocate(capacity: capacity)
         packets.initialize(repeating: nil, count: capacity)
         self.filter = filter
+        self.rules = rules
+        self.flows = flows
+        self.duplicates = duplicates
         verdicts = .allocate(capacity: capacity)
         verdicts.initialize(repeating: 0, count: capacity)
         rejected = .allocate(capacity: capacity)
         rejected.initialize(repeating: nil, count: capacity)
+        headerScratch = .allocate(byteCount: Self.headerScratchSize, alignment: 64)
         resumeRoom = RingRoomWait.resumeRoom(capacity: Int(rte_ring_get_capacity(ring)))
         longestPauseTicks = RingRoomWait.longestDropWaitMicros * max(1, rte_get_tsc_hz() / 1_000_000)
     }
@@ -75,6 +93,14 @@ package final class ReceiveWorker: @unchecked Sendable {
         packets.deallocate()
         verdicts.deallocate()
         rejected.deallocate()
+        headerScratch.deallocate()
+        releaseTables()
+    }
+
+    /// Frees the flow table and the duplicate window (DPDK memory) once the lcore has returned.
+    func releaseTables() {
+        flows?.release()
+        duplicates?.release()
     }
 
     /// The lcore entry point: `arg` is an unretained `ReceiveWorker`.
@@ -225,19 +251,106 @@ package final class ReceiveWorker: @unchecked Sendable {
 
         // The capture filter: what it rejects is freed here and counted
         // as filtered (not a drop); the rest goes on, in order.
-        guard let record = CURCU_rcu_dereference(filter.pointer) else { return count }
-        let verdict = PacketFilter.apply(
-            record.assumingMemoryBound(to: FilterRecord.self),
-            packets,
-            count,
-            verdicts: verdicts,
-            rejected: rejected
-        )
-        if verdict.rejected > 0 {
-            fastcapa_counter_add(&counters.pointee.filtered, UInt64(verdict.rejected))
+        if let record = CURCU_rcu_dereference(filter.pointer) {
+            let verdict = PacketFilter.apply(
+                record.assumingMemoryBound(to: FilterRecord.self),
+                packets,
+                count,
+                verdicts: verdicts,
+                rejected: rejected
+            )
+            if verdict.rejected > 0 {
+                fastcapa_counter_add(&counters.pointee.filtered, UInt64(verdict.rejected))
+            }
+            count = verdict.kept
         }
-        return verdict.kept
+        if flows == nil && duplicates == nil { return count }
+        return reduce(count)
     }
+
+    /// The duplicate window, then the flow cutoff, over the first `count`
+    /// packets (their rules read through RCU): duplicates and packets past their
+    /// flow's cutoff are freed and counted (not drops); the rest move up, in
+    /// order. Duplicates go first, so that a second copy never counts in its
+    /// flow. Returns how many are left.
+    @inline(__always)
+    func reduce(_ count: Int) -> Int {
+        let rules = CURCU_rcu_dereference(rules.pointer)!.assumingMemoryBound(to: ReceiveRules.self)
+        let window = rules.pointee.dedupWindowMicros
+        let cutoff = rules.pointee.cutoff
+        let duplicates = window > 0 ? self.duplicates : nil
+        let flows = cutoff != nil ? self.flows : nil
+        if duplicates == nil && flows == nil { return count }
+        let packets = self.packets
+        let rejected = self.rejected
+        var kept = 0
+        var removed = 0
+        var duplicateCount: UInt64 = 0
+        var cutCount: UInt64 = 0
+        var cutBytes: UInt64 = 0
+        var tableFull: UInt64 = 0
+        for index in 0..<count {
+            let packet = packets[index]
+            let micros = CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField)
+            if let duplicates, duplicates.isDuplicate(packet!, micros: micros, windowMicros: window) {
+                rejected[removed] = packet
+                removed += 1
+                duplicateCount &+= 1
+                continue
+            }
+            if let flows, let cutoff, let key = flowKey(packet) {
+                let length = CDPDK_rte_mbuf_pkt_len(packet)
+                switch flows.admit(key, originalLength: Int(length), micros: micros, cutoff: cutoff) {
+                case .kept: break
+                case .keptTableFull: tableFull &+= 1
+                case .cut:
+                    rejected[removed] = packet
+                    removed += 1
+                    cutCount &+= 1
+                    cutBytes &+= UInt64(length)
+                    continue
+                }
+            }
+            packets[kept] = packet
+            kept += 1
+        }
+        if removed > 0 { CDPDK_rte_pktmbuf_free_bulk(rejected, UInt32(removed)) }
+        let counters = self.counters
+        if let duplicates {
+            if duplicateCount > 0 { fastcapa_counter_add(&counters.pointee.duplicate, duplicateCount) }
+            fastcapa_counter_store(&counters.pointee.duplicate_evicted, duplicates.counters.evictedInWindow)
+        }
+        if let flows {
+            if cutCount > 0 {
+                fastcapa_counter_add(&counters.pointee.flow_cutoff, cutCount)
+                fastcapa_counter_add(&counters.pointee.flow_cutoff_bytes, cutBytes)
+            }
+            if tableFull > 0 { fastcapa_counter_add(&counters.pointee.flow_table_full, tableFull) }
+            let table = flows.counters
+            fastcapa_counter_store(&counters.pointee.flows_active, table.activeFlows)
+            fastcapa_counter_store(&counters.pointee.flows_created, table.created)
+            fastcapa_counter_store(&counters.pointee.flows_expired, table.expired)
+        }
+        return kept
+    }
+
+    /// The packet's flow (nil: untracked), from its first segment; a frame
+    /// whose headers run past it is read whole into `headerScratch` first.
+    @inline(__always)
+    func flowKey(_ packet: OpaquePointer?) -> FlowKey? {
+        let first = Int(CDPDK_rte_mbuf_data_len(packet))
+        let whole = Int(CDPDK_rte_mbuf_pkt_len(packet))
+        let data = UnsafeRawPointer(CDPDK_rte_pktmbuf_mtod(packet))
+        if let key = FlowKey.parse(UnsafeRawBufferPointer(start: data, count: first)) { return key }
+        guard whole > first else { return nil }
+        let length = min(whole, Self.headerScratchSize)
+        guard let copied = CDPDK_rte_pktmbuf_read(packet, 0, UInt32(length), headerScratch) else { return nil }
+        return FlowKey.parse(UnsafeRawBufferPointer(start: copied, count: length))
+    }
+
+    /// The most bytes of a multi-segment frame read to find its flow: headers past
+    /// them (hundreds of VLAN tags or extension headers) leave the frame untracked.
+    static let headerScratchSize = 4096
 
     /// Writes each packet's capture time (the device's, when it stamped the
     /// packet; else `now`) and returns the packets' bytes.

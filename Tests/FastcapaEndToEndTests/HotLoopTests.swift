@@ -1,5 +1,6 @@
 import FastcapaTestSupport
 import Foundation
+import PcapFormat
 import Testing
 
 extension EndToEnd {
@@ -11,7 +12,8 @@ extension EndToEnd {
     /// headers' worth of them and keeps every one, so the transmit side works too),
     /// with both loops co-scheduled on one lcore, and with `--headers` on frames cut
     /// by the snap length (every message through `rd_kafka_produceva` with pre-built
-    /// headers and `orig_len`).
+    /// headers and `orig_len`); and with the flow cutoff and duplicate window on
+    /// (a replay of UDP flows: every packet looked up in both, most of them cut).
     @Suite struct HotLoops {
         static let filter = "not ip and not ip6 and not arp and ether[0:4] = 0 and ether[12:2] = 0"
 
@@ -20,6 +22,32 @@ extension EndToEnd {
             (["-f", filter], true), (["--headers", "port,queue,probe", "--snap-length", "60"], false),
         ])
         func workerLcoresDoNotAllocatePerPacket(filterOptions: [String], coScheduled: Bool) throws {
+            try Self.check(filterOptions, coScheduled: coScheduled, vdev: "net_null0")
+        }
+
+        /// 4,096 distinct 64-byte UDP frames over 256 flows, replayed without end.
+        @Test func flowCutoffAndDuplicateWindowDoNotAllocatePerPacket() throws {
+            let records = (0..<4096).map { index in
+                PcapRecord(
+                    micros: SyntheticCaptures.Times.june2024 + UInt64(index),
+                    data: FrameBuilder().ip(
+                        from: .v4(IPv4Address(10, 1, UInt8(index % 256), 1)),
+                        to: "10.2.0.1",
+                        .udp(UDPDatagram(sourcePort: 40_000, destinationPort: 53)),
+                        frameLength: 64,
+                        identification: UInt16(index)
+                    )
+                )
+            }
+            let file = try Harness.writePcap(records, to: TestFiles.temporaryDirectory(), name: "flows.pcap")
+            try Self.check(
+                ["--flow-cutoff-packets", "5", "--dedup-window-us", "50", "--dedup-table-size", "4096"],
+                coScheduled: false,
+                vdev: "net_pcap0,rx_pcap=\(file),infinite_rx=1"
+            )
+        }
+
+        static func check(_ filterOptions: [String], coScheduled: Bool, vdev: String) throws {
             let directory = TestFiles.temporaryDirectory()
             let library = try Harness.compilePreload("alloc_counter")
             let report = directory.appendingPathComponent("allocations.txt").path
@@ -27,7 +55,7 @@ extension EndToEnd {
             let broker = try Harness.Broker()
             let result = try Harness.probe(
                 for: 4,
-                eal: Harness.eal(lcores: 3, vdevs: ["net_null0"], coScheduled: coScheduled),
+                eal: Harness.eal(lcores: 3, vdevs: [vdev], coScheduled: coScheduled),
                 ["--stats-interval", "1", "-X", "bootstrap.servers=\(broker.address)"] + filterOptions,
                 wrapper: ["LD_PRELOAD=\(library)", "FASTCAPA_ALLOC_REPORT=\(report)"]
             )
@@ -37,7 +65,12 @@ extension EndToEnd {
             // Enough to tell per-packet (or per-burst, 32 packets) allocations from the
             // start-up handful (< 100 below), however busy the host: not a rate.
             #expect(received > 100_000, "enough packets to tell per-packet allocations from start-up ones")
-            if filterOptions.contains("--snap-length") {
+            if filterOptions.contains("--flow-cutoff-packets") {
+                // Every packet went through the duplicate window and the flow table; most were cut.
+                #expect((result.accounting["flows_created"] ?? 0) >= 256, "every flow tracked")
+                #expect((result.accounting["flow_cutoff"] ?? 0) > received / 2, "most packets cut")
+                #expect(produced > 0)
+            } else if filterOptions.contains("--snap-length") {
                 // Every message went through rd_kafka_produceva with headers and orig_len.
                 #expect((result.accounting["truncated"] ?? 0) > produced / 2)
             } else if !filterOptions.isEmpty {

@@ -1,0 +1,186 @@
+import FastcapaTestSupport
+import Foundation
+import PcapFormat
+import Testing
+
+extension EndToEnd {
+    /// The flow cutoff and duplicate removal against plain reference
+    /// implementations of their rules (`FlowReference.Cutoff`, `DedupReference`),
+    /// written for clarity in the test support: the probe replays a capture file
+    /// (one queue, capture times from the records), and the topic must hold
+    /// exactly, record for record (capture time and bytes, in order), what the
+    /// references keep, with every removed packet counted by its reason.
+    @Suite struct VolumeReduction {
+        struct Case: CustomStringConvertible, Sendable {
+            var packets: Int? = nil
+            var bytes: Int? = nil
+            /// Flows a table holds (--flow-table-size).
+            var capacity = 4096
+            /// --dedup-window-us (nil: off).
+            var window: UInt64? = nil
+
+            var description: String {
+                [
+                    packets.map { "N=\($0)" }, bytes.map { "B=\($0)" }, "table \(capacity)",
+                    window.map { "W=\($0) µs" },
+                ].compactMap { $0 }.joined(separator: " ")
+            }
+
+            var arguments: [String] {
+                ["--flow-timeout", "\(FlowCorpus.timeoutMicros / 1_000_000)", "--flow-table-size", "\(capacity)"]
+                    + (packets.map { ["--flow-cutoff-packets", "\($0)"] } ?? [])
+                    + (bytes.map { ["--flow-cutoff-bytes", "\($0)"] } ?? [])
+                    + (window.map { ["--dedup-window-us", "\($0)", "--dedup-table-size", "4096"] } ?? [])
+            }
+
+            var cutoff: FlowReference.Cutoff? {
+                guard packets != nil || bytes != nil else { return nil }
+                return FlowReference.Cutoff(
+                    packets: packets,
+                    bytes: bytes,
+                    timeoutMicros: FlowCorpus.timeoutMicros,
+                    capacity: capacity
+                )
+            }
+        }
+
+        /// Several N, B and W; a table too small for the corpus's flows (16 flows: a
+        /// sweep for room reaches every entry, as the reference frees every expired flow).
+        static let cases = [
+            Case(packets: 1),
+            Case(packets: 3),
+            Case(bytes: 1_000),
+            Case(packets: 5, bytes: 3_000),
+            Case(packets: 2, capacity: 16),
+            Case(bytes: 400, capacity: 8),
+            Case(window: 1),
+            Case(window: 500),
+            Case(window: 20_000),
+            Case(packets: 3, window: 500),
+            Case(packets: 2, bytes: 1_500, capacity: 16, window: 20_000),
+        ]
+
+        struct Record: Equatable, CustomStringConvertible {
+            var micros: UInt64
+            var bytes: [UInt8]
+            var description: String { "\(micros) µs, \(bytes.count) bytes" }
+        }
+
+        /// What the references keep of `records` (as the probe's device delivers them), and their counts.
+        struct Expected {
+            var kept: [Record] = []
+            var cut = 0
+            var cutBytes = 0
+            var tableFull = 0
+            var duplicates = 0
+        }
+
+        static func expected(_ records: [PcapRecord], _ check: Case) -> Expected {
+            var expected = Expected()
+            // Duplicates first: a copy never counts in its flow.
+            var survivors = records
+            if let window = check.window {
+                let duplicates = DedupReference.duplicates(records, windowMicros: window)
+                expected.duplicates = duplicates.filter { $0 }.count
+                survivors = zip(records, duplicates).filter { !$0.1 }.map(\.0)
+            }
+            let decisions = check.cutoff?.decide(survivors) ?? survivors.map { _ in .untracked }
+            for (record, decision) in zip(survivors, decisions) {
+                switch decision {
+                case .cut:
+                    expected.cut += 1
+                    expected.cutBytes += record.data.count
+                case .keptTableFull:
+                    expected.tableFull += 1
+                    expected.kept.append(Record(micros: record.micros, bytes: record.data))
+                case .kept, .untracked:
+                    expected.kept.append(Record(micros: record.micros, bytes: record.data))
+                }
+            }
+            return expected
+        }
+
+        /// Replays `records` with `check`'s options and compares the topic and the accounting.
+        static func compare(_ records: [PcapRecord], _ check: Case, label: String) throws {
+            let expected = Self.expected(records, check)
+            let directory = TestFiles.temporaryDirectory()
+            let file = try Harness.writePcap(records, to: directory, name: "input.pcap")
+            let broker = try Harness.Broker()
+            let result = try Harness.probe(
+                eal: Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(file)"]),
+                [
+                    "--idle-exit", "1", "--stats-interval", "0", "--ring-full", "wait",
+                    "-X", "bootstrap.servers=\(broker.address)",
+                ] + check.arguments
+            )
+            let name = "\(label), \(check)"
+            #expect(result.status == 0, "\(name): \(result.stderr.suffix(1500))")
+            let accounting = result.accounting
+            #expect(accounting["received"] == records.count, "\(name)")
+            #expect(accounting["dropped"] == 0 && accounting["in_flight"] == 0, "\(name)")
+            #expect(result.balanced, "\(name): received = filtered + flow_cutoff + duplicate + delivered + dropped")
+            #expect(accounting["flow_cutoff"] == expected.cut, "\(name): flow_cutoff")
+            #expect(accounting["flow_cutoff_bytes"] == expected.cutBytes, "\(name): flow_cutoff_bytes")
+            #expect(accounting["flow_table_full"] == expected.tableFull, "\(name): flow_table_full")
+            #expect(accounting["duplicate"] == expected.duplicates, "\(name): duplicate")
+            #expect(accounting["delivered"] == expected.kept.count, "\(name): delivered")
+
+            let delivered = try Harness.kcatRead(broker: broker.address).map {
+                Record(micros: $0.micros ?? 0, bytes: $0.value)
+            }
+            #expect(delivered.count == expected.kept.count, "\(name): \(delivered.count) delivered")
+            if let first = zip(delivered, expected.kept).enumerated().first(where: { $0.element.0 != $0.element.1 })?
+                .offset
+            {
+                Issue.record(
+                    "\(name): record \(first) differs: probe \(delivered[first]), reference \(expected.kept[first])"
+                )
+            }
+            print(
+                "volume reduction, \(name): \(records.count) records, \(expected.cut) cut, \(expected.duplicates) "
+                    + "duplicates, \(expected.tableFull) kept for a full table, \(expected.kept.count) delivered"
+            )
+        }
+
+        /// The generated corpus (VLAN and QinQ, IPv6 extension headers, fragments, runts,
+        /// truncated records, both directions, times that go back, timeouts crossed) as
+        /// the probe's device delivers it: captured bytes only, 65,535 bytes at most.
+        static var generated: [PcapRecord] { Filters.asDelivered(withCopies(FlowCorpus.records())) }
+
+        /// `records` with copies of every fifth one, as a SPAN port or a second tap delivers them: each copy a
+        /// few records later, its capture time 0, 1, 499, 500, 501, 19,999, 20,000, 20,001 or 100,000 µs after
+        /// the original's (at, inside and just outside the windows the cases use), some copies copied again.
+        static func withCopies(_ records: [PcapRecord]) -> [PcapRecord] {
+            var rng = SeededGenerator(seed: 2707)
+            let offsets: [UInt64] = [0, 1, 2, 499, 500, 501, 19_999, 20_000, 20_001, 100_000]
+            var output: [PcapRecord] = []
+            var pending: [(due: Int, record: PcapRecord)] = []
+            for (index, record) in records.enumerated() {
+                output.append(record)
+                if index % 5 == 0 {
+                    var copy = record
+                    copy.micros = record.micros + rng.pick(offsets)
+                    pending.append((index + rng.int(1...4), copy))
+                    if index % 15 == 0 {
+                        var again = copy
+                        again.micros = copy.micros + rng.pick(offsets)
+                        pending.append((index + rng.int(5...8), again))
+                    }
+                }
+                output += pending.filter { $0.due == index }.map(\.record)
+                pending.removeAll { $0.due == index }
+            }
+            return output + pending.map(\.record)
+        }
+
+        @Test(arguments: cases)
+        func generatedCorpusAsTheReferenceDecides(check: Case) throws {
+            try Self.compare(Self.generated, check, label: "generated corpus")
+        }
+
+        @Test(.sharedCorpus, arguments: [Case(packets: 2, capacity: 64), Case(bytes: 2_000), Case(window: 1_000_000)])
+        func sharedCapturesAsTheReferenceDecides(check: Case) throws {
+            try Self.compare(Filters.asDelivered(try SharedCorpus.records()), check, label: "shared captures")
+        }
+    }
+}

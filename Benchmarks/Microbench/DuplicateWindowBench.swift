@@ -7,17 +7,21 @@ import Glibc
 // duplicate (hits: the same frames again within the window) or none (misses:
 // frames never seen, each taking a slot); and the DPDK memory per entry.
 
+/// A table of `entries`, or nil after saying why there is none.
+func duplicateWindow(entries: Int) -> DuplicateWindow? {
+    do {
+        return try DuplicateWindow(entries: entries, socket: -1, queue: 0)
+    } catch {
+        print("  skipped, \(error)")
+        return nil
+    }
+}
+
 func duplicateWindowBenchmarks(loop: Double) {
     print("duplicate window isDuplicate (digest, bucket, verdict), median of 5 rounds:")
     let entries = 1 << 16
     let before = dpdkHeapBytes()
-    let table: DuplicateWindow
-    do {
-        table = try DuplicateWindow(entries: entries, socket: -1, queue: 0)
-    } catch {
-        print("  skipped, \(error)")
-        return
-    }
+    guard let table = duplicateWindow(entries: entries) else { return }
     let tableBytes = dpdkHeapBytes() - before
     let window: UInt64 = 1_000_000
     for length in [64, 1_500] {
@@ -97,13 +101,7 @@ func duplicateWindowSizing() {
     let entries = 1 << 16
     for ratio in [1, 2, 4, 8] {
         let window = UInt64(entries / ratio)
-        let table: DuplicateWindow
-        do {
-            table = try DuplicateWindow(entries: entries, socket: -1, queue: 0)
-        } catch {
-            print("  skipped, \(error)")
-            return
-        }
+        guard let table = duplicateWindow(entries: entries) else { return }
         let frames = 20 * entries
         var frame = [UInt8](repeating: 0x5A, count: 64)
         frame.withUnsafeMutableBytes { bytes in

@@ -70,9 +70,10 @@ do {
         programName: "fastcapa-microbench",
         arguments: ["--no-huge", "--no-pci", "-m", "512", "-l", "0", "--log-level=lib.eal:error"]
     )
-    // The flow table (FlowTableBench.swift), then the capture filter (FilterBench.swift), which
-    // Scripts/bench reads from its first line to the end.
+    // The flow table (FlowTableBench.swift), the duplicate window (DuplicateWindowBench.swift),
+    // then the capture filter (FilterBench.swift), which Scripts/bench reads from its first line to the end.
     flowTableBenchmarks(loop: empty)
+    duplicateWindowBenchmarks(loop: empty)
     filterBenchmarks()
     eal.cleanup()
 } catch {

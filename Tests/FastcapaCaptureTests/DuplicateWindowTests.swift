@@ -276,6 +276,26 @@ import Testing
         return packet
     }
 
+    @Test func everyByteAndBothLengthsCount() throws {
+        let table = try Self.table()
+        defer { table.release() }
+        var random = SeededGenerator(seed: 3)
+        for length in 1...140 {
+            let frame = random.bytes(length)
+            var digests: Set<UInt64> = [frame.withUnsafeBytes { table.digest(bytes: $0, originalLength: length) }]
+            for position in 0..<length {
+                var changed = frame
+                changed[position] ^= 0x01
+                digests.insert(changed.withUnsafeBytes { table.digest(bytes: $0, originalLength: length) })
+            }
+            digests.insert(frame.withUnsafeBytes { table.digest(bytes: $0, originalLength: length + 1) })
+            digests.insert(frame.dropLast().withUnsafeBytes { table.digest(bytes: $0, originalLength: length) })
+            // A trailing zero byte is not the zero fill of the last block.
+            digests.insert((frame + [0]).withUnsafeBytes { table.digest(bytes: $0, originalLength: length) })
+            #expect(digests.count == length + 4, "\(length) bytes")
+        }
+    }
+
     @Test func theDigestIsTheSameWhereverTheFrameIsSplit() throws {
         let table = try Self.table()
         defer { table.release() }

@@ -39,11 +39,16 @@ package struct DuplicateWindowCounters: Sendable, Equatable {
 /// probability about n · 2⁻⁶⁴ (10⁶ remembered frames: about 5 · 10⁻¹⁴ per frame).
 /// A collision drops a unique frame and counts it as a duplicate.
 ///
-/// Memory: 16 bytes per entry. A window of W µs at R frames per µs remembers
-/// W · R frames; with `entries` at least 2 · W · R (rounded up to a power of two),
-/// a full bucket is rare, so that is 32 · R bytes per µs of window: 10 GbE of
-/// 64-byte frames (14.88 frames per µs) takes about 476 bytes per µs, 476 KiB
-/// for a 1 ms window (32 K entries at 2 · W · R, 512 KiB rounded).
+/// Memory: 16 bytes per entry. A window of W µs at R frames per µs holds
+/// W · R frames inside it, spread over the buckets at random, so a bucket is
+/// sometimes asked for a fifth: with entries = k · W · R, the share of frames
+/// that find their bucket full of frames still inside the window (and push out
+/// the oldest, counted in `evictedInWindow`) is about 14 % for k = 2, 1.8 % for
+/// k = 4 and 0.18 % for k = 8 (fastcapa-microbench; a Poisson tail). Such a frame
+/// is only missed if a copy of it comes later still inside the window. Sizing
+/// with k = 8 takes 128 · R bytes per µs of window: 10 GbE of 64-byte frames
+/// (14.88 frames per µs) about 1.9 KB per µs, 1.9 MB for a 1 ms window
+/// (119 040 entries, rounded up to 128 Ki: 2 MiB).
 ///
 /// Not thread-safe: it belongs to one receive lcore at a time. `isDuplicate`
 /// allocates nothing and takes no locks.
@@ -64,9 +69,13 @@ package final class DuplicateWindow: @unchecked Sendable {
 
     /// Frames the table remembers at most: the size asked for, rounded up to a power of two.
     package let entries: Int
-    package private(set) var counters = DuplicateWindowCounters()
+    /// What the table has done; still readable after `release`.
+    package var counters: DuplicateWindowCounters { tallies.pointee }
 
     private var slots: UnsafeMutablePointer<Slot>?
+    /// The counters, behind a pointer: a stored property of a class is checked
+    /// for exclusive access at run time (a runtime call per increment).
+    private let tallies: UnsafeMutablePointer<DuplicateWindowCounters>
     /// `digest & bucketMask` is a bucket's index.
     private let bucketMask: UInt64
     private let key: DuplicateDigest.Key
@@ -102,9 +111,14 @@ package final class DuplicateWindow: @unchecked Sendable {
         slots = memory.bindMemory(to: Slot.self, capacity: rounded)
         bucketMask = UInt64(rounded / Self.slotsPerBucket - 1)
         key = DuplicateDigest.Key(seed: keySeed)
+        tallies = .allocate(capacity: 1)
+        tallies.initialize(to: DuplicateWindowCounters())
     }
 
-    deinit { release() }
+    deinit {
+        release()
+        tallies.deallocate()
+    }
 
     /// Frees the table now (`deinit` does otherwise); `isDuplicate` must not be called after.
     package func release() {
@@ -146,22 +160,31 @@ package final class DuplicateWindow: @unchecked Sendable {
     package func digest(_ packet: OpaquePointer) -> UInt64 {
         let total = Int(CDPDK_rte_mbuf_pkt_len(packet))
         var hasher = DuplicateDigest(key: key)
-        var segment: OpaquePointer? = packet
+        var segment = packet
         var remaining = total
-        while remaining > 0, let current = segment {
-            let count = min(Int(CDPDK_rte_mbuf_data_len(current)), remaining)
-            hasher.update(UnsafeRawPointer(CDPDK_rte_pktmbuf_mtod(current)), count: count)
+        while true {
+            let count = min(Int(CDPDK_rte_mbuf_data_len(segment)), remaining)
             remaining -= count
-            segment = CDPDK_rte_mbuf_next(current)
+            guard remaining > 0, let next = CDPDK_rte_mbuf_next(segment) else {
+                // The last segment (or the last with bytes of pkt_len): no copy of its tail.
+                return hasher.finish(
+                    UnsafeRawPointer(CDPDK_rte_pktmbuf_mtod(segment)),
+                    count: count,
+                    capturedLength: total - remaining,
+                    originalLength: total
+                )
+            }
+            hasher.update(UnsafeRawPointer(CDPDK_rte_pktmbuf_mtod(segment)), count: count)
+            segment = next
         }
-        return hasher.finish(capturedLength: total - remaining, originalLength: total)
     }
 
     /// The digest of `bytes` captured from a frame of `originalLength` bytes.
     package func digest(bytes: UnsafeRawBufferPointer, originalLength: Int) -> UInt64 {
         var hasher = DuplicateDigest(key: key)
-        if let base = bytes.baseAddress { hasher.update(base, count: bytes.count) }
-        return hasher.finish(capturedLength: bytes.count, originalLength: originalLength)
+        // An empty buffer may have no address; any address will do for no bytes.
+        let base = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 8)!
+        return hasher.finish(base, count: bytes.count, capturedLength: bytes.count, originalLength: originalLength)
     }
 
     @inline(__always)
@@ -176,7 +199,7 @@ package final class DuplicateWindow: @unchecked Sendable {
             let slot = bucket[index]
             if slot.digest == digest && (slot.micros >= micros || micros - slot.micros <= windowMicros) {
                 if micros > slot.micros { bucket[index].micros = micros }
-                counters.duplicates &+= 1
+                tallies.pointee.duplicates &+= 1
                 return true
             }
             if slot.digest == 0 {
@@ -190,7 +213,7 @@ package final class DuplicateWindow: @unchecked Sendable {
             }
         }
         if !victimEmpty && (victimMicros >= micros || micros - victimMicros <= windowMicros) {
-            counters.evictedInWindow &+= 1
+            tallies.pointee.evictedInWindow &+= 1
         }
         bucket[victim] = Slot(digest: digest, micros: micros)
         return false
@@ -198,18 +221,20 @@ package final class DuplicateWindow: @unchecked Sendable {
 }
 
 /// A keyed 64-bit hash of a byte stream fed in pieces (an mbuf's segments),
-/// equal however the stream is split: blocks of 32 bytes go to two lanes (two
-/// independent multiply chains, so long frames overlap their products), each
-/// taking 16 bytes a step as two 8-byte words folded by one 128-bit product;
-/// the last words, 8 bytes a step, and the zero-filled tail go to one chain,
-/// which ends mixing in both lengths. Only a block that straddles two segments
-/// is gathered, in a 32-byte buffer on the stack.
+/// equal however the stream is split. Blocks of 64 bytes go to four lanes, four
+/// independent multiply chains so that long frames overlap their products; a
+/// lane takes 16 bytes a step, two 8-byte words folded by one 128-bit product.
+/// The last partial block is zero-filled to a whole one (the captured length,
+/// mixed in at the end, tells the fill from data). A frame of at most 64 bytes
+/// thus costs three products deep: its block, the lanes joined, the lengths.
+/// Only a block that straddles two segments is gathered, in 64 bytes on the stack.
 struct DuplicateDigest {
-    /// The per-table random key.
+    /// The per-table random key: a word per lane for its data, a lane's start,
+    /// a word per lane for joining them.
     struct Key {
-        var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
+        var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
 
-        /// Six words drawn from `seed` by SplitMix64.
+        /// Twelve words drawn from `seed` by SplitMix64.
         init(seed: UInt64) {
             var state = seed
             func next() -> UInt64 {
@@ -219,21 +244,21 @@ struct DuplicateDigest {
                 mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
                 return mixed ^ (mixed >> 31)
             }
-            words = (next(), next(), next(), next(), next(), next())
+            words = (next(), next(), next(), next(), next(), next(), next(), next(), next(), next(), next(), next())
         }
     }
 
+    static let blockSize = 64
+
     private let key: Key
-    private var first: UInt64
-    private var second: UInt64
+    private var lanes: (UInt64, UInt64, UInt64, UInt64)
     /// Bytes of a block not yet complete.
-    private var pending: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    private var pending: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
     private var pendingCount = 0
 
     init(key: Key) {
         self.key = key
-        first = key.words.4
-        second = key.words.5
+        lanes = (key.words.4, key.words.5, key.words.6, key.words.7)
     }
 
     /// The 128-bit product of `a` and `b`, its halves folded together.
@@ -250,8 +275,10 @@ struct DuplicateDigest {
 
     @inline(__always)
     private mutating func block(_ pointer: UnsafeRawPointer) {
-        first = Self.fold(Self.word(pointer, 0) ^ key.words.0, Self.word(pointer, 8) ^ first)
-        second = Self.fold(Self.word(pointer, 16) ^ key.words.1, Self.word(pointer, 24) ^ second)
+        lanes.0 = Self.fold(Self.word(pointer, 0) ^ key.words.0, Self.word(pointer, 8) ^ lanes.0)
+        lanes.1 = Self.fold(Self.word(pointer, 16) ^ key.words.1, Self.word(pointer, 24) ^ lanes.1)
+        lanes.2 = Self.fold(Self.word(pointer, 32) ^ key.words.2, Self.word(pointer, 40) ^ lanes.2)
+        lanes.3 = Self.fold(Self.word(pointer, 48) ^ key.words.3, Self.word(pointer, 56) ^ lanes.3)
     }
 
     @inline(__always)
@@ -259,7 +286,7 @@ struct DuplicateDigest {
         var pointer = start
         var remaining = count
         if pendingCount > 0 {
-            let taken = min(32 - pendingCount, remaining)
+            let taken = min(Self.blockSize - pendingCount, remaining)
             let filled = pendingCount
             withUnsafeMutableBytes(of: &pending) { pending in
                 (pending.baseAddress! + filled).copyMemory(from: pointer, byteCount: taken)
@@ -267,15 +294,15 @@ struct DuplicateDigest {
             pendingCount += taken
             pointer += taken
             remaining -= taken
-            guard pendingCount == 32 else { return }
+            guard pendingCount == Self.blockSize else { return }
             let gathered = pending
             withUnsafeBytes(of: gathered) { block($0.baseAddress!) }
             pendingCount = 0
         }
-        while remaining >= 32 {
+        while remaining >= Self.blockSize {
             block(pointer)
-            pointer += 32
-            remaining -= 32
+            pointer += Self.blockSize
+            remaining -= Self.blockSize
         }
         if remaining > 0 {
             withUnsafeMutableBytes(of: &pending) { pending in
@@ -285,27 +312,69 @@ struct DuplicateDigest {
         }
     }
 
+    /// The last `count` bytes of the stream (read in place, never past their
+    /// end), then the digest with both lengths mixed in.
     @inline(__always)
-    mutating func finish(capturedLength: Int, originalLength: Int) -> UInt64 {
-        var hash = Self.fold(first ^ key.words.2, second ^ key.words.3)
-        let count = pendingCount
-        let key = key
-        withUnsafeMutableBytes(of: &pending) { pending in
-            let base = UnsafeRawPointer(pending.baseAddress!)
-            var offset = 0
-            while count - offset >= 8 {
-                hash = Self.fold(Self.word(base, offset) ^ key.words.0, hash ^ key.words.1)
-                offset += 8
+    mutating func finish(
+        _ start: UnsafeRawPointer,
+        count: Int,
+        capturedLength: Int,
+        originalLength: Int
+    ) -> UInt64 {
+        if pendingCount > 0 {
+            update(start, count: count)
+            let filled = pendingCount
+            let gathered = pending
+            withUnsafeBytes(of: gathered) { lastBlock($0.baseAddress!, count: filled) }
+        } else {
+            var pointer = start
+            var remaining = count
+            while remaining >= Self.blockSize {
+                block(pointer)
+                pointer += Self.blockSize
+                remaining -= Self.blockSize
             }
-            if offset < count {
-                // The tail, zero-filled to a word; the captured length below tells tails apart.
-                (pending.baseAddress! + count).initializeMemory(as: UInt8.self, repeating: 0, count: offset + 8 - count)
-                hash = Self.fold(Self.word(base, offset) ^ key.words.2, hash ^ key.words.3)
-            }
+            lastBlock(pointer, count: remaining)
         }
+        var hash =
+            Self.fold(lanes.0 ^ key.words.8, lanes.1 ^ key.words.9)
+            ^ Self.fold(lanes.2 ^ key.words.10, lanes.3 ^ key.words.11)
         let lengths = UInt64(truncatingIfNeeded: capturedLength) << 32 ^ UInt64(truncatingIfNeeded: originalLength)
         hash = Self.fold(hash ^ key.words.4, lengths ^ key.words.5)
         hash ^= hash >> 29
         return hash == 0 ? 1 : hash
+    }
+
+    /// A block of the `count` (less than 64) bytes at `pointer`, zero-filled,
+    /// through the lanes; nothing for no bytes.
+    @inline(__always)
+    private mutating func lastBlock(_ pointer: UnsafeRawPointer, count: Int) {
+        guard count > 0 else { return }
+        @inline(__always)
+        func word(_ index: Int) -> UInt64 {
+            let offset = index &* 8
+            if offset &+ 8 <= count { return Self.word(pointer, offset) }
+            if offset >= count { return 0 }
+            return Self.partialWord(pointer + offset, count: count &- offset)
+        }
+        lanes.0 = Self.fold(word(0) ^ key.words.0, word(1) ^ lanes.0)
+        lanes.1 = Self.fold(word(2) ^ key.words.1, word(3) ^ lanes.1)
+        lanes.2 = Self.fold(word(4) ^ key.words.2, word(5) ^ lanes.2)
+        lanes.3 = Self.fold(word(6) ^ key.words.3, word(7) ^ lanes.3)
+    }
+
+    /// The `count` (1 to 7) bytes at `pointer` as a little-endian word, zero-filled,
+    /// reading no byte past them: two overlapping loads put each byte in its place.
+    @inline(__always)
+    static func partialWord(_ pointer: UnsafeRawPointer, count: Int) -> UInt64 {
+        if count >= 4 {
+            let low = UInt64(UInt32(littleEndian: pointer.loadUnaligned(as: UInt32.self)))
+            let high = UInt64(UInt32(littleEndian: pointer.loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self)))
+            return low | high << UInt64((count &- 4) &* 8)
+        }
+        let first = UInt64(pointer.load(as: UInt8.self))
+        let middle = UInt64(pointer.load(fromByteOffset: count >> 1, as: UInt8.self))
+        let last = UInt64(pointer.load(fromByteOffset: count &- 1, as: UInt8.self))
+        return first | middle << UInt64((count >> 1) &* 8) | last << UInt64((count &- 1) &* 8)
     }
 }

@@ -97,7 +97,11 @@ package final class FlowTable: @unchecked Sendable {
 
     /// Flows the table holds at most.
     package let capacity: Int
-    package private(set) var counters = FlowTableCounters()
+    /// What the table has done; still readable after `release`.
+    package var counters: FlowTableCounters { tallies.pointee }
+    /// The counters, behind a pointer: a stored property of a class is checked
+    /// for exclusive access at run time (a runtime call per increment).
+    private let tallies: UnsafeMutablePointer<FlowTableCounters>
 
     private var table: OpaquePointer?
     private var states: UnsafeMutablePointer<FlowState>?
@@ -163,10 +167,16 @@ package final class FlowTable: @unchecked Sendable {
         }
         table = created
         positionCount = positions
+        // Last, so that a refusal above leaves nothing to free.
+        tallies = .allocate(capacity: 1)
+        tallies.initialize(to: FlowTableCounters())
         states = memory.bindMemory(to: FlowState.self, capacity: positions)
     }
 
-    deinit { release() }
+    deinit {
+        release()
+        tallies.deallocate()
+    }
 
     /// Frees the table and its states now (`deinit` does otherwise); `admit` must not be called after.
     package func release() {
@@ -191,8 +201,8 @@ package final class FlowTable: @unchecked Sendable {
             if found >= 0 {
                 state = states + Int(found)
                 if micros > state.pointee.latestMicros && micros - state.pointee.latestMicros > cutoff.timeoutMicros {
-                    counters.expired &+= 1
-                    counters.created &+= 1
+                    tallies.pointee.expired &+= 1
+                    tallies.pointee.created &+= 1
                     state.pointee = FlowState(packets: 0, bytes: 0, latestMicros: micros)
                 }
             } else {
@@ -201,11 +211,11 @@ package final class FlowTable: @unchecked Sendable {
                     added = rte_hash_add_key_with_hash(table, keyPointer, signature)
                 }
                 guard added >= 0 else {
-                    counters.tableFull &+= 1
+                    tallies.pointee.tableFull &+= 1
                     return .keptTableFull
                 }
-                counters.activeFlows &+= 1
-                counters.created &+= 1
+                tallies.pointee.activeFlows &+= 1
+                tallies.pointee.created &+= 1
                 assert(Int(added) < positionCount, "rte_hash returned a position past rte_hash_max_key_id")
                 state = states + Int(added)
                 state.pointee = FlowState(packets: 0, bytes: 0, latestMicros: micros)
@@ -242,8 +252,8 @@ package final class FlowTable: @unchecked Sendable {
             examined += 1
             let latest = states[Int(position)].latestMicros
             if micros > latest && micros - latest > timeoutMicros && rte_hash_del_key(table, key) >= 0 {
-                counters.activeFlows &-= 1
-                counters.expired &+= 1
+                tallies.pointee.activeFlows &-= 1
+                tallies.pointee.expired &+= 1
                 reclaimed = true
             }
         }

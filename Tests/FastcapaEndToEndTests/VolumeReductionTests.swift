@@ -1,5 +1,6 @@
 import FastcapaTestSupport
 import Foundation
+import Glibc
 import PcapFormat
 import Testing
 
@@ -181,6 +182,101 @@ extension EndToEnd {
         @Test(.sharedCorpus, arguments: [Case(packets: 2, capacity: 64), Case(bytes: 2_000), Case(window: 1_000_000)])
         func sharedCapturesAsTheReferenceDecides(check: Case) throws {
             try Self.compare(Filters.asDelivered(try SharedCorpus.records()), check, label: "shared captures")
+        }
+        /// One UDP flow of 16 distinct frames, replayed without end.
+        static func oneFlow() throws -> String {
+            let records = (0..<16).map { index in
+                PcapRecord(
+                    micros: SyntheticCaptures.Times.june2024 + UInt64(index),
+                    data: FrameBuilder().ip(
+                        from: "10.0.0.1",
+                        to: "10.0.0.2",
+                        .udp(UDPDatagram(sourcePort: 1000, destinationPort: 53)),
+                        frameLength: 64,
+                        identification: UInt16(index)
+                    )
+                )
+            }
+            return try Harness.writePcap(records, to: TestFiles.temporaryDirectory(), name: "one-flow.pcap")
+        }
+
+        /// SIGHUP changes the cutoff while one flow replays without end, and the table keeps the flow:
+        /// 10 packets delivered under a cutoff of 10; a raised cutoff lets the same flow (no new one
+        /// created) through; the cutoff of 10 again cuts it at once, since the table counted every packet.
+        /// A duplicate window the start did not set is named as needing a restart. /metrics carries the
+        /// flow metrics, and promtool accepts them.
+        @Test func sighupChangesTheCutoffAndKeepsTheFlows() async throws {
+            let directory = TestFiles.temporaryDirectory()
+            let config = directory.appendingPathComponent("fastcapa.yaml").path
+            try "flow-cutoff-packets: 10\nflow-timeout: 3600\n".write(toFile: config, atomically: true, encoding: .utf8)
+            let broker = try Harness.Broker()
+            let probe = try Harness.Child(
+                Harness.binary,
+                Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(try Self.oneFlow()),infinite_rx=1"]) + [
+                    "--", "--config", config, "--stats-interval", "0", "--metrics-address", "127.0.0.1:0",
+                    "-X", "bootstrap.servers=\(broker.address)",
+                ]
+            )
+            let base = try await Metrics.address(probe)
+            func scrape() async throws -> String { try await Metrics.get("\(base)/metrics").body }
+            func sample(_ text: String, _ name: String) -> Double {
+                Metrics.value(text, name, name.hasPrefix("fastcapa_delivered") ? "worker=\"0\"" : "queue=\"0/0\"") ?? -1
+            }
+            /// Scrapes until `done` holds (or 20 s pass); the last scrape.
+            func scrape(until done: (String) -> Bool) async throws -> String {
+                let deadline = Date().addingTimeInterval(20)
+                var text = try await scrape()
+                while !done(text) && Date() < deadline {
+                    try await Task.sleep(for: .milliseconds(200))
+                    text = try await scrape()
+                }
+                return text
+            }
+            let cut = try await scrape {
+                sample($0, "fastcapa_delivered_packets_total") == 10 && sample($0, "fastcapa_flow_cutoff_packets_total") > 1000
+            }
+            #expect(sample(cut, "fastcapa_delivered_packets_total") == 10, "a cutoff of 10 delivers 10")
+            #expect(sample(cut, "fastcapa_flows_active") == 1 && sample(cut, "fastcapa_flows_created_total") == 1)
+            #expect(sample(cut, "fastcapa_flow_table_capacity") == 1_048_576)
+            #expect(sample(cut, "fastcapa_flow_table_fill_ratio") > 0)
+            #expect(sample(cut, "fastcapa_flow_cutoff_bytes_total") == 64 * sample(cut, "fastcapa_flow_cutoff_packets_total"))
+            let scraped = directory.appendingPathComponent("metrics.txt").path
+            try cut.write(toFile: scraped, atomically: true, encoding: .utf8)
+            let lint = try Harness.run("/bin/sh", ["-c", "promtool check metrics < '\(scraped)'"], timeout: 30)
+            #expect(lint.status == 0 && lint.stdout.isEmpty && lint.stderr.isEmpty, "promtool: \(lint)")
+
+            /// Writes `text` to the config file, signals SIGHUP, waits for the `count`th swap line.
+            func reload(_ text: String, swaps count: Int) async throws {
+                try text.write(toFile: config, atomically: true, encoding: .utf8)
+                probe.signal(SIGHUP)
+                let line = "SIGHUP: flow cutoff and duplicate window replaced"
+                let deadline = Date().addingTimeInterval(10)
+                while probe.stderr.components(separatedBy: line).count - 1 < count && Date() < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(probe.stderr.components(separatedBy: line).count - 1 == count, "\(text): '\(line)'")
+            }
+            try await reload("flow-cutoff-packets: 1000000000\nflow-timeout: 3600\ndedup-window-us: 100\n", swaps: 1)
+            let raised = try await scrape { sample($0, "fastcapa_delivered_packets_total") > 1000 }
+            #expect(sample(raised, "fastcapa_delivered_packets_total") > 1000, "a raised cutoff lets the flow through")
+            #expect(sample(raised, "fastcapa_flows_created_total") == 1, "the same flow, kept in the table")
+            #expect(probe.stderr.contains("'dedup-window-us' changed but only takes effect when the probe restarts"))
+
+            try await reload("flow-cutoff-packets: 10\nflow-timeout: 3600\n", swaps: 2)
+            try await Task.sleep(for: .milliseconds(500))
+            let before = try await scrape()
+            try await Task.sleep(for: .milliseconds(1500))
+            let after = try await scrape()
+            #expect(
+                sample(after, "fastcapa_delivered_packets_total") == sample(before, "fastcapa_delivered_packets_total"),
+                "the flow is past 10 packets in the table: cut again at once"
+            )
+            probe.signal(SIGTERM)
+            let result = probe.wait(timeout: 60)
+            #expect(result.status == 0, "\(result.stderr.suffix(1500))")
+            #expect(result.balanced)
+            #expect(result.accounting["flows_created"] == 1 && result.accounting["duplicate"] == 0)
+            #expect((result.accounting["flow_cutoff"] ?? 0) > 0)
         }
     }
 }

@@ -30,6 +30,7 @@
 #include <rte_log.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_prefetch.h>
 #include <rte_mbuf_dyn.h>
 #include <rte_mempool.h>
 #include <rte_pause.h>
@@ -119,6 +120,10 @@ static inline void *CDPDK_rte_eth_fp_ops_rxq_data(uint16_t port, uint16_t queue)
 struct rte_bpf_prm *CDPDK_rte_bpf_convert(const void *classic);
 
 // MARK: - hash tables (librte_hash)
+
+/// Starts loading the cache line at `p` into every cache level (a burst's table
+/// entries, fetched before the loop that reads them).
+static inline void CDPDK_rte_prefetch0(const void *p) { rte_prefetch0(p); }
 
 /// rte_hash_crc (static inline, so it has no address) as an `rte_hash_function`:
 /// the flow table's hash, given to rte_hash_create and called directly to hash a key once

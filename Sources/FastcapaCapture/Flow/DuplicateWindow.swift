@@ -156,6 +156,20 @@ package final class DuplicateWindow: @unchecked Sendable {
         remember(digest(bytes: bytes, originalLength: originalLength), micros: micros, windowMicros: windowMicros)
     }
 
+    /// Starts loading the bucket of `digest` into the cache: a burst's digests are
+    /// taken and their buckets fetched before `isDuplicate(digest:)` reads them.
+    @inline(__always)
+    package func prefetch(_ digest: UInt64) {
+        guard let slots else { return }
+        CDPDK_rte_prefetch0(slots + Int(truncatingIfNeeded: digest & bucketMask) &* Self.slotsPerBucket)
+    }
+
+    /// `isDuplicate` for a frame whose `digest` was taken already.
+    @inline(__always)
+    package func isDuplicate(digest: UInt64, micros: UInt64, windowMicros: UInt64) -> Bool {
+        remember(digest, micros: micros, windowMicros: windowMicros)
+    }
+
     /// The frame's digest under this table's key (never 0, which marks an empty slot).
     package func digest(_ packet: OpaquePointer) -> UInt64 {
         let total = Int(CDPDK_rte_mbuf_pkt_len(packet))

@@ -107,8 +107,14 @@ package final class FlowTable: @unchecked Sendable {
     private var states: UnsafeMutablePointer<FlowState>?
     /// How many states there are: every position rte_hash can return.
     private let positionCount: Int
-    /// `rte_hash_iterate`'s position where the next sweep starts.
-    private var sweepCursor: UInt32 = 0
+    /// What `admit` keeps between calls, behind a pointer (no exclusivity check per packet): where the
+    /// next sweep starts (`rte_hash_iterate`'s position), and whether a flow was added or deleted since
+    /// the last `lookUp` (its positions may then be stale).
+    private struct BurstState {
+        var sweepCursor: UInt32 = 0
+        var changed = false
+    }
+    private let burst: UnsafeMutablePointer<BurstState>
 
     private static let serial = Atomic<UInt32>(0)
     /// The hash's seed, the same for rte_hash's own hashing (its deletes) and for `admit`'s.
@@ -170,12 +176,15 @@ package final class FlowTable: @unchecked Sendable {
         // Last, so that a refusal above leaves nothing to free.
         tallies = .allocate(capacity: 1)
         tallies.initialize(to: FlowTableCounters())
+        burst = .allocate(capacity: 1)
+        burst.initialize(to: BurstState())
         states = memory.bindMemory(to: FlowState.self, capacity: positions)
     }
 
     deinit {
         release()
         tallies.deallocate()
+        burst.deallocate()
     }
 
     /// Frees the table and its states now (`deinit` does otherwise); `admit` must not be called after.
@@ -186,46 +195,97 @@ package final class FlowTable: @unchecked Sendable {
         states = nil
     }
 
+    /// The most keys one `lookUp` takes (rte_hash's bulk limit).
+    package static let bulkLimit = Int(RTE_HASH_LOOKUP_BULK_MAX)
+    /// A position `admit` must look up itself (no `lookUp` gave one).
+    package static let unknownPosition = Int32.min
+
+    /// Hashes `count` keys (at most `bulkLimit`) into `signatures` and looks them
+    /// up together, writing each one's position (negative: not in the table);
+    /// rte_hash loads their buckets ahead of use, and the states of the flows
+    /// found start loading here. Then `admit` each, in order, with its position.
+    /// Allocates nothing.
+    package func lookUp(
+        _ keys: UnsafeMutablePointer<UnsafeRawPointer?>,
+        count: Int,
+        signatures: UnsafeMutablePointer<UInt32>,
+        positions: UnsafeMutablePointer<Int32>
+    ) {
+        guard let table, let states else { preconditionFailure("FlowTable.lookUp after release") }
+        for index in 0..<count {
+            signatures[index] = CDPDK_rte_hash_crc(keys[index], UInt32(FlowKey.byteCount), Self.hashSeed)
+        }
+        _ = rte_hash_lookup_with_hash_bulk(table, keys, signatures, UInt32(count), positions)
+        for index in 0..<count where positions[index] >= 0 {
+            CDPDK_rte_prefetch0(states + Int(positions[index]))
+        }
+        burst.pointee.changed = false
+    }
+
     /// Counts one tracked packet of `key`'s flow, `originalLength` bytes captured
     /// at `micros` (epoch µs), and says whether it is kept: the flow's totals
     /// before it must be within `cutoff`. A packet more than the timeout after its
     /// flow's latest starts the flow again; an earlier one continues it.
     package func admit(_ key: FlowKey, originalLength: Int, micros: UInt64, cutoff: FlowCutoff) -> FlowVerdict {
-        guard let table, let states else { preconditionFailure("FlowTable.admit after release") }
         var key = key
-        return withUnsafeBytes(of: &key) { bytes -> FlowVerdict in
-            let keyPointer = bytes.baseAddress!
-            let signature = CDPDK_rte_hash_crc(keyPointer, UInt32(FlowKey.byteCount), Self.hashSeed)
-            let found = rte_hash_lookup_with_hash(table, keyPointer, signature)
-            let state: UnsafeMutablePointer<FlowState>
-            if found >= 0 {
-                state = states + Int(found)
-                if micros > state.pointee.latestMicros && micros - state.pointee.latestMicros > cutoff.timeoutMicros {
-                    tallies.pointee.expired &+= 1
-                    tallies.pointee.created &+= 1
-                    state.pointee = FlowState(packets: 0, bytes: 0, latestMicros: micros)
-                }
-            } else {
-                var added = rte_hash_add_key_with_hash(table, keyPointer, signature)
-                if added == -ENOSPC && sweep(table, states, micros: micros, timeoutMicros: cutoff.timeoutMicros) {
-                    added = rte_hash_add_key_with_hash(table, keyPointer, signature)
-                }
-                guard added >= 0 else {
-                    tallies.pointee.tableFull &+= 1
-                    return .keptTableFull
-                }
-                tallies.pointee.activeFlows &+= 1
+        return withUnsafeBytes(of: &key) { bytes in
+            let signature = CDPDK_rte_hash_crc(bytes.baseAddress!, UInt32(FlowKey.byteCount), Self.hashSeed)
+            return admit(
+                bytes.baseAddress!,
+                signature: signature,
+                position: Self.unknownPosition,
+                originalLength: originalLength,
+                micros: micros,
+                cutoff: cutoff
+            )
+        }
+    }
+
+    /// `admit` for a key `lookUp` hashed and looked up: `position` is what it found
+    /// (still right unless a flow was added or deleted since, which this checks), or
+    /// `unknownPosition`.
+    @inline(__always)
+    package func admit(
+        _ key: UnsafeRawPointer,
+        signature: UInt32,
+        position: Int32,
+        originalLength: Int,
+        micros: UInt64,
+        cutoff: FlowCutoff
+    ) -> FlowVerdict {
+        guard let table, let states else { preconditionFailure("FlowTable.admit after release") }
+        let found =
+            position != Self.unknownPosition && !burst.pointee.changed
+            ? position : rte_hash_lookup_with_hash(table, key, signature)
+        let state: UnsafeMutablePointer<FlowState>
+        if found >= 0 {
+            state = states + Int(found)
+            if micros > state.pointee.latestMicros && micros - state.pointee.latestMicros > cutoff.timeoutMicros {
+                tallies.pointee.expired &+= 1
                 tallies.pointee.created &+= 1
-                assert(Int(added) < positionCount, "rte_hash returned a position past rte_hash_max_key_id")
-                state = states + Int(added)
                 state.pointee = FlowState(packets: 0, bytes: 0, latestMicros: micros)
             }
-            let kept = cutoff.allows(packetsBefore: state.pointee.packets, bytesBefore: state.pointee.bytes)
-            state.pointee.packets &+= 1
-            state.pointee.bytes &+= UInt64(truncatingIfNeeded: originalLength)
-            if micros > state.pointee.latestMicros { state.pointee.latestMicros = micros }
-            return kept ? .kept : .cut
+        } else {
+            burst.pointee.changed = true
+            var added = rte_hash_add_key_with_hash(table, key, signature)
+            if added == -ENOSPC && sweep(table, states, micros: micros, timeoutMicros: cutoff.timeoutMicros) {
+                added = rte_hash_add_key_with_hash(table, key, signature)
+            }
+            guard added >= 0 else {
+                tallies.pointee.tableFull &+= 1
+                return .keptTableFull
+            }
+            tallies.pointee.activeFlows &+= 1
+            tallies.pointee.created &+= 1
+            assert(Int(added) < positionCount, "rte_hash returned a position past rte_hash_max_key_id")
+            state = states + Int(added)
+            state.pointee = FlowState(packets: 0, bytes: 0, latestMicros: micros)
         }
+        let kept = cutoff.allows(packetsBefore: state.pointee.packets, bytesBefore: state.pointee.bytes)
+        state.pointee.packets &+= 1
+        state.pointee.bytes &+= UInt64(truncatingIfNeeded: originalLength)
+        if micros > state.pointee.latestMicros { state.pointee.latestMicros = micros }
+        return kept ? .kept : .cut
     }
 
     /// Deletes the expired flows among the next `sweepBudget` entries from the
@@ -242,9 +302,9 @@ package final class FlowTable: @unchecked Sendable {
         var key: UnsafeRawPointer?
         var data: UnsafeMutableRawPointer?
         while examined < Self.sweepBudget {
-            let position = rte_hash_iterate(table, &key, &data, &sweepCursor)
+            let position = rte_hash_iterate(table, &key, &data, &burst.pointee.sweepCursor)
             guard position >= 0, let key else {
-                sweepCursor = 0
+                burst.pointee.sweepCursor = 0
                 if wrapped { break }
                 wrapped = true
                 continue

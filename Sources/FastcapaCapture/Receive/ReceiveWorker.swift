@@ -34,6 +34,8 @@ package final class ReceiveWorker: @unchecked Sendable {
     let rejected: UnsafeMutablePointer<OpaquePointer?>
     /// Where `flowKey` reads a frame whose headers span segments (pre-allocated).
     let headerScratch: UnsafeMutableRawPointer
+    /// One chunk's digests, flow keys and lookups (`reduce`), pre-allocated.
+    let batch = ReductionBatch()
     /// The flow cutoff's and duplicate window's rules (shared by every receive worker).
     let rules: ReceiveRulesSlot
     /// This queue's flows (nil: no cutoff was set at start).
@@ -273,52 +275,107 @@ package final class ReceiveWorker: @unchecked Sendable {
     /// flow's cutoff are freed and counted (not drops); the rest move up, in
     /// order. Duplicates go first, so that a second copy never counts in its
     /// flow. Returns how many are left.
+    ///
+    /// A chunk of up to `FlowTable.bulkLimit` packets at a time, in two passes:
+    /// the first takes each packet's digest and flow key and starts loading
+    /// their table entries (a prefetch per digest, one bulk lookup of the keys),
+    /// the second decides each packet in receive order, its entries by then in
+    /// the cache. A table entry per packet is a cache miss otherwise.
     @inline(__always)
     func reduce(_ count: Int) -> Int {
         let rules = CURCU_rcu_dereference(rules.pointer)!.assumingMemoryBound(to: ReceiveRules.self)
         let window = rules.pointee.dedupWindowMicros
         let cutoff = rules.pointee.cutoff
-        let duplicates = window > 0 ? self.duplicates : nil
-        let flows = cutoff != nil ? self.flows : nil
+        // Unmanaged, used through guaranteed references: the worker holds the tables for the loop's
+        // life, and a strong local (or an `if let` of one) costs a retain and a release, atomics, per packet.
+        let duplicates = (window > 0 ? self.duplicates : nil).map { Unmanaged.passUnretained($0) }
+        let flows = (cutoff != nil ? self.flows : nil).map { Unmanaged.passUnretained($0) }
         if duplicates == nil && flows == nil { return count }
         let packets = self.packets
         let rejected = self.rejected
+        unowned(unsafe) let batch = self.batch
         var kept = 0
         var removed = 0
         var duplicateCount: UInt64 = 0
         var cutCount: UInt64 = 0
         var cutBytes: UInt64 = 0
         var tableFull: UInt64 = 0
-        for index in 0..<count {
-            let packet = packets[index]
-            let micros = CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField)
-            if let duplicates, duplicates.isDuplicate(packet!, micros: micros, windowMicros: window) {
-                rejected[removed] = packet
-                removed += 1
-                duplicateCount &+= 1
-                continue
-            }
-            if let flows, let cutoff, let key = flowKey(packet) {
-                let length = CDPDK_rte_mbuf_pkt_len(packet)
-                switch flows.admit(key, originalLength: Int(length), micros: micros, cutoff: cutoff) {
-                case .kept: break
-                case .keptTableFull: tableFull &+= 1
-                case .cut:
-                    rejected[removed] = packet
-                    removed += 1
-                    cutCount &+= 1
-                    cutBytes &+= UInt64(length)
-                    continue
+        var start = 0
+        while start < count {
+            let chunk = min(count - start, FlowTable.bulkLimit)
+            // Pass 1: capture times, digests (their buckets fetched), flow keys (looked up together).
+            var keyed = 0
+            for offset in 0..<chunk {
+                let packet = packets[start + offset]
+                batch.micros[offset] = CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField)
+                if let duplicates {
+                    duplicates._withUnsafeGuaranteedRef { window in
+                        let digest = window.digest(packet!)
+                        batch.digests[offset] = digest
+                        window.prefetch(digest)
+                    }
+                }
+                batch.keyIndex[offset] = -1
+                if flows != nil, let key = flowKey(packet) {
+                    batch.keys[keyed] = key
+                    batch.keyIndex[offset] = Int32(keyed)
+                    keyed += 1
                 }
             }
-            packets[kept] = packet
-            kept += 1
+            if let flows, keyed > 0 {
+                flows._withUnsafeGuaranteedRef {
+                    $0.lookUp(batch.keyPointers, count: keyed, signatures: batch.signatures, positions: batch.positions)
+                }
+            }
+            // Pass 2: each packet in receive order.
+            for offset in 0..<chunk {
+                let packet = packets[start + offset]
+                let micros = batch.micros[offset]
+                if let duplicates,
+                    duplicates._withUnsafeGuaranteedRef({
+                        $0.isDuplicate(digest: batch.digests[offset], micros: micros, windowMicros: window)
+                    })
+                {
+                    rejected[removed] = packet
+                    removed += 1
+                    duplicateCount &+= 1
+                    continue
+                }
+                let keyIndex = Int(batch.keyIndex[offset])
+                if let flows, let cutoff, keyIndex >= 0 {
+                    let length = CDPDK_rte_mbuf_pkt_len(packet)
+                    let verdict = flows._withUnsafeGuaranteedRef {
+                        $0.admit(
+                            batch.keyPointers[keyIndex]!,
+                            signature: batch.signatures[keyIndex],
+                            position: batch.positions[keyIndex],
+                            originalLength: Int(length),
+                            micros: micros,
+                            cutoff: cutoff
+                        )
+                    }
+                    switch verdict {
+                    case .kept: break
+                    case .keptTableFull: tableFull &+= 1
+                    case .cut:
+                        rejected[removed] = packet
+                        removed += 1
+                        cutCount &+= 1
+                        cutBytes &+= UInt64(length)
+                        continue
+                    }
+                }
+                packets[kept] = packet
+                kept += 1
+            }
+            start += chunk
         }
         if removed > 0 { CDPDK_rte_pktmbuf_free_bulk(rejected, UInt32(removed)) }
         let counters = self.counters
         if let duplicates {
             if duplicateCount > 0 { fastcapa_counter_add(&counters.pointee.duplicate, duplicateCount) }
-            fastcapa_counter_store(&counters.pointee.duplicate_evicted, duplicates.counters.evictedInWindow)
+            let evicted = duplicates._withUnsafeGuaranteedRef { $0.counters.evictedInWindow }
+            fastcapa_counter_store(&counters.pointee.duplicate_evicted, evicted)
         }
         if let flows {
             if cutCount > 0 {
@@ -326,7 +383,7 @@ package final class ReceiveWorker: @unchecked Sendable {
                 fastcapa_counter_add(&counters.pointee.flow_cutoff_bytes, cutBytes)
             }
             if tableFull > 0 { fastcapa_counter_add(&counters.pointee.flow_table_full, tableFull) }
-            let table = flows.counters
+            let table = flows._withUnsafeGuaranteedRef { $0.counters }
             fastcapa_counter_store(&counters.pointee.flows_active, table.activeFlows)
             fastcapa_counter_store(&counters.pointee.flows_created, table.created)
             fastcapa_counter_store(&counters.pointee.flows_expired, table.expired)
@@ -380,5 +437,50 @@ package final class ReceiveWorker: @unchecked Sendable {
         packets.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: count) {
             Int(rte_ring_enqueue_burst(ring, $0, UInt32(count), nil))
         }
+    }
+}
+
+/// What `ReceiveWorker.reduce` keeps for one chunk of up to `FlowTable.bulkLimit`
+/// packets: their capture times and digests, their flow keys (and a pointer to
+/// each, as rte_hash's bulk lookup takes them), the keys' hashes and positions,
+/// and which key each packet has (-1: untracked). Allocated once per worker.
+final class ReductionBatch: @unchecked Sendable {
+    let micros: UnsafeMutablePointer<UInt64>
+    let digests: UnsafeMutablePointer<UInt64>
+    let keys: UnsafeMutablePointer<FlowKey>
+    let keyPointers: UnsafeMutablePointer<UnsafeRawPointer?>
+    let signatures: UnsafeMutablePointer<UInt32>
+    let positions: UnsafeMutablePointer<Int32>
+    let keyIndex: UnsafeMutablePointer<Int32>
+
+    init() {
+        let count = FlowTable.bulkLimit
+        micros = .allocate(capacity: count)
+        micros.initialize(repeating: 0, count: count)
+        digests = .allocate(capacity: count)
+        digests.initialize(repeating: 0, count: count)
+        // Zeros are a valid key (it holds integers only); 64-byte aligned, a key a cache line.
+        let keyBytes = count * MemoryLayout<FlowKey>.stride
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: keyBytes, alignment: 64)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: keyBytes)
+        keys = raw.bindMemory(to: FlowKey.self, capacity: count)
+        keyPointers = .allocate(capacity: count)
+        for index in 0..<count { (keyPointers + index).initialize(to: UnsafeRawPointer(keys + index)) }
+        signatures = .allocate(capacity: count)
+        signatures.initialize(repeating: 0, count: count)
+        positions = .allocate(capacity: count)
+        positions.initialize(repeating: FlowTable.unknownPosition, count: count)
+        keyIndex = .allocate(capacity: count)
+        keyIndex.initialize(repeating: -1, count: count)
+    }
+
+    deinit {
+        micros.deallocate()
+        digests.deallocate()
+        keys.deallocate()
+        keyPointers.deallocate()
+        signatures.deallocate()
+        positions.deallocate()
+        keyIndex.deallocate()
     }
 }

@@ -98,16 +98,7 @@ extension EndToEnd {
             let delivered = try Harness.kcatRead(broker: broker.address).map {
                 Record(micros: $0.micros ?? 0, bytes: $0.value)
             }
-            #expect(
-                delivered.count == expected.count,
-                "\(expression): \(delivered.count) delivered, tcpdump kept \(expected.count)"
-            )
-            if let first = zip(delivered, expected).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset
-            {
-                Issue.record(
-                    "\(expression): record \(first) differs: probe \(delivered[first]), tcpdump \(expected[first])"
-                )
-            }
+            Harness.expectSame(delivered, expected, expression, oracle: "tcpdump")
             print(
                 "filter '\(expression)' (\(engine)): \(records.count) records, \(expected.count) kept as tcpdump keeps them"
             )

@@ -285,6 +285,23 @@ enum Harness {
         return messages
     }
 
+    /// Records a test issue when `delivered` and `expected` differ: their counts, or the first record
+    /// that differs, each side described (`oracle` names the expected side).
+    static func expectSame<Record: Equatable & CustomStringConvertible>(
+        _ delivered: [Record],
+        _ expected: [Record],
+        _ name: String,
+        oracle: String
+    ) {
+        #expect(
+            delivered.count == expected.count,
+            "\(name): \(delivered.count) delivered, \(oracle) kept \(expected.count)"
+        )
+        if let first = zip(delivered, expected).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
+            Issue.record("\(name): record \(first) differs: probe \(delivered[first]), \(oracle) \(expected[first])")
+        }
+    }
+
     static func writePcap(_ records: [PcapRecord], to directory: URL, name: String) throws -> String {
         let path = directory.appendingPathComponent(name).path
         try Data(PcapFile(records: records).bytes()).write(to: URL(fileURLWithPath: path))

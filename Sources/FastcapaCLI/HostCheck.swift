@@ -99,6 +99,23 @@ struct HostCheck {
         return ports * sizing.bytes + ports * settings.rxQueues * settings.ringSize * 8
     }
 
+    /// What the flow tables and duplicate windows take, one of each per receive queue when they are on.
+    var tableBytes: Int {
+        let queues = settings.ports.count * settings.rxQueues
+        var bytes = 0
+        if settings.flowCutoff != nil { bytes += queues * FlowTable.approximateBytes(capacity: settings.flowTableSize) }
+        if settings.dedupWindowMicros > 0 {
+            let entries = DuplicateWindow.roundedEntries(settings.dedupTableSize)
+            bytes += queues * DuplicateWindow.approximateBytes(entries: entries)
+        }
+        return bytes
+    }
+
+    /// What the memory is needed for, in the hugepages line.
+    private var needs: String {
+        tableBytes == 0 ? "the packet pools" : "the packet pools and the flow and duplicate tables"
+    }
+
     private static func megabytes(_ bytes: Int) -> Int { (bytes + (1 << 20) - 1) >> 20 }
 
     /// Page sizes in kB, from `hugepages-2048kB` names or a mount's `pagesize=2M`.
@@ -127,7 +144,7 @@ struct HostCheck {
     }
 
     func hugepages() -> [(String, Outcome)] {
-        let need = Self.megabytes(poolBytes)
+        let need = Self.megabytes(poolBytes + tableBytes)
         if noHuge {
             let memory = requestedMegabytes ?? 64
             guard need <= memory else {
@@ -135,7 +152,7 @@ struct HostCheck {
                     (
                         "hugepages",
                         .failed(
-                            "not used (--no-huge), and -m \(memory) MB cannot hold the packet pools (\(need) MB). Give EAL -m \(need + 64)"
+                            "not used (--no-huge), and -m \(memory) MB cannot hold \(needs) (\(need) MB). Give EAL -m \(need + 64)"
                         )
                     )
                 ]
@@ -144,7 +161,7 @@ struct HostCheck {
                 (
                     "hugepages",
                     .ok(
-                        "not used (--no-huge): EAL takes -m \(memory) MB of ordinary memory, the packet pools need \(need) MB (for tests and virtual devices; a NIC at line rate needs hugepages)"
+                        "not used (--no-huge): EAL takes -m \(memory) MB of ordinary memory, \(needs) need \(need) MB (for tests and virtual devices; a NIC at line rate needs hugepages)"
                     )
                 )
             ]
@@ -187,7 +204,7 @@ struct HostCheck {
                 (
                     "hugepages",
                     .failed(
-                        "none reserved; the packet pools need \(need) MB\(asked). \(fix) (Deployment.md, \"Hugepages\")"
+                        "none reserved; \(needs) need \(need) MB\(asked). \(fix) (Deployment.md, \"Hugepages\")"
                     )
                 )
             ]
@@ -216,7 +233,7 @@ struct HostCheck {
                 return "\(pages.total) of \(Self.pageName(size)) (\(pages.free) free)"
             }
             .joined(separator: ", ") + " on \(usable.map(\.path).joined(separator: ", "))"
-        let pools = "the packet pools need \(need) MB\(requested > 0 ? ", EAL is asked for \(requested) MB" : "")"
+        let pools = "\(needs) need \(need) MB\(requested > 0 ? ", EAL is asked for \(requested) MB" : "")"
         if Self.megabytes(mountedBytes) < needed {
             let largest = sizes.max() ?? defaultSize
             let pages = (needed * 1024 + largest - 1) / largest + 1

@@ -78,6 +78,33 @@ import Testing
         #expect(found.text.contains("the packet pools need \((check.poolBytes + (1 << 20) - 1) >> 20) MB"))
     }
 
+    /// The flow tables and duplicate windows come out of the same hugepages: a cutoff on two queues with the
+    /// default tables (about 121 and 16 MiB each) needs that much more than the packet pools.
+    @Test func theFlowAndDuplicateTablesCountInTheHugepagesNeeded() throws {
+        let tree = Tree()
+        // Room for the packet pools and 64 MB more, not for the tables.
+        let poolMegabytes = (tree.check(["-l", "0-4"]).poolBytes + (1 << 20) - 1) >> 20
+        try tree.hugepages(total: (poolMegabytes + 64) / 2, free: (poolMegabytes + 64) / 2)
+        let plain = try #require(Self.outcome(tree.check(["-l", "0-4"]).hugepages(), "hugepages"))
+        #expect(plain.kind == "ok" && plain.text.contains("the packet pools need"), "\(plain.text)")
+        var settings = CaptureSettings()
+        settings.rxQueues = 2
+        settings.flowCutoffPackets = 20
+        settings.dedupWindowMicros = 500
+        let check = tree.check(["-l", "0-4"], settings: settings)
+        let tables =
+            2 * FlowTable.approximateBytes(capacity: 1_048_576) + 2
+            * DuplicateWindow.approximateBytes(entries: 1_048_576)
+        #expect(check.tableBytes == tables)
+        let found = try #require(Self.outcome(check.hugepages(), "hugepages"))
+        #expect(found.kind == "failed", "\(found.text)")
+        let need = (check.poolBytes + tables + (1 << 20) - 1) >> 20
+        #expect(
+            found.text.contains("the packet pools and the flow and duplicate tables need \(need) MB"),
+            "\(found.text)"
+        )
+    }
+
     @Test func noHugepagesFailsWithTheLineThatReservesThem() throws {
         let tree = Tree()
         try tree.hugepages(total: 0, free: 0)

@@ -36,7 +36,7 @@ package enum Accounting {
                 ("flow_cutoff_bytes", rx.flowCutoffBytes), ("flow_table_full", rx.flowTableFull),
                 ("flows_created", rx.flowsCreated), ("flows_expired", rx.flowsExpired),
                 ("flows_active", rx.flowsActive), ("duplicate_evicted", rx.duplicateEvicted),
-                ("enqueued", rx.enqueued),
+                ("clock_held", rx.clockHeld), ("enqueued", rx.enqueued),
                 ("dequeued", tx.dequeued), ("produced", tx.produced), ("delivered", tx.delivered),
                 ("delivered_bytes", tx.deliveredBytes), ("dropped", snapshot.dropped),
                 ("truncated", tx.truncated), ("queue_full_retries", tx.queueFullRetries),

@@ -55,7 +55,7 @@ typedef struct fastcapa_rx_counters {
     uint64_t bursts;            // non-empty bursts
     uint64_t full_bursts;       // bursts that came back full (queue under pressure)
     uint64_t ring_full_waits;   // retries under the `wait` ring-full policy
-    uint64_t spare_first_line;  // free: a new counter goes here or in the second line's spares
+    uint64_t clock_held;        // clock reads that held the last time (the system clock was behind it)
     // Second cache line.
     uint64_t filtered;          // packets the capture filter rejected (freed on the lcore; not a drop)
     uint64_t flow_cutoff;       // packets past their flow's cutoff (freed on the lcore; not a drop)

@@ -22,6 +22,9 @@ package struct ReceiveCounts: Sendable, Equatable {
     package var flowsExpired: UInt64 = 0
     /// Frames a full duplicate window forgot while they were still inside it.
     package var duplicateEvicted: UInt64 = 0
+    /// Capture-clock reads that returned the time already shown, because the
+    /// system clock was behind it (stepped back, or the counter ran fast).
+    package var clockHeld: UInt64 = 0
 
     package init() {}
 
@@ -41,6 +44,7 @@ package struct ReceiveCounts: Sendable, Equatable {
         flowsCreated = fastcapa_counter_load(&pointer.pointee.flows_created)
         flowsExpired = fastcapa_counter_load(&pointer.pointee.flows_expired)
         duplicateEvicted = fastcapa_counter_load(&pointer.pointee.duplicate_evicted)
+        clockHeld = fastcapa_counter_load(&pointer.pointee.clock_held)
     }
 
     package static func + (a: Self, b: Self) -> Self {
@@ -59,6 +63,7 @@ package struct ReceiveCounts: Sendable, Equatable {
         sum.flowsCreated += b.flowsCreated
         sum.flowsExpired += b.flowsExpired
         sum.duplicateEvicted += b.duplicateEvicted
+        sum.clockHeld += b.clockHeld
         return sum
     }
 }

@@ -5,80 +5,97 @@ import Glibc
 package protocol CaptureTimeSource {
     /// Ticks of a steady counter (the TSC).
     mutating func ticks() -> UInt64
-    /// The system's wall clock, epoch microseconds (CLOCK_REALTIME: NTP may step or slew it).
-    mutating func wallMicros() -> UInt64
+    /// The system's wall clock, epoch nanoseconds (CLOCK_REALTIME: NTP may step or slew it).
+    mutating func wallNanos() -> UInt64
 }
 
 /// The TSC and CLOCK_REALTIME.
 package struct TscTimeSource: CaptureTimeSource {
     package init() {}
     @inline(__always) package func ticks() -> UInt64 { CDPDK_rte_rdtsc() }
-    package func wallMicros() -> UInt64 {
+    package func wallNanos() -> UInt64 {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
+        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
     }
 }
 
-/// Wall-clock time in epoch microseconds, read from a tick counter (the TSC),
-/// that never goes backwards.
+/// The system clock (CLOCK_REALTIME) in epoch nanoseconds, read cheaply from
+/// a tick counter (the TSC) between comparisons, and never going backwards.
 ///
 /// A receive worker reads it once per receive burst for devices that do not
 /// stamp packets themselves; each worker owns its clock (no sharing, no locks).
-/// Ticks become microseconds with a 32.32 fixed-point multiply (no overflow, no
-/// division). Once a second of ticks the clock compares itself with the system
-/// clock and slews rather than steps: it learns the counter's real rate from the
-/// last interval (within ±`maxRateError`), and corrects the offset it has
-/// accumulated over the next second by at most `maxSlewMicrosPerSecond`. Each
-/// re-anchoring starts from the time the clock itself showed, so what it returns
-/// never decreases while the counter does not. Only a wall clock ahead by more
-/// than `stepThresholdMicros` is followed at once (forward: still never backwards);
-/// one behind (an NTP step back) is slewed towards at the bounded rate.
+///
+/// It compares itself with the system clock whenever `syncIntervalNanos` of
+/// ticks have passed since it last did (so at the first read after any idle
+/// spell), and takes the system clock's value then: what it shows is never
+/// further from the system clock than the counter's rate error over one
+/// interval (at most 1 % of 1 ms, 10 µs, before the rate is learned; about
+/// nothing after). In between it adds ticks at the counter's rate, learned
+/// against the system clock over intervals of a second or more (the TSC
+/// frequency DPDK reports can be an estimate, on virtual machines above all).
+///
+/// What it returns never decreases: when the system clock is behind the last
+/// value returned (NTP stepped it back, or the counter ran fast), it holds that
+/// value until the system clock passes it, and counts each read it held
+/// (`heldReads`). It never slews: the error while holding is at most the step
+/// back, shrinking in real time, and nothing lags the system clock once it
+/// has caught up.
 package struct CaptureClock<Source: CaptureTimeSource> {
     private var source: Source
-    private let ticksPerSecond: UInt64
-    /// Microseconds per tick (32.32 fixed point): nominal, and as used now.
+    /// Nanoseconds per tick (32.32 fixed point): nominal, and as learned.
     private let nominalQ32: UInt64
     private var rateQ32: UInt64
+    /// Ticks in `syncIntervalNanos` and in `rateIntervalNanos`, at the nominal rate.
+    private let syncTicks: UInt64
+    private let rateTicks: UInt64
+    /// The last comparison with the system clock: ticks and its time then.
     private var anchorTicks: UInt64 = 0
-    private var anchorMicros: UInt64 = 0
-    /// The last comparison with the system clock, to learn the counter's rate.
-    private var syncTicks: UInt64 = 0
-    private var syncWall: UInt64 = 0
-    /// The highest time returned, so that it never decreases even if the counter does.
+    private var anchorNanos: UInt64 = 0
+    /// The start of the interval over which the counter's rate is measured.
+    private var rateBaseTicks: UInt64 = 0
+    private var rateBaseNanos: UInt64 = 0
+    /// The highest time returned.
     private var last: UInt64 = 0
+    /// Reads that returned `last` because the time shown would have been below it.
+    package private(set) var heldReads: UInt64 = 0
 
-    /// At most this many µs of offset corrected per second (1 %).
-    package static var maxSlewMicrosPerSecond: UInt64 { 10_000 }
-    /// The counter's learned rate stays within this fraction of the nominal one (1 %).
+    /// The longest the clock runs on ticks alone before it compares itself with the system clock.
+    package static var syncIntervalNanos: UInt64 { 1_000_000 }
+    /// The shortest interval over which the counter's rate is measured.
+    package static var rateIntervalNanos: UInt64 { 1_000_000_000 }
+    /// A measured rate further than this from the nominal one (1 %) is not
+    /// the counter's: the system clock was stepped meanwhile.
     package static var maxRateErrorPpm: UInt64 { 10_000 }
-    /// A wall clock further ahead than this is followed at once.
-    package static var stepThresholdMicros: UInt64 { 1_000_000 }
 
     package init(source: Source, ticksPerSecond: UInt64) {
         self.source = source
-        self.ticksPerSecond = max(ticksPerSecond, 1)
-        nominalQ32 = (1_000_000 << 32) / self.ticksPerSecond
+        let hz = max(ticksPerSecond, 1)
+        nominalQ32 = Self.rate(nanos: 1_000_000_000, ticks: hz) ?? 1 << 32
         rateQ32 = nominalQ32
+        syncTicks = max(hz / (1_000_000_000 / Self.syncIntervalNanos), 1)
+        rateTicks = max(hz / (1_000_000_000 / Self.rateIntervalNanos), 1)
         let ticks = self.source.ticks()
-        let wall = self.source.wallMicros()
+        let wall = self.source.wallNanos()
         anchorTicks = ticks
-        anchorMicros = wall
-        syncTicks = ticks
-        syncWall = wall
+        anchorNanos = wall
+        rateBaseTicks = ticks
+        rateBaseNanos = wall
         last = wall
     }
 
+    /// The time now, epoch nanoseconds.
     @inline(__always)
-    package mutating func nowMicros() -> UInt64 {
+    package mutating func nowNanos() -> UInt64 {
         let ticks = source.ticks()
-        var elapsed = ticks &- anchorTicks
-        if elapsed >= ticksPerSecond && elapsed < 1 << 63 {
-            resynchronize(at: ticks)
-            elapsed = 0
+        let elapsed = ticks &- anchorTicks
+        // A counter that went back (another core's TSC) is a huge `elapsed`: compared too.
+        let shown = elapsed < syncTicks ? anchorNanos &+ Self.scale(elapsed, by: rateQ32) : compare(at: ticks)
+        if shown > last {
+            last = shown
+        } else if shown < last {
+            heldReads &+= 1
         }
-        let now = anchorMicros &+ Self.scale(elapsed < 1 << 63 ? elapsed : 0, by: rateQ32)
-        if now > last { last = now }
         return last
     }
 
@@ -89,34 +106,32 @@ package struct CaptureClock<Source: CaptureTimeSource> {
         return (product.high << 32) | (product.low >> 32)
     }
 
-    /// Re-anchors at the time the clock shows now, with a rate that closes the
-    /// gap to the system clock over the next second, within the bounds.
-    private mutating func resynchronize(at ticks: UInt64) {
-        let shown = max(anchorMicros &+ Self.scale(ticks &- anchorTicks, by: rateQ32), last)
-        let wall = source.wallMicros()
-        // The counter's rate over the last interval, within bounds of the nominal one.
-        let interval = ticks &- syncTicks
-        var learned = rateQ32
-        if interval > 0, wall > syncWall, wall - syncWall < 1 << 30 {
-            let measured = ((wall - syncWall) << 32) / interval
-            let bound = nominalQ32 * Self.maxRateErrorPpm / 1_000_000
-            learned = min(max(measured, nominalQ32 - bound), nominalQ32 + bound)
-        }
-        syncTicks = ticks
-        syncWall = wall
+    /// Reads the system clock, anchors there, and learns the counter's rate
+    /// once a long enough interval has passed. Returns the system clock.
+    @inline(never)
+    private mutating func compare(at ticks: UInt64) -> UInt64 {
+        let wall = source.wallNanos()
         anchorTicks = ticks
-        if wall > shown && wall - shown > Self.stepThresholdMicros {
-            // Far behind the system clock (started late, or NTP stepped it forward): catch up at once.
-            anchorMicros = wall
-            rateQ32 = learned
-            last = max(last, wall)
-            return
+        anchorNanos = wall
+        let interval = ticks &- rateBaseTicks
+        if interval >= rateTicks {
+            if interval < 1 << 63, wall > rateBaseNanos {
+                let measured = Self.rate(nanos: wall - rateBaseNanos, ticks: interval)
+                let bound = nominalQ32 / 1_000_000 * Self.maxRateErrorPpm
+                if let measured, measured >= nominalQ32 - bound, measured <= nominalQ32 + bound {
+                    rateQ32 = measured
+                }
+            }
+            rateBaseTicks = ticks
+            rateBaseNanos = wall
         }
-        anchorMicros = shown
-        // Close the offset over the next second, at most maxSlew µs of it.
-        let correction = min(wall > shown ? wall - shown : shown - wall, Self.maxSlewMicrosPerSecond)
-        let correctionQ32 = (correction << 32) / ticksPerSecond
-        rateQ32 = wall > shown ? learned + correctionQ32 : learned - min(correctionQ32, learned / 2)
+        return wall
+    }
+
+    /// Nanoseconds per tick (32.32) over an interval; nil if it does not fit.
+    static func rate(nanos: UInt64, ticks: UInt64) -> UInt64? {
+        guard ticks > 0, nanos >> 32 < ticks else { return nil }
+        return ticks.dividingFullWidth((high: nanos >> 32, low: nanos << 32)).quotient
     }
 }
 

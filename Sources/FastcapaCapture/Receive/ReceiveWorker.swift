@@ -233,7 +233,7 @@ package final class ReceiveWorker: @unchecked Sendable {
         var count = Int(rte_eth_rx_burst(port, queue, packets, burst))
         if count == 0 { return nil }
         // Each burst's packets share the clock read right after it returned.
-        var bytes = stamp(packets, count, at: clock.nowMicros(), deviceTimestamp, captureTimeField)
+        var bytes = stamp(packets, count, at: clock.nowNanos() / 1000, deviceTimestamp, captureTimeField)
         // The queue is under pressure while bursts come back full: read
         // again now and hand the ring one larger batch.
         var last = count
@@ -242,7 +242,7 @@ package final class ReceiveWorker: @unchecked Sendable {
             fastcapa_counter_add(&counters.pointee.full_bursts, 1)
             last = Int(rte_eth_rx_burst(port, queue, packets + count, burst))
             if last > 0 {
-                bytes &+= stamp(packets + count, last, at: clock.nowMicros(), deviceTimestamp, captureTimeField)
+                bytes &+= stamp(packets + count, last, at: clock.nowNanos() / 1000, deviceTimestamp, captureTimeField)
             }
             count += last
             rebursts += 1
@@ -250,6 +250,7 @@ package final class ReceiveWorker: @unchecked Sendable {
         fastcapa_counter_add(&counters.pointee.received, UInt64(count))
         fastcapa_counter_add(&counters.pointee.received_bytes, bytes)
         fastcapa_counter_add(&counters.pointee.bursts, 1)
+        fastcapa_counter_store(&counters.pointee.clock_held, clock.heldReads)
 
         // The capture filter: what it rejects is freed here and counted
         // as filtered (not a drop); the rest goes on, in order.

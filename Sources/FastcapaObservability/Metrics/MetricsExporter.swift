@@ -110,6 +110,7 @@ package final class MetricsExporter: Sendable {
             set(counter: "fastcapa_received_packets_total", labels, counts.received)
             set(counter: "fastcapa_received_bytes_total", labels, counts.receivedBytes)
             set(counter: "fastcapa_enqueued_packets_total", labels, counts.enqueued)
+            set(counter: "fastcapa_capture_clock_held_reads_total", labels, counts.clockHeld)
             for (reason, count) in counts.exclusions.all {
                 set(counter: Self.metricName(reason), labels, count)
             }
@@ -249,6 +250,8 @@ package final class MetricsExporter: Sendable {
         "fastcapa_flow_table_fill_ratio": "Flows in the receive queue's table over the flows it holds.",
         "fastcapa_duplicate_evicted_frames_total":
             "Frames the duplicate window forgot while still inside it (too small a --dedup-table-size): a later copy of one is delivered.",
+        "fastcapa_capture_clock_held_reads_total":
+            "Capture-clock reads that kept the time already shown because the system clock was behind it (a step back).",
         "fastcapa_delivered_packets_total": "Packets Kafka acknowledged.",
         "fastcapa_delivered_bytes_total": "Bytes Kafka acknowledged.",
         "fastcapa_truncated_packets_total": "Packets published cut to the snap length.",

@@ -106,7 +106,9 @@ extension EndToEnd {
                 )
                 #expect(read.records.map(\.micros) == Array(expected[200..<400]), "\(name)")
                 #expect(read.stderr.contains("the broker's time index gave no offset"), "\(name): \(read.stderr)")
-                #expect(Self.seekStarts(read.stderr).allSatisfy { $0 > 0 }, "\(name): \(read.stderr)")
+                // Sought past the start (capture spreads messages one by one; send's batches may leave a
+                // partition's window at its first offset).
+                #expect(Self.seekStarts(read.stderr).reduce(0, +) > 150, "\(name): \(read.stderr)")
                 print("record time: \(name), mock cluster: \(Self.seekLine(read.stderr))")
             }
         }

@@ -106,6 +106,7 @@ struct CaptureRun {
                     "\(pipeline.mempools.map { "\($0.mbufs) × \($0.dataRoom) B (\($0.bytes >> 20) MiB)" }.joined(separator: ", "))",
                 "topic": "\(settings.topics.joined(separator: ", "))",
                 "capture_time": "\(pipeline.deviceTimestamps ? "device timestamps" : "wall clock per burst")",
+                "record_time": "\(settings.recordTime.summary)",
             ]
         )
         for line in pipeline.workerLayout { logger.info("\(line)") }

@@ -66,6 +66,7 @@ struct CheckRun {
         parts.append(configuration.kafkaConfig.map { "Kafka file \($0)" } ?? "no Kafka file")
         parts.append("\(configuration.kafka.global.count + configuration.kafka.topic.count) Kafka properties")
         parts.append("topic '\(settings.topic)'")
+        parts.append("record time \(settings.recordTime.summary)")
         let ports = settings.ports.map(String.init).joined(separator: ", ")
         parts.append(
             "port\(settings.ports.count == 1 ? "" : "s") \(ports) × \(settings.rxQueues) queue\(settings.rxQueues == 1 ? "" : "s") × \(settings.txWorkersPerRing) transmit worker\(settings.txWorkersPerRing == 1 ? "" : "s")"

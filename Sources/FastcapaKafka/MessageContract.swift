@@ -6,6 +6,8 @@
 /// - value: the frame as captured, cut to the snap length;
 /// - header `orig_len`: a cut frame's original length, ASCII decimal, only on a cut frame;
 /// - headers `port`, `queue`, `probe` (`--headers`): ASCII values, in that order;
+/// - record timestamp (CreateTime, epoch ms): with `--record-time capture`, the
+///   capture time ÷ 1000 (`recordMillis`); with `send`, when librdkafka took it;
 /// - topic: `--topic`, every `{port}` in it replaced by the port's id.
 ///
 /// What the per-packet path calls is inlined and writes into fixed buffers:
@@ -26,6 +28,15 @@ package enum MessageContract {
     /// The key of a packet captured at `micros`, as bytes.
     package static func keyBytes(micros: UInt64) -> [UInt8] {
         withUnsafeBytes(of: key(micros: micros)) { Array($0) }
+    }
+
+    /// The record timestamp (epoch ms) of a packet captured at `micros` under
+    /// `--record-time capture`: the key's time, truncated to the millisecond,
+    /// so that a reader can tell a capture-timed record by `recordMillis(key) ==
+    /// timestamp`. Never 0 (librdkafka reads its own clock for 0): a capture
+    /// time in the epoch's first millisecond is stamped 1.
+    @inlinable package static func recordMillis(micros: UInt64) -> Int64 {
+        max(Int64(truncatingIfNeeded: micros / 1000), 1)
     }
 
     /// The capture time in the `length` bytes at `key`, or nil when they are

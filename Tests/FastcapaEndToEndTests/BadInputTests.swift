@@ -276,6 +276,13 @@ extension EndToEnd {
                 mentions: ["produce-call", "batch, single"]
             ),
             Case(
+                name: "unknown record time",
+                eal: eal,
+                application: ["--record-time", "receive"],
+                status: 64,
+                mentions: ["record-time", "capture, send"]
+            ),
+            Case(
                 name: "unknown delivery-report place",
                 eal: eal,
                 application: ["--delivery-reports", "poller"],

@@ -258,20 +258,23 @@ enum Harness {
         return try parseKcat(bytes)
     }
 
+    /// The decimal number of kcat's output at `index`, up to the next `:` (passed).
+    static func kcatNumber(_ bytes: [UInt8], _ index: inout Int) throws -> Int {
+        var text = ""
+        while index < bytes.count, bytes[index] != UInt8(ascii: ":") {
+            text.append(Character(UnicodeScalar(bytes[index])))
+            index += 1
+        }
+        index += 1
+        guard let value = Int(text) else { throw HarnessError("bad kcat output near byte \(index): '\(text)'") }
+        return value
+    }
+
     /// Parses kcat's `%p:%K:%S:%k%s` records (lengths are -1 for null).
     static func parseKcat(_ bytes: [UInt8]) throws -> [Message] {
         var messages: [Message] = []
         var index = 0
-        func number() throws -> Int {
-            var text = ""
-            while index < bytes.count, bytes[index] != UInt8(ascii: ":") {
-                text.append(Character(UnicodeScalar(bytes[index])))
-                index += 1
-            }
-            index += 1
-            guard let value = Int(text) else { throw HarnessError("bad kcat output near byte \(index): '\(text)'") }
-            return value
-        }
+        func number() throws -> Int { try kcatNumber(bytes, &index) }
         while index < bytes.count {
             let partition = try number()
             let keyLength = try number()

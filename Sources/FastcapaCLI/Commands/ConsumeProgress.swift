@@ -54,11 +54,21 @@ struct ConsumeProgress {
         if reader.partitions.count > 8 { starts += " (and \(reader.partitions.count - 8) more partitions)" }
         let seek =
             reader.seekProbes > 0
-            ? "; seek: \(reader.seekProbes) fetches in \(reader.seekRounds) rounds (\(String(format: "%.2f", reader.seekSeconds)) s), started at offsets \(starts)"
+            ? "; seek: \(reader.seekProbes) fetches in \(reader.seekRounds) rounds (\(String(format: "%.2f", reader.seekSeconds)) s, \(Self.describe(reader.seekGuess))), started at offsets \(starts)"
             : ""
         LogOutput.writeToStandardError(
             "consume: \(written) packets written of \(reader.messagesRead) messages read\(seek)\n"
         )
+    }
+
+    /// How the seek began, for the closing line.
+    static func describe(_ guess: KafkaTopicReader.SeekGuess) -> String {
+        switch guess {
+        case .none: "no seek"
+        case .timeIndex: "first guess from the broker's time index: record times are capture times"
+        case .noTimeIndex(let why): "by keys: the broker's time index gave no offset (\(why))"
+        case .notCaptureTimed: "by keys: record times are not capture times (--record-time send)"
+        }
     }
 
     private mutating func show(written: Int, final: Bool) {

@@ -121,6 +121,13 @@ package struct CaptureOptions: ParsableArguments {
     var produceCall: String?
 
     @Option(
+        name: .customLong("record-time"),
+        help: Setting.help("record-time"),
+        completion: .list(CaptureSettings.RecordTime.allCases.map(\.rawValue))
+    )
+    var recordTime: String?
+
+    @Option(
         name: .customLong("delivery-reports"),
         help: Setting.help("delivery-reports"),
         completion: .list(CaptureSettings.DeliveryReports.allCases.map(\.rawValue))

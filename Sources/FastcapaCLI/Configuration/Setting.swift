@@ -285,6 +285,13 @@ struct Setting: Sendable {
             help: "batch (rd_kafka_produce_batch) or single (rd_kafka_produce per packet)."
         ),
         .choice(
+            "record-time",
+            \.settings.recordTime,
+            option: \.recordTime,
+            help:
+                "What each message's Kafka timestamp (CreateTime) holds: capture (its capture time in ms; one rd_kafka_produceva per message) or send (when librdkafka took it, once per batch)."
+        ),
+        .choice(
             "delivery-reports",
             \.settings.deliveryReports,
             option: \.deliveryReports,

@@ -36,6 +36,25 @@ package struct CaptureSettings: Sendable, Equatable {
         case single
     }
 
+    /// What a message's Kafka timestamp (CreateTime, epoch ms) holds.
+    package enum RecordTime: String, Sendable, CaseIterable {
+        /// The packet's capture time (its key's µs ÷ 1000): Kafka's time index,
+        /// offsets-for-times and time-based retention follow the capture. Every
+        /// message is produced one `rd_kafka_produceva` call each, since a batch
+        /// stamps all its messages with one time.
+        case capture
+        /// When librdkafka took the message (once per batch): Metron's Fastcapa's record time.
+        case send
+
+        /// What the start line and `check` say of it.
+        package var summary: String {
+            switch self {
+            case .capture: "capture (each message's Kafka timestamp is its capture time, ms)"
+            case .send: "send (each message's Kafka timestamp is when librdkafka took it)"
+            }
+        }
+    }
+
     /// Where a producer's delivery reports are served.
     package enum DeliveryReports: String, Sendable, CaseIterable {
         /// The transmit lcore polls its producer after every burst.
@@ -59,6 +78,7 @@ package struct CaptureSettings: Sendable, Equatable {
     package var ringFullGiven = false
     package var partitioning: Partitioning = .roundRobin
     package var produceCall: ProduceCall = .batch
+    package var recordTime: RecordTime = .send
     package var deliveryReports: DeliveryReports = .lcore
     /// Frames longer than this are cut to it (and counted as truncated).
     package var snapLength: Int = 262_144

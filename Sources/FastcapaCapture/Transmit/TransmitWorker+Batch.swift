@@ -63,12 +63,12 @@ extension TransmitWorker {
 
     /// A frame that is produced straight from its one segment in a batch: whole
     /// (one cut by the snap length carries `orig_len`, a header a batch cannot
-    /// carry), and no header asked for. The others are left to `produceOne`,
-    /// which produces or counts them.
+    /// carry), no header asked for, and the send time as its record time. The
+    /// others are left to `produceOne`, which produces or counts them.
     @inline(__always)
     func fitsBatch(_ packet: OpaquePointer?, _ record: WorkerRecord) -> Bool {
         let captured = Int(CDPDK_rte_mbuf_pkt_len(packet))
-        return !addsHeaders && captured <= record.snapLength && CDPDK_rte_mbuf_nb_segs(packet) == 1
+        return !producesEachWithArguments && captured <= record.snapLength && CDPDK_rte_mbuf_nb_segs(packet) == 1
             && Int(CDPDK_rte_mbuf_data_len(packet)) >= captured && captured < cutLength
     }
 

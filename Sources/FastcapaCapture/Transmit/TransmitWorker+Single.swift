@@ -3,7 +3,8 @@ import CFastcapaShared
 import FastcapaKafka
 
 extension TransmitWorker {
-    /// Produces packets [start, end) of the burst one rd_kafka_produce call each.
+    /// Produces packets [start, end) of the burst one call each (rd_kafka_produce,
+    /// or rd_kafka_produceva for a message with headers or its capture time as its record time).
     /// Returns the first packet it could not hand over because the producer
     /// failed fatally (`end` when none).
     func produceEach(_ start: Int, _ end: Int, _ record: WorkerRecord, retries: inout Int, giveUp: Bool) -> Int {
@@ -51,12 +52,13 @@ extension TransmitWorker {
             return true
         }
         let hint = hint(packet, payload, length, batch: batch)
-        singleKey.pointee = MessageContract.key(micros: CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField))
-        let withHeaders = addsHeaders || length < captured
+        let captureMicros = CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField)
+        singleKey.pointee = MessageContract.key(micros: captureMicros)
+        let withArguments = producesEachWithArguments || length < captured
         while true {
             let refused: ProduceRefusal?
-            if withHeaders {
-                if burstMillis == 0 { burstMillis = ProducerEndpoint.nowMillis() }
+            if withArguments {
+                if !stampsCaptureTime && burstMillis == 0 { burstMillis = ProducerEndpoint.nowMillis() }
                 // The partition the partitioner would give (hint % partitions),
                 // named as a batch names it: every 1024th goes through the
                 // partitioner, which notices added partitions.
@@ -69,7 +71,8 @@ extension TransmitWorker {
                     key: singleKey,
                     hint: hint,
                     partition: named ? Int32(truncatingIfNeeded: hint % partitions) : -1,
-                    timestampMillis: burstMillis,
+                    timestampMillis: stampsCaptureTime
+                        ? MessageContract.recordMillis(micros: captureMicros) : burstMillis,
                     arguments: producevaArguments
                 )
             } else {

@@ -36,6 +36,11 @@ package final class TransmitWorker: @unchecked Sendable {
     let producevaArguments: ProducevaArguments
     /// Every message carries headers (`--headers` given): none goes in a batch.
     let addsHeaders: Bool
+    /// Every message's Kafka timestamp is its capture time (`--record-time capture`):
+    /// none goes in a batch, which stamps all its messages with one time.
+    let stampsCaptureTime: Bool
+    /// Every message goes through `producevaArguments`, one call each.
+    let producesEachWithArguments: Bool
     /// Frames of this length or longer were cut by the kernel before the driver
     /// saw them (the ring's port's `ReceivePath.cutLength`): dropped as malformed.
     let cutLength: Int
@@ -99,6 +104,8 @@ package final class TransmitWorker: @unchecked Sendable {
             headers: MessageContract.headers(settings.headers, port: port, queue: queue, probe: probe)
         )
         addsHeaders = !settings.headers.isEmpty
+        stampsCaptureTime = settings.recordTime == .capture
+        producesEachWithArguments = addsHeaders || stampsCaptureTime
         batch = MessageBatch(capacity: settings.txBurst)
         sources = .allocate(capacity: settings.txBurst)
         sources.initialize(repeating: 0, count: settings.txBurst)

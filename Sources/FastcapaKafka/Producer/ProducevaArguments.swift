@@ -2,14 +2,16 @@ import CRdKafka
 import Glibc
 
 /// The argument vector of `rd_kafka_produceva` for messages that carry headers
-/// (the message contract, `MessageContract`): a transmit worker's fixed headers
+/// or their own record timestamp (`--record-time capture`; the message
+/// contract, `MessageContract`): a transmit worker's fixed headers
 /// (`--headers`: `port`, `queue`, `probe`, their ASCII values built once) and,
 /// on a frame cut by the snap length, `orig_len`. Built once per worker: per
 /// message only the value, key, opaque, partition and the `orig_len` digits
-/// change, and the timestamp once per burst, so nothing is allocated here per
+/// change, and the timestamp (per message, or once per burst), so nothing is allocated here per
 /// message (librdkafka copies the message and its headers, as it copies every value).
-/// `rd_kafka_produce_batch` cannot carry headers (librdkafka 2.0.2 creates its
-/// messages without any): these messages are produced one call each. What makes
+/// `rd_kafka_produce_batch` cannot carry headers nor a timestamp per message
+/// (librdkafka 2.0.2 creates its messages without headers, all stamped with one
+/// clock read): these messages are produced one call each. What makes
 /// that call cost less is given to it: the partition, when the worker knows it
 /// (no partitioner call), and the timestamp read once per burst, as a batch
 /// reads it (no clock read per message; librdkafka still reads its monotonic

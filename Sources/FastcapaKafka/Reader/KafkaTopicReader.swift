@@ -42,6 +42,19 @@ package final class KafkaTopicReader: @unchecked Sendable {
     package private(set) var seekProbes = 0
     package private(set) var seekRounds = 0
     package private(set) var seekSeconds = 0.0
+    /// How the seek began: from the broker's time index, or by keys alone (and why).
+    package private(set) var seekGuess: SeekGuess = .none
+    /// How the seek began (`OffsetSeek`, the broker's first guess).
+    package enum SeekGuess: Equatable, Sendable {
+        /// No seek.
+        case none
+        /// Every message the seek read was capture-timed: the time index's offsets came first.
+        case timeIndex
+        /// The broker gave no offset by time (it answered with an error, or none: the mock cluster).
+        case noTimeIndex(String)
+        /// Some message read had a record time other than its capture time (`--record-time send`).
+        case notCaptureTimed
+    }
     /// Messages read (every partition, in the window or not).
     package private(set) var messagesRead = 0
     /// Why each partition starts where it does: what an offset the broker no longer holds means.
@@ -144,10 +157,21 @@ package final class KafkaTopicReader: @unchecked Sendable {
                 let probe = try OffsetProbe(properties: properties, topic: topic, timeoutMs: metadataTimeoutMs)
                 var ranges: [Int32: (low: Int64, high: Int64)] = [:]
                 for partition in partitions { ranges[partition] = (startOffsets[partition]!, endOffsets[partition]!) }
-                let found = try OffsetSeek.firstOffsets(in: ranges, target: since) { asked in
+                let index = Self.timeIndexOffsets(
+                    handle,
+                    topic,
+                    ranges,
+                    millis: OffsetSeek.indexMillis(target: since),
+                    timeoutMs: metadataTimeoutMs
+                )
+                let found = try OffsetSeek.firstOffsets(in: ranges, target: since, guesses: index.guesses) { asked in
                     try probe.keys(atOrAfter: asked)
                 }
                 startOffsets.merge(found.offsets) { _, sought in sought }
+                seekGuess =
+                    index.guesses.isEmpty
+                    ? .noTimeIndex(index.problem ?? "no offset")
+                    : probe.otherwiseTimed > 0 ? .notCaptureTimed : .timeIndex
                 seekProbes = found.probes
                 seekRounds = found.rounds
                 seekSeconds = Double(DispatchTime.now().uptimeNanoseconds - seekStarted) / 1e9
@@ -220,6 +244,46 @@ package final class KafkaTopicReader: @unchecked Sendable {
             )
         }
         return (low, high)
+    }
+
+    /// The broker's offsets-for-times at `millis` for each partition of `ranges`: the first offset whose
+    /// record timestamp is at or after it (a partition's end when none is). Empty, with why, when the broker
+    /// gives none (an error, or every answer -1 in a partition that holds messages: librdkafka's mock
+    /// cluster answers -1 to every time).
+    static func timeIndexOffsets(
+        _ handle: OpaquePointer,
+        _ topic: String,
+        _ ranges: [Int32: (low: Int64, high: Int64)],
+        millis: Int64,
+        timeoutMs: Int32
+    ) -> (guesses: [Int32: Int64], problem: String?) {
+        let list = rd_kafka_topic_partition_list_new(Int32(ranges.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for partition in ranges.keys {
+            rd_kafka_topic_partition_list_add(list, topic, partition)!.pointee.offset = millis
+        }
+        let error = rd_kafka_offsets_for_times(handle, list, timeoutMs)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            return ([:], String(cString: rd_kafka_err2str(error)))
+        }
+        var guesses: [Int32: Int64] = [:]
+        for element in UnsafeBufferPointer(start: list.pointee.elems, count: Int(list.pointee.cnt)) {
+            guard element.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                return ([:], String(cString: rd_kafka_err2str(element.err)))
+            }
+            guard let range = ranges[element.partition] else { continue }
+            guesses[element.partition] = element.offset < 0 ? range.high : element.offset
+        }
+        if guesses.allSatisfy({ $0.value == ranges[$0.key]!.high })
+            && ranges.contains(where: { $0.value.high > $0.value.low })
+        {
+            // No message at or after the time anywhere: the broker may not index times at all.
+            return (
+                [:],
+                "no offset at or after the time in any partition: past the end, or a broker that does not index times"
+            )
+        }
+        return (guesses, nil)
     }
 
     /// The offsets `handle`'s consumer group committed for `partitions` (those it committed only).

@@ -21,13 +21,32 @@ import Dispatch
 /// fetch brings a run of messages, not one: when the target lies in the run,
 /// the search ends there.
 ///
-/// Kafka's offsets-for-times would answer in one request where record
-/// timestamps are capture times; fastcapa's records carry librdkafka's
-/// CreateTime (when the message was produced), which is only an upper bound of
-/// the capture time (hours later for a replayed file), so keys are searched instead.
+/// A first guess, where the broker gives one: Kafka's offsets-for-times, the
+/// first offset whose record timestamp is at or after the target's
+/// millisecond. Where the record times are capture times (`--record-time
+/// capture`: timestamp = key ÷ 1000), every message before that offset has a
+/// key below the target, so the search's first fetch, just before it, mostly
+/// ends the search. Where they are send times (`--record-time send`, or
+/// Metron's Fastcapa: an upper bound of the capture time, hours later for a
+/// replayed file) or the broker gives no offset, the guess is one fetch of the
+/// search like any other: the keys decide where reading starts, whatever the guess.
 package enum OffsetSeek {
     /// A message a probe read: its offset and its key's time.
     package typealias Found = (offset: Int64, key: UInt64)
+
+    /// Whether a record's timestamp is the capture time in its key: CreateTime
+    /// (`createTime`) and equal to the key's millisecond, as `--record-time
+    /// capture` writes it. A topic whose records all pass can be sought by the
+    /// broker's time index.
+    package static func isCaptureTimed(timestampMillis: Int64, createTime: Bool, key: UInt64) -> Bool {
+        createTime && timestampMillis == MessageContract.recordMillis(micros: key)
+    }
+
+    /// The millisecond the broker's time index is asked for, to seek `target` (µs):
+    /// a record captured at or after `target` has a timestamp at or after it.
+    package static func indexMillis(target: UInt64) -> Int64 {
+        MessageContract.recordMillis(micros: target)
+    }
 
     /// The first offset in `[low, high)` that may hold a key at or after
     /// `target`, and how many messages were fetched to find it. `keyAt(offset)`
@@ -68,11 +87,17 @@ package enum OffsetSeek {
         var checkWidth: Int64 = 0
         /// How many messages the last fetch brought.
         var run: Int64 = 1
+        /// The broker's first guess (offsets-for-times), until the first fetch.
+        var brokerGuess: Int64?
 
         var bracketed: Bool { lowKey != nil && highKey != nil }
         var guessing: Bool { bracketed && lowWeight > 0 && highWeight > 0 && guesses < 2 }
 
         func nextProbe() -> Int64 {
+            if let brokerGuess {
+                // From the message before the guess: a run that holds it and the guess brackets the target.
+                return min(max(brokerGuess - 1, lower), upper - 1)
+            }
             if lowKey == nil { return lower }
             if highKey == nil && !endProbed { return upper - 1 }
             if guessing {
@@ -88,6 +113,7 @@ package enum OffsetSeek {
         /// Applies what a fetch at `asked` brought: messages from the first at or
         /// after `asked` on, in offset order (none: nothing before the end).
         mutating func apply(_ run: [Found], asked: Int64, target: UInt64) {
+            brokerGuess = nil
             let (wasBracketed, guessed) = (bracketed, guessing)
             defer {
                 let width = upper - lower
@@ -133,12 +159,19 @@ package enum OffsetSeek {
     /// the first at or after the offset and those after it, in order; a
     /// partition left out has none). So a topic of many partitions takes as
     /// many rounds as its hardest partition needs.
+    /// `guesses`: the broker's offsets-for-times answer by partition (the first
+    /// offset whose timestamp is at or after the target's millisecond; the
+    /// partition's end when none is), fetched first.
     package static func firstOffsets(
         in ranges: [Int32: (low: Int64, high: Int64)],
         target: UInt64,
+        guesses: [Int32: Int64] = [:],
         keysAt: ([Int32: Int64]) throws -> [Int32: [Found]]
     ) rethrows -> (offsets: [Int32: Int64], probes: Int, rounds: Int) {
         var searches = ranges.mapValues { Search(lower: $0.low, upper: $0.high) }
+        for (partition, guess) in guesses where searches[partition] != nil {
+            searches[partition]!.brokerGuess = guess
+        }
         var probes = 0
         var rounds = 0
         while true {
@@ -173,6 +206,9 @@ final class OffsetProbe {
     private let timeoutMs: Int32
     private let queue: OpaquePointer
     private var started = Set<Int32>()
+    /// Messages read whose record timestamp is (is not) their key's capture time (`OffsetSeek.isCaptureTimed`).
+    private(set) var captureTimed = 0
+    private(set) var otherwiseTimed = 0
 
     init(properties: KafkaProperties, topic: String, timeoutMs: Int32) throws {
         // Each answer needs the first message (and its batch): small fetches, no waiting for more data.
@@ -289,6 +325,17 @@ final class OffsetProbe {
             }
             answered.insert(record.partition)
             runs[record.partition, default: []].append((record.offset, micros))
+            var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+            let timestamp = rd_kafka_message_timestamp(message, &type)
+            if OffsetSeek.isCaptureTimed(
+                timestampMillis: timestamp,
+                createTime: type == RD_KAFKA_TIMESTAMP_CREATE_TIME,
+                key: micros
+            ) {
+                captureTimed += 1
+            } else {
+                otherwiseTimed += 1
+            }
         }
         return runs
     }

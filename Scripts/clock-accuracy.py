@@ -8,7 +8,7 @@
       For every frame whose bytes occur once in the corpus, once in the oracle (tcpdump) and once in
       what the probe published: the probe's capture time minus the oracle's, in microseconds.
       With --accounting FILE (the probe's standard output), the counters of held clock values its
-      accounting-json line reports (any field whose name holds "clock" and "held"), if any.
+      accounting-json line reports (any field whose name holds "clock" and "held" or "hold"), if any.
       Prints a summary and one JSON line ("result: {...}").
   table < RESULTS
       The JSON of compare's result lines as a Markdown table, one row per run.
@@ -162,7 +162,7 @@ def held_counters(path):
         accounting = json.loads(line) if line else {}
     except ValueError:
         return None
-    fields = {name: value for name, value in accounting.items() if "clock" in name and "held" in name}
+    fields = {name: value for name, value in accounting.items() if "clock" in name and ("held" in name or "hold" in name)}
     return fields or None
 
 

@@ -13,14 +13,16 @@ extension EndToEnd {
         struct Capture {
             var result: Harness.Result
             var messages: [Harness.Message]
-            var oracle: [[UInt8]]
+            /// What tcpdump wrote: each frame with the kernel's timestamp.
+            var oracleRecords: [PcapRecord]
+            var oracle: [[UInt8]] { oracleRecords.map(\.data) }
             /// The run's wall-clock window, epoch µs.
             var start: UInt64
             var end: UInt64
         }
 
-        /// Starts the probe on the namespace's `fcA` with `vdev`, then tcpdump, replays `frames` into `fcB`,
-        /// and stops tcpdump, then the probe.
+        /// Starts the probe on the namespace's `fcA` with `vdev`, then tcpdump, waits `idle` seconds, replays
+        /// `frames` into `fcB`, and stops tcpdump, then the probe.
         static func capture(
             _ namespace: Harness.VethNamespace,
             vdev: String,
@@ -28,7 +30,8 @@ extension EndToEnd {
             _ application: [String] = [],
             frames: [[UInt8]],
             pps: Int = 2000,
-            partitions: Int = 4
+            partitions: Int = 4,
+            idle: UInt32 = 0
         ) throws -> Capture {
             let replay = try Harness.writePcap(
                 frames.enumerated().map { PcapRecord(micros: UInt64($0.offset), data: $0.element) },
@@ -46,15 +49,16 @@ extension EndToEnd {
             let ready = Date().addingTimeInterval(20)
             while !probe.stderr.contains("capturing") && Date() < ready { usleep(50_000) }
             let tcpdump = try Harness.Tcpdump(namespace, interface: namespace.probeEnd)
+            sleep(idle)
             let replayed = try namespace.replay(replay, pps: pps)
             #expect(replayed.status == 0, "\(replayed.stderr)")
             sleep(1)
-            let oracle = try tcpdump.stop().map(\.data)
+            let oracle = try tcpdump.stop()
             probe.signal(SIGTERM)
             let result = probe.wait(timeout: 60)
             let end = UInt64(Date().timeIntervalSince1970 * 1_000_000)
             let messages = try Harness.kcatRead(broker: broker.address, wrapper: namespace.wrapper)
-            return Capture(result: result, messages: messages, oracle: oracle, start: start, end: end)
+            return Capture(result: result, messages: messages, oracleRecords: oracle, start: start, end: end)
         }
 
         /// Frames in `a` not matched one for one in `b`.
@@ -303,6 +307,53 @@ extension EndToEnd {
             }
             #expect(partitionOfFlow.values.allSatisfy { $0.count == 1 })
             #expect(Set(messages.map(\.partition)).count > 1, "flows spread over partitions")
+        }
+
+        /// The TSC clock (net_af_packet gives no device timestamps) after an idle spell: no key is earlier than
+        /// the kernel's timestamp of its frame, as tcpdump has it, by more than 50 µs (two packet sockets'
+        /// timestamps of one frame differ by up to ~30 µs). A clock that runs on from its last anchor at a TSC
+        /// rate off by DPDK's rounding to 10 MHz (0.15 % on this host) is 7 ms early after 5 s of silence. How
+        /// late keys are depends on scheduling: `Scripts/clock-accuracy` measures the whole distribution.
+        @Test func afPacketKeysAreNotEarlierThanTheKernelsTimeAfterAnIdleSpell() throws {
+            let namespace = try Harness.VethNamespace()
+            // Unfragmented frames the default ring holds whole, without 802.1ad tags (af_packet rewrites them).
+            let frames = SyntheticCaptures.protocolMix(count: 1200).map(\.data).filter {
+                !SyntheticCaptures.isIPv4Fragment($0) && $0.count < AfPacketRing().frameBytes
+                    && !($0.count >= 14 && $0[12] == 0x88 && $0[13] == 0xA8)
+            }
+            let capture = try Self.capture(
+                namespace,
+                vdev: "net_af_packet0,iface=fcA",
+                frames: frames,
+                partitions: 1,
+                idle: 5
+            )
+            let result = capture.result
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.balanced && result.accounting["dropped"] == 0)
+
+            // Frames whose bytes occur once in what was sent, once in what tcpdump saw and once in what the
+            // probe published: key - tcpdump's timestamp, in receive order.
+            func counts(_ frames: [[UInt8]]) -> [[UInt8]: Int] { frames.reduce(into: [:]) { $0[$1, default: 0] += 1 } }
+            let sent = counts(frames)
+            let seen = counts(capture.oracle)
+            let published = counts(capture.messages.map(\.value))
+            let keys = Dictionary(capture.messages.map { ($0.value, $0.micros ?? 0) }) { first, _ in first }
+            let errors = capture.oracleRecords.filter {
+                sent[$0.data] == 1 && seen[$0.data] == 1 && published[$0.data] == 1
+            }.map { Int64(bitPattern: keys[$0.data]! &- $0.micros) }
+            #expect(errors.count >= sent.count * 9 / 10, "\(errors.count) of \(sent.count) unique frames matched")
+            let sorted = errors.sorted()
+            let early = errors.filter { $0 < -50 }
+            let spread =
+                "first frame \(errors.first ?? 0), min \(sorted.first ?? 0), "
+                + "median \(sorted.isEmpty ? 0 : sorted[sorted.count / 2]), max \(sorted.last ?? 0) µs"
+            #expect(
+                early.count == 0,
+                "\(early.count) of \(errors.count) keys earlier than tcpdump's by more than 50 µs; key - tcpdump: \(spread)"
+            )
+            // Whatever the clock does to catch up, keys never step back within the queue's partition.
+            Self.checkKeys(capture)
         }
 
         /// GET `path` from the probe's metrics server inside the namespace: (HTTP status, body).

@@ -51,7 +51,8 @@ extension TransmitWorker {
             return true
         }
         let hint = hint(packet, payload, length, batch: batch)
-        singleKey.pointee = MessageContract.key(micros: CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField))
+        let captureNanos = CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField)
+        singleKey.pointee = MessageContract.key(nanos: captureNanos)
         let withHeaders = addsHeaders || length < captured
         while true {
             let refused: ProduceRefusal?
@@ -70,6 +71,7 @@ extension TransmitWorker {
                     hint: hint,
                     partition: named ? Int32(truncatingIfNeeded: hint % partitions) : -1,
                     timestampMillis: burstMillis,
+                    captureNanos: captureNanos,
                     arguments: producevaArguments
                 )
             } else {

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-// rte_bpf_convert is experimental in DPDK 22.11.
+// rte_bpf_convert and rte_eth_read_clock are experimental in DPDK 22.11.
 #define ALLOW_EXPERIMENTAL_API
 #include "cdpdk.h"
 
@@ -20,6 +20,8 @@ int CDPDK_rte_mbuf_dynfield_register_u64(const char *name) {
 }
 
 struct rte_bpf_prm *CDPDK_rte_bpf_convert(const void *classic) { return rte_bpf_convert(classic); }
+
+int CDPDK_rte_eth_read_clock(uint16_t port, uint64_t *clock) { return rte_eth_read_clock(port, clock); }
 
 void CDPDK_rte_lcore_cpuset(unsigned int lcore, cpu_set_t *set) { *set = rte_lcore_cpuset(lcore); }
 

@@ -105,7 +105,7 @@ struct CaptureRun {
                 "mbufs":
                     "\(pipeline.mempools.map { "\($0.mbufs) × \($0.dataRoom) B (\($0.bytes >> 20) MiB)" }.joined(separator: ", "))",
                 "topic": "\(settings.topics.joined(separator: ", "))",
-                "capture_time": "\(pipeline.deviceTimestamps ? "device timestamps" : "wall clock per burst")",
+                "capture_time": "\(pipeline.captureTimes.map(\.description).joined(separator: "; "))",
                 "record_time": "\(settings.recordTime.summary)",
             ]
         )

@@ -232,13 +232,7 @@ struct CheckRun {
         parts.append("\(port.rxDescriptors) descriptors per queue")
         parts.append("MTU \(port.mtu) (max \(port.maxMTU))")
         parts.append(port.scatter ? "scatter on (jumbo frames arrive whole)" : "no scatter")
-        parts.append(
-            port.driver == "net_pcap"
-                ? "capture time from the pcap records"
-                : port.timestampOffload
-                    ? "device timestamp offload on (capture time from the TSC clock per burst)"
-                    : "no device timestamps (capture time from the TSC clock per burst)"
-        )
+        parts.append("capture time: \(port.captureTime.source)")
         return parts.joined(separator: ", ")
     }
 

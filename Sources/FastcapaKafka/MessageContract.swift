@@ -25,6 +25,9 @@ package enum MessageContract {
     /// The key of a packet captured at `micros` (epoch microseconds).
     @inlinable package static func key(micros: UInt64) -> Key { micros.bigEndian }
 
+    /// The key of a packet captured at `nanos` (epoch nanoseconds): its microseconds.
+    @inlinable package static func key(nanos: UInt64) -> Key { key(micros: nanos / 1000) }
+
     /// The key of a packet captured at `micros`, as bytes.
     package static func keyBytes(micros: UInt64) -> [UInt8] {
         withUnsafeBytes(of: key(micros: micros)) { Array($0) }
@@ -60,8 +63,10 @@ package enum MessageContract {
 
     // MARK: The headers
 
-    /// A header `--headers` adds to every message, with an ASCII value; its
-    /// name is its raw value. Declared in the order a message carries them.
+    /// A header `--headers` adds to every message; its name is its raw value.
+    /// `port`, `queue` and `probe` have ASCII values fixed per transmit worker,
+    /// in the order given; `time_ns` a binary value of its own per message,
+    /// after them. Declared in the order a message carries them by default.
     package enum Header: String, Sendable, CaseIterable {
         /// The DPDK port id, decimal.
         case port
@@ -69,25 +74,42 @@ package enum MessageContract {
         case queue
         /// `--probe-id`, or the host name.
         case probe
+        /// The capture time in nanoseconds since the epoch: 8 bytes, big-endian (binary, not ASCII).
+        case timeNanos = "time_ns"
 
         package var name: String { rawValue }
     }
 
     /// The fixed headers of the transmit worker serving `queue` of `port`:
-    /// the `chosen` ones, in their order, with their values.
+    /// the `chosen` ones with a value fixed per worker, in their order, with
+    /// their values (`time_ns`, whose value is per message, is not one).
     package static func headers(
         _ chosen: [Header],
         port: UInt16,
         queue: Int,
         probe: String
     ) -> [(name: String, value: String)] {
-        chosen.map { header in
+        chosen.compactMap { header in
             switch header {
             case .port: (header.name, "\(port)")
             case .queue: (header.name, "\(queue)")
             case .probe: (header.name, probe)
+            case .timeNanos: nil
             }
         }
+    }
+
+    /// `time_ns`'s value for a capture at `nanos` (epoch ns), as it lies in a
+    /// message: 8 bytes, big-endian.
+    @inlinable package static func timeNanosValue(_ nanos: UInt64) -> UInt64 { nanos.bigEndian }
+
+    /// The length of `time_ns`'s value.
+    @inlinable package static var timeNanosLength: Int { MemoryLayout<UInt64>.size }
+
+    /// The capture time in a `time_ns` value, or nil when it is not 8 bytes.
+    package static func nanos(timeHeader value: [UInt8]) -> UInt64? {
+        guard value.count == timeNanosLength else { return nil }
+        return value.reduce(0) { $0 << 8 | UInt64($1) }
     }
 
     /// The header that gives a cut frame's original length.

@@ -1,6 +1,6 @@
 /// pcapng output: one section naming the application that wrote it
-/// (`shb_userappl`), Ethernet interfaces with microsecond timestamps
-/// (`if_tsresol` 6) described as they first appear (an Interface Description
+/// (`shb_userappl`), Ethernet interfaces with microsecond or nanosecond
+/// timestamps (`if_tsresol` 6 or 9) described as they first appear (an Interface Description
 /// Block may come anywhere before the packets that use it), one Enhanced Packet
 /// Block per packet with its captured and original lengths.
 package enum Pcapng {
@@ -17,33 +17,44 @@ package enum Pcapng {
         return block(type: 0x0A0D_0D0A, body: body)
     }
 
-    /// An Interface Description Block: Ethernet, `snapLength`, µs timestamps,
-    /// and `if_name` when given. Interfaces are numbered from 0 in the order
-    /// their blocks are written.
-    package static func interface(name: String?, snapLength: UInt32) -> [UInt8] {
+    /// An Interface Description Block: Ethernet, `snapLength`, µs timestamps
+    /// (ns with `nanoseconds`), and `if_name` when given. Interfaces are
+    /// numbered from 0 in the order their blocks are written.
+    package static func interface(name: String?, snapLength: UInt32, nanoseconds: Bool = false) -> [UInt8] {
         var body: [UInt8] = []
         append16(&body, 1)  // LINKTYPE_ETHERNET
         append16(&body, 0)
         append32(&body, snapLength)
         if let name { option(&body, code: 2, Array(name.utf8)) }  // if_name
-        option(&body, code: 9, [6])  // if_tsresol: 10^-6 s
+        option(&body, code: 9, [nanoseconds ? 9 : 6])  // if_tsresol: 10^-9 or 10^-6 s
         endOfOptions(&body)
         return block(type: 1, body: body)
     }
 
-    /// An Enhanced Packet Block on `interface`: the captured bytes and the
-    /// frame's original length (never less than what was captured).
+    /// An Enhanced Packet Block on `interface` (µs timestamps): the captured
+    /// bytes and the frame's original length (never less than what was captured).
     package static func enhancedPacket(
         interface: UInt32 = 0,
         micros: UInt64,
         data: [UInt8],
         originalLength: UInt32? = nil
     ) -> [UInt8] {
+        enhancedPacket(interface: interface, timestamp: micros, data: data, originalLength: originalLength)
+    }
+
+    /// An Enhanced Packet Block whose `timestamp` counts in its interface's
+    /// resolution (`if_tsresol`: µs or ns since the epoch).
+    package static func enhancedPacket(
+        interface: UInt32 = 0,
+        timestamp: UInt64,
+        data: [UInt8],
+        originalLength: UInt32? = nil
+    ) -> [UInt8] {
         var body: [UInt8] = []
         body.reserveCapacity(20 + data.count + 3)
         append32(&body, interface)
-        append32(&body, UInt32(truncatingIfNeeded: micros >> 32))
-        append32(&body, UInt32(truncatingIfNeeded: micros))
+        append32(&body, UInt32(truncatingIfNeeded: timestamp >> 32))
+        append32(&body, UInt32(truncatingIfNeeded: timestamp))
         append32(&body, UInt32(data.count))
         append32(&body, max(originalLength ?? 0, UInt32(data.count)))
         body += data

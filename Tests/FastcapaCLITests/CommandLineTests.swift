@@ -239,3 +239,64 @@ import Testing
         #expect(foreign.isEmpty, "\(foreign)")
     }
 }
+
+/// `consume --format pcapng`: an interface's first message decides its
+/// resolution (ns when it carries `time_ns`); later messages follow it.
+@Suite struct PcapngResolutionTests {
+    static func message(micros: UInt64, nanos: UInt64?, probe: String) -> KafkaTopicReader.Message {
+        var headers: [(name: String, value: [UInt8])] = [("probe", Array(probe.utf8))]
+        if let nanos {
+            headers.append(("time_ns", withUnsafeBytes(of: MessageContract.timeNanosValue(nanos)) { Array($0) }))
+        }
+        return KafkaTopicReader.Message(
+            partition: 0,
+            offset: 0,
+            key: MessageContract.keyBytes(micros: micros),
+            value: [UInt8](repeating: 0xAB, count: 60),
+            headers: headers
+        )
+    }
+
+    /// Each interface's if_tsresol, and each packet's interface and timestamp.
+    static func read(_ bytes: [UInt8]) -> (resolutions: [UInt8], packets: [(interface: Int, timestamp: UInt64)]) {
+        func word(_ at: Int) -> Int {
+            Int(bytes[at]) | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2]) << 16 | Int(bytes[at + 3]) << 24
+        }
+        var resolutions: [UInt8] = []
+        var packets: [(Int, UInt64)] = []
+        var block = 0
+        while block + 12 <= bytes.count {
+            let length = word(block + 4)
+            if word(block) == 1 {
+                var option = block + 16
+                while option + 4 <= block + length - 4, bytes[option] != 0 || bytes[option + 1] != 0 {
+                    let size = Int(bytes[option + 2]) | Int(bytes[option + 3]) << 8
+                    if bytes[option] == 9 { resolutions.append(bytes[option + 4]) }
+                    option += 4 + (size + 3) / 4 * 4
+                }
+            } else if word(block) == 6 {
+                packets.append((word(block + 8), UInt64(word(block + 12)) << 32 | UInt64(word(block + 16))))
+            }
+            block += length
+        }
+        return (resolutions, packets)
+    }
+
+    @Test func theFirstMessageOfAnInterfaceDecidesItsResolution() throws {
+        let path = TestFiles.temporaryDirectory().appendingPathComponent("out.pcapng").path
+        var sink = try PcapngSink(output: OutputFile(path: path), snapLength: 262_144)
+        let base: UInt64 = 1_765_000_000_123_456
+        let messages = [
+            Self.message(micros: base, nanos: base * 1000 + 789, probe: "a"),  // a: ns
+            Self.message(micros: base + 1, nanos: nil, probe: "a"),  // a without time_ns: key × 1000
+            Self.message(micros: base + 2, nanos: nil, probe: "b"),  // b: µs
+            Self.message(micros: base + 3, nanos: base * 1000 + 3_999, probe: "b"),  // b: the key
+        ]
+        for message in messages { try sink.write(ConsumedPacket(message, topic: "pcap")) }
+        try sink.finish()
+        let file = Self.read([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))
+        #expect(file.resolutions == [9, 6])
+        #expect(file.packets.map(\.interface) == [0, 0, 1, 1])
+        #expect(file.packets.map(\.timestamp) == [base * 1000 + 789, (base + 1) * 1000, base + 2, base + 3])
+    }
+}

@@ -7,11 +7,11 @@ import Testing
 
 @Suite struct CaptureTimeTests {
     @Test func pcapTimesPast2038AreRecovered() {
-        let device = DeviceTimestamp(fieldOffset: 0, flag: 0, unitsPerMicro: 1)
+        var device = DeviceTimestamp<SimulatedDeviceSource>(fieldOffset: 0, flag: 0, base: .epochMicros)
         // libpcap hands net_pcap 2^31 s as -2^31 s.
         let negative = UInt64(bitPattern: Int64(-2_147_483_648) * 1_000_000)
-        #expect(device.micros(negative) == 2_147_483_648 * 1_000_000)
-        #expect(device.micros(1_213_789_568_367_761) == 1_213_789_568_367_761)
+        #expect(device.nanos(negative) == 2_147_483_648 * 1_000_000_000)
+        #expect(device.nanos(1_213_789_568_367_761) == 1_213_789_568_367_761_000)
     }
 }
 

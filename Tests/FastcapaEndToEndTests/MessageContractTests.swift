@@ -150,6 +150,91 @@ extension EndToEnd {
             #expect(application.stdout.contains("fastcapa"), "shb_userappl names fastcapa: \(application.stdout)")
         }
 
+        /// Each interface block's `if_tsresol` in a pcapng file fastcapa wrote (little-endian).
+        static func timestampResolutions(_ path: String) throws -> [UInt8] {
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+            func word(_ at: Int) -> Int {
+                Int(bytes[at]) | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2]) << 16 | Int(bytes[at + 3]) << 24
+            }
+            var resolutions: [UInt8] = []
+            var block = 0
+            while block + 12 <= bytes.count {
+                let length = word(block + 4)
+                guard length >= 12 else { break }
+                if word(block) == 1 {
+                    // Options after the type, length, link type, reserved and snap length.
+                    var option = block + 16
+                    while option + 4 <= block + length - 4 {
+                        let code = Int(bytes[option]) | Int(bytes[option + 1]) << 8
+                        let size = Int(bytes[option + 2]) | Int(bytes[option + 3]) << 8
+                        if code == 0 { break }
+                        if code == 9 && size == 1 { resolutions.append(bytes[option + 4]) }
+                        option += 4 + (size + 3) / 4 * 4
+                    }
+                }
+                block += length
+            }
+            return resolutions
+        }
+
+        /// `--headers time_ns` from net_pcap: every message carries the capture
+        /// time in ns (8 bytes, big-endian), the key's µs × 1000 exactly (net_pcap's
+        /// times are µs); `consume --format pcapng` writes them with `if_tsresol` 9,
+        /// and tcpdump reads the ns back.
+        @Test func timeNanosCarriesTheCaptureTimeInNanoseconds() throws {
+            let records = SyntheticCaptures.protocolMix(count: 200, seed: 5)
+            let directory = TestFiles.temporaryDirectory()
+            let input = try Harness.writePcap(records, to: directory, name: "input.pcap")
+            let broker = try Harness.Broker(partitions: 1)
+            let captured = try Harness.probe(
+                eal: Harness.eal(lcores: 3, vdevs: ["net_pcap0,rx_pcap=\(input)"]),
+                Self.captureOptions(broker) + ["--headers", "time_ns"]
+            )
+            #expect(captured.status == 0, "\(captured.stderr)")
+            #expect(captured.balanced)
+            #expect(captured.accounting["delivered"] == records.count)
+            #expect(captured.stderr.contains("port 0 (net_pcap): device timestamps, epoch µs"), "\(captured.stderr)")
+
+            // kcat: every message carries time_ns (kcat prints header values as C strings, so not its bytes:
+            // the pcapng below carries them).
+            let messages = try Self.kcatJSON(broker: broker.address, topic: "pcap")
+            #expect(messages.count == records.count)
+            #expect(messages.allSatisfy { $0.headers.map(\.0) == ["time_ns"] })
+
+            // consume, pcap: the key is the record's µs.
+            let pcap = directory.appendingPathComponent("out.pcap").path
+            let file = try EndToEnd.Consume.consumePcap(broker, to: pcap)
+            #expect(file.records.map(\.micros) == records.map(\.micros))
+
+            // consume, pcapng: ns timestamps that tcpdump reads back at nanosecond precision.
+            let pcapng = directory.appendingPathComponent("out.pcapng").path
+            let consumed = try Harness.run(
+                Harness.binary,
+                ["consume", "-b", broker.address, "--format", "pcapng", "-o", pcapng]
+            )
+            #expect(consumed.status == 0, "\(consumed.stderr)")
+            let shown = try Harness.run(
+                "/usr/bin/env",
+                ["tcpdump", "-r", pcapng, "--time-stamp-precision=nano", "-tt", "-n", "-q"]
+            )
+            #expect(shown.status == 0, "\(shown.stderr)")
+            let times = shown.stdout.split(separator: "\n").map { line in
+                line.split(separator: " ").first.map(String.init) ?? ""
+            }
+            #expect(times.count == records.count)
+            for (time, record) in zip(times, records) {
+                let parts = time.split(separator: ".")
+                #expect(parts.count == 2 && parts[1].count == 9, "\(time)")
+                guard parts.count == 2, let seconds = UInt64(parts[0]), let fraction = UInt64(parts[1]) else {
+                    continue
+                }
+                #expect(seconds * 1_000_000_000 + fraction == record.micros * 1000, "\(time)")
+            }
+            // The interface block says ns: if_tsresol (option 9) is 9. (net_pcap's times are whole µs, so the
+            // values alone would read the same from a µs file.)
+            #expect(try Self.timestampResolutions(pcapng) == [9])
+        }
+
         /// `--topic 'pcap-{port}'`: two ports, each to its own topic; no header and
         /// no cut, so the messages are the default path's (batched, no headers).
         @Test func eachPortGoesToItsOwnTopicWithoutHeadersByDefault() throws {

@@ -34,7 +34,8 @@ import Testing
 
     @Test func headersAreNamedAndValuedAsDocumented() {
         #expect(MessageContract.originalLengthName == "orig_len")
-        #expect(MessageContract.Header.allCases.map(\.name) == ["port", "queue", "probe"])
+        #expect(MessageContract.Header.allCases.map(\.name) == ["port", "queue", "probe", "time_ns"])
+        // time_ns has no fixed value: it is set per message (ProducevaArguments).
         let all = MessageContract.headers(MessageContract.Header.allCases, port: 3, queue: 12, probe: "dc1-tap3")
         #expect(all.map(\.name) == ["port", "queue", "probe"])
         #expect(all.map(\.value) == ["3", "12", "dc1-tap3"])
@@ -43,6 +44,18 @@ import Testing
         #expect(some.map(\.name) == ["probe", "port"])
         #expect(some.map(\.value) == ["p", "65535"])
         #expect(MessageContract.headers([], port: 0, queue: 0, probe: "p").isEmpty)
+    }
+
+    /// `time_ns`: the capture time in ns since the epoch, 8 bytes big-endian (binary).
+    @Test func timeNanosIsEightBigEndianBytes() {
+        let nanos: UInt64 = 1_765_000_000_123_456_789  // 0x187E_8A26_13EC_4D15
+        let bytes = withUnsafeBytes(of: MessageContract.timeNanosValue(nanos)) { Array($0) }
+        #expect(bytes == [0x18, 0x7E, 0x8A, 0x26, 0x13, 0xEC, 0x4D, 0x15])
+        #expect(MessageContract.nanos(timeHeader: bytes) == nanos)
+        #expect(MessageContract.nanos(timeHeader: Array(bytes.prefix(7))) == nil)
+        #expect(MessageContract.nanos(timeHeader: Array("1765000000123456789".utf8)) == nil)
+        // The key is its microseconds.
+        #expect(MessageContract.key(nanos: nanos) == MessageContract.key(micros: 1_765_000_000_123_456))
     }
 
     @Test func originalLengthRoundTripsAsAsciiDecimal() {

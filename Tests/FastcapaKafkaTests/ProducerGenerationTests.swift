@@ -65,7 +65,7 @@ import Testing
                     index,
                     payload: slot,
                     length: text.count,
-                    captureMicros: UInt64(index),
+                    captureNanos: UInt64(index) * 1000,
                     hint: UInt(index),
                     partition: -1
                 )
@@ -130,16 +130,18 @@ import Testing
 
     /// A message with headers goes to the partition the worker names (or, with
     /// -1, to the one the partitioner gives its hint) and carries the timestamp
-    /// it was given (or, with 0, librdkafka's clock), with its headers.
+    /// it was given (or, with 0, librdkafka's clock), with its headers: the
+    /// fixed one, then `time_ns` with this message's capture time.
     @Test func headeredMessagesTakeTheirNamedPartitionAndTimestamp() throws {
         let broker = try EmbeddedBroker(topics: [("pcap", 3)])
         let counters = Counters()
         let generation = try Self.generation(Self.properties(broker), counters: counters)
         let endpoint = generation.endpoint
-        let arguments = ProducevaArguments(headers: [("port", "2")])
+        let arguments = ProducevaArguments(headers: [("port", "2")], timeNanos: true)
         let key = UnsafeMutablePointer<MessageContract.Key>.allocate(capacity: 1)
         defer { key.deallocate() }
         let stamp: Int64 = 1_700_000_000_123
+        let captured: UInt64 = 1_700_000_000_000_000_789
         let before = Int64(Date().timeIntervalSince1970 * 1000)
         for index in 0..<30 {
             key.pointee = MessageContract.key(micros: UInt64(index))
@@ -156,6 +158,7 @@ import Testing
                     hint: UInt(index),
                     partition: named ? Int32(index / 2 % 3) : -1,
                     timestampMillis: named ? stamp + Int64(index) : 0,
+                    captureNanos: captured + UInt64(index) * 1_000,
                     arguments: arguments
                 )
             }
@@ -169,6 +172,11 @@ import Testing
         for (key, message) in messages {
             let index = Int(key)
             #expect(message.header("port") == "2")
+            #expect(message.headers.map(\.name) == ["port", "time_ns"])
+            #expect(
+                message.headers.last.flatMap { MessageContract.nanos(timeHeader: $0.value) }
+                    == captured + UInt64(index) * 1_000
+            )
             if index % 2 == 0 {
                 #expect(message.partition == Int32(index / 2 % 3), "message \(index)")
                 #expect(message.timestampMillis == stamp + Int64(index), "message \(index)")

@@ -84,6 +84,10 @@ int CDPDK_rte_mbuf_dynfield_register_u64(const char *name);
 static inline const char *CDPDK_RTE_MBUF_DYNFIELD_TIMESTAMP_NAME(void) { return RTE_MBUF_DYNFIELD_TIMESTAMP_NAME; }
 static inline const char *CDPDK_RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME(void) { return RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME; }
 
+/// `rte_eth_read_clock` (experimental in DPDK 22.11): the device clock its
+/// receive timestamps count in. 0, or -ENOTSUP when the driver has none.
+int CDPDK_rte_eth_read_clock(uint16_t port, uint64_t *clock);
+
 // MARK: - ethdev constants (built with RTE_BIT64, which Swift cannot import)
 
 static inline uint64_t CDPDK_RTE_ETH_RSS_IP(void) { return RTE_ETH_RSS_IP; }

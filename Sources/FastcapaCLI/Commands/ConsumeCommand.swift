@@ -74,7 +74,11 @@ struct ConsumeCommand: ParsableCommand {
             "Seconds to wait for the broker to answer (metadata, offsets), and, with --follow or --count, for a message."
     )
     var timeout: Int = 10
-    @Option(help: "text, pcap or pcapng.") var format: Format = .text
+    @Option(
+        help:
+            "text, pcap or pcapng. pcapng has ns timestamps on an interface whose first message carries the time_ns header (a later one without it: its key's us x 1000), us ones otherwise."
+    )
+    var format: Format = .text
     @Option(
         name: [.short, .long],
         help:

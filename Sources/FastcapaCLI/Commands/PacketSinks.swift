@@ -3,11 +3,14 @@ import FastcapaKafka
 import Foundation
 import PcapFormat
 
-/// One packet as `fastcapa consume` read it: its capture time (the key), the
-/// captured bytes (the value), the frame's original length (`orig_len`, else the
-/// value's length) and where it came from (`probe`, `port` headers, if present).
+/// One packet as `fastcapa consume` read it: its capture time (the key, and
+/// `time_ns` when the message carries it), the captured bytes (the value), the
+/// frame's original length (`orig_len`, else the value's length) and where it
+/// came from (`probe`, `port` headers, if present).
 struct ConsumedPacket {
     var micros: UInt64
+    /// The capture time in ns since the epoch, from `time_ns` (nil: the message has none).
+    var nanos: UInt64?
     var frame: [UInt8]
     var originalLength: Int
     var probe: String?
@@ -28,6 +31,8 @@ struct ConsumedPacket {
             throw ValidationError("\(refusal). Read it with kcat instead.")
         }
         self.micros = micros
+        nanos = message.headers.first { $0.name == MessageContract.Header.timeNanos.name }
+            .flatMap { MessageContract.nanos(timeHeader: $0.value) }
         frame = message.value
         originalLength = MessageContract.originalLength(
             header: message.header(MessageContract.originalLengthName),
@@ -168,11 +173,15 @@ struct PcapSink: PacketSink {
 }
 
 /// pcapng: one interface per (probe, port) seen, named `probe:port` when the
-/// messages carry those headers; microsecond timestamps; `shb_userappl` names fastcapa.
+/// messages carry those headers; `shb_userappl` names fastcapa. An interface is
+/// described when its first packet comes: with nanosecond timestamps when that
+/// message carries `time_ns`, else microsecond ones (the key). On a nanosecond
+/// interface a later message without `time_ns` gets its key's µs × 1000; on a
+/// microsecond one, `time_ns` is not used.
 struct PcapngSink: PacketSink {
     let output: OutputFile
     let snapLength: Int
-    private var interfaces: [String?: UInt32] = [:]
+    private var interfaces: [String?: (index: UInt32, nanoseconds: Bool)] = [:]
 
     init(output: OutputFile, snapLength: Int) throws {
         self.output = output
@@ -183,18 +192,20 @@ struct PcapngSink: PacketSink {
     mutating func write(_ packet: ConsumedPacket) throws {
         try packet.checkFits(snapLength)
         let name = packet.interfaceName
-        let interface: UInt32
+        let interface: (index: UInt32, nanoseconds: Bool)
         if let known = interfaces[name] {
             interface = known
         } else {
-            interface = UInt32(interfaces.count)
+            interface = (UInt32(interfaces.count), packet.nanos != nil)
             interfaces[name] = interface
-            try output.write(Pcapng.interface(name: name, snapLength: UInt32(snapLength)))
+            try output.write(
+                Pcapng.interface(name: name, snapLength: UInt32(snapLength), nanoseconds: interface.nanoseconds)
+            )
         }
         try output.write(
             Pcapng.enhancedPacket(
-                interface: interface,
-                micros: packet.micros,
+                interface: interface.index,
+                timestamp: interface.nanoseconds ? packet.nanos ?? packet.micros &* 1000 : packet.micros,
                 data: packet.frame,
                 originalLength: UInt32(clamping: packet.originalLength)
             )

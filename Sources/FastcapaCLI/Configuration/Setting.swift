@@ -238,7 +238,8 @@ struct Setting: Sendable {
             apply: { configuration, text in configuration.settings.headers = try parseHeaders(text) },
             read: { $0.settings.headers.map(\.rawValue).joined(separator: ",") },
             given: \.headers,
-            summary: "Headers added to every message: any of port, queue, probe, comma-separated.",
+            summary:
+                "Headers added to every message: any of port, queue, probe, time_ns (capture time in ns, 8 bytes big-endian), comma-separated.",
             shownDefault: "none"
         ),
         .string(
@@ -532,14 +533,14 @@ struct Setting: Sendable {
         return value
     }
 
-    /// `--headers`: a comma-separated list of port, queue and probe; empty or `none`: no header.
+    /// `--headers`: a comma-separated list of port, queue, probe and time_ns; empty or `none`: no header.
     static func parseHeaders(_ text: String) throws -> [CaptureSettings.MessageHeader] {
         let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         if names == ["none"] { return [] }
         return try names.map { name in
             guard let header = CaptureSettings.MessageHeader(rawValue: name) else {
                 throw SettingError(
-                    "headers: '\(name)' is not a header. Use a comma-separated list of port, queue and probe, e.g. --headers port,queue,probe."
+                    "headers: '\(name)' is not a header. Use a comma-separated list of port, queue, probe and time_ns, e.g. --headers port,queue,probe."
                 )
             }
             return header

@@ -27,7 +27,7 @@ extension CapturePipeline {
             settings.ringFull = .wait
             replayWaits = true
         }
-        let captureTimeField = CDPDK_rte_mbuf_dynfield_register_u64("fastcapa_capture_time_us")
+        let captureTimeField = CDPDK_rte_mbuf_dynfield_register_u64("fastcapa_capture_time_ns")
         guard captureTimeField >= 0 else {
             throw CaptureError("cannot register the capture-time mbuf field: \(CaptureError.dpdkReason())", fix: "")
         }
@@ -59,12 +59,16 @@ extension CapturePipeline {
         }
         // The flow cutoff's and duplicate window's rules; their tables are made per queue below.
         rules = ReceiveRulesSlot(settings.receiveRules)
-        // Drivers register the timestamp field when they start.
-        let device = ports.allSatisfy(\.deliversEpochTimestamps) ? DeviceTimestamp.registered() : nil
-        deviceTimestamps = device != nil
+        // Each port's timestamps, read once every port has started (drivers register the field then).
+        let deviceTimestamps = ports.map { port in
+            DeviceTimestamp.forPort(port.id, driver: port.driver, timestampOffload: port.timestampOffload)
+        }
+        captureTimes = zip(ports, deviceTimestamps).map { port, timestamp in
+            DeviceTimestamp.describe(timestamp, port: port.id, driver: port.driver)
+        }
 
         var lcoreIterator = lcores.makeIterator()
-        for port in ports {
+        for (port, deviceTimestamp) in zip(ports, deviceTimestamps) {
             for queue in 0..<settings.rxQueues {
                 let ringIndex = rings.count
                 let ring = try makeRing(port: port, queue: queue)
@@ -78,7 +82,7 @@ extension CapturePipeline {
                         counters: rxCounters[ringIndex],
                         control: control,
                         captureTimeField: captureTimeField,
-                        deviceTimestamp: device,
+                        deviceTimestamp: deviceTimestamp,
                         filter: filter,
                         rules: rules,
                         flows: settings.flowCutoff == nil

@@ -15,7 +15,8 @@ package final class CapturePipeline: @unchecked Sendable {
     package internal(set) var transmitWorkers: [TransmitWorker] = []
     /// Each port's packet-buffer pool: how many, how large.
     package internal(set) var mempools: [MempoolSizing] = []
-    package internal(set) var deviceTimestamps = false
+    /// Which clock gives each port's capture times.
+    package internal(set) var captureTimes: [PortCaptureTime] = []
     var pools: [OpaquePointer] = []
     var rings: [OpaquePointer] = []
 

@@ -333,7 +333,7 @@ package struct CaptureSettings: Sendable, Equatable {
             "headers",
             "headers",
             "'\(headers.map(\.rawValue).joined(separator: ","))' names a header twice",
-            "Name each of port, queue and probe at most once, e.g. --headers port,queue,probe."
+            "Name each of port, queue, probe and time_ns at most once, e.g. --headers port,queue,probe."
         )
         try check(
             probeID.utf8.count <= 255 && probeID.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ":") },

@@ -43,7 +43,7 @@ final class CoScheduledWorker: @unchecked Sendable {
     func run() -> Int32 {
         CURCU_rcu_register_thread()
         defer { CURCU_rcu_unregister_thread() }
-        var receiving = ReceiveWorker.LoopState()
+        var receiving = ReceiveWorker.LoopState(device: receive.deviceTimestamp)
         var transmitting = TransmitWorker.LoopState()
         var idle = IdleBackoff(
             spinPolls: receive.idleSpinPolls,

@@ -23,7 +23,8 @@ package final class ReceiveWorker: @unchecked Sendable {
     let counters: UnsafeMutablePointer<fastcapa_rx_counters>
     let control: WorkerControl
     let captureTimeField: Int32
-    let deviceTimestamp: DeviceTimestamp?
+    /// How this queue's port timestamps packets (nil: the TSC clock per burst); the loop runs on a copy.
+    let deviceTimestamp: DeviceTimestamp<EthDeviceClockSource>?
     let idleSpinPolls: Int
     let idleSleepMaxMicros: Int
     let packets: UnsafeMutablePointer<OpaquePointer?>
@@ -57,7 +58,7 @@ package final class ReceiveWorker: @unchecked Sendable {
         counters: UnsafeMutablePointer<fastcapa_rx_counters>,
         control: WorkerControl,
         captureTimeField: Int32,
-        deviceTimestamp: DeviceTimestamp?,
+        deviceTimestamp: DeviceTimestamp<EthDeviceClockSource>?,
         filter: FilterSlot,
         rules: ReceiveRulesSlot,
         flows: FlowTable? = nil,
@@ -113,6 +114,8 @@ package final class ReceiveWorker: @unchecked Sendable {
     /// What the loop keeps from one turn to the next.
     struct LoopState {
         var clock = CaptureClock<TscTimeSource>()
+        /// The port's timestamps (a device clock's converter is this queue's own).
+        var device: DeviceTimestamp<EthDeviceClockSource>?
         /// Packets [pendingStart, pendingEnd) of `packets` wait for ring room (`--ring-full wait`).
         var pendingStart = 0
         var pendingEnd = 0
@@ -127,7 +130,7 @@ package final class ReceiveWorker: @unchecked Sendable {
         let stop = control.flags + WorkerControl.stopReceiving
         let abandon = control.flags + WorkerControl.abandon
         let heartbeat = self.heartbeat
-        var state = LoopState()
+        var state = LoopState(device: deviceTimestamp)
         var roomWait = RingRoomWait(
             ring: ring,
             maxSleepMicros: idleSleepMaxMicros,
@@ -197,7 +200,7 @@ package final class ReceiveWorker: @unchecked Sendable {
             }
             state.pausedSince = 0
         }
-        guard let count = receiveBurst(&state.clock) else { return .idle }
+        guard let count = receiveBurst(&state.clock, &state.device) else { return .idle }
         if count == 0 { return .worked }
         let sent = enqueue(ring, packets, count)
         fastcapa_counter_add(&counters.pointee.enqueued, UInt64(sent))
@@ -226,14 +229,17 @@ package final class ReceiveWorker: @unchecked Sendable {
     /// filter (read through RCU), freeing what it rejects. Returns how many
     /// packets, in order at the start of `packets`, go on to the ring.
     @inline(__always)
-    func receiveBurst(_ clock: inout CaptureClock<TscTimeSource>) -> Int? {
+    func receiveBurst(
+        _ clock: inout CaptureClock<TscTimeSource>,
+        _ device: inout DeviceTimestamp<EthDeviceClockSource>?
+    ) -> Int? {
         let counters = self.counters
         let packets = self.packets
         let burst = UInt16(self.burst)
         var count = Int(rte_eth_rx_burst(port, queue, packets, burst))
         if count == 0 { return nil }
         // Each burst's packets share the clock read right after it returned.
-        var bytes = stamp(packets, count, at: clock.nowNanos() / 1000, deviceTimestamp, captureTimeField)
+        var bytes = stamp(packets, count, at: clock.nowNanos(), &device, captureTimeField)
         // The queue is under pressure while bursts come back full: read
         // again now and hand the ring one larger batch.
         var last = count
@@ -242,7 +248,7 @@ package final class ReceiveWorker: @unchecked Sendable {
             fastcapa_counter_add(&counters.pointee.full_bursts, 1)
             last = Int(rte_eth_rx_burst(port, queue, packets + count, burst))
             if last > 0 {
-                bytes &+= stamp(packets + count, last, at: clock.nowNanos() / 1000, deviceTimestamp, captureTimeField)
+                bytes &+= stamp(packets + count, last, at: clock.nowNanos(), &device, captureTimeField)
             }
             count += last
             rebursts += 1
@@ -250,7 +256,7 @@ package final class ReceiveWorker: @unchecked Sendable {
         fastcapa_counter_add(&counters.pointee.received, UInt64(count))
         fastcapa_counter_add(&counters.pointee.received_bytes, bytes)
         fastcapa_counter_add(&counters.pointee.bursts, 1)
-        fastcapa_counter_store(&counters.pointee.clock_held, clock.heldReads)
+        fastcapa_counter_store(&counters.pointee.clock_held, clock.heldReads &+ (device?.clock?.heldReads ?? 0))
 
         // The capture filter: what it rejects is freed here and counted
         // as filtered (not a drop); the rest goes on, in order.
@@ -308,7 +314,7 @@ package final class ReceiveWorker: @unchecked Sendable {
             var keyed = 0
             for offset in 0..<chunk {
                 let packet = packets[start + offset]
-                batch.micros[offset] = CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField)
+                batch.micros[offset] = CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField) / 1000
                 if let duplicates {
                     duplicates._withUnsafeGuaranteedRef { window in
                         let digest = window.digest(packet!)
@@ -410,23 +416,24 @@ package final class ReceiveWorker: @unchecked Sendable {
     /// them (hundreds of VLAN tags or extension headers) leave the frame untracked.
     static let headerScratchSize = 4096
 
-    /// Writes each packet's capture time (the device's, when it stamped the
-    /// packet; else `now`) and returns the packets' bytes.
+    /// Writes each packet's capture time, epoch ns (the device's, when it
+    /// stamped the packet; else `now`) and returns the packets' bytes.
     @inline(__always)
     private func stamp(
         _ packets: UnsafeMutablePointer<OpaquePointer?>,
         _ count: Int,
         at now: UInt64,
-        _ device: DeviceTimestamp?,
+        _ device: inout DeviceTimestamp<EthDeviceClockSource>?,
         _ captureTimeField: Int32
     ) -> UInt64 {
         var bytes: UInt64 = 0
+        device?.calibrate(ifDueAt: now)
         for index in 0..<count {
             let packet = packets[index]
             bytes &+= UInt64(CDPDK_rte_mbuf_pkt_len(packet))
             var captured = now
-            if let device, CDPDK_rte_mbuf_ol_flags(packet) & device.flag != 0 {
-                captured = device.micros(CDPDK_RTE_MBUF_DYNFIELD_u64(packet, device.fieldOffset))
+            if device != nil, CDPDK_rte_mbuf_ol_flags(packet) & device!.flag != 0 {
+                captured = device!.nanos(CDPDK_RTE_MBUF_DYNFIELD_u64(packet, device!.fieldOffset))
             }
             CDPDK_RTE_MBUF_DYNFIELD_set_u64(packet, captureTimeField, captured)
         }

@@ -9,9 +9,8 @@ package struct Port: Sendable {
     package let driver: String
     package let socket: Int32
     package let rxQueues: Int
-    /// Whether the device stamps packets with their capture time in epoch time
-    /// (net_pcap does, from the pcap record).
-    package let deliversEpochTimestamps: Bool
+    /// Whether the device's receive timestamp offload is on (asked for wherever the device offers it).
+    package let timestampOffload: Bool
     /// How both directions of each flow reach one queue, when a flow cutoff asked for it.
     package let flowQueueing: SymmetricRSS.Plan?
 
@@ -105,7 +104,7 @@ package struct Port: Sendable {
             driver: driver,
             socket: socket,
             rxQueues: rxQueues,
-            deliversEpochTimestamps: driver == "net_pcap",
+            timestampOffload: conf.rxmode.offloads & CDPDK_RTE_ETH_RX_OFFLOAD_TIMESTAMP() != 0,
             flowQueueing: flowQueueing,
             path: path,
             packetSockets: packetSockets

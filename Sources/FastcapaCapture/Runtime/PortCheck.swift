@@ -18,6 +18,8 @@ package struct PortCheck: Sendable {
     package var maxMTU: Int
     package var scatter: Bool
     package var timestampOffload: Bool
+    /// Which clock would give the port's capture times.
+    package var captureTime: PortCaptureTime
     package var rxDescriptors: Int
     /// How both directions of each flow reach one queue, when a flow cutoff asked for it.
     package var flowQueueing: SymmetricRSS.Plan?
@@ -90,6 +92,8 @@ package struct PortCheck: Sendable {
                 "the device cannot scatter frames over several buffers: frames above its MTU (\(mtu)) are dropped by the NIC"
             )
         }
+        let timestampOffload = conf.rxmode.offloads & CDPDK_RTE_ETH_RX_OFFLOAD_TIMESTAMP() != 0
+        let timestamps = DeviceTimestamp.inspect(id, driver: driver, timestampOffload: timestampOffload)
         return PortCheck(
             id: id,
             name: name(of: id),
@@ -101,7 +105,13 @@ package struct PortCheck: Sendable {
             mtu: Int(mtu),
             maxMTU: Int(info.max_mtu),
             scatter: scatter,
-            timestampOffload: conf.rxmode.offloads & CDPDK_RTE_ETH_RX_OFFLOAD_TIMESTAMP() != 0,
+            timestampOffload: timestampOffload,
+            captureTime: PortCaptureTime(
+                port: id,
+                driver: driver,
+                base: timestamps?.base,
+                ticksPerSecond: timestamps?.clock?.ticksPerSecond
+            ),
             rxDescriptors: Int(descriptors),
             flowQueueing: flowQueueing,
             warnings: warnings

@@ -36,7 +36,7 @@ extension TransmitWorker {
                     count,
                     payload: payload,
                     length: length,
-                    captureMicros: CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField),
+                    captureNanos: CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField),
                     hint: hint,
                     partition: named ? Int32(truncatingIfNeeded: hint % partitions) : -1
                 )

@@ -52,8 +52,8 @@ extension TransmitWorker {
             return true
         }
         let hint = hint(packet, payload, length, batch: batch)
-        let captureMicros = CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField)
-        singleKey.pointee = MessageContract.key(micros: captureMicros)
+        let captureNanos = CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField)
+        singleKey.pointee = MessageContract.key(nanos: captureNanos)
         let withArguments = producesEachWithArguments || length < captured
         while true {
             let refused: ProduceRefusal?
@@ -72,7 +72,8 @@ extension TransmitWorker {
                     hint: hint,
                     partition: named ? Int32(truncatingIfNeeded: hint % partitions) : -1,
                     timestampMillis: stampsCaptureTime
-                        ? MessageContract.recordMillis(micros: captureMicros) : burstMillis,
+                        ? MessageContract.recordMillis(micros: captureNanos / 1000) : burstMillis,
+                    captureNanos: captureNanos,
                     arguments: producevaArguments
                 )
             } else {

@@ -101,7 +101,8 @@ package final class TransmitWorker: @unchecked Sendable {
         self.nullSink = settings.sink == .null
         let probe = settings.probeName
         producevaArguments = ProducevaArguments(
-            headers: MessageContract.headers(settings.headers, port: port, queue: queue, probe: probe)
+            headers: MessageContract.headers(settings.headers, port: port, queue: queue, probe: probe),
+            timeNanos: settings.headers.contains(.timeNanos)
         )
         addsHeaders = !settings.headers.isEmpty
         stampsCaptureTime = settings.recordTime == .capture

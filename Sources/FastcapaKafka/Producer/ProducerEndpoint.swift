@@ -200,17 +200,17 @@ package struct MessageBatch {
         keys.deallocate()
     }
 
-    /// Fills message `index`: `payload` is copied when produced; `captureMicros`
-    /// becomes the contract's key; `hint` places it under the partitioner.
+    /// Fills message `index`: `payload` is copied when produced; `captureNanos`
+    /// (epoch ns) becomes the contract's key; `hint` places it under the partitioner.
     @inlinable package func set(
         _ index: Int,
         payload: UnsafeRawPointer,
         length: Int,
-        captureMicros: UInt64,
+        captureNanos: UInt64,
         hint: UInt,
         partition: Int32
     ) {
-        keys[index] = MessageContract.key(micros: captureMicros)
+        keys[index] = MessageContract.key(nanos: captureNanos)
         messages[index].payload = UnsafeMutableRawPointer(mutating: payload)
         messages[index].len = length
         messages[index].key = UnsafeMutableRawPointer(keys + index)

@@ -4,10 +4,11 @@ import Glibc
 /// The argument vector of `rd_kafka_produceva` for messages that carry headers
 /// or their own record timestamp (`--record-time capture`; the message
 /// contract, `MessageContract`): a transmit worker's fixed headers
-/// (`--headers`: `port`, `queue`, `probe`, their ASCII values built once) and,
+/// (`--headers`: `port`, `queue`, `probe`, their ASCII values built once), the
+/// capture time in ns when asked (`time_ns`, 8 bytes in a slot of its own) and,
 /// on a frame cut by the snap length, `orig_len`. Built once per worker: per
-/// message only the value, key, opaque, partition and the `orig_len` digits
-/// change, and the timestamp (per message, or once per burst), so nothing is allocated here per
+/// message only the value, key, opaque, partition, `time_ns` and the `orig_len`
+/// digits change, and the timestamp (per message, or once per burst), so nothing is allocated here per
 /// message (librdkafka copies the message and its headers, as it copies every value).
 /// `rd_kafka_produce_batch` cannot carry headers nor a timestamp per message
 /// (librdkafka 2.0.2 creates its messages without headers, all stamped with one
@@ -22,12 +23,15 @@ package final class ProducevaArguments: @unchecked Sendable {
     @usableFromInline let fixedCount: Int
     /// `orig_len`'s digits (ASCII, no terminator).
     @usableFromInline let digits: UnsafeMutablePointer<UInt8>
+    /// `time_ns`'s value (big-endian), when the messages carry it: the last fixed field.
+    @usableFromInline let timeNanos: UnsafeMutablePointer<UInt64>?
     /// The names and values the fields point to, owned here.
     private let strings: [UnsafeMutablePointer<CChar>]
 
-    /// The vector for messages carrying `headers` (names and values, in order).
-    package init(headers: [(name: String, value: String)]) {
-        fixedCount = 7 + headers.count
+    /// The vector for messages carrying `headers` (names and values, in order)
+    /// and, with `timeNanos`, `time_ns` after them.
+    package init(headers: [(name: String, value: String)], timeNanos: Bool = false) {
+        fixedCount = 7 + headers.count + (timeNanos ? 1 : 0)
         fields = .allocate(capacity: fixedCount + 1)
         fields.initialize(repeating: rd_kafka_vu_t(), count: fixedCount + 1)
         digits = .allocate(capacity: MessageContract.originalLengthCapacity)
@@ -54,6 +58,19 @@ package final class ProducevaArguments: @unchecked Sendable {
                 size: header.value.utf8.count
             )
         }
+        if timeNanos {
+            let slot = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+            slot.initialize(to: 0)
+            self.timeNanos = slot
+            fields[fixedCount - 1].vtype = RD_KAFKA_VTYPE_HEADER
+            fields[fixedCount - 1].u.header = .init(
+                name: keep(MessageContract.Header.timeNanos.name),
+                val: UnsafeRawPointer(slot),
+                size: MessageContract.timeNanosLength
+            )
+        } else {
+            self.timeNanos = nil
+        }
         fields[fixedCount].vtype = RD_KAFKA_VTYPE_HEADER
         fields[fixedCount].u.header = .init(
             name: keep(MessageContract.originalLengthName),
@@ -67,6 +84,7 @@ package final class ProducevaArguments: @unchecked Sendable {
         for string in strings { free(string) }
         fields.deallocate()
         digits.deallocate()
+        timeNanos?.deallocate()
     }
 
     /// Fills the per-message fields; returns how many fields to pass.
@@ -78,7 +96,8 @@ package final class ProducevaArguments: @unchecked Sendable {
         hint: UInt,
         partition: Int32,
         timestampMillis: Int64,
-        originalLength: Int
+        originalLength: Int,
+        captureNanos: UInt64
     ) -> Int {
         fields[0].u.rkt = topic
         fields[2].u.mem = .init(ptr: UnsafeMutableRawPointer(mutating: payload), size: length)
@@ -86,6 +105,7 @@ package final class ProducevaArguments: @unchecked Sendable {
         fields[4].u.ptr = UnsafeMutableRawPointer(bitPattern: hint)
         fields[5].u.i64 = timestampMillis
         fields[6].u.i32 = partition
+        timeNanos?.pointee = MessageContract.timeNanosValue(captureNanos)
         guard MessageContract.carriesOriginalLength(valueLength: length, originalLength: originalLength) else {
             return fixedCount
         }
@@ -98,7 +118,8 @@ extension ProducerEndpoint {
     /// Produces one message (copied) with `arguments`' headers, plus `orig_len`
     /// when `originalLength` exceeds `length`, keyed by `key` (the contract's), to
     /// `partition` (-1: placed by the partitioner on `hint`), stamped
-    /// `timestampMillis` (epoch ms; 0: librdkafka reads its clock). Returns why it
+    /// `timestampMillis` (epoch ms; 0: librdkafka reads its clock), with
+    /// `captureNanos` as `time_ns` when `arguments` carry it. Returns why it
     /// was refused, or nil.
     @inlinable package func produce(
         _ payload: UnsafeRawPointer,
@@ -108,6 +129,7 @@ extension ProducerEndpoint {
         hint: UInt,
         partition: Int32,
         timestampMillis: Int64,
+        captureNanos: UInt64 = 0,
         arguments: ProducevaArguments
     ) -> ProduceRefusal? {
         let count = arguments.prepare(
@@ -118,7 +140,8 @@ extension ProducerEndpoint {
             hint: hint,
             partition: partition,
             timestampMillis: timestampMillis,
-            originalLength: originalLength
+            originalLength: originalLength,
+            captureNanos: captureNanos
         )
         guard let error = rd_kafka_produceva(kafka, arguments.fields, count) else { return nil }
         let code = rd_kafka_error_code(error)

@@ -22,6 +22,22 @@ package final class KafkaTopicReader: @unchecked Sendable {
         /// Its record timestamp, epoch ms (-1: none).
         package var timestampMillis: Int64 = -1
 
+        package init(
+            partition: Int32,
+            offset: Int64,
+            key: [UInt8]?,
+            value: [UInt8],
+            headers: [(name: String, value: [UInt8])] = [],
+            timestampMillis: Int64 = -1
+        ) {
+            self.partition = partition
+            self.offset = offset
+            self.key = key
+            self.value = value
+            self.headers = headers
+            self.timestampMillis = timestampMillis
+        }
+
         /// The value of the first header named `name`, as text.
         package func header(_ name: String) -> String? {
             headers.first { $0.name == name }.map { String(decoding: $0.value, as: UTF8.self) }

@@ -158,6 +158,15 @@ extension EndToEnd {
             #expect(read.stderr.contains("first guess from the broker's time index"), "\(read.stderr)")
             #expect(read.stderr.contains(" in 1 rounds"), "\(read.stderr)")
             #expect(Self.seekStarts(read.stderr).allSatisfy { $0 > 50 }, "\(read.stderr)")
+            // The same topic by keys alone: the time index not asked, the same start offsets and records.
+            let byKeys = try EndToEnd.Consume.consumePcap(
+                address: broker.address,
+                options + ["--no-time-index"],
+                to: directory.appendingPathComponent("keys-window.pcap").path
+            )
+            #expect(byKeys.records.map(\.micros) == Array(expected[200..<400]))
+            #expect(byKeys.stderr.contains("by keys alone (--no-time-index)"), "\(byKeys.stderr)")
+            #expect(Self.seekStarts(byKeys.stderr) == Self.seekStarts(read.stderr), "\(byKeys.stderr)")
 
             // The same records written with send times, to another topic: sought by keys, the same window.
             let input = try Harness.writePcap(records, to: directory, name: "sent.pcap")
@@ -178,6 +187,7 @@ extension EndToEnd {
             #expect(bySend.stderr.contains("record times are not capture times"), "\(bySend.stderr)")
             #expect(Self.seekStarts(bySend.stderr).allSatisfy { $0 > 0 }, "\(bySend.stderr)")
             print("record time: capture, noida-db: \(Self.seekLine(read.stderr))")
+            print("record time: capture, noida-db, --no-time-index: \(Self.seekLine(byKeys.stderr))")
             print("record time: send, noida-db: \(Self.seekLine(bySend.stderr))")
         }
 

@@ -57,6 +57,12 @@ struct ConsumeCommand: ParsableCommand {
             "Read every partition from its start to its end and filter by key, without seeking or stopping early: for topics whose keys jump back by more than --slack (several captures replayed one after another)."
     )
     var scan = false
+    @Flag(
+        inversion: .prefixedNo,
+        help:
+            "Ask the broker's time index (offsets for times) for the seek's first guess when the topic's record times are capture times (--record-time capture); the keys decide either way."
+    )
+    var timeIndex = true
     @Option(
         help:
             "Packets held to merge partitions in capture-time order; past it the earliest is written anyway (counted as released early)."
@@ -184,7 +190,8 @@ struct ConsumeCommand: ParsableCommand {
                 partitions: try partitionList(),
                 group: group,
                 metadataTimeoutMs: Int32(clamping: timeout * 1000),
-                seekingTo: bounds.seekTarget
+                seekingTo: bounds.seekTarget,
+                timeIndex: timeIndex
             )
         } catch let error as KafkaError {
             if interruption.received != 0 {

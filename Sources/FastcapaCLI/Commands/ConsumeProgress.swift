@@ -68,6 +68,7 @@ struct ConsumeProgress {
         case .timeIndex: "first guess from the broker's time index: record times are capture times"
         case .noTimeIndex(let why): "by keys: the broker's time index gave no offset (\(why))"
         case .notCaptureTimed: "by keys: record times are not capture times (--record-time send)"
+        case .notAsked: "by keys alone (--no-time-index)"
         }
     }
 

@@ -70,6 +70,8 @@ package final class KafkaTopicReader: @unchecked Sendable {
         case noTimeIndex(String)
         /// Some message read had a record time other than its capture time (`--record-time send`).
         case notCaptureTimed
+        /// The time index was not asked (`consume --no-time-index`).
+        case notAsked
     }
     /// Messages read (every partition, in the window or not).
     package private(set) var messagesRead = 0
@@ -98,6 +100,7 @@ package final class KafkaTopicReader: @unchecked Sendable {
         group: String = "fastcapa-consume",
         metadataTimeoutMs: Int32 = 10_000,
         seekingTo since: UInt64? = nil,
+        timeIndex: Bool = true,
         offsets: [Int32: Int64]? = nil
     ) throws {
         self.topic = topic
@@ -173,21 +176,25 @@ package final class KafkaTopicReader: @unchecked Sendable {
                 let probe = try OffsetProbe(properties: properties, topic: topic, timeoutMs: metadataTimeoutMs)
                 var ranges: [Int32: (low: Int64, high: Int64)] = [:]
                 for partition in partitions { ranges[partition] = (startOffsets[partition]!, endOffsets[partition]!) }
-                let index = Self.timeIndexOffsets(
-                    handle,
-                    topic,
-                    ranges,
-                    millis: OffsetSeek.indexMillis(target: since),
-                    timeoutMs: metadataTimeoutMs
-                )
+                let index =
+                    timeIndex
+                    ? Self.timeIndexOffsets(
+                        handle,
+                        topic,
+                        ranges,
+                        millis: OffsetSeek.indexMillis(target: since),
+                        timeoutMs: metadataTimeoutMs
+                    ) : (guesses: [:], problem: nil)
                 let found = try OffsetSeek.firstOffsets(in: ranges, target: since, guesses: index.guesses) { asked in
                     try probe.keys(atOrAfter: asked)
                 }
                 startOffsets.merge(found.offsets) { _, sought in sought }
                 seekGuess =
-                    index.guesses.isEmpty
-                    ? .noTimeIndex(index.problem ?? "no offset")
-                    : probe.otherwiseTimed > 0 ? .notCaptureTimed : .timeIndex
+                    !timeIndex
+                    ? .notAsked
+                    : index.guesses.isEmpty
+                        ? .noTimeIndex(index.problem ?? "no offset")
+                        : probe.otherwiseTimed > 0 ? .notCaptureTimed : .timeIndex
                 seekProbes = found.probes
                 seekRounds = found.rounds
                 seekSeconds = Double(DispatchTime.now().uptimeNanoseconds - seekStarted) / 1e9

@@ -268,10 +268,13 @@ import Testing
     }
 
     /// The message contract survives a restart: messages produced with headers
-    /// (`port`, `probe`, and `orig_len` on the cut ones) that a fatally failed
-    /// producer still held are produced again to its successor with the same headers.
-    @Test func headersSurviveARetirementIntoTheSuccessor() throws {
+    /// (`port`, `probe`, and `orig_len` on the cut ones) and their own record
+    /// timestamps (`--record-time capture`) that a fatally failed producer still
+    /// held are produced again to its successor with the same headers and timestamps.
+    @Test func headersAndRecordTimesSurviveARetirementIntoTheSuccessor() throws {
         let arguments = ProducevaArguments(headers: [("port", "3"), ("probe", "tap-1")])
+        // Capture times an hour ago, a millisecond apart: not what any clock would stamp now.
+        let captured = Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000
         let key = UnsafeMutablePointer<MessageContract.Key>.allocate(capacity: 1)
         defer { key.deallocate() }
         let (broker, retirement, counters, retired) = try Self.retiredAfterAFatalError { first in
@@ -286,7 +289,7 @@ import Testing
                         key: key,
                         hint: 0,
                         partition: -1,
-                        timestampMillis: 0,
+                        timestampMillis: captured + Int64(index),
                         arguments: arguments
                     )
                 }
@@ -294,6 +297,7 @@ import Testing
             }
         }
         #expect(counters.delivered + retired.delivered == 200)
+        #expect(retirement.reproduced > 0, "some messages went through the rescue buffer")
 
         let reader = try KafkaTopicReader(properties: Self.properties(broker), topic: "pcap", start: .beginning)
         var seen = 0
@@ -304,10 +308,11 @@ import Testing
             #expect(message.header("port") == "3")
             #expect(message.header("probe") == "tap-1")
             #expect(message.header("orig_len") == (index % 2 == 0 ? "\(1000 + index)" : nil), "message \(index)")
+            #expect(message.timestampMillis == captured + Int64(index), "message \(index)'s record time")
             seen += 1
         }
         #expect(seen == 200)
-        print("headers through a retirement: \(retirement.reproduced) re-produced with their headers")
+        print("headers through a retirement: \(retirement.reproduced) re-produced with their headers and record times")
     }
 
     /// A producer holding `holding` messages and a successor whose queue is full,

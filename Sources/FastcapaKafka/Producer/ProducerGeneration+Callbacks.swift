@@ -42,7 +42,8 @@ extension ProducerGeneration {
                 key: report.key,
                 keyLength: report.key_len,
                 opaque: report._private,
-                headers: headers
+                headers: headers,
+                timestampMillis: rd_kafka_message_timestamp(message, nil)
             ) {
                 fastcapa_counter_add(&context.pointee.kept, 1)
                 return

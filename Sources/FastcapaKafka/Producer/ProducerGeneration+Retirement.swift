@@ -107,17 +107,9 @@ extension ProducerGeneration {
     /// counts as failed. Returns true when the buffer is empty.
     func replayRescue(to successor: KafkaProducer, deadline: () -> Int) -> Bool {
         let counters = context.pointee.deliveries!
-        let emptied = rescue.replay { payload, length, key, keyLength, opaque, headers in
+        let emptied = rescue.replay { message in
             while true {
-                let status = Self.produceAgain(
-                    to: successor,
-                    payload: payload,
-                    length: length,
-                    key: key,
-                    keyLength: keyLength,
-                    opaque: opaque,
-                    headers: headers
-                )
+                let status = Self.produceAgain(message, to: successor)
                 if status == RD_KAFKA_RESP_ERR_NO_ERROR {
                     fastcapa_counter_add(&counters.pointee.reproduced, 1)
                     return true
@@ -134,60 +126,45 @@ extension ProducerGeneration {
         return emptied
     }
 
-    /// Produces a rescued message to `producer` (copied), with the headers it had
-    /// (off the lcores: building them allocates). Returns why it was refused, or
-    /// `RD_KAFKA_RESP_ERR_NO_ERROR`.
-    static func produceAgain(
-        to producer: KafkaProducer,
-        payload: UnsafeRawPointer,
-        length: Int,
-        key: UnsafeRawPointer,
-        keyLength: Int,
-        opaque: UnsafeMutableRawPointer?,
-        headers: UnsafeRawBufferPointer
-    ) -> rd_kafka_resp_err_t {
-        let value = UnsafeMutableRawPointer(mutating: payload)
-        guard !headers.isEmpty else {
-            let status = rd_kafka_produce(
-                producer.topic,
-                -1,
-                RD_KAFKA_MSG_F_COPY,
-                value,
-                length,
-                key,
-                keyLength,
-                opaque
-            )
-            return status == 0 ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_last_error()
-        }
-        let list = rd_kafka_headers_new(4)!
-        RescueBuffer.decode(headers) { name, value in
-            _ = rd_kafka_header_add(
-                list,
-                name.baseAddress!.assumingMemoryBound(to: CChar.self),
-                name.count,
-                value.baseAddress,
-                value.count
-            )
-        }
-        var fields = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 6)
+    /// Produces a rescued message to `producer` (copied), with the headers and the
+    /// record timestamp it had (off the lcores: building the headers allocates).
+    /// Returns why it was refused, or `RD_KAFKA_RESP_ERR_NO_ERROR`.
+    static func produceAgain(_ message: RescueBuffer.Message, to producer: KafkaProducer) -> rd_kafka_resp_err_t {
+        var fields = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 7)
         fields[0].vtype = RD_KAFKA_VTYPE_RKT
         fields[0].u.rkt = producer.topic
         fields[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS
         fields[1].u.i = RD_KAFKA_MSG_F_COPY
         fields[2].vtype = RD_KAFKA_VTYPE_VALUE
-        fields[2].u.mem = .init(ptr: value, size: length)
+        fields[2].u.mem = .init(ptr: UnsafeMutableRawPointer(mutating: message.payload), size: message.length)
         fields[3].vtype = RD_KAFKA_VTYPE_KEY
-        fields[3].u.mem = .init(ptr: UnsafeMutableRawPointer(mutating: key), size: keyLength)
+        fields[3].u.mem = .init(ptr: UnsafeMutableRawPointer(mutating: message.key), size: message.keyLength)
         fields[4].vtype = RD_KAFKA_VTYPE_OPAQUE
-        fields[4].u.ptr = opaque
-        fields[5].vtype = RD_KAFKA_VTYPE_HEADERS
-        fields[5].u.headers = list
-        guard let error = rd_kafka_produceva(producer.handle, fields, fields.count) else {
+        fields[4].u.ptr = message.opaque
+        // 0 lets librdkafka read its clock: a message whose time is unknown.
+        fields[5].vtype = RD_KAFKA_VTYPE_TIMESTAMP
+        fields[5].u.i64 = max(message.timestampMillis, 0)
+        var list: OpaquePointer?
+        if !message.headers.isEmpty {
+            let headers = rd_kafka_headers_new(4)!
+            RescueBuffer.decode(message.headers) { name, value in
+                _ = rd_kafka_header_add(
+                    headers,
+                    name.baseAddress!.assumingMemoryBound(to: CChar.self),
+                    name.count,
+                    value.baseAddress,
+                    value.count
+                )
+            }
+            fields[6].vtype = RD_KAFKA_VTYPE_HEADERS
+            fields[6].u.headers = headers
+            list = headers
+        }
+        guard let error = rd_kafka_produceva(producer.handle, fields, list == nil ? 6 : 7) else {
             return RD_KAFKA_RESP_ERR_NO_ERROR
         }
         // Not taken: the headers are still ours.
-        rd_kafka_headers_destroy(list)
+        if let list { rd_kafka_headers_destroy(list) }
         let code = rd_kafka_error_code(error)
         rd_kafka_error_destroy(error)
         return code

@@ -9,9 +9,11 @@ import Glibc
 /// The retiring thread replays them, first in, first out, after the RCU grace period.
 ///
 /// Layout of an entry: payload length (4 bytes), key length (2), opaque (8),
-/// headers length (2), key, headers, payload. Headers (the message contract's
-/// `orig_len`, `port`, `queue`, `probe`) are kept as name length (1), name,
-/// value length (2), value: a message produced again carries them too.
+/// headers length (2), record timestamp (8), key, headers, payload. Headers (the
+/// message contract's `orig_len`, `port`, `queue`, `probe`, `time_ns`) are kept as
+/// name length (1), name, value length (2), value: a message produced again
+/// carries them too, and its record timestamp (`--record-time capture`: the
+/// capture time, which a successor must not replace by its own clock).
 final class RescueBuffer {
     private struct Chunk {
         let base: UnsafeMutableRawPointer
@@ -36,7 +38,7 @@ final class RescueBuffer {
         for chunk in chunks { chunk.base.deallocate() }
     }
 
-    static let headerSize = 16
+    static let headerSize = 24
 
     var isEmpty: Bool { count == 0 }
 
@@ -47,7 +49,8 @@ final class RescueBuffer {
         key: UnsafeRawPointer?,
         keyLength: Int,
         opaque: UnsafeMutableRawPointer?,
-        headers: OpaquePointer? = nil
+        headers: OpaquePointer? = nil,
+        timestampMillis: Int64 = -1
     ) -> Bool {
         let headersLength = Self.encodedLength(headers)
         let size = Self.headerSize + keyLength + headersLength + length
@@ -66,6 +69,7 @@ final class RescueBuffer {
         entry.storeBytes(of: UInt16(keyLength), toByteOffset: 4, as: UInt16.self)
         entry.storeBytes(of: UInt64(UInt(bitPattern: opaque)), toByteOffset: 6, as: UInt64.self)
         entry.storeBytes(of: UInt16(headersLength), toByteOffset: 14, as: UInt16.self)
+        entry.storeBytes(of: timestampMillis, toByteOffset: 16, as: Int64.self)
         if let key, keyLength > 0 { (entry + Self.headerSize).copyMemory(from: key, byteCount: keyLength) }
         if let headers { Self.encode(headers, at: entry + Self.headerSize + keyLength) }
         if let payload, length > 0 {
@@ -76,16 +80,24 @@ final class RescueBuffer {
         return true
     }
 
+    /// A kept message, as `replay` hands it over (pointers into the buffer, valid during the call).
+    struct Message {
+        var payload: UnsafeRawPointer
+        var length: Int
+        var key: UnsafeRawPointer
+        var keyLength: Int
+        var opaque: UnsafeMutableRawPointer?
+        /// The headers, encoded as kept (`decode` reads them).
+        var headers: UnsafeRawBufferPointer
+        /// The record timestamp it was produced with, epoch ms (-1: none known).
+        var timestampMillis: Int64
+    }
+
     /// Visits the kept messages in order, removing each one `body` accepts; stops
     /// at the first it refuses (which stays, with what follows). Returns true when
     /// the buffer is empty.
     @discardableResult
-    func replay(
-        _ body: (
-            _ payload: UnsafeRawPointer, _ length: Int, _ key: UnsafeRawPointer, _ keyLength: Int,
-            _ opaque: UnsafeMutableRawPointer?, _ headers: UnsafeRawBufferPointer
-        ) -> Bool
-    ) -> Bool {
+    func replay(_ body: (Message) -> Bool) -> Bool {
         while readChunk < chunks.count {
             if readOffset >= chunks[readChunk].used {
                 readChunk += 1
@@ -95,17 +107,19 @@ final class RescueBuffer {
             let entry = chunks[readChunk].base + readOffset
             let length = Int(entry.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
             let keyLength = Int(entry.loadUnaligned(fromByteOffset: 4, as: UInt16.self))
-            let opaque = UnsafeMutableRawPointer(
-                bitPattern: UInt(entry.loadUnaligned(fromByteOffset: 6, as: UInt64.self))
-            )
             let headersLength = Int(entry.loadUnaligned(fromByteOffset: 14, as: UInt16.self))
             let accepted = body(
-                UnsafeRawPointer(entry + Self.headerSize + keyLength + headersLength),
-                length,
-                UnsafeRawPointer(entry + Self.headerSize),
-                keyLength,
-                opaque,
-                UnsafeRawBufferPointer(start: entry + Self.headerSize + keyLength, count: headersLength)
+                Message(
+                    payload: UnsafeRawPointer(entry + Self.headerSize + keyLength + headersLength),
+                    length: length,
+                    key: UnsafeRawPointer(entry + Self.headerSize),
+                    keyLength: keyLength,
+                    opaque: UnsafeMutableRawPointer(
+                        bitPattern: UInt(entry.loadUnaligned(fromByteOffset: 6, as: UInt64.self))
+                    ),
+                    headers: UnsafeRawBufferPointer(start: entry + Self.headerSize + keyLength, count: headersLength),
+                    timestampMillis: entry.loadUnaligned(fromByteOffset: 16, as: Int64.self)
+                )
             )
             guard accepted else { return false }
             readOffset += Self.headerSize + keyLength + headersLength + length

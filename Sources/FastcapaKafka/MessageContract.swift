@@ -42,6 +42,9 @@ package enum MessageContract {
         max(Int64(truncatingIfNeeded: micros / 1000), 1)
     }
 
+    /// The record timestamp of a packet captured at `nanos` (epoch ns): the key's ms.
+    @inlinable package static func recordMillis(nanos: UInt64) -> Int64 { recordMillis(micros: nanos / 1000) }
+
     /// The capture time in the `length` bytes at `key`, or nil when they are
     /// not a key fastcapa wrote (not 8 bytes).
     @inlinable package static func micros(key: UnsafeRawPointer?, length: Int) -> UInt64? {

@@ -72,7 +72,7 @@ extension TransmitWorker {
                     hint: hint,
                     partition: named ? Int32(truncatingIfNeeded: hint % partitions) : -1,
                     timestampMillis: stampsCaptureTime
-                        ? MessageContract.recordMillis(micros: captureNanos / 1000) : burstMillis,
+                        ? MessageContract.recordMillis(nanos: captureNanos) : burstMillis,
                     captureNanos: captureNanos,
                     arguments: producevaArguments
                 )

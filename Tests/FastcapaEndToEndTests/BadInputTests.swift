@@ -53,7 +53,7 @@ extension EndToEnd {
                 eal: eal,
                 application: ["--headers", "port,vlan"],
                 status: 64,
-                mentions: ["'vlan' is not a header", "port, queue and probe"]
+                mentions: ["'vlan' is not a header", "port, queue, probe and time_ns"]
             ),
             Case(
                 name: "a header named twice",

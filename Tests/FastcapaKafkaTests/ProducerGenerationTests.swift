@@ -33,7 +33,8 @@ import Testing
         _ properties: KafkaProperties,
         topic: String = "pcap",
         counters: Counters,
-        reports: ProducerGeneration.ReportServing = .producer
+        reports: ProducerGeneration.ReportServing = .producer,
+        stampsCaptureTime: Bool = false
     ) throws -> ProducerGeneration {
         try ProducerGeneration(
             number: number,
@@ -42,7 +43,8 @@ import Testing
             clientID: "test-\(number)",
             deliveries: counters.pointer,
             partitioner: .hint,
-            reports: reports
+            reports: reports,
+            stampsCaptureTime: stampsCaptureTime
         )
     }
 
@@ -245,20 +247,26 @@ import Testing
     /// A generation given messages by `produce`, failed fatally, retired into a
     /// successor that then flushes: what a restart does.
     static func retiredAfterAFatalError(
+        stampsCaptureTime: Bool = false,
         _ produce: (ProducerGeneration) -> Void
     ) throws -> (EmbeddedBroker, ProducerGeneration.Retirement, Counters, Counters) {
         let broker = try EmbeddedBroker(topics: [("pcap", 1)])
         let properties = Self.properties(broker, [("enable.idempotence", "true"), ("linger.ms", "50")])
         let counters = Counters()
         let retired = Counters()
-        let first = try Self.generation(number: 1, properties, counters: counters)
+        let first = try Self.generation(number: 1, properties, counters: counters, stampsCaptureTime: stampsCaptureTime)
         produce(first)
         first.injectFatalError(reason: "test")
         Self.waitUntil({ first.isFatal }, poll: { first.endpoint.serveDeliveryReports() })
         #expect(first.isFatal)
         #expect(first.fatalError != nil)
 
-        let second = try Self.generation(number: 2, properties, counters: counters)
+        let second = try Self.generation(
+            number: 2,
+            properties,
+            counters: counters,
+            stampsCaptureTime: stampsCaptureTime
+        )
         let limit = ProducerGeneration.monotonicMillis() + 10_000
         let retirement = first.retire(to: second, countingInto: retired.pointer) { limit }
         #expect(retirement.lost == 0)
@@ -277,9 +285,10 @@ import Testing
         let captured = Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000
         let key = UnsafeMutablePointer<MessageContract.Key>.allocate(capacity: 1)
         defer { key.deallocate() }
-        let (broker, retirement, counters, retired) = try Self.retiredAfterAFatalError { first in
+        let (broker, retirement, counters, retired) = try Self.retiredAfterAFatalError(stampsCaptureTime: true) {
+            first in
             for index in 0..<200 {
-                key.pointee = MessageContract.key(micros: UInt64(index))
+                key.pointee = MessageContract.key(micros: UInt64(captured + Int64(index)) * 1000 + 999)
                 let text = Array("message \(index)".utf8)
                 let refusal = text.withUnsafeBytes { bytes in
                     first.endpoint.produce(
@@ -304,7 +313,7 @@ import Testing
         let deadline = Date().addingTimeInterval(10)
         while !reader.reachedEnd && Date() < deadline {
             guard let message = try reader.next(timeoutMs: 100) else { continue }
-            let index = Int(MessageContract.micros(key: message.key!)!)
+            let index = Int(MessageContract.micros(key: message.key!)! / 1000) - Int(captured)
             #expect(message.header("port") == "3")
             #expect(message.header("probe") == "tap-1")
             #expect(message.header("orig_len") == (index % 2 == 0 ? "\(1000 + index)" : nil), "message \(index)")

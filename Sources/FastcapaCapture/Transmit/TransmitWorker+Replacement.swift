@@ -49,7 +49,8 @@ extension TransmitWorker {
             clientID: "fastcapa-tx\(index)",
             deliveries: counters,
             partitioner: partitioning == .key ? .librdkafka : .hint,
-            reports: deliveryReports == .thread ? .thread : .producer
+            reports: deliveryReports == .thread ? .thread : .producer,
+            stampsCaptureTime: stampsCaptureTime
         )
     }
 

@@ -149,7 +149,8 @@ package final class TransmitWorker: @unchecked Sendable {
             clientID: "fastcapa-tx\(index)",
             deliveries: counters,
             partitioner: settings.partitioning == .key ? .librdkafka : .hint,
-            reports: settings.deliveryReports == .thread ? .thread : .producer
+            reports: settings.deliveryReports == .thread ? .thread : .producer,
+            stampsCaptureTime: settings.recordTime == .capture
         )
     }
 

@@ -42,8 +42,7 @@ extension ProducerGeneration {
                 key: report.key,
                 keyLength: report.key_len,
                 opaque: report._private,
-                headers: headers,
-                timestampMillis: rd_kafka_message_timestamp(message, nil)
+                headers: headers
             ) {
                 fastcapa_counter_add(&context.pointee.kept, 1)
                 return

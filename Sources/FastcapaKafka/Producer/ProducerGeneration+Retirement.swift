@@ -109,7 +109,7 @@ extension ProducerGeneration {
         let counters = context.pointee.deliveries!
         let emptied = rescue.replay { message in
             while true {
-                let status = Self.produceAgain(message, to: successor)
+                let status = Self.produceAgain(message, to: successor, stampsCaptureTime: stampsCaptureTime)
                 if status == RD_KAFKA_RESP_ERR_NO_ERROR {
                     fastcapa_counter_add(&counters.pointee.reproduced, 1)
                     return true
@@ -126,10 +126,16 @@ extension ProducerGeneration {
         return emptied
     }
 
-    /// Produces a rescued message to `producer` (copied), with the headers and the
-    /// record timestamp it had (off the lcores: building the headers allocates).
-    /// Returns why it was refused, or `RD_KAFKA_RESP_ERR_NO_ERROR`.
-    static func produceAgain(_ message: RescueBuffer.Message, to producer: KafkaProducer) -> rd_kafka_resp_err_t {
+    /// Produces a rescued message to `producer` (copied), with the headers it had
+    /// and, when record times are capture times, its capture time (the key's) as
+    /// its record timestamp; else librdkafka stamps it now, as it would any message
+    /// sent now (off the lcores: building the headers allocates). Returns why it
+    /// was refused, or `RD_KAFKA_RESP_ERR_NO_ERROR`.
+    static func produceAgain(
+        _ message: RescueBuffer.Message,
+        to producer: KafkaProducer,
+        stampsCaptureTime: Bool
+    ) -> rd_kafka_resp_err_t {
         var fields = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 7)
         fields[0].vtype = RD_KAFKA_VTYPE_RKT
         fields[0].u.rkt = producer.topic
@@ -141,9 +147,13 @@ extension ProducerGeneration {
         fields[3].u.mem = .init(ptr: UnsafeMutableRawPointer(mutating: message.key), size: message.keyLength)
         fields[4].vtype = RD_KAFKA_VTYPE_OPAQUE
         fields[4].u.ptr = message.opaque
-        // 0 lets librdkafka read its clock: a message whose time is unknown.
+        // 0: librdkafka reads its clock.
         fields[5].vtype = RD_KAFKA_VTYPE_TIMESTAMP
-        fields[5].u.i64 = max(message.timestampMillis, 0)
+        fields[5].u.i64 =
+            stampsCaptureTime
+            ? MessageContract.micros(key: message.key, length: message.keyLength).map {
+                MessageContract.recordMillis(micros: $0)
+            } ?? 0 : 0
         var list: OpaquePointer?
         if !message.headers.isEmpty {
             let headers = rd_kafka_headers_new(4)!

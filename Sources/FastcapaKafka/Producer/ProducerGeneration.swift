@@ -26,6 +26,9 @@ package final class ProducerGeneration: @unchecked Sendable {
     package private(set) var producer: KafkaProducer!
     package let context: UnsafeMutablePointer<fastcapa_producer_context>
     let rescue: RescueBuffer
+    /// Its messages' record timestamps are their capture times (`--record-time
+    /// capture`): what it hands a successor is stamped again from the key.
+    let stampsCaptureTime: Bool
     /// Serves the reports under `.thread` (paused until resumed).
     private(set) var reportThread: DeliveryReportThread?
 
@@ -40,9 +43,11 @@ package final class ProducerGeneration: @unchecked Sendable {
         clientID: String,
         deliveries: UnsafeMutablePointer<fastcapa_tx_counters>,
         partitioner: Partitioner,
-        reports: ReportServing
+        reports: ReportServing,
+        stampsCaptureTime: Bool = false
     ) throws {
         self.number = number
+        self.stampsCaptureTime = stampsCaptureTime
         var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, 64, MemoryLayout<fastcapa_producer_context>.stride) == 0, let raw else {
             throw KafkaError(message: "out of memory for a producer context")

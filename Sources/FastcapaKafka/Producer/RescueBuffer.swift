@@ -9,11 +9,11 @@ import Glibc
 /// The retiring thread replays them, first in, first out, after the RCU grace period.
 ///
 /// Layout of an entry: payload length (4 bytes), key length (2), opaque (8),
-/// headers length (2), record timestamp (8), key, headers, payload. Headers (the
-/// message contract's `orig_len`, `port`, `queue`, `probe`, `time_ns`) are kept as
-/// name length (1), name, value length (2), value: a message produced again
-/// carries them too, and its record timestamp (`--record-time capture`: the
-/// capture time, which a successor must not replace by its own clock).
+/// headers length (2), key, headers, payload. Headers (the message contract's
+/// `orig_len`, `port`, `queue`, `probe`, `time_ns`) are kept as name length (1),
+/// name, value length (2), value: a message produced again carries them too.
+/// Its record timestamp is not kept: librdkafka reports none for a failed
+/// message, and under `--record-time capture` the key gives it again.
 final class RescueBuffer {
     private struct Chunk {
         let base: UnsafeMutableRawPointer
@@ -38,7 +38,7 @@ final class RescueBuffer {
         for chunk in chunks { chunk.base.deallocate() }
     }
 
-    static let headerSize = 24
+    static let headerSize = 16
 
     var isEmpty: Bool { count == 0 }
 
@@ -49,8 +49,7 @@ final class RescueBuffer {
         key: UnsafeRawPointer?,
         keyLength: Int,
         opaque: UnsafeMutableRawPointer?,
-        headers: OpaquePointer? = nil,
-        timestampMillis: Int64 = -1
+        headers: OpaquePointer? = nil
     ) -> Bool {
         let headersLength = Self.encodedLength(headers)
         let size = Self.headerSize + keyLength + headersLength + length
@@ -69,7 +68,6 @@ final class RescueBuffer {
         entry.storeBytes(of: UInt16(keyLength), toByteOffset: 4, as: UInt16.self)
         entry.storeBytes(of: UInt64(UInt(bitPattern: opaque)), toByteOffset: 6, as: UInt64.self)
         entry.storeBytes(of: UInt16(headersLength), toByteOffset: 14, as: UInt16.self)
-        entry.storeBytes(of: timestampMillis, toByteOffset: 16, as: Int64.self)
         if let key, keyLength > 0 { (entry + Self.headerSize).copyMemory(from: key, byteCount: keyLength) }
         if let headers { Self.encode(headers, at: entry + Self.headerSize + keyLength) }
         if let payload, length > 0 {
@@ -89,8 +87,6 @@ final class RescueBuffer {
         var opaque: UnsafeMutableRawPointer?
         /// The headers, encoded as kept (`decode` reads them).
         var headers: UnsafeRawBufferPointer
-        /// The record timestamp it was produced with, epoch ms (-1: none known).
-        var timestampMillis: Int64
     }
 
     /// Visits the kept messages in order, removing each one `body` accepts; stops
@@ -117,8 +113,7 @@ final class RescueBuffer {
                     opaque: UnsafeMutableRawPointer(
                         bitPattern: UInt(entry.loadUnaligned(fromByteOffset: 6, as: UInt64.self))
                     ),
-                    headers: UnsafeRawBufferPointer(start: entry + Self.headerSize + keyLength, count: headersLength),
-                    timestampMillis: entry.loadUnaligned(fromByteOffset: 16, as: Int64.self)
+                    headers: UnsafeRawBufferPointer(start: entry + Self.headerSize + keyLength, count: headersLength)
                 )
             )
             guard accepted else { return false }

@@ -49,6 +49,8 @@ package struct CaptureClock<Source: CaptureTimeSource> {
     /// Ticks in `syncIntervalNanos` and in `rateIntervalNanos`, at the nominal rate.
     private let syncTicks: UInt64
     private let rateTicks: UInt64
+    /// The widest the counter's reads around a system-clock read may be apart (`bracketNanos`).
+    private let bracketTicks: UInt64
     /// The last comparison with the system clock: ticks and its time then.
     private var anchorTicks: UInt64 = 0
     private var anchorNanos: UInt64 = 0
@@ -64,6 +66,11 @@ package struct CaptureClock<Source: CaptureTimeSource> {
     package static var syncIntervalNanos: UInt64 { 1_000_000 }
     /// The shortest interval over which the counter's rate is measured.
     package static var rateIntervalNanos: UInt64 { 1_000_000_000 }
+    /// Counter reads further apart than this around a read of the system clock
+    /// mean the thread was descheduled in between: the pair is read again.
+    package static var bracketNanos: UInt64 { 20_000 }
+    /// At most this many pairs per comparison.
+    package static var maxBracketReads: Int { 4 }
     /// A measured rate further than this from the nominal one (1 %) is not
     /// the counter's: the system clock was stepped meanwhile.
     package static var maxRateErrorPpm: UInt64 { 10_000 }
@@ -75,6 +82,7 @@ package struct CaptureClock<Source: CaptureTimeSource> {
         rateQ32 = nominalQ32
         syncTicks = max(hz / (1_000_000_000 / Self.syncIntervalNanos), 1)
         rateTicks = max(hz / (1_000_000_000 / Self.rateIntervalNanos), 1)
+        bracketTicks = max(hz / (1_000_000_000 / Self.bracketNanos), 1)
         let ticks = self.source.ticks()
         let wall = self.source.wallNanos()
         anchorTicks = ticks
@@ -110,7 +118,21 @@ package struct CaptureClock<Source: CaptureTimeSource> {
     /// once a long enough interval has passed. Returns the system clock.
     @inline(never)
     private mutating func compare(at ticks: UInt64) -> UInt64 {
-        let wall = source.wallNanos()
+        // The counter read on both sides of the system clock: a thread descheduled
+        // between the two reads would pair the counter with a time read long after
+        // it and run ahead by the gap, so a wide bracket is read again.
+        var before = ticks
+        var wall = source.wallNanos()
+        var after = source.ticks()
+        var tries = 1
+        while after &- before > bracketTicks && tries < Self.maxBracketReads {
+            before = after
+            wall = source.wallNanos()
+            after = source.ticks()
+            tries += 1
+        }
+        // Still wide: the earlier read, which can only put the clock ahead (keys late), never behind.
+        let ticks = after &- before > bracketTicks ? before : before &+ (after &- before) / 2
         anchorTicks = ticks
         anchorNanos = wall
         let interval = ticks &- rateBaseTicks

@@ -94,7 +94,13 @@ package enum ClusterCheck {
         let error = rd_kafka_metadata(handle, 0, topicHandle, &metadata, timeoutMs)
         let milliseconds = Int((DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
-            _ = rd_kafka_poll(handle, 100)  // serves the error callbacks queued meanwhile
+            // Serves the error callbacks queued meanwhile. On a loaded host the broker thread's
+            // report may come after the request gave up: wait a little for one that says why.
+            let deadline = DispatchTime.now().uptimeNanoseconds + 1_000_000_000
+            repeat {
+                _ = rd_kafka_poll(handle, 100)
+            } while !errors.entries.withLock({ $0.contains { !$0.reason.contains("brokers are down") } })
+                && DispatchTime.now().uptimeNanoseconds < deadline
             return .failure(failure(error, reported: errors.entries.withLock { $0 }))
         }
         defer { rd_kafka_metadata_destroy(metadata) }

@@ -114,12 +114,22 @@ import Testing
     ])
     func badConfigFilesSayWhereAndWhat(_ text: String, _ mention: String) throws {
         let path = try Self.file(text)
-        do {
-            _ = try CaptureOptions.parse(["--config", path]).resolve()
-            Issue.record("accepted: \(text)")
-        } catch {
-            #expect("\(error)".contains(mention), "\(error)")
-            #expect("\(error)".contains(path) || "\(error)".contains("no.such.property"), "names the file: \(error)")
+        // The capture, and consume and watermarks reading the capture's file, refuse it alike.
+        let resolvers: [() throws -> Void] = [
+            { _ = try CaptureOptions.parse(["--config", path]).resolve() },
+            { _ = try KafkaClientOptions.parse(["--config", path]).resolve() },
+        ]
+        for resolve in resolvers {
+            do {
+                try resolve()
+                Issue.record("accepted: \(text)")
+            } catch {
+                #expect("\(error)".contains(mention), "\(error)")
+                #expect(
+                    "\(error)".contains(path) || "\(error)".contains("no.such.property"),
+                    "names the file: \(error)"
+                )
+            }
         }
     }
 
@@ -156,6 +166,87 @@ import Testing
         #expect(throws: SettingError.self) { try CaptureOptions.parse(["--config", path]).resolve() }
         do { _ = try CaptureOptions.parse(["--config", path]).resolve() } catch {
             #expect("\(error)".contains("\(path):4"), "\(error)")
+        }
+        // consume and watermarks name the line too, a kafka: property's included.
+        let property = try Self.file("kafka:\n  bootstrap.servers: k1:9092\n  no.such.property: 1\n")
+        for (file, line) in [(path, 4), (property, 3)] {
+            do {
+                _ = try KafkaClientOptions.parse(["--config", file, "-b", "k1:9092"]).resolve()
+                Issue.record("accepted: \(file)")
+            } catch {
+                #expect("\(error)".contains("\(file):\(line)"), "\(error)")
+            }
+        }
+    }
+}
+
+/// `consume` and `watermarks` take the capture's own config file (`KafkaClientOptions`): layered as
+/// the capture layers it, with what only a producer uses left out by librdkafka's property table.
+@Suite struct ConsumerConfigurationTests {
+    /// A capture's config file: its own keys, a `kafka:` map with producer-only properties and
+    /// consumer ones, a `kafka-topic:` map with a producer-only topic property.
+    static let captureConfig = """
+        topic: probe-a
+        rx-burst: 64
+        tx-workers: 2
+        headers: port,queue
+        kafka:
+          bootstrap.servers: k1:9092
+          linger.ms: 20
+          queue.buffering.max.messages: 500000
+          compression.codec: lz4
+          request.required.acks: 1
+          socket.timeout.ms: 45000
+          client.id: probe-a
+        kafka-topic:
+          message.timeout.ms: 30000
+
+        """
+
+    @Test func aCapturesConfigFileIsUsedAsIsWithProducerOnlyPropertiesLeftOut() throws {
+        let path = try ConfigurationTests.file(Self.captureConfig)
+        let resolved = try KafkaClientOptions.parse(["--config", path]).resolve(environment: [:])
+        #expect(resolved.topic == "probe-a")
+        let kept = Set(resolved.kafka.global.map(\.key))
+        #expect(kept == ["bootstrap.servers", "socket.timeout.ms", "client.id"], "\(kept)")
+        #expect(resolved.kafka.topic.isEmpty, "\(resolved.kafka.topic)")
+        #expect(
+            resolved.leftOut == [
+                "linger.ms", "queue.buffering.max.messages", "compression.codec", "request.required.acks",
+                "topic.message.timeout.ms",
+            ],
+            "\(resolved.leftOut)"
+        )
+        #expect(resolved.producer.globalValue("linger.ms") == "20", "a producer (limit) keeps every property")
+        // One line says what was left out.
+        let lines = resolved.notices.filter { $0.contains("producer-only") }
+        #expect(lines.count == 1, "\(resolved.notices)")
+        #expect(lines.first?.contains("5 producer-only properties") == true, "\(lines)")
+        #expect(lines.first?.contains("linger.ms, queue.buffering.max.messages") == true, "\(lines)")
+        #expect(lines.allSatisfy { !$0.contains("\n") })
+        // Layering as the capture's: -X wins over the file, and the file's kept properties are librdkafka's.
+        let layered = try KafkaClientOptions.parse(["--config", path, "-X", "socket.timeout.ms=1000", "-b", "k2:9092"])
+            .resolve(environment: [:])
+        #expect(layered.kafka.globalValue("socket.timeout.ms") == "1000")
+        #expect(layered.kafka.globalValue("bootstrap.servers") == "k2:9092")
+        try KafkaConfiguration.validate(resolved.kafka)
+        // Nothing to leave out: no line.
+        let consumerOnly = try ConfigurationTests.file("kafka:\n  bootstrap.servers: k1:9092\n")
+        let plain = try KafkaClientOptions.parse(["--config", consumerOnly]).resolve(environment: [:])
+        #expect(plain.leftOut.isEmpty && plain.notices.isEmpty, "\(plain.notices)")
+    }
+
+    /// The producer-only names are librdkafka's (its table's `P` rows, global and topic), not a list of ours:
+    /// producer properties are among them, consumer and shared ones are not, and each is left out of a consumer.
+    @Test func producerOnlyIsLibrdkafkasOwnTable() throws {
+        let (global, topic) = KafkaConfiguration.producerOnly
+        #expect(global.isSuperset(of: ["linger.ms", "queue.buffering.max.ms", "queue.buffering.max.messages"]))
+        #expect(topic.isSuperset(of: ["request.required.acks", "acks", "message.timeout.ms", "partitioner"]))
+        #expect(global.isDisjoint(with: ["bootstrap.servers", "group.id", "auto.offset.reset", "client.id"]))
+        #expect(topic.isDisjoint(with: ["auto.offset.reset"]))
+        for key in global {
+            let value = KafkaProperties(global: [.init(key: key, value: "", origin: "test")])
+            #expect(KafkaConfiguration.forConsumer(value).leftOut == [key])
         }
     }
 }

@@ -172,6 +172,38 @@ import Testing
         } catch {
             #expect("\(error)".contains("credentials-directory: '/nonexistent' is not a folder"), "\(error)")
         }
+        // --print-config: the same file either way, the secret redacted.
+        #expect(shell.yaml() == service.yaml())
+        #expect(!shell.yaml().contains("s3cret") && shell.yaml().contains("\"sasl.password\": \"[redacted]\""))
+    }
+
+    /// A credential the folder lacks, or cannot give as text, is refused naming the folder and what
+    /// gave it (the option or systemd's variable), with the fix.
+    @Test func aCredentialTheFolderCannotGiveNamesTheFolderAndTheOption() throws {
+        let folder = TestFiles.temporaryDirectory()
+        try FileManager.default.createDirectory(
+            at: folder.appendingPathComponent("a-folder"),
+            withIntermediateDirectories: true
+        )
+        try Data([0x73, 0x00, 0xff]).write(to: folder.appendingPathComponent("binary"))
+        for (name, problem) in [("missing", "does not exist"), ("a-folder", "is a directory"), ("binary", "not UTF-8")]
+        {
+            let arguments = ["-X", "sasl.password=@\(name)"]
+            for (options, environment, source) in [
+                (arguments + ["--credentials-directory", folder.path], [:], "--credentials-directory"),
+                (arguments, ["CREDENTIALS_DIRECTORY": folder.path], "$CREDENTIALS_DIRECTORY"),
+            ] {
+                do {
+                    _ = try CaptureOptions.parse(options).resolve(environment: environment)
+                    Issue.record("@\(name) accepted")
+                } catch {
+                    let text = "\(error)"
+                    #expect(text.contains("sasl.password (from -X)") && text.contains(problem), "\(text)")
+                    #expect(text.contains("credentials folder '\(folder.path)' (\(source))"), "\(text)")
+                    #expect(text.contains("--credentials-directory DIR"), "\(text)")
+                }
+            }
+        }
     }
 
     /// Configs/tls-sasl.yaml, Operations.md's worked example, loads with its

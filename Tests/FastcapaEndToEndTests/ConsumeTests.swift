@@ -259,7 +259,8 @@ extension EndToEnd {
         /// `consume` and `watermarks` read the capture's own config file for their Kafka
         /// settings (the `kafka:` map, `@NAME` secrets through `--credentials-directory`, the topic),
         /// leave its producer-only properties out instead of passing them to a consumer (librdkafka
-        /// would warn about each), and refuse a topic per port without `-t`.
+        /// would warn about each) and say so in one line, refuse a topic per port without `-t`, a
+        /// credential missing from the folder (naming the folder and the option) and a bad line.
         @Test func consumeAndWatermarksReadTheCapturesConfigFile() throws {
             let records = SyntheticCaptures.protocolMix(count: 400, seed: 24)
             let directory = TestFiles.temporaryDirectory()
@@ -273,12 +274,17 @@ extension EndToEnd {
                 """
                 topic: secured
                 stats-interval: 0
+                rx-burst: 64
+                headers: port,queue
                 kafka:
                   bootstrap.servers: \(broker.address)
                   linger.ms: 5
+                  queue.buffering.max.messages: 200000
                   compression.codec: lz4
                   enable.idempotence: true
                   ssl.key.password: "@kafka-key-password"
+                kafka-topic:
+                  request.required.acks: -1
 
                 """.utf8
             ).write(to: config)
@@ -299,6 +305,10 @@ extension EndToEnd {
             )
             #expect(consumed.status == 0, "\(consumed.stderr)")
             #expect(!consumed.stderr.contains("producer property"), "\(consumed.stderr)")
+            let leftOut =
+                "fastcapa consume: left out 5 producer-only properties a consumer does not use (librdkafka's property table): linger.ms, queue.buffering.max.messages, compression.codec, enable.idempotence, topic.request.required.acks\n"
+            #expect(consumed.stderr.components(separatedBy: "producer-only").count == 2, "\(consumed.stderr)")
+            #expect(consumed.stderr.contains(leftOut), "\(consumed.stderr)")
             let back = try PcapFile(bytes: [UInt8](Data(contentsOf: URL(fileURLWithPath: output)))).records
             #expect(back.count == records.count)
             #expect(Set(back.map(\.data)) == Set(records.map(\.data)))
@@ -309,6 +319,32 @@ extension EndToEnd {
             )
             #expect(watermarks.status == 0, "\(watermarks.stderr)")
             #expect(watermarks.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "\(records.count)")
+            #expect(!watermarks.stderr.contains("producer property"), "\(watermarks.stderr)")
+            #expect(watermarks.stderr.contains("fastcapa watermarks: left out 5 producer-only"), "\(watermarks.stderr)")
+
+            // A folder without the credential: the refusal names the folder and the option.
+            let empty = directory.appendingPathComponent("empty")
+            try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+            let missing = try Harness.run(
+                Harness.binary,
+                ["watermarks", "--config", config.path, "--credentials-directory", empty.path]
+            )
+            #expect(missing.status == 64, "\(missing.stderr)")
+            #expect(
+                missing.stderr.contains("credentials folder '\(empty.path)' (--credentials-directory)"),
+                "\(missing.stderr)"
+            )
+
+            // A bad line in the file: refused, the line named.
+            let bad = directory.appendingPathComponent("bad.yaml")
+            try Data("topic: secured\nrx-burst: 0\nkafka:\n  bootstrap.servers: \(broker.address)\n".utf8).write(
+                to: bad
+            )
+            for command in ["consume", "watermarks"] {
+                let refused = try Harness.run(Harness.binary, [command, "--config", bad.path])
+                #expect(refused.status == 64, "\(refused.stderr)")
+                #expect(refused.stderr.contains("\(bad.path):2"), "\(refused.stderr)")
+            }
 
             // The secret is the service's credential: without the folder, the refusal names the option.
             let noCredentials = try Harness.run(Harness.binary, ["consume", "--config", config.path, "-n", "1"])

@@ -159,7 +159,7 @@ struct ConsumeCommand: ParsableCommand {
     /// The Kafka properties and the topic, from `--config`, `-c`, `-X` and `-b`.
     func kafkaProperties() throws -> (kafka: KafkaProperties, topic: String) {
         let resolved = try kafkaOptions.resolve()
-        for warning in resolved.warnings { LogOutput.writeToStandardError("fastcapa consume: \(warning)\n") }
+        resolved.report(command: "consume")
         return (resolved.kafka, try kafkaOptions.topic(given: topic, resolved: resolved))
     }
 

@@ -13,6 +13,7 @@ struct WatermarksCommand: ParsableCommand {
 
     func run() throws {
         let resolved = try kafkaOptions.resolve()
+        resolved.report(command: "watermarks")
         let topic = try kafkaOptions.topic(given: topic, resolved: resolved)
         print(try KafkaBenchmarkTools.highWatermarks(properties: resolved.kafka, topic: topic))
     }

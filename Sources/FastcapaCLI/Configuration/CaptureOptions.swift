@@ -402,7 +402,12 @@ package struct CaptureOptions: ParsableArguments {
         if let file { resolved.kafka.merge(file.kafka) }
         resolved.kafka.merge(try connection.dashXProperties())
         try resolved.readFilterFile()
-        resolved.kafka = try ValueReferences.resolvingSecrets(resolved.kafka, environment: environment)
+        resolved.kafka = try ValueReferences.resolvingSecrets(
+            resolved.kafka,
+            environment: environment,
+            credentialsFrom: connection.credentialsDirectory == nil
+                ? CredentialsDirectory.systemdVariable : CredentialsDirectory.option
+        )
         try resolved.validate()
         return resolved
     }

@@ -27,6 +27,23 @@ struct KafkaClientOptions: ParsableArguments {
         /// Port 0's topic, when the config file's is a topic per port (`pcap-{port}`).
         var topicTemplate: String?
         var warnings: [String]
+        /// The producer-only properties left out of `kafka` (`topic.KEY` for a topic property).
+        var leftOut: [String]
+
+        /// The warnings and, in one line, what was left out: to standard error, each line
+        /// prefixed with the command (`fastcapa consume: `).
+        var notices: [String] {
+            guard !leftOut.isEmpty else { return warnings }
+            let count = leftOut.count == 1 ? "1 producer-only property" : "\(leftOut.count) producer-only properties"
+            return warnings + [
+                "left out \(count) a consumer does not use (librdkafka's property table): \(leftOut.joined(separator: ", "))"
+            ]
+        }
+
+        /// Writes the notices to standard error.
+        func report(command: String) {
+            for notice in notices { LogOutput.writeToStandardError("fastcapa \(command): \(notice)\n") }
+        }
     }
 
     /// The properties, resolved as the capture resolves its own.
@@ -48,7 +65,7 @@ struct KafkaClientOptions: ParsableArguments {
                 "no broker to \(use). Give -b HOST:PORT, --config FILE (bootstrap.servers under its kafka: map), -c FILE or -X bootstrap.servers=HOST:PORT."
             )
         }
-        let (kafka, _) = KafkaConfiguration.forConsumer(resolved.kafka)
+        let (kafka, leftOut) = KafkaConfiguration.forConsumer(resolved.kafka)
         let topic = resolved.settings.topic
         // A topic per port (`pcap-{port}`): which one to read is the caller's to say.
         let template = resolved.settings.topic(forPort: 0) != topic
@@ -57,7 +74,8 @@ struct KafkaClientOptions: ParsableArguments {
             producer: resolved.kafka,
             topic: connection.config != nil && !template ? topic : nil,
             topicTemplate: connection.config != nil && template ? resolved.settings.topic(forPort: 0) : nil,
-            warnings: resolved.warnings
+            warnings: resolved.warnings,
+            leftOut: leftOut
         )
     }
 

@@ -58,17 +58,26 @@ enum ValueReferences {
     }
 
     /// A secret property's value: the file or credential it names, or itself.
+    /// - Parameter credentialsFrom: what gave `$CREDENTIALS_DIRECTORY`, for a refusal.
     static func resolveSecret(
         _ entry: KafkaProperties.Entry,
-        environment: [String: String]
+        environment: [String: String],
+        credentialsFrom: String = CredentialsDirectory.systemdVariable
     ) throws -> String {
         let value = entry.value
         guard KafkaProperties.isSensitive(entry.key), value.hasPrefix("@") else { return value }
         if value.hasPrefix("@@") { return String(value.dropFirst()) }
         let reference = String(value.dropFirst())
         let path: String
+        let text: String
         if reference.contains("/") {
             path = reference
+            text = try CaptureOptions.readTextFile(
+                path,
+                what: "\(entry.key) (from \(entry.origin)): the secret file",
+                kind: "text",
+                missingFix: "Give the file holding the secret as @/path (a literal '@' is written '@@')."
+            )
         } else {
             guard let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty else {
                 throw SettingError(
@@ -76,13 +85,20 @@ enum ValueReferences {
                 )
             }
             path = "\(directory)/\(reference)"
+            do {
+                text = try CaptureOptions.readTextFile(
+                    path,
+                    what: "\(entry.key) (from \(entry.origin)): the credential file",
+                    kind: "text",
+                    missingFix: ""
+                )
+            } catch let error as SettingError {
+                // Which folder was read, and what gave it: the fix is there or in the option.
+                throw SettingError(
+                    "\(error.message.trimmingCharacters(in: .whitespaces)) '@\(reference)' is read from the credentials folder '\(directory)' (\(credentialsFrom)). Put the secret in \(path), readable by this user, or give the folder that holds it (the one the unit's LoadCredential=\(reference):PATH line reads): --credentials-directory DIR."
+                )
+            }
         }
-        let text = try CaptureOptions.readTextFile(
-            path,
-            what: "\(entry.key) (from \(entry.origin)): the secret file",
-            kind: "text",
-            missingFix: "Give the file holding the secret as @/path (a literal '@' is written '@@')."
-        )
         // One trailing newline is the file's, not the secret's (echo, editors).
         var secret = Substring(text)
         if secret.hasSuffix("\r\n") {
@@ -101,12 +117,13 @@ enum ValueReferences {
     /// Every secret property resolved (`@/path`, `@NAME`), keeping its origin.
     static func resolvingSecrets(
         _ properties: KafkaProperties,
-        environment: [String: String]
+        environment: [String: String],
+        credentialsFrom: String = CredentialsDirectory.systemdVariable
     ) throws -> KafkaProperties {
         func resolve(_ entries: [KafkaProperties.Entry]) throws -> [KafkaProperties.Entry] {
             try entries.map { entry in
                 var entry = entry
-                entry.value = try resolveSecret(entry, environment: environment)
+                entry.value = try resolveSecret(entry, environment: environment, credentialsFrom: credentialsFrom)
                 return entry
             }
         }
@@ -138,6 +155,11 @@ extension Unicode.Scalar {
 /// `--credentials-directory DIR`: the folder `@NAME` secrets are read from when systemd did not
 /// give one (`$CREDENTIALS_DIRECTORY`), so that a shell sees what the service sees.
 enum CredentialsDirectory {
+    /// Where systemd gives the folder (`LoadCredential=`).
+    static let systemdVariable = "$CREDENTIALS_DIRECTORY"
+    /// Where a shell gives it.
+    static let option = "--credentials-directory"
+
     /// `environment` with `$CREDENTIALS_DIRECTORY` set to `directory` (checked), or as it is.
     static func environment(_ environment: [String: String], directory: String?) throws -> [String: String] {
         guard let directory else { return environment }

@@ -80,37 +80,49 @@ package enum KafkaConfiguration {
         }
     }
 
-    /// The global properties this librdkafka applies to producers only (its own table's `P`
-    /// rows, aliases included), read once from `rd_kafka_conf_properties_show`.
-    package static let producerOnlyProperties: Set<String> = {
+    /// The properties this librdkafka applies to producers only (its own table's `P` rows,
+    /// aliases included), global and topic, read once from `rd_kafka_conf_properties_show`.
+    package static let producerOnly: (global: Set<String>, topic: Set<String>) = {
         var buffer: UnsafeMutablePointer<CChar>?
         var size = 0
-        guard let stream = open_memstream(&buffer, &size) else { return [] }
+        guard let stream = open_memstream(&buffer, &size) else { return ([], []) }
         rd_kafka_conf_properties_show(stream)
         fclose(stream)
         defer { free(buffer) }
-        guard let buffer else { return [] }
-        var names: Set<String> = []
+        guard let buffer else { return ([], []) }
+        var global: Set<String> = []
+        var topic: Set<String> = []
+        var inTopicTable = false
         // Rows are `name | C/P | range | default | importance | description`; the topic table
-        // follows the global one, so only the rows before its heading count.
+        // follows the global one, under its own heading.
         for line in String(cString: buffer).split(separator: "\n") {
-            if line.hasPrefix("## Topic") { break }
+            if line.hasPrefix("## Topic") { inTopicTable = true }
             let columns = line.split(separator: "|", omittingEmptySubsequences: false)
-            guard columns.count > 2 else { continue }
-            if columns[1].trimmingCharacters(in: .whitespaces) == "P" {
-                names.insert(columns[0].trimmingCharacters(in: .whitespaces))
-            }
+            guard columns.count > 2, columns[1].trimmingCharacters(in: .whitespaces) == "P" else { continue }
+            let name = columns[0].trimmingCharacters(in: .whitespaces)
+            if inTopicTable { topic.insert(name) } else { global.insert(name) }
         }
-        return names
+        return (global, topic)
     }()
 
-    /// `properties` for a consumer: the producer-only global properties (a capture config's
-    /// `linger.ms`, `compression.codec`, `enable.idempotence`, …) left out, since librdkafka
-    /// would warn about each, and the names of those left out.
+    /// `properties` for a consumer: the producer-only properties (a capture config's `linger.ms`,
+    /// `compression.codec`, `enable.idempotence`, a topic's `request.required.acks`, …) left out,
+    /// since librdkafka would warn about each, and the names of those left out (`topic.KEY` for a
+    /// topic property). A topic property given among the global ones (librdkafka sends it to the
+    /// default topic configuration) is judged by the topic table.
     package static func forConsumer(_ properties: KafkaProperties) -> (KafkaProperties, leftOut: [String]) {
+        let globalProducerOnly = producerOnly.global.union(producerOnly.topic)
         var kept = properties
-        kept.global = properties.global.filter { !producerOnlyProperties.contains($0.key) }
-        let leftOut = properties.global.map(\.key).filter { producerOnlyProperties.contains($0) }
+        kept.global = properties.global.filter { !globalProducerOnly.contains($0.key) }
+        kept.topic = properties.topic.filter { !producerOnly.topic.contains($0.key) }
+        var leftOut: [String] = []
+        for key in properties.global.map(\.key) where globalProducerOnly.contains(key) && !leftOut.contains(key) {
+            leftOut.append(key)
+        }
+        for key in properties.topic.map(\.key)
+        where producerOnly.topic.contains(key) && !leftOut.contains("topic.\(key)") {
+            leftOut.append("topic.\(key)")
+        }
         return (kept, leftOut)
     }
 

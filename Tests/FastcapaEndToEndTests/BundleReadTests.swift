@@ -111,8 +111,12 @@ extension EndToEnd {
         static func write(_ records: [PcapRecord], sizes: [Int], to broker: Harness.Broker) throws -> Int {
             let writer = try TopicWriter(address: broker.address)
             var messages = 0
-            for partition in [0, 1] {
-                var rest = records.enumerated().filter { $0.offset % 2 == partition }.map(\.element)[...]
+            // A bundle spans at most its linger: none spans the minute between the halves.
+            let halves = [records[..<(records.count / 2)], records[(records.count / 2)...]]
+            for (partition, half) in [0, 1].flatMap({ partition in halves.map { (partition, $0) } }) {
+                var rest = half.enumerated().filter { ($0.offset + half.startIndex) % 2 == partition }.map(\.element)[
+                    ...
+                ]
                 var turn = 0
                 while !rest.isEmpty {
                     let size = sizes[turn % sizes.count]

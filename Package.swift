@@ -163,7 +163,9 @@ let package = Package(
         ),
         .testTarget(
             name: "FastcapaKafkaTests",
-            dependencies: ["FastcapaKafka", "FastcapaKafkaTools", "CFastcapaShared", "CRdKafka", "FastcapaTestSupport"],
+            dependencies: [
+                "FastcapaKafka", "FastcapaKafkaTools", "CFastcapaShared", "CRdKafka", "FastcapaTestSupport", "PcapFormat",
+            ],
             swiftSettings: strict
         ),
         .testTarget(
@@ -189,7 +191,7 @@ let package = Package(
         // Captures run as child processes (rte_eal_init works once per process).
         .testTarget(
             name: "FastcapaEndToEndTests",
-            dependencies: ["PcapFormat", "FastcapaKafka", "FastcapaCapture", "FastcapaTestSupport"],
+            dependencies: ["PcapFormat", "FastcapaKafka", "FastcapaCapture", "FastcapaTestSupport", "CRdKafka"],
             exclude: [
                 "Support/alloc_counter.c", "Support/call_threads.c", "Support/heap_sampler.c", "Support/tsan_threads.c",
                 "Support/deny_write_execute.c", "Support/create_topic.c",

@@ -220,12 +220,18 @@ struct ConsumeCommand: ParsableCommand {
         reading: while !window.isComplete {
             if interruption.received != 0 { break reading }
             if let message = try reader.next(timeoutMs: 200) {
-                let packet = try ConsumedPacket(message, topic: topic)
+                // A bundle's packets one by one, as if each were a message: the window, the filter and
+                // the merge see packets.
+                let (packets, bundle) = try ConsumedPacket.packets(of: message, topic: topic)
+                if bundle { progress.bundleRead(packets: packets.count) }
                 progress.read(written: window.written)
-                let action = window.messageRead(packet, key: packet.micros, partition: message.partition, at: .now) {
-                    filter?.matches($0.frame, originalLength: $0.originalLength) ?? true
+                for packet in packets {
+                    let action = window.messageRead(packet, key: packet.micros, partition: message.partition, at: .now)
+                    {
+                        filter?.matches($0.frame, originalLength: $0.originalLength) ?? true
+                    }
+                    if case .pause(let partition) = action { reader.pause(partition) }
                 }
-                if case .pause(let partition) = action { reader.pause(partition) }
                 try window.write { try sink.write($0) }
             } else {
                 switch window.pollReturnedNothing(partitionsAtEnd: reader.partitionsAtEnd, at: .now) {

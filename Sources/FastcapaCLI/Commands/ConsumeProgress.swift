@@ -10,6 +10,9 @@ struct ConsumeProgress {
     private let started = Date()
     private var lastShown = Date.distantPast
     private var read = 0
+    /// Bundles read, and the packets they held.
+    private var bundles = 0
+    private var bundledPackets = 0
 
     init(enabled: Bool, reader: KafkaTopicReader) {
         self.enabled = enabled
@@ -21,6 +24,12 @@ struct ConsumeProgress {
         guard enabled else { return }
         read += 1
         tick(written: written)
+    }
+
+    /// The message read was a bundle of `packets`.
+    mutating func bundleRead(packets: Int) {
+        bundles += 1
+        bundledPackets += packets
     }
 
     /// A poll came back empty: the line still moves.
@@ -52,12 +61,13 @@ struct ConsumeProgress {
         // The offsets of the first 8 partitions: a topic of 100 would fill the screen.
         var starts = reader.partitions.prefix(8).map { "\($0):\(reader.startOffsets[$0] ?? 0)" }.joined(separator: " ")
         if reader.partitions.count > 8 { starts += " (and \(reader.partitions.count - 8) more partitions)" }
+        let bundleCount = bundles > 0 ? " (\(bundles) of them bundles of \(bundledPackets) packets)" : ""
         let seek =
             reader.seekProbes > 0
             ? "; seek: \(reader.seekProbes) fetches in \(reader.seekRounds) rounds (\(String(format: "%.2f", reader.seekSeconds)) s, \(Self.describe(reader.seekGuess))), started at offsets \(starts)"
             : ""
         LogOutput.writeToStandardError(
-            "consume: \(written) packets written of \(reader.messagesRead) messages read\(seek)\n"
+            "consume: \(written) packets written of \(reader.messagesRead) messages read\(bundleCount)\(seek)\n"
         )
     }
 

@@ -44,6 +44,50 @@ struct ConsumedPacket {
         offset = message.offset
     }
 
+    /// A packet of a bundle (`MessageContract.Bundle`): its own capture time and
+    /// lengths, the bundle's `probe` and `port` headers.
+    init(_ packet: MessageContract.Bundle.Packet, of message: KafkaTopicReader.Message) {
+        micros = packet.micros
+        nanos = nil
+        frame = packet.frame
+        originalLength = packet.originalLength
+        probe = message.header(MessageContract.Header.probe.name)
+        port = message.header(MessageContract.Header.port.name)
+        partition = message.partition
+        offset = message.offset
+    }
+
+    /// The packets of `message`: its bundle's (`fastcapa.format` marks one), in
+    /// receive order, or the one packet a message without the marker holds.
+    /// Throws when the key is not a capture time or the bundle is malformed.
+    static func packets(
+        of message: KafkaTopicReader.Message,
+        topic: String
+    ) throws -> (packets: [ConsumedPacket], bundle: Bool) {
+        let marker = message.headers.first { $0.name == MessageContract.Bundle.formatHeader }?.value
+        do {
+            let bundle = try MessageContract.Bundle.isBundle(
+                marker: marker,
+                partition: message.partition,
+                offset: message.offset,
+                topic: topic
+            )
+            guard bundle else { return ([try ConsumedPacket(message, topic: topic)], false) }
+            // The key must still be a capture time: it is what the seek reads.
+            _ = try ConsumedPacket(message, topic: topic)
+            let packets = try MessageContract.Bundle.packets(
+                in: message.value,
+                count: message.header(MessageContract.Bundle.countHeader),
+                partition: message.partition,
+                offset: message.offset,
+                topic: topic
+            )
+            return (packets.map { ConsumedPacket($0, of: message) }, true)
+        } catch let refusal as MessageContract.Bundle.Refusal {
+            throw ValidationError("\(refusal)")
+        }
+    }
+
     /// Refuses a value longer than the snap length a file's header declares.
     func checkFits(_ snapLength: Int) throws {
         guard frame.count <= snapLength else {

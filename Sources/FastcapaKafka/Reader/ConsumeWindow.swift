@@ -12,7 +12,9 @@
 /// Following, what waited a second with nothing new is flushed (the partitions
 /// stay open, so what comes next is merged again), and `--timeout` seconds with
 /// nothing new end the read; so does `--timeout` with `--count` when not
-/// following. `--count` bounds the packets written.
+/// following. `--count` bounds the packets written. A bundle
+/// (`MessageContract.Bundle`) is fed packet by packet, each with its own
+/// capture time as its key: a "message" here is one packet.
 package struct ConsumeWindow<Packet> {
     /// The options that decide which packets are kept and when the read ends.
     package struct Bounds: Equatable, Sendable {

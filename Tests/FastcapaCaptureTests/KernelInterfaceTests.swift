@@ -1,4 +1,5 @@
 import CDPDK
+import CLinux
 import FastcapaTestSupport
 import Glibc
 import Testing
@@ -281,5 +282,19 @@ import Testing
         #expect(frames.contains { $0.count == 9014 } && frames.contains { $0.count == 9018 })
         #expect(frames.contains { $0.count == 14 } && frames.contains { $0.count == 42 })
         #expect(SyntheticCaptures.kernelInterfaceMix(mtu: 9000) == frames, "deterministic")
+    }
+}
+
+@Suite struct HeapThresholdsTests {
+    @Test func anOperatorsAllocatorTunablesWin() {
+        #expect(HeapThresholds.applies(tunables: nil))
+        #expect(HeapThresholds.applies(tunables: "glibc.pthread.rseq=0"))
+        #expect(!HeapThresholds.applies(tunables: "glibc.malloc.trim_threshold=1048576"))
+        #expect(!HeapThresholds.applies(tunables: "glibc.pthread.rseq=0:glibc.malloc.arena_max=2"))
+    }
+
+    @Test func glibcAcceptsBothThresholds() {
+        #expect(CLinux_mallopt(CLinux_M_MMAP_THRESHOLD(), HeapThresholds.mmapThreshold) == 1)
+        #expect(CLinux_mallopt(CLinux_M_TRIM_THRESHOLD(), HeapThresholds.trimThreshold) == 1)
     }
 }

@@ -77,6 +77,10 @@ int CLinux_pthread_setname_np(const char *name);
 /// malloc_trim: returns the free memory of every malloc arena to the system
 /// (madvise). 1 when some was returned.
 static inline int CLinux_malloc_trim(size_t pad) { return malloc_trim(pad); }
+/// mallopt: sets one of the allocator's parameters. 1 on success, 0 when refused.
+static inline int CLinux_mallopt(int parameter, int value) { return mallopt(parameter, value); }
+static inline int CLinux_M_TRIM_THRESHOLD(void) { return M_TRIM_THRESHOLD; }
+static inline int CLinux_M_MMAP_THRESHOLD(void) { return M_MMAP_THRESHOLD; }
 
 // MARK: - streams
 

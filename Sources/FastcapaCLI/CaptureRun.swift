@@ -52,7 +52,9 @@ struct CaptureRun {
     private func capture() throws -> Int32 {
         logger.info("\(FastcapaVersion.description) starting", metadata: ["pid": "\(getpid())"])
         // Before librdkafka's threads allocate: their heaps keep what they free (HeapThresholds).
-        if !HeapThresholds.apply() { logger.info("heap thresholds: left to GLIBC_TUNABLES") }
+        if !HeapThresholds.apply() {
+            logger.info("heap thresholds: glibc's own (GLIBC_TUNABLES sets the allocator's, or mallopt refused them)")
+        }
         // Before any thread starts: threads inherit the signal mask.
         let signals = try ProcessSignals(faultSignal: testing.faultSignals)
         // -s and --counter-trace, opened before EAL starts so that a bad path costs nothing.

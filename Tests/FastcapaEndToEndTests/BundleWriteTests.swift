@@ -54,6 +54,7 @@ extension EndToEnd {
             #expect(accounting["dropped"] == 0)
             #expect(accounting["in_flight"] == 0)
             #expect(result.balanced, "\(result.stdout)")
+            #expect(!result.stderr.contains("bundle pool:"), "every buffer handed back once: \(result.stderr)")
             let messages = try Harness.kcatRead(broker: broker.address)
             #expect(messages.count == accounting["bundles_sent"], "a message per bundle sent")
             #expect(accounting["bundles_delivered"] == accounting["bundles_sent"])

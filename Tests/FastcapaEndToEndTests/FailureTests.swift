@@ -115,6 +115,7 @@ extension EndToEnd {
                     "\(name)"
                 )
                 if let restarts { #expect(accounting["restarts"] == restarts, "\(name): restarts") }
+                #expect(!result.stderr.contains("bundle pool:"), "\(name): every bundle buffer handed back once")
                 let gap = longestReceiveGapMs()
                 #expect(gap <= 100, "\(name): receive stood still for \(gap) ms")
                 #expect(samples().count > 100, "\(name): the counter trace was written")

@@ -351,6 +351,13 @@ extension TransmitWorker {
         return true
     }
 
+    /// After the shutdown flush: how far the free bundle buffers are from the
+    /// pool's count (negative: one handed back twice); 0 when not bundling.
+    package func bundleBuffersAstray() -> Int {
+        guard let bundler else { return 0 }
+        return bundler.pool.count - bundler.pool.freeCount()
+    }
+
     /// The drain timeout ran out: counts each packet of the open bundles as
     /// drain_timeout and hands their buffers back.
     func abandonBundles(_ bundler: Bundler) {

@@ -87,6 +87,16 @@ extension EndToEnd {
                 return longest
             }
 
+            /// From `ms` to the first delivery after it, waited for up to 15 s (nil: none came).
+            func waitForDeliveries(after ms: Int) async throws -> Int? {
+                let deadline = Date().addingTimeInterval(15)
+                while Date() < deadline {
+                    try await Task.sleep(for: .milliseconds(100))
+                    if let resumed = deliveryResumedMs(after: ms) { return resumed }
+                }
+                return nil
+            }
+
             /// From `ms` to the first delivery after it.
             func deliveryResumedMs(after ms: Int) -> Int? {
                 let samples = samples()
@@ -175,12 +185,7 @@ extension EndToEnd {
             let healed = run.nowMs
             run.broker.send("up 1")
             // librdkafka reconnects with a backoff (reconnect.backoff.max.ms, 10 s by default).
-            var recovered: Int?
-            let deadline = Date().addingTimeInterval(15)
-            while recovered == nil && Date() < deadline {
-                try await Task.sleep(for: .milliseconds(100))
-                recovered = run.deliveryResumedMs(after: healed)
-            }
+            let recovered = try await run.waitForDeliveries(after: healed)
             try await Task.sleep(for: .seconds(1))
             let result = run.stop()
             run.checkAndReport(result, restarts: 0, recoveryMs: recovered)
@@ -358,12 +363,7 @@ extension EndToEnd {
             try await Task.sleep(for: .seconds(3))
             let healed = run.nowMs
             run.broker.send("up 1")
-            var recovered: Int?
-            let deadline = Date().addingTimeInterval(15)
-            while recovered == nil && Date() < deadline {
-                try await Task.sleep(for: .milliseconds(100))
-                recovered = run.deliveryResumedMs(after: healed)
-            }
+            let recovered = try await run.waitForDeliveries(after: healed)
             #expect(recovered != nil, "deliveries resume once the broker is back")
             run.broker.send("down 1")
             try await Task.sleep(for: .seconds(1))

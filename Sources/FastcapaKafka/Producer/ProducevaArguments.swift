@@ -35,14 +35,9 @@ package final class ProducevaArguments: @unchecked Sendable {
         fixedCount = 7 + headers.count + (timeNanos ? 1 : 0)
         fields = .allocate(capacity: fixedCount + 1)
         fields.initialize(repeating: rd_kafka_vu_t(), count: fixedCount + 1)
-        digits = .allocate(capacity: MessageContract.originalLengthCapacity)
-        digits.initialize(repeating: 0, count: MessageContract.originalLengthCapacity)
+        digits = ProducevaArguments.makeDigits()
         var strings: [UnsafeMutablePointer<CChar>] = []
-        func keep(_ text: String) -> UnsafeMutablePointer<CChar> {
-            let copy = strdup(text)!
-            strings.append(copy)
-            return copy
-        }
+        func keep(_ text: String) -> UnsafeMutablePointer<CChar> { ProducevaArguments.keep(text, in: &strings) }
         ProducevaArguments.setMessageFields(fields, flags: RD_KAFKA_MSG_F_COPY)
         for (index, header) in headers.enumerated() {
             fields[7 + index].vtype = RD_KAFKA_VTYPE_HEADER
@@ -79,6 +74,20 @@ package final class ProducevaArguments: @unchecked Sendable {
         fields.deallocate()
         digits.deallocate()
         timeNanos?.deallocate()
+    }
+
+    /// Room for a header's decimal digits (`orig_len`, `fastcapa.count`).
+    static func makeDigits() -> UnsafeMutablePointer<UInt8> {
+        let digits = UnsafeMutablePointer<UInt8>.allocate(capacity: MessageContract.originalLengthCapacity)
+        digits.initialize(repeating: 0, count: MessageContract.originalLengthCapacity)
+        return digits
+    }
+
+    /// A C copy of `text`, added to `strings` (its owner frees them).
+    static func keep(_ text: String, in strings: inout [UnsafeMutablePointer<CChar>]) -> UnsafeMutablePointer<CChar> {
+        let copy = strdup(text)!
+        strings.append(copy)
+        return copy
     }
 
     /// The seven fields every message sets (topic, flags, value, key, opaque,
@@ -175,14 +184,9 @@ package final class BundleArguments: @unchecked Sendable {
         count = 9 + headers.count
         fields = .allocate(capacity: count)
         fields.initialize(repeating: rd_kafka_vu_t(), count: count)
-        digits = .allocate(capacity: MessageContract.originalLengthCapacity)
-        digits.initialize(repeating: 0, count: MessageContract.originalLengthCapacity)
+        digits = ProducevaArguments.makeDigits()
         var strings: [UnsafeMutablePointer<CChar>] = []
-        func keep(_ text: String) -> UnsafeMutablePointer<CChar> {
-            let copy = strdup(text)!
-            strings.append(copy)
-            return copy
-        }
+        func keep(_ text: String) -> UnsafeMutablePointer<CChar> { ProducevaArguments.keep(text, in: &strings) }
         // Sent from its pool buffer: neither copied nor freed by librdkafka.
         ProducevaArguments.setMessageFields(fields, flags: 0)
         let marker = MessageContract.Bundle.format

@@ -16,8 +16,13 @@ package enum Accounting {
                 + "kernel dropped \(nic.kernelDropped) (not part of received)",
         ]
         lines.append(
-            "accounting: producer restarts \(health.restarts), messages re-produced after a restart \(tx.reproduced); health \(health.state)"
+            "accounting: producer restarts \(health.restarts), packets re-produced after a restart \(tx.reproduced); health \(health.state)"
         )
+        if tx.bundlesProduced > 0 {
+            lines.append(
+                "accounting: bundles sent \(tx.bundlesProduced) (\(String(format: "%.1f", tx.bundleMeanPackets)) packets each on average), delivered \(tx.bundlesDelivered); the counts above are packets"
+            )
+        }
         lines.append("accounting-json: " + json(snapshot, health: health, final: true))
         return lines.joined(separator: "\n")
     }

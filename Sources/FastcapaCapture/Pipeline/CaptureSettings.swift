@@ -375,6 +375,13 @@ package struct CaptureSettings: Sendable, Equatable {
             "Use 1 to \(Self.maxBundleLingerMicros) us (default 1000); consume's seek finds a bundle that "
                 + "straddles --since only while its span stays below --slack."
         )
+        try check(
+            bundleBytes > 0,
+            "bundle-bytes",
+            "bundle bytes",
+            "\(bundleBytes) is out of range",
+            "Use at least 16 + the snap length and at most message.max.bytes - 512 (default 524288)."
+        )
         let smallestBundle = MessageContract.Bundle.recordLength(snapLength)
         try check(
             !bundles || bundleBytes >= smallestBundle,

@@ -102,6 +102,19 @@ extension EndToEnd {
             #expect(run.accounting["bundles_sent"] ?? 0 >= (records.count + 255) / 256)
         }
 
+        /// Round-robin bundles rotate over the partitions, key-partitioned ones
+        /// follow librdkafka's partitioner; `consume` merges them back into capture order.
+        @Test(arguments: [["--partitioner", "round-robin"], ["--partitioner", "key"]])
+        func bundlesOverThreePartitionsMergeBackInOrder(options: [String]) throws {
+            let records = Self.records()
+            let run = try Self.capture(
+                records,
+                partitions: 3,
+                options + ["--bundle-packets", "7", "--bundle-linger-us", "1000000"]
+            )
+            #expect(Set(run.messages.map(\.partition)).count == 3, "bundles in every partition")
+        }
+
         /// Flow partitioning keeps its meaning: every packet of a flow (by the
         /// probe's flow hash) lands in one partition, the one a single message
         /// of it would take (hash % partitions).

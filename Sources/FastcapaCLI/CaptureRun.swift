@@ -197,6 +197,11 @@ struct CaptureRun {
                 "the drain timeout ran out: what was left is counted as drain_timeout or delivery_failed drops"
             )
         }
+        if drained.flushed && drained.bundleBuffersAstray != 0 {
+            logger.error(
+                "bundle pool: \(drained.bundleBuffersAstray) buffers not handed back after every report was served (negative: handed back twice); the accounting below says whether packets were miscounted too"
+            )
+        }
         if testing.miscountDelivery { pipeline.testingMiscountOneDelivery() }
         // The last sample: after it nothing reads the pipeline, which the defers release.
         let final = monitor.stop()

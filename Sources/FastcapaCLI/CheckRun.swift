@@ -39,6 +39,7 @@ struct CheckRun {
             }
         }
         report("configuration", .ok(configurationSummary()))
+        report("bundles", .ok(settings.bundleSummary))
         for warning in configuration.warnings { report("configuration", .warning(warning)) }
         report("librdkafka", .ok(librdkafkaSummary()))
         for (what, outcome) in files() { report(what, outcome) }

@@ -32,7 +32,7 @@ extension MessageContract {
         /// written), as one record at `used` in `buffer`, which holds `capacity`
         /// bytes; advances `used`. Returns false, writing nothing, when the record
         /// does not fit.
-        @inlinable package static func append(
+        @inlinable @inline(__always) package static func append(
             micros: UInt64,
             originalLength: Int,
             frame: UnsafeRawPointer?,

@@ -16,8 +16,13 @@ package enum Accounting {
                 + "kernel dropped \(nic.kernelDropped) (not part of received)",
         ]
         lines.append(
-            "accounting: producer restarts \(health.restarts), messages re-produced after a restart \(tx.reproduced); health \(health.state)"
+            "accounting: producer restarts \(health.restarts), packets re-produced after a restart \(tx.reproduced); health \(health.state)"
         )
+        if tx.bundlesProduced > 0 {
+            lines.append(
+                "accounting: bundles sent \(tx.bundlesProduced) (\(String(format: "%.1f", tx.bundleMeanPackets)) packets each on average), delivered \(tx.bundlesDelivered); the counts above are packets"
+            )
+        }
         lines.append("accounting-json: " + json(snapshot, health: health, final: true))
         return lines.joined(separator: "\n")
     }
@@ -42,6 +47,7 @@ package enum Accounting {
                 ("truncated", tx.truncated), ("queue_full_retries", tx.queueFullRetries),
                 ("ring_full_waits", rx.ringFullWaits),
                 ("reproduced", tx.reproduced), ("restarts", UInt64(health.restarts)),
+                ("bundles_sent", tx.bundlesProduced), ("bundles_delivered", tx.bundlesDelivered),
                 ("nic_received", nic.received), ("nic_missed", nic.missed), ("nic_no_mbuf", nic.noMbuf),
                 ("nic_errors", nic.errors), ("nic_kernel_dropped", nic.kernelDropped),
             ]
@@ -51,7 +57,10 @@ package enum Accounting {
             ("in_flight", snapshot.inFlight), ("ring_depth", snapshot.ringDepth),
             ("kafka_queued", snapshot.kafkaQueued), ("reloads", snapshot.reloads.reduce(0, +)),
         ]
-        let fields = counts.map { ($0.0, "\($0.1)") } + measured.map { ($0.0, "\($0.1)") }
+        let mean = (tx.bundleMeanPackets * 100).rounded() / 100
+        let fields =
+            counts.map { ($0.0, "\($0.1)") } + measured.map { ($0.0, "\($0.1)") }
+            + [("bundle_mean_packets", "\(mean)")]
         let arrays: [(String, [UInt64])] =
             [("received_per_queue", snapshot.perQueue.map(\.received))]
             + ExclusionReason.allCases.map { reason in

@@ -87,6 +87,16 @@ extension EndToEnd {
                 return longest
             }
 
+            /// From `ms` to the first delivery after it, waited for up to 15 s (nil: none came).
+            func waitForDeliveries(after ms: Int) async throws -> Int? {
+                let deadline = Date().addingTimeInterval(15)
+                while Date() < deadline {
+                    try await Task.sleep(for: .milliseconds(100))
+                    if let resumed = deliveryResumedMs(after: ms) { return resumed }
+                }
+                return nil
+            }
+
             /// From `ms` to the first delivery after it.
             func deliveryResumedMs(after ms: Int) -> Int? {
                 let samples = samples()
@@ -115,6 +125,7 @@ extension EndToEnd {
                     "\(name)"
                 )
                 if let restarts { #expect(accounting["restarts"] == restarts, "\(name): restarts") }
+                #expect(!result.stderr.contains("bundle pool:"), "\(name): every bundle buffer handed back once")
                 let gap = longestReceiveGapMs()
                 #expect(gap <= 100, "\(name): receive stood still for \(gap) ms")
                 #expect(samples().count > 100, "\(name): the counter trace was written")
@@ -132,8 +143,12 @@ extension EndToEnd {
         }
 
         /// Also with delivery reports served by a thread: the old producer's
-        /// thread stops before the successor's starts, and nothing is lost.
-        @Test(arguments: [[String](), ["--delivery-reports", "thread"]])
+        /// thread stops before the successor's starts, and nothing is lost; and
+        /// with bundles, whose failed ones go to the successor with their buffers.
+        @Test(arguments: [
+            [String](), ["--delivery-reports", "thread"], ["--bundle-packets", "64"],
+            ["--bundle-packets", "64", "--delivery-reports", "thread"],
+        ])
         func fatalProducerErrorRestartsTheProducer(options: [String]) async throws {
             let run = try await FaultRun(
                 "fatal error (rd_kafka_test_fatal_error)\(options.isEmpty ? "" : ", " + options.joined(separator: " "))",
@@ -170,12 +185,7 @@ extension EndToEnd {
             let healed = run.nowMs
             run.broker.send("up 1")
             // librdkafka reconnects with a backoff (reconnect.backoff.max.ms, 10 s by default).
-            var recovered: Int?
-            let deadline = Date().addingTimeInterval(15)
-            while recovered == nil && Date() < deadline {
-                try await Task.sleep(for: .milliseconds(100))
-                recovered = run.deliveryResumedMs(after: healed)
-            }
+            let recovered = try await run.waitForDeliveries(after: healed)
             try await Task.sleep(for: .seconds(1))
             let result = run.stop()
             run.checkAndReport(result, restarts: 0, recoveryMs: recovered)
@@ -341,6 +351,31 @@ extension EndToEnd {
             #expect(took < 15, "stop took \(took) s with a 2 s drain timeout")
             #expect(result.stdout.contains("accounting:"))
             print("failure scenario SIGTERM during an outage: stopped in \(String(format: "%.1f", took)) s")
+        }
+
+        /// Bundles through an outage that heals, and a stop during another: the
+        /// books balance in packets, and what an outage holds is delivered or
+        /// counted, each bundle's packets, never lost.
+        @Test func bundlesThroughAnOutageAndAStopDuringOne() async throws {
+            let options = ["--bundle-packets", "128", "--bundle-linger-us", "2000", "--drain-timeout", "2"]
+            let run = try await FaultRun("bundles of 128: all brokers down 3 s, then a stop during an outage", options)
+            run.broker.send("down 1")
+            try await Task.sleep(for: .seconds(3))
+            let healed = run.nowMs
+            run.broker.send("up 1")
+            let recovered = try await run.waitForDeliveries(after: healed)
+            #expect(recovered != nil, "deliveries resume once the broker is back")
+            run.broker.send("down 1")
+            try await Task.sleep(for: .seconds(1))
+            let result = run.stop()
+            run.checkAndReport(result, restarts: 0, recoveryMs: recovered)
+            let accounting = result.accounting
+            #expect((accounting["bundles_sent"] ?? 0) > 0)
+            #expect((accounting["bundles_delivered"] ?? 0) <= (accounting["bundles_sent"] ?? 0))
+            #expect(
+                (accounting["delivered"] ?? 0) > (accounting["bundles_delivered"] ?? 0),
+                "bundles hold many packets"
+            )
         }
 
         /// A probe capturing the sample without end into brokers named only in `config`, with /metrics.

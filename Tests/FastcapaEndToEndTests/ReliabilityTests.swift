@@ -365,11 +365,16 @@ extension EndToEnd {
         /// /metrics is scraped in a tight loop, in half of the runs just after a
         /// SIGHUP. Every run exits 0 with a balanced accounting; a scrape that lands
         /// in the shutdown renders the last snapshot and touches nothing freed.
-        @Test func stopsAtRandomMomentsWhileScraped() async throws {
+        /// Also with bundles: a reload retires a producer holding bundles, a stop flushes open ones.
+        @Test(arguments: [[String](), ["--bundle-packets", "64", "--bundle-linger-us", "5000"]])
+        func stopsAtRandomMomentsWhileScraped(options: [String]) async throws {
             let broker = try Harness.Broker()
             var generator = SeededGenerator(seed: 12)
             for run in 0..<6 {
-                let probe = try Self.endless(broker, ["--metrics-address", "127.0.0.1:0", "--drain-timeout", "5"])
+                let probe = try Self.endless(
+                    broker,
+                    ["--metrics-address", "127.0.0.1:0", "--drain-timeout", "5"] + options
+                )
                 let base = try await Metrics.address(probe)
                 let scraper = Scraper(base + "/metrics")
                 try await Task.sleep(for: .milliseconds(Int.random(in: 0...3000, using: &generator)))
@@ -384,10 +389,11 @@ extension EndToEnd {
                     "run \(run): \(result.status) \(result.stderr.suffix(1500))"
                 )
                 #expect(result.balanced, "run \(run): \(result.stdout)")
+                #expect(!result.stderr.contains("bundle pool:"), "run \(run): every bundle buffer handed back once")
                 #expect(seconds < 5 + 5, "run \(run): the stop took \(seconds) s")
                 #expect(answered > 0, "run \(run): scrapes were answered")
                 print(
-                    "reliability: random stop \(run): \(String(format: "%.2f", seconds)) s, \(answered) scrapes answered"
+                    "reliability: random stop \(run)\(options.isEmpty ? "" : " (" + options.joined(separator: " ") + ")"): \(String(format: "%.2f", seconds)) s, \(answered) scrapes answered"
                 )
             }
         }

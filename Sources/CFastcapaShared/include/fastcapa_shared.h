@@ -96,6 +96,10 @@ typedef struct fastcapa_tx_counters {
     uint64_t latency_buckets[FASTCAPA_LATENCY_BUCKETS];
     uint64_t latency_count;       // every successful delivery measured, above the last bound too
     uint64_t latency_sum_us;
+    // Fifth cache line: bundles (--bundle-packets); the counters above count their packets.
+    uint64_t bundles_produced;    // bundles librdkafka took
+    uint64_t bundles_delivered;   // bundles whose delivery report was a success
+    uint64_t spare_fifth_line[6];
 } fastcapa_tx_counters;
 
 // MARK: - delivery latency
@@ -138,7 +142,8 @@ typedef struct fastcapa_producer_context {
     uint64_t errors;                  // error callbacks
     uint64_t keep_failed;             // what a failed report becomes: FASTCAPA_KEEP_WHEN_FATAL, _ALWAYS or _NEVER
     void *rescue;                     // failed messages kept for a successor (RescueBuffer)
-    uint64_t spare_first_line;        // free (keeps the lcore-written words on the second line)
+    void *bundle_pool;                // the worker's fastcapa_bundle_pool when it bundles (message opaques are
+                                      // then fastcapa_bundle descriptors), else NULL
     // Second cache line: written by the transmit lcore and the partitioner.
     uint64_t partition_count;         // the topic's partitions, as last seen by the partitioner (0: not yet known)
     uint64_t poll_time_us;            // wall clock taken just before the owner polls: delivery latency without
@@ -146,8 +151,150 @@ typedef struct fastcapa_producer_context {
     uint64_t kept;                    // messages now in the rescue buffer (written by whoever polls, read by the sampler)
     uint64_t final_outstanding;       // messages librdkafka still held when the shutdown flush ended
     uint64_t flushed;                 // 1 once the shutdown flush ended: final_outstanding is the count
-    uint64_t spare[3];
+    int64_t queued_packets;           // bundling: packets handed to librdkafka and not yet reported (several
+                                      // writers: fastcapa_packets_add)
+    uint64_t spare[2];
 } fastcapa_producer_context;
+
+/// Adds to a word several threads write (a producing thread adds, the thread
+/// serving reports subtracts): one locked instruction, paid once per bundle.
+static inline void fastcapa_packets_add(int64_t *word, int64_t value) {
+    __atomic_fetch_add(word, value, __ATOMIC_RELAXED);
+}
+static inline int64_t fastcapa_packets_load(const int64_t *word) { return __atomic_load_n(word, __ATOMIC_RELAXED); }
+
+// MARK: - bundles
+//
+// A transmit worker that bundles (--bundle-packets) builds each message's value
+// in a buffer of its pool, made at start: `count` buffers of `buffer_size` bytes
+// and one descriptor per buffer. librdkafka sends the buffer without copying it
+// (the descriptor is the message's opaque) and whoever serves the final report
+// hands it back. Free buffers wait in a bounded lock-free MPMC ring of indices
+// (sequence-numbered cells; GCC atomics with C11 orderings): the transmit lcore
+// takes, the lcore's poll, a delivery-report thread or a retiring generation's
+// thread give back, possibly at once.
+
+/// One bundle: its buffer and what it holds.
+typedef struct fastcapa_bundle {
+    uint32_t index;   // its buffer in the pool
+    uint32_t packets; // packets in the value
+    uint64_t bytes;   // bytes of the value (record headers included)
+    uint64_t hint;    // partition hint (a flow's partition, a sequence number): partition = hint % partitions
+    uint64_t spare;
+} fastcapa_bundle;
+
+/// A cell of the index ring: its turn (`sequence`) and the index it holds.
+typedef struct fastcapa_index_cell {
+    uint64_t sequence;
+    uint64_t value;
+} fastcapa_index_cell;
+
+/// A bounded MPMC ring of indices; `mask + 1` cells, a power of two.
+typedef struct fastcapa_index_ring {
+    fastcapa_index_cell *cells;
+    uint64_t mask;
+    uint64_t spare_first_line[6];
+    uint64_t push_position; // the next cell to fill (its own cache line: givers)
+    uint64_t spare_second_line[7];
+    uint64_t pop_position;  // the next cell to empty (its own cache line: the taker)
+    uint64_t spare_third_line[7];
+} fastcapa_index_ring;
+
+/// Readies `ring` over `cells` (`capacity` of them, a power of two), empty.
+static inline void fastcapa_index_ring_init(fastcapa_index_ring *ring, fastcapa_index_cell *cells, uint64_t capacity) {
+    ring->cells = cells;
+    ring->mask = capacity - 1;
+    for (uint64_t i = 0; i < capacity; i++) {
+        cells[i].sequence = i;
+        cells[i].value = 0;
+    }
+    __atomic_store_n(&ring->push_position, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&ring->pop_position, 0, __ATOMIC_RELAXED);
+}
+
+/// Adds `value`; false when the ring is full.
+static inline bool fastcapa_index_ring_push(fastcapa_index_ring *ring, uint64_t value) {
+    uint64_t position = __atomic_load_n(&ring->push_position, __ATOMIC_RELAXED);
+    fastcapa_index_cell *cell;
+    for (;;) {
+        cell = &ring->cells[position & ring->mask];
+        int64_t turn = (int64_t)(__atomic_load_n(&cell->sequence, __ATOMIC_ACQUIRE) - position);
+        if (turn == 0) {
+            if (__atomic_compare_exchange_n(&ring->push_position, &position, position + 1, true, __ATOMIC_RELAXED,
+                                            __ATOMIC_RELAXED)) {
+                break;
+            }
+        } else if (turn < 0) {
+            return false;
+        } else {
+            position = __atomic_load_n(&ring->push_position, __ATOMIC_RELAXED);
+        }
+    }
+    cell->value = value;
+    __atomic_store_n(&cell->sequence, position + 1, __ATOMIC_RELEASE);
+    return true;
+}
+
+/// Takes the oldest value into `value`; false when the ring is empty.
+static inline bool fastcapa_index_ring_pop(fastcapa_index_ring *ring, uint64_t *value) {
+    uint64_t position = __atomic_load_n(&ring->pop_position, __ATOMIC_RELAXED);
+    fastcapa_index_cell *cell;
+    for (;;) {
+        cell = &ring->cells[position & ring->mask];
+        int64_t turn = (int64_t)(__atomic_load_n(&cell->sequence, __ATOMIC_ACQUIRE) - (position + 1));
+        if (turn == 0) {
+            if (__atomic_compare_exchange_n(&ring->pop_position, &position, position + 1, true, __ATOMIC_RELAXED,
+                                            __ATOMIC_RELAXED)) {
+                break;
+            }
+        } else if (turn < 0) {
+            return false;
+        } else {
+            position = __atomic_load_n(&ring->pop_position, __ATOMIC_RELAXED);
+        }
+    }
+    *value = cell->value;
+    __atomic_store_n(&cell->sequence, position + ring->mask + 1, __ATOMIC_RELEASE);
+    return true;
+}
+
+/// A transmit worker's bundle buffers and their descriptors (memory owned by BundlePool in Swift).
+typedef struct fastcapa_bundle_pool {
+    uint8_t *buffers;          // count × buffer_size bytes
+    fastcapa_bundle *bundles;  // count descriptors
+    uint64_t buffer_size;
+    uint64_t count;
+    uint64_t spare[4];
+    fastcapa_index_ring free;  // indices of the free buffers
+} fastcapa_bundle_pool;
+
+/// A free bundle, emptied, or NULL when every buffer is taken.
+static inline fastcapa_bundle *fastcapa_bundle_take(fastcapa_bundle_pool *pool) {
+    uint64_t index;
+    if (!fastcapa_index_ring_pop(&pool->free, &index)) return NULL;
+    fastcapa_bundle *bundle = &pool->bundles[index];
+    bundle->packets = 0;
+    bundle->bytes = 0;
+    bundle->hint = 0;
+    return bundle;
+}
+
+/// Hands a bundle's buffer back (any thread; once per take).
+static inline void fastcapa_bundle_give(fastcapa_bundle_pool *pool, fastcapa_bundle *bundle) {
+    (void)fastcapa_index_ring_push(&pool->free, bundle->index);
+}
+
+/// The buffer a bundle's value is built in.
+static inline uint8_t *fastcapa_bundle_buffer(const fastcapa_bundle_pool *pool, const fastcapa_bundle *bundle) {
+    return pool->buffers + (uint64_t)bundle->index * pool->buffer_size;
+}
+
+_Static_assert(sizeof(fastcapa_bundle) == 32, "a bundle descriptor is 32 bytes: two per cache line");
+_Static_assert(sizeof(fastcapa_index_cell) == 16, "an index cell is two words");
+_Static_assert(sizeof(fastcapa_index_ring) == 3 * FASTCAPA_CACHE_LINE, "an index ring fills three cache lines");
+_Static_assert(offsetof(fastcapa_index_ring, push_position) == FASTCAPA_CACHE_LINE, "givers' word has its own line");
+_Static_assert(offsetof(fastcapa_index_ring, pop_position) == 2 * FASTCAPA_CACHE_LINE, "the taker's word has its own line");
+_Static_assert(offsetof(fastcapa_bundle_pool, free) == FASTCAPA_CACHE_LINE, "the free ring starts a cache line");
 
 // MARK: - heartbeats
 
@@ -168,6 +315,8 @@ _Static_assert(sizeof(fastcapa_rx_counters) == 3 * FASTCAPA_CACHE_LINE, "rx coun
 _Static_assert(offsetof(fastcapa_rx_counters, filtered) == FASTCAPA_CACHE_LINE, "filtered starts the second cache line");
 _Static_assert(offsetof(fastcapa_rx_counters, flows_active) == 2 * FASTCAPA_CACHE_LINE,
                "the flow table's gauges start the third cache line");
-_Static_assert(sizeof(fastcapa_tx_counters) == 4 * FASTCAPA_CACHE_LINE, "tx counters fill four cache lines");
+_Static_assert(sizeof(fastcapa_tx_counters) == 5 * FASTCAPA_CACHE_LINE, "tx counters fill five cache lines");
+_Static_assert(offsetof(fastcapa_tx_counters, bundles_produced) == 4 * FASTCAPA_CACHE_LINE,
+               "the bundle counters start the fifth cache line");
 
 #endif

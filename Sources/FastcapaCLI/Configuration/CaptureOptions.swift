@@ -211,6 +211,27 @@ package struct CaptureOptions: ParsableArguments {
     var dedupTableSize: String?
 
     @Option(
+        name: .customLong("bundle-packets"),
+        parsing: .unconditional,
+        help: Setting.help("bundle-packets")
+    )
+    var bundlePackets: String?
+
+    @Option(
+        name: .customLong("bundle-bytes"),
+        parsing: .unconditional,
+        help: Setting.help("bundle-bytes")
+    )
+    var bundleBytes: String?
+
+    @Option(
+        name: .customLong("bundle-linger-us"),
+        parsing: .unconditional,
+        help: Setting.help("bundle-linger-us")
+    )
+    var bundleLingerMicros: String?
+
+    @Option(
         name: .customLong("queue-full-retries"),
         parsing: .unconditional,
         help: Setting.help("queue-full-retries")

@@ -18,6 +18,19 @@ extension ResolvedConfiguration {
             throw SettingError(error)
         }
         func check(_ ok: Bool, _ message: String) throws { if !ok { throw SettingError(message) } }
+        if settings.bundles {
+            // librdkafka refuses a message above message.max.bytes: every bundle would be dropped.
+            let given = kafka.globalValue("message.max.bytes")
+            let messageMax = given.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? 1_000_000
+            let most = messageMax - CaptureSettings.bundleOverheadBytes
+            try check(
+                settings.bundleBytes <= most,
+                "bundle-bytes: \(settings.bundleBytes) is more than message.max.bytes \(messageMax)"
+                    + "\(given == nil ? " (librdkafka's default)" : "") leaves for a value after "
+                    + "\(CaptureSettings.bundleOverheadBytes) bytes of key and headers (\(most)). "
+                    + "Use --bundle-bytes \(max(most, 0)) or less, or raise message.max.bytes in the Kafka properties."
+            )
+        }
         try check(statsInterval >= 0, "stats-interval: \(statsInterval) is negative. Use 0 (off) or more seconds.")
         try check(
             (0...86_400).contains(drainTimeout),

@@ -377,6 +377,26 @@ struct Setting: Sendable {
                 "Frames each receive queue's duplicate window remembers (16 bytes each); about 8 times what a window sees."
         ),
         .integer(
+            "bundle-packets",
+            \.settings.bundlePackets,
+            option: \.bundlePackets,
+            help:
+                "Most packets per Kafka message, as pcap records (format pcap-records-v1); 1: off, one packet per message."
+        ),
+        .integer(
+            "bundle-bytes",
+            \.settings.bundleBytes,
+            option: \.bundleBytes,
+            help:
+                "Most bytes of a bundle's value, 16-byte record headers included; at least 16 + the snap length, at most message.max.bytes - 512."
+        ),
+        .integer(
+            "bundle-linger-us",
+            \.settings.bundleLingerMicros,
+            option: \.bundleLingerMicros,
+            help: "Longest a packet waits in an open bundle, in microseconds (1 to 1000000)."
+        ),
+        .integer(
             "queue-full-retries",
             \.settings.queueFullRetries,
             option: \.queueFullRetries,

@@ -6,6 +6,9 @@ extension CapturePipeline {
     package struct DrainResult: Sendable {
         package var ringsDrained: Bool
         package var flushed: Bool
+        /// Bundle buffers not handed back after the flush (each final report hands
+        /// one back exactly once): 0 unless a report was lost or counted twice.
+        package var bundleBuffersAstray = 0
     }
 
     /// A stop was asked for, to end by `deadline` (monotonic ms): from now on no
@@ -57,7 +60,8 @@ extension CapturePipeline {
             let delivered = worker.flushForShutdown(deadline: deadline, purgeDeadline: purgeDeadline)
             flushed = flushed && delivered
         }
-        return DrainResult(ringsDrained: ringsDrained, flushed: flushed)
+        let astray = transmitWorkers.reduce(0) { $0 + $1.bundleBuffersAstray() }
+        return DrainResult(ringsDrained: ringsDrained, flushed: flushed, bundleBuffersAstray: astray)
     }
 
     /// Immediate stop without draining (start-up failed half-way).

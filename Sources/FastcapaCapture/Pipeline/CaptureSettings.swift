@@ -96,6 +96,31 @@ package struct CaptureSettings: Sendable, Equatable {
     package var headers: [MessageHeader] = []
     /// The `probe` header's value; empty: the host name.
     package var probeID: String = ""
+    /// Bundles (`--bundle-packets`, MessageFormat.md "Bundles"): most packets per
+    /// message; 1: off, one packet per message.
+    package var bundlePackets: Int = 1
+    /// Most bytes of a bundle's value, record headers included: the default holds
+    /// a record of the longest snap length and stays below librdkafka's default
+    /// `message.max.bytes` (1000000).
+    package var bundleBytes: Int = 524_288
+    /// Longest a packet waits in an open bundle, µs.
+    package var bundleLingerMicros: Int = 1000
+
+    /// Whether transmit workers bundle packets.
+    package var bundles: Bool { bundlePackets > 1 }
+
+    /// `fastcapa check`'s words on bundles: the limits in force and each transmit worker's pool.
+    package var bundleSummary: String {
+        guard bundles else { return "off (one packet per message)" }
+        let buffers = BundlePool.bufferCount(bufferSize: bundleBytes)
+        return "up to \(bundlePackets) packets, \(bundleBytes) bytes, \(bundleLingerMicros) us linger; "
+            + "\(buffers) buffers (\((buffers * bundleBytes) >> 20) MiB, reserved, touched as used) per transmit worker"
+    }
+
+    /// The most bundle bytes `message.max.bytes` leaves room for: the key and headers take at most this.
+    package static let bundleOverheadBytes = 512
+    package static let maxBundlePackets = 65_535
+    package static let maxBundleLingerMicros = 1_000_000
 
     /// A header `--headers` can add to every message (`port`, `queue`, `probe`).
     package typealias MessageHeader = MessageContract.Header
@@ -334,6 +359,45 @@ package struct CaptureSettings: Sendable, Equatable {
             "headers",
             "'\(headers.map(\.rawValue).joined(separator: ","))' names a header twice",
             "Name each of port, queue, probe and time_ns at most once, e.g. --headers port,queue,probe."
+        )
+        try check(
+            (1...Self.maxBundlePackets).contains(bundlePackets),
+            "bundle-packets",
+            "bundle packets",
+            "\(bundlePackets) is out of range",
+            "Use 1 (off: one packet per message, default) to \(Self.maxBundlePackets) packets per message."
+        )
+        try check(
+            (1...Self.maxBundleLingerMicros).contains(bundleLingerMicros),
+            "bundle-linger-us",
+            "bundle linger",
+            "\(bundleLingerMicros) is out of range",
+            "Use 1 to \(Self.maxBundleLingerMicros) us (default 1000); consume's seek finds a bundle that "
+                + "straddles --since only while its span stays below --slack."
+        )
+        try check(
+            bundleBytes > 0,
+            "bundle-bytes",
+            "bundle bytes",
+            "\(bundleBytes) is out of range",
+            "Use at least 16 + the snap length and at most message.max.bytes - 512 (default 524288)."
+        )
+        let smallestBundle = MessageContract.Bundle.recordLength(snapLength)
+        try check(
+            !bundles || bundleBytes >= smallestBundle,
+            "bundle-bytes",
+            "bundle bytes",
+            "\(bundleBytes) cannot hold one packet of the snap length \(snapLength) "
+                + "(\(MessageContract.Bundle.recordHeaderLength)-byte record header + \(snapLength) bytes = \(smallestBundle))",
+            "Use --bundle-bytes \(smallestBundle) or more, or a shorter --snap-length."
+        )
+        try check(
+            !bundles || !headers.contains(.timeNanos),
+            "headers",
+            "headers",
+            "time_ns cannot go with bundles: a bundle's records carry each packet's capture time in microseconds "
+                + "and one header could not carry every packet's nanoseconds",
+            "Drop time_ns from --headers, or send one packet per message (--bundle-packets 1)."
         )
         try check(
             probeID.utf8.count <= 255 && probeID.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ":") },

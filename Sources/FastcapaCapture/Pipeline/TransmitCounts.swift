@@ -12,6 +12,9 @@ package struct TransmitCounts: Sendable, Equatable {
     /// Failed in a retired producer and produced again to its successor.
     package var reproduced: UInt64 = 0
     package var pausedPolls: UInt64 = 0
+    /// Bundles librdkafka took, and those delivered (`--bundle-packets`; the packet counters count their packets).
+    package var bundlesProduced: UInt64 = 0
+    package var bundlesDelivered: UInt64 = 0
     /// The drops counted per transmit worker (`DropReason.Stage.transmit` and `.delivery`); the others are 0.
     package var drops = ReasonCounts<DropReason>()
     package var latency = LatencyHistogram()
@@ -29,6 +32,8 @@ package struct TransmitCounts: Sendable, Equatable {
         queueFullRetries = fastcapa_counter_load(&pointer.pointee.queue_full_retries)
         reproduced = fastcapa_counter_load(&pointer.pointee.reproduced)
         pausedPolls = fastcapa_counter_load(&pointer.pointee.paused_polls)
+        bundlesProduced = fastcapa_counter_load(&pointer.pointee.bundles_produced)
+        bundlesDelivered = fastcapa_counter_load(&pointer.pointee.bundles_delivered)
         drops = ReasonCounts(sampling: pointer) { $0.transmitCounter }
         latency = LatencyHistogram(sampling: pointer)
     }
@@ -44,8 +49,15 @@ package struct TransmitCounts: Sendable, Equatable {
         sum.queueFullRetries += b.queueFullRetries
         sum.reproduced += b.reproduced
         sum.pausedPolls += b.pausedPolls
+        sum.bundlesProduced += b.bundlesProduced
+        sum.bundlesDelivered += b.bundlesDelivered
         sum.drops = a.drops + b.drops
         sum.latency = a.latency + b.latency
         return sum
+    }
+
+    /// Packets per bundle sent, on average (0 when none was).
+    package var bundleMeanPackets: Double {
+        bundlesProduced == 0 ? 0 : Double(produced) / Double(bundlesProduced)
     }
 }

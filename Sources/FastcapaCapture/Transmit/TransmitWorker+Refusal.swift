@@ -19,7 +19,13 @@ extension TransmitWorker {
     /// (unless the drain gave up); anything else is dropped and counted by reason.
     /// The worker stays online while it waits: it still holds this record.
     @inline(__always)
-    func settle(_ refusal: ProduceRefusal, retries: inout Int, _ record: WorkerRecord, giveUp: Bool) -> RefusalOutcome {
+    func settle(
+        _ refusal: ProduceRefusal,
+        retries: inout Int,
+        _ record: WorkerRecord,
+        giveUp: Bool,
+        packets: Int = 1
+    ) -> RefusalOutcome {
         if refusal == .fatal && !giveUp { return .keepForSuccessor }
         if refusal == .queueFull && retries > 0 && fastcapa_flag_load(control.flags + WorkerControl.abandon) == 0 {
             retries -= 1
@@ -27,10 +33,12 @@ extension TransmitWorker {
             record.producer.waitForQueueRoom(servingReports: deliveryReports == .lcore)
             return .retry
         }
+        // A refused bundle counts each of its packets.
+        let dropped = UInt64(packets)
         switch refusal {
-        case .queueFull: fastcapa_counter_add(&counters.pointee.queue_full_drops, 1)
-        case .tooLarge: fastcapa_counter_add(&counters.pointee.too_large_drops, 1)
-        case .fatal, .other: fastcapa_counter_add(&counters.pointee.produce_error_drops, 1)
+        case .queueFull: fastcapa_counter_add(&counters.pointee.queue_full_drops, dropped)
+        case .tooLarge: fastcapa_counter_add(&counters.pointee.too_large_drops, dropped)
+        case .fatal, .other: fastcapa_counter_add(&counters.pointee.produce_error_drops, dropped)
         }
         return .dropped
     }

@@ -50,7 +50,8 @@ extension TransmitWorker {
             deliveries: counters,
             partitioner: partitioning == .key ? .librdkafka : .hint,
             reports: deliveryReports == .thread ? .thread : .producer,
-            stampsCaptureTime: stampsCaptureTime
+            stampsCaptureTime: stampsCaptureTime,
+            bundlePool: bundler?.pool
         )
     }
 

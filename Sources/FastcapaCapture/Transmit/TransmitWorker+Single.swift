@@ -28,29 +28,7 @@ extension TransmitWorker {
         retries: inout Int,
         giveUp: Bool
     ) -> Bool {
-        let captured = Int(CDPDK_rte_mbuf_pkt_len(packet))
-        let length = min(captured, record.snapLength, scratchSize)
-        let payload: UnsafeRawPointer
-        let available: Int
-        if CDPDK_rte_mbuf_nb_segs(packet) == 1 {
-            available = Int(CDPDK_rte_mbuf_data_len(packet))
-            payload = UnsafeRawPointer(CDPDK_rte_pktmbuf_mtod(packet)!)
-        } else {
-            // A chain (jumbo frame): gather it, since a message is one buffer.
-            available = gather(packet, upTo: length)
-            payload = UnsafeRawPointer(scratch)
-        }
-        if available < length || captured >= cutLength {
-            // The driver's segments hold less than the frame's length (net_pcap in
-            // DPDK 22.11 does this to records over 65,535 bytes), or the frame
-            // filled what a kernel interface's receive path holds (af_packet's
-            // slot, net_pcap's live snap length) and was cut there: never publish
-            // a frame that is silently short. The captured length decides, not the
-            // snap-cut one: with a short --snap-length a kernel-cut frame would
-            // otherwise go out as truncated, with the cut length as its original.
-            fastcapa_counter_add(&counters.pointee.malformed_drops, 1)
-            return true
-        }
+        guard let (payload, length, captured) = wholeFrame(packet, record) else { return true }
         let hint = hint(packet, payload, length, batch: batch)
         let captureNanos = CDPDK_RTE_MBUF_DYNFIELD_u64(packet, captureTimeField)
         singleKey.pointee = MessageContract.key(nanos: captureNanos)
@@ -92,6 +70,39 @@ extension TransmitWorker {
             case .dropped: return true
             }
         }
+    }
+
+    /// A packet's bytes as one buffer, cut to the snap length: its segment, or a
+    /// chain (jumbo frame) gathered into the scratch buffer, since a message or a
+    /// record is one buffer. Nil, counted as malformed, for a frame that is short.
+    @inline(__always)
+    func wholeFrame(
+        _ packet: OpaquePointer?,
+        _ record: WorkerRecord
+    ) -> (payload: UnsafeRawPointer, length: Int, captured: Int)? {
+        let captured = Int(CDPDK_rte_mbuf_pkt_len(packet))
+        let length = min(captured, record.snapLength, scratchSize)
+        let payload: UnsafeRawPointer
+        let available: Int
+        if CDPDK_rte_mbuf_nb_segs(packet) == 1 {
+            available = Int(CDPDK_rte_mbuf_data_len(packet))
+            payload = UnsafeRawPointer(CDPDK_rte_pktmbuf_mtod(packet)!)
+        } else {
+            available = gather(packet, upTo: length)
+            payload = UnsafeRawPointer(scratch)
+        }
+        if available < length || captured >= cutLength {
+            // The driver's segments hold less than the frame's length (net_pcap in
+            // DPDK 22.11 does this to records over 65,535 bytes), or the frame
+            // filled what a kernel interface's receive path holds (af_packet's
+            // slot, net_pcap's live snap length) and was cut there: never publish
+            // a frame that is silently short. The captured length decides, not the
+            // snap-cut one: with a short --snap-length a kernel-cut frame would
+            // otherwise go out as truncated, with the cut length as its original.
+            fastcapa_counter_add(&counters.pointee.malformed_drops, 1)
+            return nil
+        }
+        return (payload, length, captured)
     }
 
     /// Copies up to `limit` bytes of a segment chain into `scratch`, following

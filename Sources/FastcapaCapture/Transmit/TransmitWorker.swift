@@ -70,6 +70,9 @@ package final class TransmitWorker: @unchecked Sendable {
     var heartbeat = Heartbeats.unwatched
     /// Every this many batches go through the partitioner, which notices added partitions.
     static let partitionRefreshBatches: UInt = 1024
+    /// Bundling (`--bundle-packets`): the buffers, the argument vector, the
+    /// open bundles and their limits; nil: one packet per message.
+    let bundler: Bundler?
 
     init(
         index: Int,
@@ -119,6 +122,13 @@ package final class TransmitWorker: @unchecked Sendable {
         // Large enough for any snap length a reload may set.
         scratchSize = CaptureSettings.maxSnapLength
         scratch = .allocate(byteCount: scratchSize, alignment: 64)
+        let bundler =
+            settings.bundles
+            ? try Bundler(
+                settings: settings,
+                headers: MessageContract.headers(settings.headers, port: port, queue: queue, probe: probe)
+            ) : nil
+        self.bundler = bundler
         let owner = GenerationOwner(label: "fastcapa.tx\(index).owner")
         self.owner = owner
         // Generations are created, swapped and released on the owner thread, the first one too.
@@ -128,7 +138,8 @@ package final class TransmitWorker: @unchecked Sendable {
                 topic: topic,
                 settings: settings,
                 counters: counters,
-                kafka: kafka
+                kafka: kafka,
+                bundlePool: bundler?.pool
             )
             first.resumeDeliveryReports()
             return ProducerSlot(first, live: ReloadableSettings(settings), owner: owner)
@@ -140,7 +151,8 @@ package final class TransmitWorker: @unchecked Sendable {
         topic: String,
         settings: CaptureSettings,
         counters: UnsafeMutablePointer<fastcapa_tx_counters>,
-        kafka: KafkaProperties
+        kafka: KafkaProperties,
+        bundlePool: BundlePool?
     ) throws -> ProducerGeneration {
         try ProducerGeneration(
             number: 1,
@@ -150,7 +162,8 @@ package final class TransmitWorker: @unchecked Sendable {
             deliveries: counters,
             partitioner: settings.partitioning == .key ? .librdkafka : .hint,
             reports: settings.deliveryReports == .thread ? .thread : .producer,
-            stampsCaptureTime: settings.recordTime == .capture
+            stampsCaptureTime: settings.recordTime == .capture,
+            bundlePool: bundlePool
         )
     }
 
@@ -219,6 +232,7 @@ package final class TransmitWorker: @unchecked Sendable {
             state.pendingStart = 0
             state.pendingEnd = 0
         }
+        if giveUp, let bundler, bundler.holdsPackets { abandonBundles(bundler) }
         if !giveUp && record.producer.isFatal {
             // This producer is dead: leave packets in the ring until the
             // supervisor publishes its successor, and its failed messages in
@@ -238,6 +252,14 @@ package final class TransmitWorker: @unchecked Sendable {
                 Int(rte_ring_dequeue_burst(ring, $0, burst, nil))
             }
             if count == 0 {
+                if let bundler, bundler.holdsPackets {
+                    // Bundles close at their linger, and all at the drain's end.
+                    let closed =
+                        draining
+                        ? closeAllBundles(bundler, record, giveUp: giveUp)
+                        : closeLingering(bundler, record, giveUp: giveUp)
+                    if !closed { return .idle }
+                }
                 serveDeliveryReports(record)
                 // Receive workers have stopped and the ring is empty: done.
                 return draining ? .done : .idle
@@ -262,15 +284,27 @@ package final class TransmitWorker: @unchecked Sendable {
 
         burstMillis = 0
         let index =
-            produceCall == .batch
-            ? produceBatches(state.pendingStart, state.pendingEnd, record, retries: &state.retries, giveUp: giveUp)
-            : produceEach(state.pendingStart, state.pendingEnd, record, retries: &state.retries, giveUp: giveUp)
+            if let bundler {
+                produceBundled(
+                    bundler,
+                    state.pendingStart,
+                    state.pendingEnd,
+                    record,
+                    retries: &state.retries,
+                    giveUp: giveUp
+                )
+            } else if produceCall == .batch {
+                produceBatches(state.pendingStart, state.pendingEnd, record, retries: &state.retries, giveUp: giveUp)
+            } else {
+                produceEach(state.pendingStart, state.pendingEnd, record, retries: &state.retries, giveUp: giveUp)
+            }
         CDPDK_rte_pktmbuf_free_bulk(packets + state.pendingStart, UInt32(index - state.pendingStart))
         state.pendingStart = index
         if state.pendingStart == state.pendingEnd {
             state.pendingStart = 0
             state.pendingEnd = 0
         }
+        if let bundler, bundler.holdsPackets { _ = closeLingering(bundler, record, giveUp: giveUp) }
         serveDeliveryReports(record)
         return .worked
     }

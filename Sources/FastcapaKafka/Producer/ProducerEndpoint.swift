@@ -110,10 +110,11 @@ package struct ProducerSample: Sendable, Equatable {
     package var fatalReason: String?
     package var allBrokersDownReports: UInt64 = 0
     package var errorReports: UInt64 = 0
-    /// Messages librdkafka holds (rd_kafka_outq_len): queued or in flight, awaiting a
-    /// report; after the shutdown flush, what it still held when the flush ended.
+    /// Packets librdkafka holds, awaiting a report: its messages (rd_kafka_outq_len),
+    /// or when bundling the packets of its bundles; after the shutdown flush, what
+    /// it still held when the flush ended.
     package var kafkaQueued = 0
-    /// Messages it failed that wait in the rescue buffer for a successor.
+    /// Packets it failed that wait in the rescue buffer for a successor.
     package var kept = 0
     /// The slowest broker's average round trip in the latest statistics, ms (the monitor fills it in).
     package var roundTripMs: Double?
@@ -136,7 +137,9 @@ extension ProducerEndpoint {
         sample.errorReports = fastcapa_counter_load(&context.pointee.errors)
         sample.kafkaQueued =
             fastcapa_counter_load(&context.pointee.flushed) != 0
-            ? Int(fastcapa_counter_load(&context.pointee.final_outstanding)) : Int(rd_kafka_outq_len(kafka))
+            ? Int(fastcapa_counter_load(&context.pointee.final_outstanding))
+            : context.pointee.bundle_pool != nil
+                ? Int(fastcapa_packets_load(&context.pointee.queued_packets)) : Int(rd_kafka_outq_len(kafka))
         sample.kept = Int(fastcapa_counter_load(&context.pointee.kept))
         let taken = fastcapa_mailbox_exchange(&context.pointee.statistics_json, 0)
         if let pointer = UnsafeMutablePointer<CChar>(bitPattern: UInt(taken)) {

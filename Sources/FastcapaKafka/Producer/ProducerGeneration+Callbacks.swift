@@ -6,7 +6,8 @@ import Glibc
 // lcore, its delivery-report thread, or a supervisor's thread retiring it.
 // No allocation, lock of ours or I/O: they may run on an lcore.
 extension ProducerGeneration {
-    /// Counts a delivery report. A failed message is kept in the rescue buffer
+    /// Counts a delivery report (a bundle's counts its packets and hands its
+    /// buffer back, unless kept). A failed message is kept in the rescue buffer
     /// instead when there will be a successor to take it (the producer failed
     /// fatally, or it is retiring): the retiring thread produces it again. Nothing
     /// here waits: a report is counted or kept, and the poll goes on.
@@ -15,9 +16,18 @@ extension ProducerGeneration {
         let context = opaque.assumingMemoryBound(to: fastcapa_producer_context.self)
         let counters = context.pointee.deliveries!
         let report = message.pointee
+        // A bundle (the pool is set) counts its packets; a single message is one.
+        let pool = context.pointee.bundle_pool?.assumingMemoryBound(to: fastcapa_bundle_pool.self)
+        let bundle = pool != nil ? report._private?.assumingMemoryBound(to: fastcapa_bundle.self) : nil
+        let packets = UInt64(bundle?.pointee.packets ?? 1)
+        if bundle != nil { fastcapa_packets_add(&context.pointee.queued_packets, -Int64(packets)) }
         if report.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-            fastcapa_counter_add(&counters.pointee.delivered, 1)
+            fastcapa_counter_add(&counters.pointee.delivered, packets)
             fastcapa_counter_add(&counters.pointee.delivered_bytes, UInt64(report.len))
+            if let pool, let bundle {
+                fastcapa_counter_add(&counters.pointee.bundles_delivered, 1)
+                fastcapa_bundle_give(pool, bundle)
+            }
             if let captured = MessageContract.micros(key: report.key, length: report.key_len) {
                 // The owner reads the clock once before each poll, not once per report.
                 let polled = fastcapa_counter_load(&context.pointee.poll_time_us)
@@ -44,11 +54,13 @@ extension ProducerGeneration {
                 opaque: report._private,
                 headers: headers
             ) {
-                fastcapa_counter_add(&context.pointee.kept, 1)
+                // A kept bundle keeps its buffer until the successor's report.
+                fastcapa_counter_add(&context.pointee.kept, packets)
                 return
             }
         }
-        fastcapa_counter_add(&counters.pointee.delivery_failed, 1)
+        fastcapa_counter_add(&counters.pointee.delivery_failed, packets)
+        if let pool, let bundle { fastcapa_bundle_give(pool, bundle) }
     }
 
     /// Records fatal errors and broker outages for the supervisor.
@@ -86,6 +98,12 @@ extension ProducerGeneration {
                 fastcapa_counter_store(&context.pointee.partition_count, UInt64(partitionCount))
             }
         }
-        return Int32(truncatingIfNeeded: UInt(bitPattern: messageOpaque) % UInt(partitionCount))
+        // Bundling: the opaque is a bundle's descriptor, which carries the hint.
+        let bundles = topicOpaque?.assumingMemoryBound(to: fastcapa_producer_context.self).pointee.bundle_pool != nil
+        let hint =
+            bundles
+            ? UInt(messageOpaque?.assumingMemoryBound(to: fastcapa_bundle.self).pointee.hint ?? 0)
+            : UInt(bitPattern: messageOpaque)
+        return Int32(truncatingIfNeeded: hint % UInt(partitionCount))
     }
 }

@@ -51,7 +51,7 @@ extension ProducerGeneration {
                 break
             }
             producer.poll(timeoutMs: Int32(min(remaining, 10)))
-            let emptied = replayRescue(to: successor.producer, deadline: deadline)
+            let emptied = replayRescue(to: successor, deadline: deadline)
             if emptied && producer.outstanding == 0 { break }
         }
         if cutShort {
@@ -83,7 +83,7 @@ extension ProducerGeneration {
         if !flushed { producer.purgeAll(untilMillis: purgeDeadline) }
         failRescued()
         producer.poll(timeoutMs: 0)
-        fastcapa_counter_store(&context.pointee.final_outstanding, flushed ? 0 : UInt64(max(producer.outstanding, 0)))
+        fastcapa_counter_store(&context.pointee.final_outstanding, flushed ? 0 : UInt64(max(outstandingPackets, 0)))
         fastcapa_counter_store(&context.pointee.flushed, 1)
         return flushed
     }
@@ -94,10 +94,19 @@ extension ProducerGeneration {
         return flushForShutdown(deadline: now + timeoutMs, purgeDeadline: now + timeoutMs + Self.purgeGraceMs)
     }
 
-    /// Counts the rescued messages as failed: there will be no successor.
+    /// Counts the rescued messages as failed (a bundle's packets, its buffer
+    /// handed back): there will be no successor.
     func failRescued() {
         let counters = context.pointee.deliveries!
-        fastcapa_counter_add(&counters.pointee.delivery_failed, UInt64(rescue.discardAll()))
+        if bundlePool == nil {
+            fastcapa_counter_add(&counters.pointee.delivery_failed, UInt64(rescue.discardAll()))
+        } else {
+            rescue.replay { message in
+                fastcapa_counter_add(&counters.pointee.delivery_failed, UInt64(packets(opaque: message.opaque)))
+                release(opaque: message.opaque)
+                return true
+            }
+        }
         fastcapa_counter_store(&context.pointee.kept, 0)
     }
 
@@ -105,25 +114,39 @@ extension ProducerGeneration {
     /// in its queue in 1 ms steps (its own lcore or thread serves its reports)
     /// until `deadline`. A message the successor refuses for any other reason
     /// counts as failed. Returns true when the buffer is empty.
-    func replayRescue(to successor: KafkaProducer, deadline: () -> Int) -> Bool {
+    /// A bundle keeps its descriptor (the opaque) and buffer until the
+    /// successor's final report for it; its packets count.
+    func replayRescue(to successor: ProducerGeneration, deadline: () -> Int) -> Bool {
         let counters = context.pointee.deliveries!
         let emptied = rescue.replay { message in
+            let packets = packets(opaque: message.opaque)
             while true {
-                let status = Self.produceAgain(message, to: successor, stampsCaptureTime: stampsCaptureTime)
+                // Counted before librdkafka can report it (its reports are served elsewhere).
+                if bundlePool != nil { successor.addQueuedPackets(packets) }
+                let status = Self.produceAgain(message, to: successor.producer, stampsCaptureTime: stampsCaptureTime)
                 if status == RD_KAFKA_RESP_ERR_NO_ERROR {
-                    fastcapa_counter_add(&counters.pointee.reproduced, 1)
+                    fastcapa_counter_add(&counters.pointee.reproduced, UInt64(packets))
+                    keepCountDown(packets)
                     return true
                 }
+                if bundlePool != nil { successor.addQueuedPackets(-packets) }
                 guard status == RD_KAFKA_RESP_ERR__QUEUE_FULL else {
-                    fastcapa_counter_add(&counters.pointee.delivery_failed, 1)
+                    fastcapa_counter_add(&counters.pointee.delivery_failed, UInt64(packets))
+                    release(opaque: message.opaque)
+                    keepCountDown(packets)
                     return true
                 }
                 if Self.monotonicMillis() >= deadline() { return false }
                 usleep(1000)
             }
         }
-        fastcapa_counter_store(&context.pointee.kept, UInt64(rescue.count))
         return emptied
+    }
+
+    /// `packets` left the rescue buffer (this thread polls: the one writer of `kept`).
+    private func keepCountDown(_ packets: Int) {
+        let kept = fastcapa_counter_load(&context.pointee.kept)
+        fastcapa_counter_store(&context.pointee.kept, kept >= UInt64(packets) ? kept - UInt64(packets) : 0)
     }
 
     /// Produces a rescued message to `producer` (copied), with the headers it had

@@ -31,6 +31,9 @@ package final class ProducerGeneration: @unchecked Sendable {
     let stampsCaptureTime: Bool
     /// Serves the reports under `.thread` (paused until resumed).
     private(set) var reportThread: DeliveryReportThread?
+    /// The worker's bundle buffers when it bundles: every message opaque is then
+    /// one of its descriptors (kept alive here while librdkafka may report one).
+    package let bundlePool: BundlePool?
 
     /// Room for messages failed between a fatal error and the successor.
     package static let rescueCapacity = 4 << 20
@@ -44,10 +47,12 @@ package final class ProducerGeneration: @unchecked Sendable {
         deliveries: UnsafeMutablePointer<fastcapa_tx_counters>,
         partitioner: Partitioner,
         reports: ReportServing,
-        stampsCaptureTime: Bool = false
+        stampsCaptureTime: Bool = false,
+        bundlePool: BundlePool? = nil
     ) throws {
         self.number = number
         self.stampsCaptureTime = stampsCaptureTime
+        self.bundlePool = bundlePool
         var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, 64, MemoryLayout<fastcapa_producer_context>.stride) == 0, let raw else {
             throw KafkaError(message: "out of memory for a producer context")
@@ -57,6 +62,7 @@ package final class ProducerGeneration: @unchecked Sendable {
         context.pointee.deliveries = deliveries
         rescue = RescueBuffer(capacity: Self.rescueCapacity)
         context.pointee.rescue = Unmanaged.passUnretained(rescue).toOpaque()
+        context.pointee.bundle_pool = bundlePool.map { UnsafeMutableRawPointer($0.pool) }
         // Every stored property is set: if creating the producer or its thread
         // throws, deinit runs and frees what exists.
         producer = try KafkaProducer(
@@ -101,6 +107,29 @@ package final class ProducerGeneration: @unchecked Sendable {
 
     /// Messages in librdkafka's queue, awaiting a delivery report.
     package var outstanding: Int { Int(producer.outstanding) }
+
+    /// Packets in librdkafka's queue, awaiting a delivery report: its messages,
+    /// or when bundling, the packets of its bundles.
+    package var outstandingPackets: Int {
+        bundlePool == nil ? outstanding : Int(fastcapa_packets_load(&context.pointee.queued_packets))
+    }
+
+    /// The packets a message carries: one, or its bundle's (`opaque` is its descriptor when bundling).
+    func packets(opaque: UnsafeMutableRawPointer?) -> Int {
+        guard bundlePool != nil, let opaque else { return 1 }
+        return Int(opaque.assumingMemoryBound(to: fastcapa_bundle.self).pointee.packets)
+    }
+
+    /// Counts packets handed to librdkafka (negative: taken back), when bundling.
+    func addQueuedPackets(_ packets: Int) {
+        fastcapa_packets_add(&context.pointee.queued_packets, Int64(packets))
+    }
+
+    /// Hands a bundle's buffer back, when bundling (its final outcome was counted).
+    func release(opaque: UnsafeMutableRawPointer?) {
+        guard let bundlePool, let opaque else { return }
+        bundlePool.give(opaque.assumingMemoryBound(to: fastcapa_bundle.self))
+    }
 
     /// The topic's partition count as the partitioner last saw it; 0 until then.
     package var partitionCount: Int { Int(fastcapa_counter_load(&context.pointee.partition_count)) }

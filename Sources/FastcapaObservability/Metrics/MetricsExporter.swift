@@ -141,6 +141,7 @@ package final class MetricsExporter: Sendable {
             set(counter: "fastcapa_delivered_bytes_total", labels, counts.deliveredBytes)
             set(counter: "fastcapa_truncated_packets_total", labels, counts.truncated)
             set(counter: "fastcapa_reproduced_packets_total", labels, counts.reproduced)
+            set(counter: "fastcapa_bundles_sent_total", labels, counts.bundlesProduced)
             for (reason, count) in counts.drops.all where reason.stage != .receive {
                 set(counter: "fastcapa_dropped_packets_total", labels + [("reason", reason.name)], count)
             }
@@ -256,10 +257,12 @@ package final class MetricsExporter: Sendable {
         "fastcapa_delivered_bytes_total": "Bytes Kafka acknowledged.",
         "fastcapa_truncated_packets_total": "Packets published cut to the snap length.",
         "fastcapa_reproduced_packets_total": "Packets produced again to a new producer after a restart or reload.",
+        "fastcapa_bundles_sent_total": "Bundles (--bundle-packets) librdkafka took; their packets count as produced.",
         "fastcapa_producer_restarts_total": "Producers replaced after a fatal error.",
         "fastcapa_reloads_refused_total":
             "SIGHUPs whose configuration was refused (unreadable, no brokers, refused by librdkafka or DPDK): nothing of it applied.",
-        "fastcapa_kafka_queue_messages": "Messages in librdkafka's queue, awaiting a delivery report.",
+        "fastcapa_kafka_queue_messages":
+            "Packets in librdkafka's queue (one per message, or each bundle's), awaiting a delivery report.",
         "fastcapa_producer_state": "1 for the producer's current health state, 0 for the others.",
         "fastcapa_broker_round_trip_seconds":
             "The slowest broker's average round trip in librdkafka's latest statistics (absent before the first).",

@@ -20,7 +20,7 @@ import Testing
         let settings = resolved.settings
         #expect(settings.bundles && settings.bundlePackets == 256)
         #expect(
-            settings.bundleSummary.hasPrefix("up to 256 packets, 65536 bytes, 500 us linger; 4096 buffers (256 MiB")
+            settings.bundleSummary.hasPrefix("up to 256 packets, 65536 bytes, 500 us linger; 512 buffers (32 MiB")
         )
         let yaml = resolved.yaml()
         #expect(yaml.contains("bundle-packets: 256") && yaml.contains("bundle-bytes: 65536"))

@@ -53,11 +53,15 @@ import Testing
         #expect(!fastcapa_index_ring_pop(ring, &value))
     }
 
-    @Test func poolSizeFollowsTheBufferSize() {
-        #expect(BundlePool.bufferCount(bufferSize: 262_144) == 1024)
-        #expect(BundlePool.bufferCount(bufferSize: 1 << 20) == 256)
-        #expect(BundlePool.bufferCount(bufferSize: 4 << 20) == 256)
-        #expect(BundlePool.bufferCount(bufferSize: 16_384) == 16_384)
+    /// Enough buffers for 131,072 packets in flight, within 1 GiB, at least 256.
+    @Test func poolSizeFollowsTheBundlesAndTheBufferSize() {
+        #expect(BundlePool.bufferCount(bufferSize: 524_288, packets: 256) == 512)
+        #expect(BundlePool.bufferCount(bufferSize: 524_288, packets: 64) == 2048)
+        #expect(BundlePool.bufferCount(bufferSize: 524_288, packets: 16) == 2048, "1 GiB at most")
+        #expect(BundlePool.bufferCount(bufferSize: 65_536, packets: 16) == 8192)
+        #expect(BundlePool.bufferCount(bufferSize: 65_536, packets: 7) == 16_384, "1 GiB at most")
+        #expect(BundlePool.bufferCount(bufferSize: 1 << 20, packets: 65_535) == 256)
+        #expect(BundlePool.bufferCount(bufferSize: 4 << 20, packets: 16) == 256)
     }
 
     /// One taker (the lcore) and two givers (the lcore's poll and a report

@@ -112,7 +112,7 @@ package struct CaptureSettings: Sendable, Equatable {
     /// `fastcapa check`'s words on bundles: the limits in force and each transmit worker's pool.
     package var bundleSummary: String {
         guard bundles else { return "off (one packet per message)" }
-        let buffers = BundlePool.bufferCount(bufferSize: bundleBytes)
+        let buffers = BundlePool.bufferCount(bufferSize: bundleBytes, packets: bundlePackets)
         return "up to \(bundlePackets) packets, \(bundleBytes) bytes, \(bundleLingerMicros) us linger; "
             + "\(buffers) buffers (\((buffers * bundleBytes) >> 20) MiB, reserved, touched as used) per transmit worker"
     }

@@ -72,7 +72,7 @@ final class Bundler {
 
     init(settings: CaptureSettings, headers: [(name: String, value: String)]) throws {
         pool = try BundlePool(
-            count: BundlePool.bufferCount(bufferSize: settings.bundleBytes),
+            count: BundlePool.bufferCount(bufferSize: settings.bundleBytes, packets: settings.bundlePackets),
             bufferSize: settings.bundleBytes
         )
         arguments = BundleArguments(headers: headers)

@@ -18,9 +18,21 @@ package final class BundlePool: @unchecked Sendable {
     private let cells: UnsafeMutablePointer<fastcapa_index_cell>
     private let bundles: UnsafeMutablePointer<fastcapa_bundle>
 
-    /// How many buffers of `bufferSize` a worker's pool holds: enough for 256 MiB
-    /// of values, and at least 256.
-    package static func bufferCount(bufferSize: Int) -> Int { max(256, (256 << 20) / max(bufferSize, 1)) }
+    /// Packets a worker's bundles may hold at once, sent or waiting for their
+    /// delivery reports: librdkafka holds them for its own linger and a round
+    /// trip, and small bundles must not run out of buffers first.
+    package static let packetsInFlight = 131_072
+    /// The most a pool reserves: buffers are touched as bundles fill them, and
+    /// every buffer cycles through the pool, so this bounds the resident memory.
+    package static let maxReservedBytes = 1 << 30
+
+    /// How many buffers of `bufferSize` a worker's pool holds for bundles of up
+    /// to `packets`: enough for `packetsInFlight` packets, within
+    /// `maxReservedBytes`, and at least 256.
+    package static func bufferCount(bufferSize: Int, packets: Int) -> Int {
+        let wanted = (packetsInFlight + max(packets, 1) - 1) / max(packets, 1)
+        return max(256, min(wanted, maxReservedBytes / max(bufferSize, 1)))
+    }
 
     /// A pool of `count` free buffers of `bufferSize` bytes.
     package init(count: Int, bufferSize: Int) throws {
